@@ -1,0 +1,177 @@
+// Kernels: the code that runs one op on one device for one dtype.
+//
+// A kernel object is created once per node when a Session compiles a graph (so attrs are
+// parsed once), then Compute() runs for every step, possibly from several threads at once:
+// Compute must not mutate the kernel object (use thread-safe caches if needed).
+//
+//   class ReluOp : public OpKernel { ... };
+//   QUIVER_REGISTER_KERNEL(KernelDef("Relu", kCpu).TypeConstraint("T", {DT_FLOAT, DT_DOUBLE}),
+//                          [](OpKernelConstruction& c) -> KernelOrError { ... });
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "graph/graph.h"
+#include "graph/tensor.h"
+
+namespace quiver {
+
+inline constexpr char kCpu[] = "CPU";
+inline constexpr char kGpu[] = "GPU";
+
+class ThreadPool;
+
+// A TF1 variable (VariableV2): a mutable tensor that persists across Session::Run calls.
+struct Variable {
+  absl::Mutex mu;
+  Tensor value;  // invalid until first assigned
+  bool initialized() const { return value.valid(); }
+};
+
+class OpKernelConstruction {
+ public:
+  explicit OpKernelConstruction(const Node& node) : node_(node) {}
+  const Node& node() const { return node_; }
+  template <typename T>
+  absl::StatusOr<T> GetAttr(const std::string& name) const {
+    return node_.GetAttr<T>(name);
+  }
+  // InvalidArgument error naming the node and op.
+  absl::Status Error(const std::string& message) const;
+
+ private:
+  const Node& node_;
+};
+
+// Per-step services a kernel may use.
+struct StepResources {
+  // Looks up (or creates when `create`) the session-owned Variable for a VariableV2 node.
+  std::function<Variable*(const std::string& name, bool create)> variable;
+  ThreadPool* intra_op_pool = nullptr;
+};
+
+// A value flowing along an edge: a tensor, or a reference to a variable (TF1 ref edges).
+struct TensorValue {
+  Tensor tensor;
+  Variable* ref = nullptr;
+};
+
+class OpKernelContext {
+ public:
+  OpKernelContext(const Node& node, std::vector<TensorValue>* inputs,
+                  std::vector<TensorValue>* outputs, StepResources* resources)
+      : node_(node), inputs_(*inputs), outputs_(*outputs), resources_(resources) {}
+
+  const Node& node() const { return node_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  // The input tensor (for a ref input: the variable's current value).
+  const Tensor& input(int i) const { return inputs_[i].tensor; }
+  // The variable behind a ref input (nullptr if the input is not a ref).
+  Variable* ref_input(int i) const { return inputs_[i].ref; }
+
+  // Allocates output i with the given shape and the node's output dtype.
+  absl::StatusOr<Tensor*> allocate_output(int i, const TensorShape& shape);
+  // Sets output i to an existing tensor (aliasing is fine: tensors are immutable once produced).
+  void set_output(int i, Tensor t) { outputs_[i].tensor = std::move(t); }
+  void set_output_ref(int i, Variable* v, Tensor current) {
+    outputs_[i].ref = v;
+    outputs_[i].tensor = std::move(current);
+  }
+  // Reuses input `in`'s buffer for output `out` when nothing else holds it and dtype and size
+  // match; otherwise allocates. Element-wise kernels use this to work in place.
+  absl::StatusOr<Tensor*> forward_input_or_allocate_output(int in, int out,
+                                                           const TensorShape& shape);
+  Tensor& output(int i) { return outputs_[i].tensor; }
+
+  StepResources& resources() { return *resources_; }
+  ThreadPool* intra_op_pool() const { return resources_->intra_op_pool; }
+
+  // InvalidArgument error prefixed with the node name and op, e.g.
+  // "node 'MatMul' (MatMul): inner dimensions differ: [2,3] vs [4,5]".
+  absl::Status Error(const std::string& message) const;
+
+ private:
+  const Node& node_;
+  std::vector<TensorValue>& inputs_;
+  std::vector<TensorValue>& outputs_;
+  StepResources* resources_;
+};
+
+class OpKernel {
+ public:
+  virtual ~OpKernel() = default;
+  virtual absl::Status Compute(OpKernelContext& ctx) const = 0;
+};
+
+using KernelOrError = absl::StatusOr<std::unique_ptr<OpKernel>>;
+using KernelFactory = std::function<KernelOrError(OpKernelConstruction&)>;
+
+struct KernelDef {
+  KernelDef(std::string op, std::string device_type)
+      : op(std::move(op)), device_type(std::move(device_type)) {}
+  // Restricts the kernel to nodes whose type attr `attr` is one of `types`.
+  KernelDef& TypeConstraint(std::string attr, std::vector<DataType> types) {
+    type_attr = std::move(attr);
+    allowed_types = std::move(types);
+    return *this;
+  }
+  // Marks an input or output argument (by its OpDef name) as living in host memory on this
+  // device: shapes, axes and sizes never travel to an accelerator.
+  KernelDef& HostMemory(std::string arg) {
+    host_memory_args.push_back(std::move(arg));
+    return *this;
+  }
+
+  std::string op;
+  std::string device_type;
+  std::string type_attr;
+  std::vector<DataType> allowed_types;
+  std::vector<std::string> host_memory_args;
+  KernelFactory factory;
+};
+
+class KernelRegistry {
+ public:
+  static KernelRegistry& Global();
+  void Register(KernelDef def);
+  // The kernel def for this node on `device_type`, or nullptr if there is none.
+  const KernelDef* Find(const Node& node, const std::string& device_type) const;
+  // Device types that have a kernel for this node (for placement and error messages).
+  std::vector<std::string> SupportedDeviceTypes(const Node& node) const;
+  // Creates the kernel for a node, or a NotFound/InvalidArgument error naming the node, op,
+  // dtype and the device types that do have kernels.
+  KernelOrError CreateKernel(const Node& node, const std::string& device_type) const;
+
+ private:
+  std::multimap<std::string, KernelDef> kernels_;
+};
+
+struct KernelRegistrar {
+  KernelRegistrar(KernelDef def, KernelFactory factory) {
+    def.factory = std::move(factory);
+    KernelRegistry::Global().Register(std::move(def));
+  }
+};
+
+#define QUIVER_REGISTER_KERNEL(def, factory) \
+  QUIVER_REGISTER_KERNEL_UNIQ(__COUNTER__, def, factory)
+#define QUIVER_REGISTER_KERNEL_UNIQ(ctr, def, factory) \
+  QUIVER_REGISTER_KERNEL_UNIQ2(ctr, def, factory)
+#define QUIVER_REGISTER_KERNEL_UNIQ2(ctr, def, factory) \
+  static ::quiver::KernelRegistrar quiver_kernel_registrar_##ctr(def, factory)
+
+// Registers kernel class K (constructed from OpKernelConstruction&, may report errors via a
+// static Create) for the def. K must have a constructor K(OpKernelConstruction&) and may set
+// an error through `absl::Status* status`-free construction; use the factory form for that.
+template <typename K>
+KernelFactory MakeFactory() {
+  return [](OpKernelConstruction& c) -> KernelOrError { return std::unique_ptr<OpKernel>(new K(c)); };
+}
+
+}  // namespace quiver

@@ -1,0 +1,119 @@
+#include "graph/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace quiver {
+
+absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes) {
+  // aligned_alloc needs a size that is a multiple of the alignment; never allocate 0 bytes.
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded == 0) rounded = kAlignment;
+  if (rounded < bytes) return absl::ResourceExhaustedError("tensor size overflows size_t");
+  void* p = std::aligned_alloc(kAlignment, rounded);
+  if (p == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory allocating ", bytes, " bytes"));
+  }
+  return std::shared_ptr<Buffer>(new Buffer(p, bytes));
+}
+
+Buffer::~Buffer() { std::free(data_); }
+
+absl::StatusOr<Tensor> Tensor::Create(DataType dtype, const TensorShape& shape) {
+  if (!IsSupportedDataType(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create a tensor of dtype ", DataTypeName(dtype)));
+  }
+  if (shape.unknown_rank()) {
+    return absl::InvalidArgumentError("cannot create a tensor of unknown rank");
+  }
+  auto n = TensorShape::ValidatedNumElements(shape.dims());
+  if (!n.ok()) return n.status();
+  size_t elem = DataTypeSize(dtype);
+  if (*n > static_cast<int64_t>(SIZE_MAX / elem)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor of shape ", shape.DebugString(), " is too large"));
+  }
+  auto buffer = Buffer::Allocate(static_cast<size_t>(*n) * elem);
+  if (!buffer.ok()) return buffer.status();
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = shape;
+  t.num_elements_ = *n;
+  t.buffer_ = *std::move(buffer);
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::Zeros(DataType dtype, const TensorShape& shape) {
+  auto t = Create(dtype, shape);
+  if (t.ok() && t->num_bytes() > 0) std::memset(t->raw_data(), 0, t->num_bytes());
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::Reshaped(const TensorShape& shape) const {
+  auto n = TensorShape::ValidatedNumElements(shape.dims());
+  if (!n.ok()) return n.status();
+  if (*n != num_elements_) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot reshape a tensor with ", num_elements_,
+                                                   " elements to shape ", shape.DebugString()));
+  }
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::Clone() const {
+  auto t = Create(dtype_, shape_);
+  if (t.ok() && num_bytes() > 0) std::memcpy(t->raw_data(), raw_data(), num_bytes());
+  return t;
+}
+
+double Tensor::ElementAsDouble(int64_t i) const {
+  switch (dtype_) {
+    case DT_FLOAT: return data<float>()[i];
+    case DT_DOUBLE: return data<double>()[i];
+    case DT_INT32: return data<int32_t>()[i];
+    case DT_INT64: return static_cast<double>(data<int64_t>()[i]);
+    case DT_INT16: return data<int16_t>()[i];
+    case DT_INT8: return data<int8_t>()[i];
+    case DT_UINT8: return data<uint8_t>()[i];
+    case DT_UINT16: return data<uint16_t>()[i];
+    case DT_UINT32: return data<uint32_t>()[i];
+    case DT_UINT64: return static_cast<double>(data<uint64_t>()[i]);
+    case DT_BOOL: return data<bool>()[i] ? 1.0 : 0.0;
+    case DT_HALF: return HalfToFloat(data<uint16_t>()[i]);
+    case DT_BFLOAT16: return BFloat16ToFloat(data<uint16_t>()[i]);
+    default: return 0.0;
+  }
+}
+
+absl::StatusOr<std::vector<int64_t>> Tensor::AsInt64Vector() const {
+  std::vector<int64_t> out(num_elements_);
+  if (dtype_ == DT_INT32) {
+    for (int64_t i = 0; i < num_elements_; ++i) out[i] = data<int32_t>()[i];
+  } else if (dtype_ == DT_INT64) {
+    for (int64_t i = 0; i < num_elements_; ++i) out[i] = data<int64_t>()[i];
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected an int32 or int64 tensor, got ", DataTypeName(dtype_)));
+  }
+  return out;
+}
+
+std::string Tensor::DebugString(int max_values) const {
+  if (!valid()) return "<empty tensor>";
+  std::string s = absl::StrCat(DataTypeName(dtype_), shape_.DebugString());
+  if (num_elements_ <= max_values) {
+    s += " {";
+    for (int64_t i = 0; i < num_elements_; ++i) {
+      if (i) s += ", ";
+      absl::StrAppend(&s, ElementAsDouble(i));
+    }
+    s += "}";
+  }
+  return s;
+}
+
+}  // namespace quiver

@@ -1,0 +1,121 @@
+// A reference-counted, typed, dense, row-major tensor on the host. Buffers are 64-byte
+// aligned (a cache line and a full AVX-512 vector) and shared between Tensor copies:
+// copying a Tensor is cheap and aliases the same bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/tensor_shape.h"
+#include "graph/types.h"
+
+namespace quiver {
+
+// An owned, aligned block of bytes.
+class Buffer {
+ public:
+  static constexpr size_t kAlignment = 64;
+  // Returns nullptr-free buffer or an error if the allocation fails.
+  static absl::StatusOr<std::shared_ptr<Buffer>> Allocate(size_t bytes);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  Buffer(void* data, size_t size) : data_(data), size_(size) {}
+  void* data_;
+  size_t size_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an empty (invalid) tensor: dtype DT_INVALID
+  // Allocates an uninitialised tensor. Fails on negative dims, overflow, or allocation failure.
+  static absl::StatusOr<Tensor> Create(DataType dtype, const TensorShape& shape);
+  // Allocates a zero-filled tensor.
+  static absl::StatusOr<Tensor> Zeros(DataType dtype, const TensorShape& shape);
+  // Convenience for tests and small constants. Aborts-free: returns an empty tensor on misuse.
+  template <typename T>
+  static Tensor FromVector(const std::vector<T>& values, const TensorShape& shape);
+  template <typename T>
+  static Tensor Scalar(T value) {
+    return FromVector<T>({value}, TensorShape{});
+  }
+
+  bool valid() const { return dtype_ != DT_INVALID; }
+  DataType dtype() const { return dtype_; }
+  const TensorShape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_.dim(i); }
+  int64_t num_elements() const { return num_elements_; }
+  size_t num_bytes() const { return static_cast<size_t>(num_elements_) * DataTypeSize(dtype_); }
+
+  void* raw_data() { return buffer_ ? buffer_->data() : nullptr; }
+  const void* raw_data() const { return buffer_ ? buffer_->data() : nullptr; }
+  template <typename T>
+  T* data() {
+    return static_cast<T*>(raw_data());
+  }
+  template <typename T>
+  const T* data() const {
+    return static_cast<const T*>(raw_data());
+  }
+  // Copies out as a vector (tests and small host-side tensors).
+  template <typename T>
+  std::vector<T> ToVector() const {
+    const T* p = data<T>();
+    return std::vector<T>(p, p + num_elements_);
+  }
+
+  // A tensor with the same bytes and a new shape of the same element count.
+  absl::StatusOr<Tensor> Reshaped(const TensorShape& shape) const;
+  // A deep copy with its own buffer.
+  absl::StatusOr<Tensor> Clone() const;
+  // True if this tensor is the only owner of its buffer (safe to write in place).
+  bool RefCountIsOne() const { return buffer_ && buffer_.use_count() == 1; }
+  bool SharesBufferWith(const Tensor& other) const {
+    return buffer_ && buffer_ == other.buffer_;
+  }
+
+  // Element i converted to double (any numeric dtype); handy for small host-side reads.
+  double ElementAsDouble(int64_t i) const;
+  // Reads an integer tensor (int32 or int64) as int64 values, e.g. shapes and axes.
+  absl::StatusOr<std::vector<int64_t>> AsInt64Vector() const;
+
+  // "float32[2,3]"; with values when small.
+  std::string DebugString(int max_values = 8) const;
+
+ private:
+  DataType dtype_ = DT_INVALID;
+  TensorShape shape_;
+  int64_t num_elements_ = 0;
+  std::shared_ptr<Buffer> buffer_;
+};
+
+template <typename T>
+Tensor Tensor::FromVector(const std::vector<T>& values, const TensorShape& shape) {
+  auto t = Create(DataTypeOf<T>::value, shape);
+  if (!t.ok() || static_cast<int64_t>(values.size()) != t->num_elements()) return Tensor();
+  T* out = t->template data<T>();
+  for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
+  return *std::move(t);
+}
+
+// std::vector<bool> is bit-packed; store bools byte-wise.
+template <>
+inline Tensor Tensor::FromVector<bool>(const std::vector<bool>& values, const TensorShape& shape) {
+  auto t = Create(DT_BOOL, shape);
+  if (!t.ok() || static_cast<int64_t>(values.size()) != t->num_elements()) return Tensor();
+  bool* out = t->data<bool>();
+  for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
+  return *std::move(t);
+}
+
+}  // namespace quiver

@@ -1,0 +1,68 @@
+// Session: runs a graph with feed_dict-style inputs, TF1 style.
+//
+//   quiver::Session session(graph, options);
+//   auto outs = session.Run({{"x", x_tensor}}, {"y:0"}, {"train_step"});
+//
+// The session keeps its own copy of the graph; variables live in the session and persist
+// across Run calls. Compiled executables are cached per (feeds, fetches, targets) signature.
+// Run may be called from several threads at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "graph/tensor.h"
+#include "proto/graph.pb.h"
+
+namespace quiver {
+
+struct SessionOptions {
+  // Threads for running independent nodes concurrently (0: number of cores).
+  int inter_op_threads = 0;
+  // Threads each heavy kernel may use (oneDNN/OpenMP; 0: cores / inter-op threads).
+  int intra_op_threads = 0;
+  // Fall back to a device that has a kernel when the requested one is absent (TF's
+  // allow_soft_placement). Without it a "/gpu:0" request on a machine with no GPU is an error.
+  bool allow_soft_placement = true;
+  bool log_device_placement = false;
+};
+
+struct RunMetadata {
+  int64_t nodes_executed = 0;
+};
+
+class SessionImpl;
+
+class Session {
+ public:
+  // Copies `graph` (later changes to it are not seen; build a new Session or call Extend).
+  static absl::StatusOr<std::unique_ptr<Session>> Create(const Graph& graph,
+                                                         const SessionOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<Session>> Create(const tensorflow::GraphDef& graph_def,
+                                                         const SessionOptions& options = {});
+  ~Session();
+
+  // Replaces the session's graph with a newer version of it (nodes added since). Variables
+  // keep their values; cached executables are dropped.
+  absl::Status Extend(const Graph& graph);
+
+  using Feed = std::pair<std::string, Tensor>;
+  // feeds: tensor names ("x", "x:0") with values; fetches: tensor names; targets: node names
+  // run for their side effects. Returns the fetched tensors in order.
+  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Feed>& feeds,
+                                          const std::vector<std::string>& fetches,
+                                          const std::vector<std::string>& targets = {},
+                                          RunMetadata* metadata = nullptr);
+
+  const Graph& graph() const;
+
+ private:
+  explicit Session(std::unique_ptr<SessionImpl> impl);
+  std::unique_ptr<SessionImpl> impl_;
+};
+
+}  // namespace quiver
