@@ -44,6 +44,33 @@ void ShapeToProto(const TensorShape& shape, tensorflow::TensorShapeProto* proto)
 // Typed getters: an error names the attr and the expected/actual type.
 template <typename T>
 absl::StatusOr<T> GetAttr(const AttrMap& attrs, const std::string& name);
+// The supported T (defined in attr_value.cc):
+template <>
+absl::StatusOr<int64_t> GetAttr<int64_t>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<int> GetAttr<int>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<float> GetAttr<float>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<bool> GetAttr<bool>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<std::string> GetAttr<std::string>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<DataType> GetAttr<DataType>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<TensorShape> GetAttr<TensorShape>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<Tensor> GetAttr<Tensor>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<std::vector<int64_t>> GetAttr<std::vector<int64_t>>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<std::vector<int>> GetAttr<std::vector<int>>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<std::vector<float>> GetAttr<std::vector<float>>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<std::vector<DataType>> GetAttr<std::vector<DataType>>(const AttrMap& attrs, const std::string& name);
+template <>
+absl::StatusOr<std::vector<std::string>> GetAttr<std::vector<std::string>>(const AttrMap& attrs, const std::string& name);
 
 // Returns the attr or `fallback` when it is absent (still an error if it has the wrong type).
 template <typename T>

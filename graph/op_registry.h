@@ -14,7 +14,8 @@
 // "name: Tlist" where Tlist is a list(type) attr, "name: Ref(T)" (TF1 reference).
 // Attr specs: "name: type", "name: {float, int32}" (type with allowed values),
 // "name: int >= 1", "name: bool = false", "name: string = 'NHWC'",
-// "name: {'SAME', 'VALID'}", "name: list(int) = [1, 1, 1, 1]", "name: shape", "name: tensor".
+// "name: {'SAME', 'VALID'}", "name: list(int) = [1, 1, 1, 1]", "name: shape = unknown"
+// (unknown rank; or "= []" for a scalar), "name: tensor", "name: type = DT_INT32".
 #pragma once
 
 #include <functional>

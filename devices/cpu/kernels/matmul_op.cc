@@ -1,0 +1,77 @@
+// MatMul on the CPU: float32 through oneDNN's matmul primitive, float64/int32/int64 through
+// Eigen's GEMM (see onednn_util).
+#include <algorithm>
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
+#include "devices/cpu/onednn_util.h"
+#include "devices/kernel.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace {
+
+template <typename T>
+class MatMulOp : public OpKernel {
+ public:
+  MatMulOp(bool transpose_a, bool transpose_b)
+      : transpose_a_(transpose_a), transpose_b_(transpose_b) {}
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    if (a.rank() != 2 || b.rank() != 2) {
+      return ctx.Error(absl::StrCat("MatMul needs 2-D inputs, got ", a.shape().DebugString(),
+                                    " and ", b.shape().DebugString()));
+    }
+    onednn::BatchMatMulDims d;
+    d.transpose_a = transpose_a_;
+    d.transpose_b = transpose_b_;
+    d.m = a.dim(transpose_a_ ? 1 : 0);
+    d.k = a.dim(transpose_a_ ? 0 : 1);
+    const int64_t k_b = b.dim(transpose_b_ ? 1 : 0);
+    d.n = b.dim(transpose_b_ ? 0 : 1);
+    if (d.k != k_b) {
+      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
+                                    ", In[1]: ", b.shape().DebugString(), " (transpose_a=",
+                                    transpose_a_ ? "true" : "false", ", transpose_b=",
+                                    transpose_b_ ? "true" : "false", "): inner dimensions ",
+                                    d.k, " and ", k_b, " differ"));
+    }
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.m, d.n}));
+    if (out->num_elements() == 0) return absl::OkStatus();
+    T* c = out->data<T>();
+    if (d.k == 0) {  // an empty sum; oneDNN rejects zero-sized dims
+      std::fill(c, c + out->num_elements(), T(0));
+      return absl::OkStatus();
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      return onednn::MatMulF32(ctx, d, a.data<float>(), b.data<float>(), c);
+    } else {
+      onednn::MatMulGeneric<T>(d, a.data<T>(), b.data<T>(), c);
+      return absl::OkStatus();
+    }
+  }
+
+ private:
+  const bool transpose_a_, transpose_b_;
+};
+
+template <typename T>
+KernelOrError CreateMatMul(OpKernelConstruction& c) {
+  ASSIGN_OR_RETURN(bool ta, c.GetAttr<bool>("transpose_a"));
+  ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
+  return std::unique_ptr<OpKernel>(new MatMulOp<T>(ta, tb));
+}
+
+QUIVER_REGISTER_KERNEL(KernelDef("MatMul", kCpu).TypeConstraint("T", {DT_FLOAT}),
+                       CreateMatMul<float>);
+QUIVER_REGISTER_KERNEL(KernelDef("MatMul", kCpu).TypeConstraint("T", {DT_DOUBLE}),
+                       CreateMatMul<double>);
+QUIVER_REGISTER_KERNEL(KernelDef("MatMul", kCpu).TypeConstraint("T", {DT_INT32}),
+                       CreateMatMul<int32_t>);
+QUIVER_REGISTER_KERNEL(KernelDef("MatMul", kCpu).TypeConstraint("T", {DT_INT64}),
+                       CreateMatMul<int64_t>);
+
+}  // namespace
+}  // namespace quiver

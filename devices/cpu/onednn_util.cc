@@ -1,0 +1,361 @@
+#include "devices/cpu/onednn_util.h"
+
+#include <algorithm>
+
+#include <Eigen/Core>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace onednn {
+
+dnnl::engine& CpuEngine() {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);  // never freed:
+  return *engine;  // kernels may run during static destruction of other objects
+}
+
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream(CpuEngine());
+  return stream;
+}
+
+Dims ContiguousStrides(const Dims& dims) {
+  Dims strides(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) {
+    strides[i] = strides[i + 1] * std::max<int64_t>(dims[i + 1], 1);
+  }
+  return strides;
+}
+
+namespace {
+
+// One batch dim after collapsing: adjacent dims that broadcast the same way are merged, dims
+// of size 1 in the output are dropped. A common [B,M,K] x [K,N] thus becomes one dim.
+struct CollapsedDim {
+  int64_t size;
+  bool a_full, b_full;  // false: the operand broadcasts (size 1) along this dim
+};
+
+std::vector<CollapsedDim> CollapseBatch(const BatchMatMulDims& d) {
+  std::vector<CollapsedDim> dims;
+  for (size_t i = 0; i < d.out_batch.size(); ++i) {
+    if (d.out_batch[i] == 1) continue;
+    const bool a_full = d.a_batch[i] != 1, b_full = d.b_batch[i] != 1;
+    if (!dims.empty() && dims.back().a_full == a_full && dims.back().b_full == b_full) {
+      dims.back().size *= d.out_batch[i];
+    } else {
+      dims.push_back({d.out_batch[i], a_full, b_full});
+    }
+  }
+  return dims;
+}
+
+// Batch strides (in elements) of an operand over the collapsed dims.
+std::vector<int64_t> BatchStrides(const std::vector<CollapsedDim>& dims, bool a, int64_t matrix) {
+  std::vector<int64_t> strides(dims.size());
+  int64_t s = matrix;
+  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
+    strides[i] = s;
+    if (a ? dims[i].a_full : dims[i].b_full) s *= dims[i].size;
+  }
+  return strides;
+}
+
+struct MatMulEntry {
+  dnnl::memory::desc a, b, c;
+  dnnl::matmul prim;
+};
+
+}  // namespace
+
+absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, const float* a,
+                       const float* b, float* c) {
+  std::vector<CollapsedDim> batch = CollapseBatch(d);
+  int64_t m = d.m;
+  // [B,M,K] x [K,N] without transpose_a is one [B*M,K] x [K,N] GEMM: fold the batch into M.
+  if (batch.size() == 1 && batch[0].a_full && !batch[0].b_full && !d.transpose_a) {
+    m *= batch[0].size;
+    batch.clear();
+  }
+  const int nb = static_cast<int>(batch.size());
+  Dims a_dims, b_dims, c_dims;
+  for (const CollapsedDim& cd : batch) {
+    a_dims.push_back(cd.a_full ? cd.size : 1);
+    b_dims.push_back(cd.b_full ? cd.size : 1);
+    c_dims.push_back(cd.size);
+  }
+  Dims a_strides = BatchStrides(batch, true, m * d.k);
+  Dims b_strides = BatchStrides(batch, false, d.k * d.n);
+  a_dims.insert(a_dims.end(), {m, d.k});
+  b_dims.insert(b_dims.end(), {d.k, d.n});
+  c_dims.insert(c_dims.end(), {m, d.n});
+  // Transposes are expressed as strides: no copy, oneDNN reads the operand in place.
+  if (d.transpose_a) {
+    a_strides.insert(a_strides.end(), {1, m});
+  } else {
+    a_strides.insert(a_strides.end(), {d.k, 1});
+  }
+  if (d.transpose_b) {
+    b_strides.insert(b_strides.end(), {1, d.k});
+  } else {
+    b_strides.insert(b_strides.end(), {d.n, 1});
+  }
+
+  // The key holds everything that shapes the primitive.
+  std::vector<int64_t> key = {nb, m, d.n, d.k, d.transpose_a, d.transpose_b};
+  for (const CollapsedDim& cd : batch) key.insert(key.end(), {cd.size, cd.a_full, cd.b_full});
+
+  static PrimitiveCache<MatMulEntry>* cache = new PrimitiveCache<MatMulEntry>(256);
+  return Guard(ctx, "matmul", [&]() -> absl::Status {
+    auto entry = cache->GetOrCreate(key, [&] {
+      MatMulEntry e;
+      e.a = StridedDesc(a_dims, a_strides);
+      e.b = StridedDesc(b_dims, b_strides);
+      e.c = StridedDesc(c_dims, ContiguousStrides(c_dims));
+      e.prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(e.a, e.b, e.c),
+                                                         CpuEngine()));
+      return e;
+    });
+    dnnl::engine& eng = CpuEngine();
+    dnnl::memory am(entry->a, eng, const_cast<float*>(a));
+    dnnl::memory bm(entry->b, eng, const_cast<float*>(b));
+    dnnl::memory cm(entry->c, eng, c);
+    dnnl::stream& s = ThreadStream();
+    entry->prim.execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    s.wait();
+    return absl::OkStatus();
+  });
+}
+
+template <typename T>
+void MatMulGeneric(const BatchMatMulDims& d, const T* a, const T* b, T* c) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ConstMap = Eigen::Map<const Mat>;
+  const std::vector<CollapsedDim> batch = CollapseBatch(d);
+  const std::vector<int64_t> as = BatchStrides(batch, true, d.m * d.k);
+  const std::vector<int64_t> bs = BatchStrides(batch, false, d.k * d.n);
+  int64_t total = 1;
+  for (const CollapsedDim& cd : batch) total *= cd.size;
+  for (int64_t i = 0; i < total; ++i) {
+    // Unravel the output batch index into per-operand offsets (0 along broadcast dims).
+    int64_t rem = i, a_off = 0, b_off = 0;
+    for (int j = static_cast<int>(batch.size()) - 1; j >= 0; --j) {
+      const int64_t idx = rem % batch[j].size;
+      rem /= batch[j].size;
+      if (batch[j].a_full) a_off += idx * as[j];
+      if (batch[j].b_full) b_off += idx * bs[j];
+    }
+    Eigen::Map<Mat> cm(c + i * d.m * d.n, d.m, d.n);
+    // A stored [K,M] row-major is the transpose of the [M,K] we need, and so on.
+    ConstMap am(a + a_off, d.transpose_a ? d.k : d.m, d.transpose_a ? d.m : d.k);
+    ConstMap bm(b + b_off, d.transpose_b ? d.n : d.k, d.transpose_b ? d.k : d.n);
+    if (d.transpose_a && d.transpose_b) {
+      cm.noalias() = am.transpose() * bm.transpose();
+    } else if (d.transpose_a) {
+      cm.noalias() = am.transpose() * bm;
+    } else if (d.transpose_b) {
+      cm.noalias() = am * bm.transpose();
+    } else {
+      cm.noalias() = am * bm;
+    }
+  }
+}
+
+template void MatMulGeneric<double>(const BatchMatMulDims&, const double*, const double*,
+                                    double*);
+template void MatMulGeneric<int32_t>(const BatchMatMulDims&, const int32_t*, const int32_t*,
+                                     int32_t*);
+template void MatMulGeneric<int64_t>(const BatchMatMulDims&, const int64_t*, const int64_t*,
+                                     int64_t*);
+
+bool ComputeWindow(int64_t in, int64_t k, int64_t stride, int64_t dilation,
+                   const std::string& padding, int64_t* out, int64_t* pad_before,
+                   int64_t* pad_after) {
+  const int64_t eff_k = (k - 1) * dilation + 1;
+  if (padding == "VALID") {
+    *pad_before = *pad_after = 0;
+    *out = in >= eff_k ? (in - eff_k) / stride + 1 : -1;
+  } else if (padding == "SAME") {
+    *out = (in + stride - 1) / stride;
+    const int64_t total = std::max<int64_t>((*out - 1) * stride + eff_k - in, 0);
+    *pad_before = total / 2;
+    *pad_after = total - *pad_before;
+  } else {  // EXPLICIT: pads given
+    const int64_t padded = in + *pad_before + *pad_after;
+    *out = padded >= eff_k ? (padded - eff_k) / stride + 1 : -1;
+  }
+  return *out >= 0;
+}
+
+absl::Status ParseWindowAttrs(const OpKernelConstruction& c, WindowAttrs* w) {
+  const AttrMap& attrs = c.node().attrs();
+  auto get4 = [&](const char* name, int64_t* h, int64_t* wd) -> absl::Status {
+    if (attrs.find(name) == attrs.end()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::vector<int64_t> v, c.GetAttr<std::vector<int64_t>>(name));
+    if (v.size() != 4) {
+      return c.Error(absl::StrCat(name, " must have 4 elements (NHWC), got ", v.size()));
+    }
+    if (v[0] != 1 || v[3] != 1) {
+      return c.Error(absl::StrCat(name, " over the batch and depth dimensions must be 1, got [",
+                                  absl::StrJoin(v, ","), "]"));
+    }
+    if (v[1] < 1 || v[2] < 1) {
+      return c.Error(absl::StrCat(name, " must be positive, got [", absl::StrJoin(v, ","), "]"));
+    }
+    *h = v[1];
+    *wd = v[2];
+    return absl::OkStatus();
+  };
+  if (attrs.count("data_format")) {
+    ASSIGN_OR_RETURN(std::string format, c.GetAttr<std::string>("data_format"));
+    if (format != "NHWC") {
+      return c.Error("data_format '" + format +
+                     "' is not supported on the CPU: only NHWC (transpose the input, or place "
+                     "the node on a GPU)");
+    }
+  }
+  RETURN_IF_ERROR(get4("strides", &w->stride_h, &w->stride_w));
+  RETURN_IF_ERROR(get4("dilations", &w->dilation_h, &w->dilation_w));
+  RETURN_IF_ERROR(get4("ksize", &w->ksize_h, &w->ksize_w));
+  ASSIGN_OR_RETURN(w->padding, c.GetAttr<std::string>("padding"));
+  if (w->padding == "EXPLICIT") {
+    ASSIGN_OR_RETURN(std::vector<int64_t> p,
+                     GetAttrOr<std::vector<int64_t>>(attrs, "explicit_paddings", {}));
+    if (p.size() != 8 || p[0] != 0 || p[1] != 0 || p[6] != 0 || p[7] != 0 ||
+        *std::min_element(p.begin(), p.end()) < 0) {
+      return c.Error("padding EXPLICIT needs explicit_paddings of 8 non-negative values (NHWC "
+                     "before/after pairs) with 0 for batch and depth, got [" +
+                     absl::StrJoin(p, ",") + "]");
+    }
+    std::copy(p.begin() + 2, p.begin() + 6, w->explicit_pads);
+  } else if (w->padding != "SAME" && w->padding != "VALID") {
+    return c.Error("padding must be SAME, VALID or EXPLICIT, got '" + w->padding + "'");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ComputeConvOutput(const OpKernelContext& ctx, const WindowAttrs& w, ConvDims* d) {
+  d->stride_h = w.stride_h;
+  d->stride_w = w.stride_w;
+  d->dilation_h = w.dilation_h;
+  d->dilation_w = w.dilation_w;
+  d->pad_t = w.explicit_pads[0];
+  d->pad_b = w.explicit_pads[1];
+  d->pad_l = w.explicit_pads[2];
+  d->pad_r = w.explicit_pads[3];
+  if (!ComputeWindow(d->h, d->kh, w.stride_h, w.dilation_h, w.padding, &d->oh, &d->pad_t,
+                     &d->pad_b) ||
+      !ComputeWindow(d->w, d->kw, w.stride_w, w.dilation_w, w.padding, &d->ow, &d->pad_l,
+                     &d->pad_r)) {
+    return ctx.Error(absl::StrCat("the ", d->kh, "x", d->kw, " window (dilations ", w.dilation_h,
+                                  ",", w.dilation_w, ") does not fit the ", d->h, "x", d->w,
+                                  " input with padding ", w.padding,
+                                  ": the output size would be negative"));
+  }
+  return absl::OkStatus();
+}
+
+struct ConvEntry {
+  dnnl::memory::desc src, user_weights, weights, dst;
+  dnnl::convolution_forward conv;
+  dnnl::reorder weights_reorder;  // empty when the primitive reads TF's layout directly
+};
+
+absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const ConvDims& d,
+                     const float* input, const float* filter, float* output) {
+  const std::vector<int64_t> key = {d.n,        d.h,        d.w,          d.c,
+                                    d.kh,       d.kw,       d.oc,         d.groups,
+                                    d.stride_h, d.stride_w, d.dilation_h, d.dilation_w,
+                                    d.pad_t,    d.pad_b,    d.pad_l,      d.pad_r};
+  return Guard(ctx, "convolution", [&]() -> absl::Status {
+    auto entry = cache.GetOrCreate(key, [&] {
+      using tag = dnnl::memory::format_tag;
+      const auto f32 = dnnl::memory::data_type::f32;
+      ConvEntry e;
+      // Activations stay in TF's NHWC (no reorders of the big tensors); oneDNN's dims order
+      // is always N, C, H, W whatever the layout.
+      e.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
+      e.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
+      const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+      Dims wdims, wstrides;
+      if (d.groups == 1) {
+        wdims = {d.oc, d.c, d.kh, d.kw};
+        wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};  // HWIO
+      } else {
+        wdims = {d.groups, ocg, icg, d.kh, d.kw};
+        wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};  // HWIO, O split in groups
+      }
+      e.user_weights = StridedDesc(wdims, wstrides);
+      // Letting oneDNN pick the weights layout enables its direct JIT kernels; reordering the
+      // (small) filter each call is cheaper than the GEMM fallback plain HWIO forces.
+      const dnnl::memory::desc any_weights(wdims, f32, tag::any);
+      const Dims strides = {d.stride_h, d.stride_w};
+      const Dims dilates = {d.dilation_h - 1, d.dilation_w - 1};  // oneDNN counts from 0
+      const Dims pad_l = {d.pad_t, d.pad_l}, pad_r = {d.pad_b, d.pad_r};
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::convolution_direct, e.src,
+                                          any_weights, e.dst, strides, dilates, pad_l, pad_r),
+          CpuEngine());
+      e.weights = pd.weights_desc();
+      e.conv = dnnl::convolution_forward(pd);
+      if (e.weights != e.user_weights) {
+        e.weights_reorder = dnnl::reorder(
+            dnnl::reorder::primitive_desc(CpuEngine(), e.user_weights, CpuEngine(), e.weights));
+      }
+      return e;
+    });
+    dnnl::engine& eng = CpuEngine();
+    dnnl::stream& s = ThreadStream();
+    dnnl::memory src(entry->src, eng, const_cast<float*>(input));
+    dnnl::memory dst(entry->dst, eng, output);
+    dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter));
+    if (entry->weights_reorder) {
+      dnnl::memory reordered(entry->weights, eng);
+      entry->weights_reorder.execute(s, weights, reordered);
+      weights = reordered;
+    }
+    entry->conv.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+    s.wait();
+    return absl::OkStatus();
+  });
+}
+
+template <typename T>
+void ConvGeneric(const ConvDims& d, const T* input, const T* filter, T* output) {
+  const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+  for (int64_t b = 0; b < d.n; ++b) {
+    for (int64_t oy = 0; oy < d.oh; ++oy) {
+      for (int64_t ox = 0; ox < d.ow; ++ox) {
+        T* out = output + ((b * d.oh + oy) * d.ow + ox) * d.oc;
+        std::fill(out, out + d.oc, T(0));
+        for (int64_t ky = 0; ky < d.kh; ++ky) {
+          const int64_t iy = oy * d.stride_h - d.pad_t + ky * d.dilation_h;
+          if (iy < 0 || iy >= d.h) continue;  // padding contributes zeros
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.stride_w - d.pad_l + kx * d.dilation_w;
+            if (ix < 0 || ix >= d.w) continue;
+            const T* in = input + ((b * d.h + iy) * d.w + ix) * d.c;
+            const T* f = filter + (ky * d.kw + kx) * icg * d.oc;
+            for (int64_t g = 0; g < d.groups; ++g) {
+              for (int64_t i = 0; i < icg; ++i) {
+                const T x = in[g * icg + i];
+                const T* frow = f + i * d.oc + g * ocg;  // contiguous over output channels
+                T* orow = out + g * ocg;
+                for (int64_t o = 0; o < ocg; ++o) orow[o] += x * frow[o];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template void ConvGeneric<float>(const ConvDims&, const float*, const float*, float*);
+template void ConvGeneric<double>(const ConvDims&, const double*, const double*, double*);
+
+}  // namespace onednn
+}  // namespace quiver

@@ -1,0 +1,254 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <map>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "graph/graphdef.h"
+#include "graph/status_macros.h"
+#include "runtime/executor.h"
+#include "runtime/thread_pool.h"
+
+namespace quiver {
+
+class SessionImpl {
+ public:
+  SessionImpl(const SessionOptions& options) : options_(options) {
+    int cores = std::max(1u, std::thread::hardware_concurrency());
+    int inter = options.inter_op_threads > 0 ? options.inter_op_threads : cores;
+    // The calling thread runs nodes too, so the pool gets one thread fewer.
+    if (inter > 1) pool_ = std::make_unique<ThreadPool>(inter - 1);
+    resources_.variable = [this](const std::string& name, bool create) {
+      return GetVariable(name, create);
+    };
+    resources_.intra_op_pool = pool_.get();
+  }
+
+  absl::Status SetGraph(const Graph& graph) {
+    auto copy = std::make_unique<Graph>();
+    RETURN_IF_ERROR(copy->CopyFrom(graph));
+    RETURN_IF_ERROR(copy->InferShapes());
+    RETURN_IF_ERROR(CheckPlacement(*copy));
+    absl::MutexLock lock(&mu_);
+    // Executors point into the old graph; keep retired graphs alive until the session dies so
+    // that a concurrent Run on an old executor stays valid.
+    if (graph_) retired_graphs_.push_back(std::move(graph_));
+    graph_ = std::move(copy);
+    executors_.clear();
+    return absl::OkStatus();
+  }
+
+  const Graph& graph() const { return *graph_; }
+
+  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Session::Feed>& feeds,
+                                          const std::vector<std::string>& fetches,
+                                          const std::vector<std::string>& targets,
+                                          RunMetadata* metadata) {
+    std::shared_ptr<const Executor> exec;
+    const Graph* graph;
+    {
+      absl::MutexLock lock(&mu_);
+      graph = graph_.get();
+    }
+    std::vector<TensorId> feed_ids, fetch_ids;
+    RETURN_IF_ERROR(ParseNames(feeds, fetches, targets, *graph, &feed_ids, &fetch_ids));
+    std::vector<Tensor> feed_values;
+    feed_values.reserve(feeds.size());
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      RETURN_IF_ERROR(CheckFeed(*graph, feed_ids[i], feeds[i].second));
+      feed_values.push_back(feeds[i].second);
+    }
+    std::string key = absl::StrCat(absl::StrJoin(feed_ids, ",", [](std::string* out, const TensorId& t) { out->append(t.ToString()); }),
+                                   "->",
+                                   absl::StrJoin(fetch_ids, ",", [](std::string* out, const TensorId& t) { out->append(t.ToString()); }),
+                                   "/", absl::StrJoin(targets, ","));
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = executors_.find(key);
+      if (it != executors_.end()) exec = it->second;
+    }
+    if (!exec) {
+      ExecutorSpec spec{feed_ids, fetch_ids, targets};
+      RETURN_IF_ERROR(CheckRequiredFeeds(*graph, spec));
+      ASSIGN_OR_RETURN(std::unique_ptr<Executor> built, Executor::Build(*graph, spec));
+      exec = std::move(built);
+      absl::MutexLock lock(&mu_);
+      executors_.emplace(key, exec);
+    }
+    StepStats stats;
+    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->Run(feed_values, resources_, pool_.get(), &stats));
+    if (metadata) metadata->nodes_executed = stats.nodes_executed;
+    return out;
+  }
+
+ private:
+  Variable* GetVariable(const std::string& name, bool create) {
+    absl::MutexLock lock(&variables_mu_);
+    auto it = variables_.find(name);
+    if (it != variables_.end()) return it->second.get();
+    if (!create) return nullptr;
+    auto& slot = variables_[name];
+    slot = std::make_unique<Variable>();
+    return slot.get();
+  }
+
+  // Until the placer lands, everything runs on the CPU; a request for another device is an
+  // error unless soft placement allows falling back.
+  absl::Status CheckPlacement(Graph& graph) {
+    for (Node* n : graph.nodes()) {
+      std::string dev = absl::AsciiStrToLower(n->requested_device());
+      bool wants_other = !dev.empty() && dev.find("cpu") == std::string::npos;
+      if (wants_other && !options_.allow_soft_placement) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Cannot assign a device for operation '", n->name(), "' (", n->op(),
+            "): it was explicitly assigned to ", n->requested_device(),
+            " but available devices are [ /job:localhost/replica:0/task:0/device:CPU:0 ]. "
+            "Enable allow_soft_placement to fall back to the CPU."));
+      }
+      n->set_assigned_device("/job:localhost/replica:0/task:0/device:CPU:0");
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status ParseNames(const std::vector<Session::Feed>& feeds,
+                                 const std::vector<std::string>& fetches,
+                                 const std::vector<std::string>& targets, const Graph& graph,
+                                 std::vector<TensorId>* feed_ids,
+                                 std::vector<TensorId>* fetch_ids) {
+    auto resolve = [&](const std::string& name, const char* what) -> absl::StatusOr<TensorId> {
+      ASSIGN_OR_RETURN(TensorId id, ParseTensorName(name));
+      if (id.is_control) {
+        return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "' is a control input name; use a tensor name"));
+      }
+      const Node* n = graph.FindNode(id.node);
+      if (n == nullptr) {
+        return absl::NotFoundError(absl::StrCat(what, " '", name, "': no node named '", id.node, "' in the graph"));
+      }
+      if (id.index >= n->num_outputs()) {
+        return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "': node '", id.node, "' (", n->op(),
+                                                       ") has ", n->num_outputs(), " outputs"));
+      }
+      return id;
+    };
+    for (const auto& f : feeds) {
+      ASSIGN_OR_RETURN(TensorId id, resolve(f.first, "feed"));
+      for (const TensorId& prev : *feed_ids) {
+        if (prev.node == id.node && prev.index == id.index) {
+          return absl::InvalidArgumentError(absl::StrCat("tensor '", f.first, "' is fed twice"));
+        }
+      }
+      feed_ids->push_back(id);
+    }
+    for (const auto& f : fetches) {
+      ASSIGN_OR_RETURN(TensorId id, resolve(f, "fetch"));
+      fetch_ids->push_back(id);
+    }
+    for (const auto& t : targets) {
+      if (graph.FindNode(t) == nullptr) {
+        return absl::NotFoundError(absl::StrCat("target '", t, "': no node named '", t, "' in the graph"));
+      }
+    }
+    if (fetches.empty() && targets.empty()) {
+      return absl::InvalidArgumentError("nothing to run: give at least one fetch or target");
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status CheckFeed(const Graph& graph, const TensorId& id, const Tensor& value) {
+    const Node* n = graph.FindNode(id.node);
+    DataType expected = n->output_type(id.index);
+    if (!value.valid()) return absl::InvalidArgumentError(absl::StrCat("feed '", id.ToString(), "' is an empty tensor"));
+    if (value.dtype() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot feed ", DataTypeName(value.dtype()),
+                                                     " to '", id.ToString(), "', which has dtype ",
+                                                     DataTypeName(expected)));
+    }
+    TensorShape declared = n->output_shape(id.index);
+    if ((n->op() == "Placeholder" || n->op() == "PlaceholderWithDefault") && n->attrs().count("shape")) {
+      auto s = n->GetAttr<TensorShape>("shape");
+      if (s.ok()) declared = *s;
+    }
+    if (!declared.IsCompatibleWith(value.shape())) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot feed value of shape ", value.shape().DebugString(),
+                                                     " for tensor '", id.ToString(), "', which has shape ",
+                                                     declared.DebugString()));
+    }
+    return absl::OkStatus();
+  }
+
+  // A Placeholder the fetches need but nobody fed: name it before running anything.
+  static absl::Status CheckRequiredFeeds(const Graph& graph, const ExecutorSpec& spec) {
+    std::vector<bool> seen(graph.num_node_ids(), false);
+    absl::flat_hash_map<std::string, bool> fed_nodes;
+    for (const TensorId& f : spec.feeds) fed_nodes[f.node] = true;
+    std::vector<const Node*> stack;
+    for (const TensorId& f : spec.fetches) {
+      if (!fed_nodes.contains(f.node)) stack.push_back(graph.FindNode(f.node));
+    }
+    for (const std::string& t : spec.targets) stack.push_back(graph.FindNode(t));
+    while (!stack.empty()) {
+      const Node* n = stack.back();
+      stack.pop_back();
+      if (seen[n->id()]) continue;
+      seen[n->id()] = true;
+      if (n->op() == "Placeholder") {
+        auto shape = n->GetAttr<TensorShape>("shape");
+        return absl::InvalidArgumentError(absl::StrCat(
+            "You must feed a value for placeholder tensor '", n->name(), "' with dtype ",
+            DataTypeName(n->output_type(0)), " and shape ",
+            shape.ok() ? shape->DebugString() : "<unknown>"));
+      }
+      for (int i = 0; i < n->num_inputs(); ++i) {
+        Endpoint in = n->input(i);
+        if (!fed_nodes.contains(in.node->name())) stack.push_back(in.node);
+      }
+      for (const Edge* e : n->control_in_edges()) stack.push_back(e->src);
+    }
+    return absl::OkStatus();
+  }
+
+  SessionOptions options_;
+  std::unique_ptr<ThreadPool> pool_;
+  StepResources resources_;
+  absl::Mutex mu_;
+  std::unique_ptr<Graph> graph_;
+  std::vector<std::unique_ptr<Graph>> retired_graphs_;
+  std::map<std::string, std::shared_ptr<const Executor>> executors_;
+  absl::Mutex variables_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Variable>> variables_;
+};
+
+Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Graph& graph,
+                                                         const SessionOptions& options) {
+  auto impl = std::make_unique<SessionImpl>(options);
+  RETURN_IF_ERROR(impl->SetGraph(graph));
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(const tensorflow::GraphDef& graph_def,
+                                                         const SessionOptions& options) {
+  Graph graph;
+  RETURN_IF_ERROR(ImportGraphDef(graph_def, &graph));
+  return Create(graph, options);
+}
+
+absl::Status Session::Extend(const Graph& graph) { return impl_->SetGraph(graph); }
+
+absl::StatusOr<std::vector<Tensor>> Session::Run(const std::vector<Feed>& feeds,
+                                                 const std::vector<std::string>& fetches,
+                                                 const std::vector<std::string>& targets,
+                                                 RunMetadata* metadata) {
+  return impl_->Run(feeds, fetches, targets, metadata);
+}
+
+const Graph& Session::graph() const { return impl_->graph(); }
+
+}  // namespace quiver

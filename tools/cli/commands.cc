@@ -1,0 +1,14 @@
+#include "tools/cli/commands.h"
+
+#include <cstdio>
+
+namespace quiver::cli {
+
+int RunCommand(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "run") return RunMain(args);
+  if (command == "inspect") return InspectMain(args);
+  std::fprintf(stderr, "quiver: unknown command '%s' (try 'quiver --help')\n", command.c_str());
+  return kExitUsage;
+}
+
+}  // namespace quiver::cli

@@ -1,0 +1,34 @@
+// The quiver CLI's subcommands and exit codes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace quiver::cli {
+
+// Exit codes (documented in the README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 2;         // bad flags or arguments
+inline constexpr int kExitBadGraph = 3;      // unreadable or invalid graph file
+inline constexpr int kExitBadInput = 4;      // bad feed file, feed dtype/shape, missing feed/fetch
+inline constexpr int kExitRunFailed = 5;     // a kernel failed while running
+inline constexpr int kExitIoError = 6;       // cannot write outputs
+
+inline constexpr char kUsage[] =
+    "usage: quiver <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run GRAPH --fetch NAME[:i] [--fetch ...] [--feed NAME=FILE.npy ...] [--target NODE ...]\n"
+    "            [--out DIR] [--format text|json]\n"
+    "      Runs a GraphDef (.pb binary or .pbtxt text) on the CPU and prints each fetched\n"
+    "      tensor's summary; with --out writes DIR/<name with / and : as _>.npy.\n"
+    "  inspect GRAPH [--format text|json]\n"
+    "      Inputs (dtype, shape), outputs, op histogram, parameter count and bytes.\n"
+    "\n"
+    "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error\n";
+
+int RunCommand(const std::string& command, const std::vector<std::string>& args);
+int RunMain(const std::vector<std::string>& args);
+int InspectMain(const std::vector<std::string>& args);
+
+}  // namespace quiver::cli
