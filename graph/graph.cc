@@ -236,31 +236,33 @@ absl::StatusOr<std::vector<Node*>> Graph::TopologicalOrder() const {
   return order;
 }
 
+absl::Status Graph::InferNodeShape(Node* n) {
+  std::vector<TensorShape> shapes;
+  std::vector<Tensor> const_values(n->num_inputs());
+  std::vector<const Tensor*> tensors;
+  for (int i = 0; i < n->num_inputs(); ++i) {
+    Endpoint in = n->input(i);
+    shapes.push_back(in.node->output_shape(in.index));
+    // Constant values let Reshape/Fill/... infer concrete shapes from small Const inputs.
+    const Tensor* known = nullptr;
+    if (in.node->op() == "Const") {
+      auto value = in.node->GetAttr<Tensor>("value");
+      if (value.ok() && value->num_elements() <= 4096) {
+        const_values[i] = *std::move(value);
+        known = &const_values[i];
+      }
+    }
+    tensors.push_back(known);
+  }
+  InferenceContext ctx(*n, std::move(shapes), std::move(tensors));
+  if (n->op_def().shape_fn) RETURN_IF_ERROR(n->op_def().shape_fn(ctx));
+  n->set_output_shapes(ctx.TakeOutputs());
+  return absl::OkStatus();
+}
+
 absl::Status Graph::InferShapes() {
   ASSIGN_OR_RETURN(std::vector<Node*> order, TopologicalOrder());
-  // Constant values let Reshape/Fill/... infer concrete shapes from Const inputs.
-  absl::flat_hash_map<const Node*, Tensor> const_values;
-  for (Node* n : order) {
-    std::vector<TensorShape> shapes;
-    std::vector<const Tensor*> tensors;
-    for (int i = 0; i < n->num_inputs(); ++i) {
-      Endpoint in = n->input(i);
-      shapes.push_back(in.node->output_shape(in.index));
-      auto it = const_values.find(in.node);
-      tensors.push_back(it != const_values.end() && in.index == 0 ? &it->second : nullptr);
-    }
-    if (n->op() == "Const") {
-      auto value = n->GetAttr<Tensor>("value");
-      if (!value.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("node '", n->name(), "' (Const): ", value.status().message()));
-      }
-      if (value->num_elements() <= 1024) const_values[n] = *value;
-    }
-    InferenceContext ctx(*n, std::move(shapes), std::move(tensors));
-    if (n->op_def().shape_fn) RETURN_IF_ERROR(n->op_def().shape_fn(ctx));
-    n->set_output_shapes(ctx.TakeOutputs());
-  }
+  for (Node* n : order) RETURN_IF_ERROR(InferNodeShape(n));
   return absl::OkStatus();
 }
 

@@ -149,6 +149,8 @@ class Graph {
 
   // Runs every node's shape function in topological order, storing output shapes.
   absl::Status InferShapes();
+  // Runs one node's shape function from its inputs' current shapes.
+  absl::Status InferNodeShape(Node* node);
 
   // Producer version recorded from an imported GraphDef (0 = unknown).
   int producer_version() const { return producer_version_; }

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,9 +35,9 @@ struct DescrEntry {
   DataType dtype;
 };
 constexpr DescrEntry kDescrs[] = {
-    {'f', 2, DT_HALF},   {'f', 4, DT_FLOAT},   {'f', 8, DT_DOUBLE}, {'i', 1, DT_INT8},
-    {'i', 2, DT_INT16},  {'i', 4, DT_INT32},   {'i', 8, DT_INT64},  {'u', 1, DT_UINT8},
-    {'u', 2, DT_UINT16}, {'u', 4, DT_UINT32},  {'u', 8, DT_UINT64}, {'b', 1, DT_BOOL},
+    {'f', 2, DT_HALF},   {'f', 4, DT_FLOAT},  {'f', 8, DT_DOUBLE}, {'i', 1, DT_INT8},
+    {'i', 2, DT_INT16},  {'i', 4, DT_INT32},  {'i', 8, DT_INT64},  {'u', 1, DT_UINT8},
+    {'u', 2, DT_UINT16}, {'u', 4, DT_UINT32}, {'u', 8, DT_UINT64}, {'b', 1, DT_BOOL},
 };
 
 absl::StatusOr<DataType> DtypeFromDescr(const std::string& descr) {
@@ -72,19 +72,32 @@ absl::StatusOr<DataType> DtypeFromDescr(const std::string& descr) {
 
 const char* DescrFor(DataType dtype) {
   switch (dtype) {
-    case DT_HALF: return "<f2";
-    case DT_FLOAT: return "<f4";
-    case DT_DOUBLE: return "<f8";
-    case DT_INT8: return "|i1";
-    case DT_INT16: return "<i2";
-    case DT_INT32: return "<i4";
-    case DT_INT64: return "<i8";
-    case DT_UINT8: return "|u1";
-    case DT_UINT16: return "<u2";
-    case DT_UINT32: return "<u4";
-    case DT_UINT64: return "<u8";
-    case DT_BOOL: return "|b1";
-    default: return nullptr;
+    case DT_HALF:
+      return "<f2";
+    case DT_FLOAT:
+      return "<f4";
+    case DT_DOUBLE:
+      return "<f8";
+    case DT_INT8:
+      return "|i1";
+    case DT_INT16:
+      return "<i2";
+    case DT_INT32:
+      return "<i4";
+    case DT_INT64:
+      return "<i8";
+    case DT_UINT8:
+      return "|u1";
+    case DT_UINT16:
+      return "<u2";
+    case DT_UINT32:
+      return "<u4";
+    case DT_UINT64:
+      return "<u8";
+    case DT_BOOL:
+      return "|b1";
+    default:
+      return nullptr;
   }
 }
 
@@ -214,8 +227,8 @@ class HeaderParser {
       }
     }
     if (c == '[') {
-      return Error(absl::StrCat("'", key,
-                                "' is a list: structured (record) dtypes are not supported"));
+      return Error(
+          absl::StrCat("'", key, "' is a list: structured (record) dtypes are not supported"));
     }
     return Error(absl::StrCat("unsupported value for '", key, "'"));
   }
@@ -285,17 +298,17 @@ absl::StatusOr<Tensor> ParseNpy(const std::string& bytes) {
   const size_t available = bytes.size() - data_start;
   if (*n > static_cast<int64_t>(available / elem)) {
     // n * elem may not fit in size_t for a hostile shape; say so rather than overflow.
-    const std::string needed = *n <= static_cast<int64_t>(SIZE_MAX / elem)
+    const std::string needed = static_cast<uint64_t>(*n) <= SIZE_MAX / elem
                                    ? absl::StrCat(static_cast<size_t>(*n) * elem, " bytes")
                                    : absl::StrCat(*n, " elements (over 2^64 bytes)");
     return NpyError(absl::StrCat("truncated data: shape (", absl::StrJoin(dims, ", "), ") of ",
-                                 DataTypeName(*dtype), " needs ", needed, ", file has ",
-                                 available, " bytes of data"));
+                                 DataTypeName(*dtype), " needs ", needed, ", file has ", available,
+                                 " bytes of data"));
   }
   const size_t data_bytes = static_cast<size_t>(*n) * elem;
   if (available != data_bytes) {
-    return NpyError(absl::StrCat("expected ", data_bytes, " bytes of data, found ", available,
-                                 " (", available - data_bytes, " trailing bytes)"));
+    return NpyError(absl::StrCat("expected ", data_bytes, " bytes of data, found ", available, " (",
+                                 available - data_bytes, " trailing bytes)"));
   }
   auto t = Tensor::Create(*dtype, TensorShape(dims));
   if (!t.ok()) return t.status();
@@ -312,7 +325,9 @@ absl::StatusOr<Tensor> ParseNpy(const std::string& bytes) {
 absl::StatusOr<Tensor> ReadNpyFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
+    // ENOENT -> NotFound, EACCES -> PermissionDenied, ...
+    const int err = errno != 0 ? errno : ENOENT;
+    return absl::ErrnoToStatus(err, absl::StrCat("cannot open '", path, "'"));
   }
   // Opening a directory succeeds and then reads as empty; say what it is instead.
   struct stat st;
@@ -365,7 +380,9 @@ std::string SerializeNpy(const Tensor& tensor) {
 }
 
 absl::Status WriteNpyFile(const Tensor& tensor, const std::string& path) {
-  if (!tensor.valid()) return absl::InvalidArgumentError("cannot write an empty tensor to .npy");
+  if (!tensor.valid())
+    return absl::InvalidArgumentError(
+        "cannot write an invalid (default-constructed) tensor to .npy");
   if (DescrFor(tensor.dtype()) == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot write ", DataTypeName(tensor.dtype()),
@@ -374,8 +391,8 @@ absl::Status WriteNpyFile(const Tensor& tensor, const std::string& path) {
   const std::string bytes = SerializeNpy(tensor);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot open '", path, "' for writing: ", std::strerror(errno)));
+    const int err = errno != 0 ? errno : EIO;
+    return absl::ErrnoToStatus(err, absl::StrCat("cannot open '", path, "' for writing"));
   }
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();

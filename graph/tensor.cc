@@ -32,7 +32,7 @@ absl::StatusOr<Tensor> Tensor::Create(DataType dtype, const TensorShape& shape) 
   auto n = TensorShape::ValidatedNumElements(shape.dims());
   if (!n.ok()) return n.status();
   size_t elem = DataTypeSize(dtype);
-  if (*n > static_cast<int64_t>(SIZE_MAX / elem)) {
+  if (*n > INT64_MAX / static_cast<int64_t>(elem)) {
     return absl::InvalidArgumentError(
         absl::StrCat("tensor of shape ", shape.DebugString(), " is too large"));
   }

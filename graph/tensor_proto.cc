@@ -19,8 +19,8 @@ template <typename Out, typename In, typename Convert>
 absl::Status FillFromField(const char* field, int n_in, const In* in, int64_t n, Out* out,
                            const std::string& what, Convert convert) {
   if (n_in > n) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " has ", n_in, " values but ", what,
-                                                   " has only ", n, " elements"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", n_in, " values but ", what, " has only ", n, " elements"));
   }
   if (n_in == 0) {
     if (n > 0) std::memset(out, 0, static_cast<size_t>(n) * sizeof(Out));
@@ -62,13 +62,13 @@ absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
   const int64_t n = *n_or;
   const TensorShape shape(dims);
   const size_t elem = DataTypeSize(dtype);
-  const std::string what = absl::StrCat("dtype ", DataTypeName(dtype), " x shape ",
-                                        shape.DebugString());
+  const std::string what =
+      absl::StrCat("dtype ", DataTypeName(dtype), " x shape ", shape.DebugString());
 
   if (!proto.tensor_content().empty()) {
     const std::string& content = proto.tensor_content();
     // Compare in the element domain first so that n * elem cannot overflow.
-    const bool fits = n <= static_cast<int64_t>(SIZE_MAX / elem);
+    const bool fits = static_cast<uint64_t>(n) <= SIZE_MAX / elem;
     if (!fits || content.size() != static_cast<size_t>(n) * elem) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor_content has ", content.size(), " bytes but ", what, " needs ",

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -138,11 +139,11 @@ struct NoCheck {
 
 // y = f(x) with a functor; `Bulk` lets a specialisation replace the loop (Eigen's vectorised
 // exp/log/tanh on the CPU) while keeping the functor for the GPU and the tests.
-template <typename F>
+template <template <typename> class F>
 struct FunctorBulk {
   template <typename T>
   static void Run(const T* in, T* out, int64_t n) {
-    F f;
+    F<T> f;
     for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
   }
 };
@@ -215,6 +216,38 @@ class BinaryOp : public OpKernel {
  private:
   bool incompatible_shape_error_ = true;
 };
+
+// Integer Div/FloorDiv/FloorMod: a zero divisor is an error, as in TensorFlow.
+struct IntDivCheck {
+  template <typename T>
+  static absl::Status Check(OpKernelContext& ctx, const T* y, int64_t n) {
+    if constexpr (std::is_integral_v<T>) {
+      bool zero = false;
+      for (int64_t i = 0; i < n; ++i) zero |= y[i] == T(0);
+      if (zero) return ctx.Error("Integer division by zero");
+    }
+    return absl::OkStatus();
+  }
+};
+
+// Integer Pow: negative exponents have no integer result.
+struct IntPowCheck {
+  template <typename T>
+  static absl::Status Check(OpKernelContext& ctx, const T* y, int64_t n) {
+    if constexpr (std::is_integral_v<T>) {
+      bool negative = false;
+      for (int64_t i = 0; i < n; ++i) negative |= y[i] < T(0);
+      if (negative) return ctx.Error("Integers to negative integer powers are not allowed");
+    }
+    return absl::OkStatus();
+  }
+};
+
+// The factory for a same-type binary op T x T -> T with functor template F.
+template <typename T, template <typename> class F, typename Checker = NoCheck, int kCost = 1>
+KernelFactory BinaryFactory() {
+  return MakeFactory<BinaryOp<T, T, F<T>, Checker, kCost>>();
+}
 
 }  // namespace cwise
 }  // namespace quiver

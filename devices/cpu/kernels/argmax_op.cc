@@ -1,0 +1,128 @@
+// CPU kernels for ArgMax and ArgMin. The input is viewed as [A, R, B] around the reduced
+// dimension; the first index wins on ties (strict comparisons), as in TensorFlow and NumPy.
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "devices/cpu/kernels/cwise_ops_common.h"
+
+namespace quiver {
+namespace {
+
+template <typename T, bool kMax>
+inline bool Better(T candidate, T best) {
+  if constexpr (kMax) {
+    return candidate > best;
+  } else {
+    return candidate < best;
+  }
+}
+
+template <typename T, bool kMax>
+class ArgOp : public OpKernel {
+ public:
+  // The index type comes from the node's output dtype (output_type attr) at Compute time.
+  explicit ArgOp(OpKernelConstruction&) {}
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(cwise::CheckDtype(ctx, 0, DataTypeOf<T>::value));
+    const Tensor& x = ctx.input(0);
+    const Tensor& dim_t = ctx.input(1);
+    if (dim_t.num_elements() != 1 || dim_t.rank() > 1) {
+      return ctx.Error(absl::StrCat("dimension must be a scalar, got shape ",
+                                    dim_t.shape().DebugString()));
+    }
+    auto dims = dim_t.AsInt64Vector();
+    if (!dims.ok()) return ctx.Error(absl::StrCat("dimension: ", dims.status().message()));
+    const int rank = x.rank();
+    int64_t axis = (*dims)[0];
+    if (axis < -rank || axis >= rank) {
+      return ctx.Error(absl::StrCat("expected dimension in the range [", -rank, ", ", rank,
+                                    "), but got ", axis, " (input shape ",
+                                    x.shape().DebugString(), ")"));
+    }
+    if (axis < 0) axis += rank;
+    const int64_t R = x.dim(static_cast<int>(axis));
+    if (R == 0) {
+      return ctx.Error(absl::StrCat("reduction axis ", axis, " is empty in shape ",
+                                    x.shape().DebugString()));
+    }
+    int64_t A = 1, B = 1;
+    std::vector<int64_t> out_dims;
+    for (int d = 0; d < rank; ++d) {
+      if (d < axis) A *= x.dim(d);
+      if (d > axis) B *= x.dim(d);
+      if (d != axis) out_dims.push_back(x.dim(d));
+    }
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(std::move(out_dims))));
+    if (out->dtype() == DT_INT32) {
+      Run(ctx, x.data<T>(), out->data<int32_t>(), A, R, B);
+    } else if (out->dtype() == DT_INT64) {
+      Run(ctx, x.data<T>(), out->data<int64_t>(), A, R, B);
+    } else {
+      return ctx.Error(absl::StrCat("unsupported output_type ", DataTypeName(out->dtype()),
+                                    " (expected int32 or int64)"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  template <typename Index>
+  static void Run(OpKernelContext& ctx, const T* in, Index* out, int64_t A, int64_t R,
+                  int64_t B) {
+    if (B == 1) {  // contiguous rows
+      cwise::ParallelForRange(ctx, A, R, [&](int64_t a0, int64_t a1) {
+        for (int64_t a = a0; a < a1; ++a) {
+          const T* row = in + a * R;
+          T best = row[0];
+          int64_t best_i = 0;
+          for (int64_t r = 1; r < R; ++r) {
+            if (Better<T, kMax>(row[r], best)) {
+              best = row[r];
+              best_i = r;
+            }
+          }
+          out[a] = static_cast<Index>(best_i);
+        }
+      });
+      return;
+    }
+    // Columns: keep a running best per column; the inner loop over B vectorises.
+    cwise::ParallelForRange(ctx, A, R * B, [&](int64_t a0, int64_t a1) {
+      std::vector<T> best(B);
+      for (int64_t a = a0; a < a1; ++a) {
+        const T* slab = in + a * R * B;
+        Index* o = out + a * B;
+        for (int64_t b = 0; b < B; ++b) {
+          best[b] = slab[b];
+          o[b] = 0;
+        }
+        for (int64_t r = 1; r < R; ++r) {
+          const T* row = slab + r * B;
+          for (int64_t b = 0; b < B; ++b) {
+            const bool better = Better<T, kMax>(row[b], best[b]);
+            best[b] = better ? row[b] : best[b];
+            o[b] = better ? static_cast<Index>(r) : o[b];
+          }
+        }
+      }
+    });
+  }
+};
+
+#define QUIVER_ARG(op, kMax, T)                                                             \
+  QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
+                         (MakeFactory<ArgOp<T, kMax>>()))
+#define QUIVER_ARG_ALL(op, kMax) \
+  QUIVER_ARG(op, kMax, float);   \
+  QUIVER_ARG(op, kMax, double);  \
+  QUIVER_ARG(op, kMax, int32_t); \
+  QUIVER_ARG(op, kMax, int64_t); \
+  QUIVER_ARG(op, kMax, uint8_t); \
+  QUIVER_ARG(op, kMax, int8_t);  \
+  QUIVER_ARG(op, kMax, int16_t)
+
+QUIVER_ARG_ALL("ArgMax", true);
+QUIVER_ARG_ALL("ArgMin", false);
+
+}  // namespace
+}  // namespace quiver

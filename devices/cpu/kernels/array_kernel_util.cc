@@ -1,0 +1,282 @@
+#include "devices/cpu/kernels/array_kernel_util.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/thread_pool.h"
+
+namespace quiver::array_kernels {
+
+std::vector<DataType> AllTypes() {
+  return {DT_FLOAT,  DT_DOUBLE, DT_INT32,  DT_INT64,  DT_INT8,   DT_UINT8,   DT_INT16,
+          DT_UINT16, DT_UINT32, DT_UINT64, DT_BOOL,   DT_HALF,   DT_BFLOAT16};
+}
+
+absl::Status NodeError(const OpKernelContext& ctx, const absl::Status& s) {
+  return s.ok() ? s : ctx.Error(std::string(s.message()));
+}
+
+absl::StatusOr<std::vector<int64_t>> HostInts(const OpKernelContext& ctx, int i, const char* what,
+                                              int want_rank) {
+  const Tensor& t = ctx.input(i);
+  if (!t.valid()) return ctx.Error(absl::StrCat("input '", what, "' is empty"));
+  if (want_rank >= 0 && t.rank() != want_rank) {
+    return ctx.Error(absl::StrCat("'", what, "' must be ",
+                                  want_rank == 0 ? std::string("a scalar")
+                                                 : absl::StrCat(want_rank, "-D"),
+                                  ", got shape ", t.shape().DebugString()));
+  }
+  auto v = t.AsInt64Vector();
+  if (!v.ok()) return ctx.Error(absl::StrCat("'", what, "': ", v.status().message()));
+  return v;
+}
+
+absl::StatusOr<int64_t> HostScalar(const OpKernelContext& ctx, int i, const char* what) {
+  auto v = HostInts(ctx, i, what, /*want_rank=*/-1);
+  if (!v.ok()) return v.status();
+  if (v->size() != 1) {
+    return ctx.Error(absl::StrCat("'", what, "' must be a scalar, got shape ",
+                                  ctx.input(i).shape().DebugString()));
+  }
+  return (*v)[0];
+}
+
+std::vector<int64_t> RowMajorStrides(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> strides(dims.size());
+  int64_t s = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= dims[i];
+  }
+  return strides;
+}
+
+namespace {
+
+// Bytes per parallel chunk: below this, threading costs more than it saves.
+constexpr int64_t kMinBytesPerChunk = 64 * 1024;
+// Transpose tiles: 32x32 elements stay in L1 for every element size up to 8 bytes.
+constexpr int64_t kTile = 32;
+
+template <typename U>
+void CopyRowTyped(const char* src, char* dst, int64_t n, int64_t src_step, int64_t dst_step) {
+  const U* s = reinterpret_cast<const U*>(src);
+  U* d = reinterpret_cast<U*>(dst);
+  if (dst_step == 1) {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i * src_step];
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i * dst_step] = s[i * src_step];
+  }
+}
+
+// Copies n elements with the given steps (in elements); pointers are element-aligned.
+void CopyRow(const char* src, char* dst, size_t esize, int64_t n, int64_t src_step,
+             int64_t dst_step) {
+  if (src_step == 1 && dst_step == 1) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * esize);
+    return;
+  }
+  switch (esize) {
+    case 1: return CopyRowTyped<uint8_t>(src, dst, n, src_step, dst_step);
+    case 2: return CopyRowTyped<uint16_t>(src, dst, n, src_step, dst_step);
+    case 4: return CopyRowTyped<uint32_t>(src, dst, n, src_step, dst_step);
+    case 8: return CopyRowTyped<uint64_t>(src, dst, n, src_step, dst_step);
+    default: {
+      const int64_t e = static_cast<int64_t>(esize);
+      for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_step * e, src + i * src_step * e, esize);
+    }
+  }
+}
+
+// Walks the outer dims (all but the last `inner` dims) for flat outer indices [begin, end).
+class Odometer {
+ public:
+  Odometer(const std::vector<CopyDim>& dims, size_t outer, int64_t start)
+      : dims_(dims), outer_(outer), index_(outer, 0) {
+    for (size_t k = outer; k-- > 0;) {
+      index_[k] = start % dims[k].count;
+      start /= dims[k].count;
+      src_ += index_[k] * dims[k].src_step;
+      dst_ += index_[k] * dims[k].dst_step;
+    }
+  }
+  int64_t src() const { return src_; }
+  int64_t dst() const { return dst_; }
+  void Next() {
+    for (size_t k = outer_; k-- > 0;) {
+      src_ += dims_[k].src_step;
+      dst_ += dims_[k].dst_step;
+      if (++index_[k] < dims_[k].count) return;
+      src_ -= dims_[k].count * dims_[k].src_step;
+      dst_ -= dims_[k].count * dims_[k].dst_step;
+      index_[k] = 0;
+    }
+  }
+
+ private:
+  const std::vector<CopyDim>& dims_;
+  size_t outer_;
+  std::vector<int64_t> index_;
+  int64_t src_ = 0, dst_ = 0;
+};
+
+// Source and destination offsets of flat index `flat` over all of `dims` (no allocation).
+void OffsetsOf(const std::vector<CopyDim>& dims, int64_t flat, int64_t* src, int64_t* dst) {
+  *src = 0;
+  *dst = 0;
+  for (size_t k = dims.size(); k-- > 0;) {
+    int64_t i = flat % dims[k].count;
+    flat /= dims[k].count;
+    *src += i * dims[k].src_step;
+    *dst += i * dims[k].dst_step;
+  }
+}
+
+template <typename U>
+void TileTyped(const char* src, char* dst, int64_t np, int64_t nq, int64_t sp, int64_t dp,
+               int64_t sq, int64_t dq) {
+  const U* s = reinterpret_cast<const U*>(src);
+  U* d = reinterpret_cast<U*>(dst);
+  for (int64_t q0 = 0; q0 < nq; q0 += kTile) {
+    int64_t q1 = std::min(nq, q0 + kTile);
+    for (int64_t p = 0; p < np; ++p) {
+      for (int64_t q = q0; q < q1; ++q) d[p * dp + q * dq] = s[p * sp + q * sq];
+    }
+  }
+}
+
+// Copies an np x nq block, tiled so that both the strided side and the contiguous side stay
+// in cache (np <= kTile rows per call).
+void CopyTile(const char* src, char* dst, size_t esize, int64_t np, int64_t nq, int64_t sp,
+              int64_t dp, int64_t sq, int64_t dq) {
+  switch (esize) {
+    case 1: return TileTyped<uint8_t>(src, dst, np, nq, sp, dp, sq, dq);
+    case 2: return TileTyped<uint16_t>(src, dst, np, nq, sp, dp, sq, dq);
+    case 4: return TileTyped<uint32_t>(src, dst, np, nq, sp, dp, sq, dq);
+    case 8: return TileTyped<uint64_t>(src, dst, np, nq, sp, dp, sq, dq);
+    default:
+      for (int64_t p = 0; p < np; ++p) {
+        CopyRow(src + p * sp * static_cast<int64_t>(esize), dst + p * dp * static_cast<int64_t>(esize),
+                esize, nq, sq, dq);
+      }
+  }
+}
+
+}  // namespace
+
+void StridedCopy(const void* src_v, void* dst_v, size_t esize, int64_t src_base, int64_t dst_base,
+                 std::vector<CopyDim> dims, ThreadPool* pool) {
+  const char* src = static_cast<const char*>(src_v);
+  char* dst = static_cast<char*>(dst_v);
+  const int64_t e = static_cast<int64_t>(esize);
+  // Simplify: drop size-1 dims, merge a dim into its inner neighbour when both sides are
+  // contiguous across the boundary.
+  std::vector<CopyDim> d;
+  for (const CopyDim& x : dims) {
+    if (x.count == 0) return;
+    if (x.count == 1) continue;
+    d.push_back(x);
+  }
+  std::vector<CopyDim> merged;
+  for (const CopyDim& x : d) {
+    if (!merged.empty()) {
+      CopyDim& prev = merged.back();
+      if (prev.src_step == x.count * x.src_step && prev.dst_step == x.count * x.dst_step) {
+        prev.count *= x.count;
+        prev.src_step = x.src_step;
+        prev.dst_step = x.dst_step;
+        continue;
+      }
+    }
+    merged.push_back(x);
+  }
+  if (merged.empty()) {
+    std::memcpy(dst + dst_base * e, src + src_base * e, esize);
+    return;
+  }
+  const CopyDim inner = merged.back();
+  const size_t outer = merged.size() - 1;
+  int64_t rows = 1;
+  for (size_t k = 0; k < outer; ++k) rows *= merged[k].count;
+
+  // Transpose-like: the innermost dim reads with a stride but another dim reads contiguously.
+  // Tile over (that dim, innermost) so reads and writes both hit cache lines fully.
+  int p_dim = -1;
+  if (inner.src_step != 1 && inner.dst_step == 1 && rows * inner.count >= 4096) {
+    for (size_t k = 0; k < outer; ++k) {
+      if (merged[k].src_step == 1) p_dim = static_cast<int>(k);
+    }
+  }
+  if (p_dim >= 0) {
+    const CopyDim p = merged[p_dim];
+    std::vector<CopyDim> rest;  // outer dims other than p
+    for (size_t k = 0; k < outer; ++k) {
+      if (static_cast<int>(k) != p_dim) rest.push_back(merged[k]);
+    }
+    int64_t combos = 1;
+    for (const CopyDim& x : rest) combos *= x.count;
+    const int64_t p_tiles = (p.count + kTile - 1) / kTile;
+    const int64_t work = combos * p_tiles;
+    const int64_t bytes_per_item = std::min(kTile, p.count) * inner.count * e;
+    ParallelFor(pool, work, std::max<int64_t>(1, kMinBytesPerChunk / std::max<int64_t>(1, bytes_per_item)),
+                [&](int64_t begin, int64_t end) {
+                  for (int64_t w = begin; w < end; ++w) {
+                    int64_t so, d_o;
+                    OffsetsOf(rest, w / p_tiles, &so, &d_o);
+                    int64_t p0 = (w % p_tiles) * kTile;
+                    int64_t np = std::min(kTile, p.count - p0);
+                    CopyTile(src + (src_base + so + p0 * p.src_step) * e,
+                             dst + (dst_base + d_o + p0 * p.dst_step) * e, esize, np,
+                             inner.count, p.src_step, p.dst_step, inner.src_step, inner.dst_step);
+                  }
+                });
+    return;
+  }
+
+  const int64_t row_bytes = std::max<int64_t>(1, inner.count * e);
+  ParallelFor(pool, rows, std::max<int64_t>(1, kMinBytesPerChunk / row_bytes),
+              [&](int64_t begin, int64_t end) {
+                Odometer o(merged, outer, begin);
+                for (int64_t r = begin; r < end; ++r, o.Next()) {
+                  CopyRow(src + (src_base + o.src()) * e, dst + (dst_base + o.dst()) * e, esize,
+                          inner.count, inner.src_step, inner.dst_step);
+                }
+              });
+}
+
+void FillElements(void* dst, int64_t n, const void* value, size_t esize) {
+  if (n <= 0) return;
+  switch (esize) {
+    case 1: {
+      uint8_t v;
+      std::memcpy(&v, value, 1);
+      std::memset(dst, v, static_cast<size_t>(n));
+      return;
+    }
+    case 2: {
+      uint16_t v;
+      std::memcpy(&v, value, 2);
+      std::fill_n(static_cast<uint16_t*>(dst), n, v);
+      return;
+    }
+    case 4: {
+      uint32_t v;
+      std::memcpy(&v, value, 4);
+      std::fill_n(static_cast<uint32_t*>(dst), n, v);
+      return;
+    }
+    case 8: {
+      uint64_t v;
+      std::memcpy(&v, value, 8);
+      std::fill_n(static_cast<uint64_t*>(dst), n, v);
+      return;
+    }
+    default:
+      for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(static_cast<char*>(dst) + i * static_cast<int64_t>(esize), value, esize);
+      }
+  }
+}
+
+}  // namespace quiver::array_kernels

@@ -1,0 +1,231 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include <google/protobuf/util/message_differencer.h>
+
+#include "graph/builder.h"
+#include "graph/graphdef.h"
+#include "runtime/session.h"
+
+using namespace quiver;
+
+namespace {
+
+std::string ErrorOf(const absl::Status& s) { return std::string(s.message()); }
+
+Tensor RandomTensor(const TensorShape& shape, uint32_t seed, float lo = -1, float hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(shape.num_elements());
+  for (float& x : v) x = dist(rng);
+  return Tensor::FromVector<float>(v, shape);
+}
+
+}  // namespace
+
+TEST_CASE("Session runs a builder graph with feeds and fetches", "[session]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {-1, 3}, "x");
+  auto y = (x * 2.0 + 1.0) / 4.0;
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  Tensor xv = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  auto out = (*session)->Run({{"x", xv}}, {y});
+  REQUIRE(out.ok());
+  REQUIRE(out->at(0).shape() == TensorShape{2, 3});
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(out->at(0).data<float>()[i] == Approx(((i + 1) * 2.0 + 1.0) / 4.0));
+  }
+}
+
+TEST_CASE("Variables persist across Run calls", "[session][variables]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto counter = b.Variable(b.Zeros({2}), "counter");
+  auto inc = AssignAdd(counter.ref, b.Const(Tensor::FromVector<float>({1, 10}, {2})));
+  auto init = b.GlobalVariablesInitializer();
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+
+  // Reading before initialisation is TF's "uninitialized value" error.
+  auto early = (*session)->Run({}, {counter.value});
+  REQUIRE_FALSE(early.ok());
+  REQUIRE_THAT(ErrorOf(early.status()), Catch::Contains("uninitialized value counter"));
+
+  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
+  for (int step = 0; step < 3; ++step) REQUIRE((*session)->Run({}, {}, {inc.node()->name()}).ok());
+  auto value = (*session)->Run({}, {counter.value});
+  REQUIRE(value.ok());
+  REQUIRE(value->at(0).ToVector<float>() == std::vector<float>{3, 30});
+}
+
+TEST_CASE("Session reports bad feeds and fetches clearly", "[session][errors]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
+  auto y = Relu(x, "y");
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  Tensor good = Tensor::FromVector<float>(std::vector<float>(784, 1.0f), {1, 784});
+
+  SECTION("missing required feed") {
+    auto r = (*session)->Run({}, {"y"});
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_THAT(ErrorOf(r.status()), Catch::Contains("You must feed a value for placeholder tensor 'x'") &&
+                                          Catch::Contains("[?,784]"));
+  }
+  SECTION("wrong dtype") {
+    Tensor ints = Tensor::FromVector<int32_t>(std::vector<int32_t>(784, 1), {1, 784});
+    auto r = (*session)->Run({{"x", ints}}, {"y"});
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_THAT(ErrorOf(r.status()), Catch::Contains("cannot feed int32") && Catch::Contains("float32"));
+  }
+  SECTION("wrong shape") {
+    Tensor bad = Tensor::FromVector<float>(std::vector<float>(10, 1.0f), {1, 10});
+    auto r = (*session)->Run({{"x", bad}}, {"y"});
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_THAT(ErrorOf(r.status()), Catch::Contains("shape [1,10]") && Catch::Contains("[?,784]"));
+  }
+  SECTION("fetch of a missing node") {
+    auto r = (*session)->Run({{"x", good}}, {"nope:0"});
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_THAT(ErrorOf(r.status()), Catch::Contains("no node named 'nope'"));
+  }
+  SECTION("fetch of an output index out of range") {
+    auto r = (*session)->Run({{"x", good}}, {"y:3"});
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_THAT(ErrorOf(r.status()), Catch::Contains("has 1 outputs"));
+  }
+  SECTION("feed of a missing node") {
+    auto r = (*session)->Run({{"z", good}}, {"y"});
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_THAT(ErrorOf(r.status()), Catch::Contains("no node named 'z'"));
+  }
+  SECTION("a good run still works after errors") {
+    auto r = (*session)->Run({{"x:0", good}}, {"y:0"});
+    REQUIRE(r.ok());
+    REQUIRE(r->at(0).data<float>()[0] == 1.0f);
+  }
+}
+
+TEST_CASE("Fed tensors cut the graph: their producers do not run", "[session]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {2}, "x");
+  auto mid = Exp(x, "mid");
+  auto y = mid * 3.0;
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  // Feeding "mid" means x is never needed.
+  RunMetadata meta;
+  auto r = (*session)->Run({{"mid", Tensor::FromVector<float>({1, 2}, {2})}}, {y}, {}, &meta);
+  REQUIRE(r.ok());
+  REQUIRE(r->at(0).ToVector<float>() == std::vector<float>{3, 6});
+  REQUIRE(meta.nodes_executed == 2);  // the scalar Const and the Mul
+}
+
+TEST_CASE("A hard GPU request without soft placement is refused on a CPU-only machine",
+          "[session][placement]") {
+  Graph g;
+  GraphBuilder b(&g);
+  {
+    auto on_gpu = b.device("/gpu:0");
+    b.Placeholder(DT_FLOAT, {2}, "x");
+  }
+  REQUIRE(g.FindNode("x")->requested_device() == "/gpu:0");
+  SessionOptions hard;
+  hard.allow_soft_placement = false;
+  auto s = Session::Create(g, hard);
+  REQUIRE_FALSE(s.ok());
+  REQUIRE_THAT(ErrorOf(s.status()), Catch::Contains("'x'") && Catch::Contains("/gpu:0"));
+  REQUIRE(Session::Create(g).ok());  // soft placement (the default) falls back to the CPU
+}
+
+TEST_CASE("Wide graphs run in parallel and concurrent Run calls agree", "[session][concurrency]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {64, 64}, "x");
+  std::vector<Output> branches;
+  for (int i = 0; i < 8; ++i) branches.push_back(Tanh(MatMul(x, x) * static_cast<double>(i + 1)));
+  auto sum = branches[0];
+  for (int i = 1; i < 8; ++i) sum = sum + branches[i];
+  auto total = ReduceSumAll(sum, "total");
+  REQUIRE(b.status().ok());
+  SessionOptions opts;
+  opts.inter_op_threads = 4;
+  auto session = Session::Create(g, opts);
+  REQUIRE(session.ok());
+  Tensor xv = RandomTensor({64, 64}, 7, -0.2f, 0.2f);
+
+  // Independent reference: naive matmul in double.
+  std::vector<double> xx(64 * 64, 0.0);
+  const float* xp = xv.data<float>();
+  for (int i = 0; i < 64; ++i)
+    for (int k = 0; k < 64; ++k)
+      for (int j = 0; j < 64; ++j) xx[i * 64 + j] += double(xp[i * 64 + k]) * xp[k * 64 + j];
+  double expected = 0;
+  for (double v : xx)
+    for (int i = 0; i < 8; ++i) expected += std::tanh(v * (i + 1));
+
+  std::vector<double> results(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto r = (*session)->Run({{"x", xv}}, {"total"});
+      results[t] = r.ok() ? r->at(0).data<float>()[0] : NAN;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (double r : results) REQUIRE(r == Approx(expected).epsilon(1e-4));
+}
+
+TEST_CASE("Builder expresses the MNIST softmax forward graph; it saves and reloads", "[builder]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
+  auto y_ = b.Placeholder(DT_FLOAT, {-1, 10}, "y_");
+  Output y, cross_entropy;
+  {
+    auto on_gpu = b.device("/gpu:0");
+    auto W = b.Variable(b.Zeros({784, 10}), "W");
+    auto bias = b.Variable(b.Zeros({10}), "b");
+    y = Softmax(MatMul(x, W) + bias, "y");
+    cross_entropy = ReduceMeanAll(-ReduceSum(y_ * Log(y), {1}), "cross_entropy");
+  }
+  auto init = b.GlobalVariablesInitializer();
+  REQUIRE(b.status().ok());
+  REQUIRE(y.shape() == TensorShape{-1, 10});
+  REQUIRE(cross_entropy.shape() == TensorShape{});
+  REQUIRE(g.FindNode("W")->requested_device() == "/gpu:0");
+  REQUIRE(g.FindNode("W/read") != nullptr);
+
+  // Save and load back: identical GraphDefs.
+  tensorflow::GraphDef def;
+  ExportGraphDef(g, &def);
+  Graph reloaded;
+  REQUIRE(ImportGraphDef(def, &reloaded).ok());
+  tensorflow::GraphDef def2;
+  ExportGraphDef(reloaded, &def2);
+  REQUIRE(google::protobuf::util::MessageDifferencer::Equals(def, def2));
+  REQUIRE(def.node_size() == g.num_nodes());
+
+  // With zero weights the softmax is uniform: cross-entropy = ln(10) for one-hot labels.
+  auto session = Session::Create(reloaded);
+  REQUIRE(session.ok());
+  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
+  std::vector<float> labels(3 * 10, 0.0f);
+  labels[2] = labels[10 + 5] = labels[20 + 9] = 1.0f;
+  auto r = (*session)->Run({{"x", RandomTensor({3, 784}, 1)}, {"y_", Tensor::FromVector<float>(labels, {3, 10})}},
+                           {"cross_entropy", "y"});
+  REQUIRE(r.ok());
+  REQUIRE(r->at(0).data<float>()[0] == Approx(std::log(10.0)).epsilon(1e-6));
+  REQUIRE(r->at(1).data<float>()[7] == Approx(0.1));
+}

@@ -1,0 +1,134 @@
+// quiver run GRAPH --feed NAME=FILE.npy --fetch NAME[:i] [--target NODE] [--out DIR]
+//                  [--format text|json]
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "graph/graphdef.h"
+#include "graph/npy.h"
+#include "runtime/session.h"
+#include "tools/cli/cli_util.h"
+#include "tools/cli/commands.h"
+
+namespace quiver::cli {
+namespace {
+
+struct Summary {
+  double min = 0, max = 0, mean = 0;
+};
+
+Summary Summarize(const Tensor& t) {
+  Summary s;
+  int64_t n = t.num_elements();
+  if (n == 0) return s;
+  s.min = s.max = t.ElementAsDouble(0);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double v = t.ElementAsDouble(i);
+    s.min = std::min(s.min, v);
+    s.max = std::max(s.max, v);
+    sum += v;
+  }
+  s.mean = sum / static_cast<double>(n);
+  return s;
+}
+
+std::string Values(const Tensor& t, int limit) {
+  std::string out;
+  for (int64_t i = 0; i < std::min<int64_t>(t.num_elements(), limit); ++i) {
+    if (i) out += ", ";
+    out += absl::StrFormat("%.6g", t.ElementAsDouble(i));
+  }
+  if (t.num_elements() > limit) out += ", ...";
+  return out;
+}
+
+}  // namespace
+
+int RunMain(const std::vector<std::string>& argv) {
+  const std::string cmd = "run";
+  Args args;
+  absl::Status parsed =
+      ParseArgs(argv, {"feed", "fetch", "target", "out", "format", "inter-op-threads"}, {}, &args);
+  if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
+  if (args.positional.size() != 1) {
+    return Fail(cmd, kExitUsage, "expected exactly one GRAPH file (see 'quiver --help')");
+  }
+  std::string format = args.Get("format", "text");
+  if (format != "text" && format != "json") {
+    return Fail(cmd, kExitUsage, "--format must be text or json, got '" + format + "'");
+  }
+  if (args.All("fetch").empty() && args.All("target").empty()) {
+    return Fail(cmd, kExitUsage, "nothing to run: give --fetch NAME (or --target NODE)");
+  }
+
+  auto graph = LoadGraph(args.positional[0]);
+  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+
+  std::vector<Session::Feed> feeds;
+  for (const std::string& f : args.All("feed")) {
+    size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == f.size()) {
+      return Fail(cmd, kExitUsage, "--feed must be NAME=FILE.npy, got '" + f + "'");
+    }
+    auto t = ReadNpyFile(f.substr(eq + 1));
+    if (!t.ok()) {
+      return Fail(cmd, kExitBadInput, absl::StrCat("feed '", f.substr(0, eq), "': ", t.status().message()));
+    }
+    feeds.emplace_back(f.substr(0, eq), *std::move(t));
+  }
+
+  SessionOptions options;
+  if (args.Has("inter-op-threads")) options.inter_op_threads = std::atoi(args.Get("inter-op-threads").c_str());
+  auto session = Session::Create(**graph, options);
+  if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
+
+  const std::vector<std::string>& fetches = args.All("fetch");
+  auto outputs = (*session)->Run(feeds, fetches, args.All("target"));
+  if (!outputs.ok()) {
+    absl::StatusCode code = outputs.status().code();
+    bool input_problem = code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound;
+    return Fail(cmd, input_problem ? kExitBadInput : kExitRunFailed, outputs.status());
+  }
+
+  std::string out_dir = args.Get("out");
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) return Fail(cmd, kExitIoError, "cannot create --out directory '" + out_dir + "': " + ec.message());
+  }
+  std::string json = "{\"outputs\": [";
+  for (size_t i = 0; i < fetches.size(); ++i) {
+    const Tensor& t = (*outputs)[i];
+    std::string path;
+    if (!out_dir.empty()) {
+      path = (std::filesystem::path(out_dir) / (TensorFileName(fetches[i]) + ".npy")).string();
+      absl::Status w = WriteNpyFile(t, path);
+      if (!w.ok()) return Fail(cmd, kExitIoError, w);
+    }
+    Summary s = Summarize(t);
+    if (format == "text") {
+      std::printf("%s: %s %s  min=%.6g max=%.6g mean=%.6g  [%s]%s\n", fetches[i].c_str(),
+                  DataTypeName(t.dtype()).c_str(), t.shape().DebugString().c_str(), s.min, s.max,
+                  s.mean, Values(t, 6).c_str(), path.empty() ? "" : (" -> " + path).c_str());
+    } else {
+      if (i) json += ", ";
+      json += absl::StrFormat(
+          "{\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [%s], \"min\": %.9g, \"max\": %.9g, "
+          "\"mean\": %.9g, \"file\": %s}",
+          JsonEscape(fetches[i]), DataTypeName(t.dtype()),
+          [&] {
+            std::string dims;
+            for (int d = 0; d < t.rank(); ++d) absl::StrAppend(&dims, d ? ", " : "", t.dim(d));
+            return dims;
+          }(),
+          s.min, s.max, s.mean, path.empty() ? "null" : "\"" + JsonEscape(path) + "\"");
+    }
+  }
+  if (format == "json") std::printf("%s]}\n", json.c_str());
+  return kExitOk;
+}
+
+}  // namespace quiver::cli

@@ -1,0 +1,93 @@
+#include "tools/cli/cli_util.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace quiver::cli {
+
+const std::vector<std::string>& Args::All(const std::string& f) const {
+  static const std::vector<std::string> kEmpty;
+  auto it = flags.find(f);
+  return it == flags.end() ? kEmpty : it->second;
+}
+
+absl::Status ParseArgs(const std::vector<std::string>& argv,
+                       const std::vector<std::string>& value_flags,
+                       const std::vector<std::string>& bool_flags, Args* out) {
+  auto is = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a.size() < 2 || a.compare(0, 2, "--") != 0) {
+      out->positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    bool has_value = false;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (is(bool_flags, name)) {
+      if (has_value) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " takes no value"));
+      out->flags[name].push_back("true");
+    } else if (is(value_flags, name)) {
+      if (!has_value) {
+        if (i + 1 >= argv.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+        }
+        value = argv[++i];
+      }
+      out->flags[name].push_back(value);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int Fail(const std::string& command, int code, const std::string& message) {
+  std::string one_line = message;
+  std::replace(one_line.begin(), one_line.end(), '\n', ' ');
+  std::fprintf(stderr, "quiver %s: %s\n", command.c_str(), one_line.c_str());
+  return code;
+}
+
+int Fail(const std::string& command, int code, const absl::Status& status) {
+  return Fail(command, code, std::string(status.message()));
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string TensorFileName(const std::string& tensor_name) {
+  std::string out = tensor_name;
+  for (char& c : out) {
+    if (c == '/' || c == ':') c = '_';
+  }
+  return out;
+}
+
+}  // namespace quiver::cli

@@ -1,0 +1,38 @@
+// Shared pieces of the quiver CLI: flag parsing, error reporting, JSON escaping.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace quiver::cli {
+
+// Parsed "--flag value" / "--flag=value" arguments plus positionals. Repeated flags collect.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::vector<std::string>> flags;
+  bool Has(const std::string& f) const { return flags.count(f) > 0; }
+  std::string Get(const std::string& f, const std::string& fallback = "") const {
+    auto it = flags.find(f);
+    return it == flags.end() || it->second.empty() ? fallback : it->second.back();
+  }
+  const std::vector<std::string>& All(const std::string& f) const;
+};
+
+// `value_flags` take a value; `bool_flags` do not. Unknown flags are an error.
+absl::Status ParseArgs(const std::vector<std::string>& argv,
+                       const std::vector<std::string>& value_flags,
+                       const std::vector<std::string>& bool_flags, Args* out);
+
+// Prints "quiver <command>: <message>" on one line to stderr and returns `code`.
+int Fail(const std::string& command, int code, const std::string& message);
+int Fail(const std::string& command, int code, const absl::Status& status);
+
+std::string JsonEscape(const std::string& s);
+
+// "dense/BiasAdd:0" -> "dense_BiasAdd_0": a file name for a tensor.
+std::string TensorFileName(const std::string& tensor_name);
+
+}  // namespace quiver::cli
