@@ -73,9 +73,7 @@ struct Square {
 template <typename T>
 struct Sign {
   // NaN maps to NaN in TensorFlow (and NumPy): neither comparison holds, so return x.
-  QUIVER_HOST_DEVICE T operator()(T x) const {
-    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x);
-  }
+  QUIVER_HOST_DEVICE T operator()(T x) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x); }
 };
 template <typename T>
 struct Reciprocal {
@@ -121,9 +119,7 @@ struct Relu {
 };
 template <typename T>
 struct Relu6 {
-  QUIVER_HOST_DEVICE T operator()(T x) const {
-    return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-  }
+  QUIVER_HOST_DEVICE T operator()(T x) const { return x < T(0) ? T(0) : (x > T(6) ? T(6) : x); }
 };
 template <typename T>
 struct Elu {
@@ -193,20 +189,16 @@ struct FloorMod {
     }
   }
 };
-// Maximum/Minimum propagate NaN from either side (TensorFlow 2 and NumPy semantics).
+// Maximum/Minimum propagate NaN from either side (TensorFlow 2 and NumPy semantics): if a is
+// NaN the comparison picks a; if only b is NaN it fails and picks b. Written as one select with
+// a non-short-circuit `|` so that loops and reductions over it vectorise.
 template <typename T>
 struct Maximum {
-  QUIVER_HOST_DEVICE T operator()(T a, T b) const {
-    if (IsNan(a)) return a;
-    return a < b || IsNan(b) ? b : a;
-  }
+  QUIVER_HOST_DEVICE T operator()(T a, T b) const { return ((a > b) | IsNan(a)) ? a : b; }
 };
 template <typename T>
 struct Minimum {
-  QUIVER_HOST_DEVICE T operator()(T a, T b) const {
-    if (IsNan(a)) return a;
-    return b < a || IsNan(b) ? b : a;
-  }
+  QUIVER_HOST_DEVICE T operator()(T a, T b) const { return ((a < b) | IsNan(a)) ? a : b; }
 };
 template <typename T>
 struct Pow {

@@ -114,8 +114,8 @@ absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, con
       e.a = StridedDesc(a_dims, a_strides);
       e.b = StridedDesc(b_dims, b_strides);
       e.c = StridedDesc(c_dims, ContiguousStrides(c_dims));
-      e.prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(e.a, e.b, e.c),
-                                                         CpuEngine()));
+      e.prim = dnnl::matmul(
+          dnnl::matmul::primitive_desc(dnnl::matmul::desc(e.a, e.b, e.c), CpuEngine()));
       return e;
     });
     dnnl::engine& eng = CpuEngine();
@@ -163,8 +163,7 @@ void MatMulGeneric(const BatchMatMulDims& d, const T* a, const T* b, T* c) {
   }
 }
 
-template void MatMulGeneric<double>(const BatchMatMulDims&, const double*, const double*,
-                                    double*);
+template void MatMulGeneric<double>(const BatchMatMulDims&, const double*, const double*, double*);
 template void MatMulGeneric<int32_t>(const BatchMatMulDims&, const int32_t*, const int32_t*,
                                      int32_t*);
 template void MatMulGeneric<int64_t>(const BatchMatMulDims&, const int64_t*, const int64_t*,
@@ -225,9 +224,10 @@ absl::Status ParseWindowAttrs(const OpKernelConstruction& c, WindowAttrs* w) {
                      GetAttrOr<std::vector<int64_t>>(attrs, "explicit_paddings", {}));
     if (p.size() != 8 || p[0] != 0 || p[1] != 0 || p[6] != 0 || p[7] != 0 ||
         *std::min_element(p.begin(), p.end()) < 0) {
-      return c.Error("padding EXPLICIT needs explicit_paddings of 8 non-negative values (NHWC "
-                     "before/after pairs) with 0 for batch and depth, got [" +
-                     absl::StrJoin(p, ",") + "]");
+      return c.Error(
+          "padding EXPLICIT needs explicit_paddings of 8 non-negative values (NHWC "
+          "before/after pairs) with 0 for batch and depth, got [" +
+          absl::StrJoin(p, ",") + "]");
     }
     std::copy(p.begin() + 2, p.begin() + 6, w->explicit_pads);
   } else if (w->padding != "SAME" && w->padding != "VALID") {
@@ -265,10 +265,9 @@ struct ConvEntry {
 
 absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const ConvDims& d,
                      const float* input, const float* filter, float* output) {
-  const std::vector<int64_t> key = {d.n,        d.h,        d.w,          d.c,
-                                    d.kh,       d.kw,       d.oc,         d.groups,
-                                    d.stride_h, d.stride_w, d.dilation_h, d.dilation_w,
-                                    d.pad_t,    d.pad_b,    d.pad_l,      d.pad_r};
+  const std::vector<int64_t> key = {
+      d.n,        d.h,        d.w,          d.c,          d.kh,    d.kw,    d.oc,    d.groups,
+      d.stride_h, d.stride_w, d.dilation_h, d.dilation_w, d.pad_t, d.pad_b, d.pad_l, d.pad_r};
   return Guard(ctx, "convolution", [&]() -> absl::Status {
     auto entry = cache.GetOrCreate(key, [&] {
       using tag = dnnl::memory::format_tag;
@@ -296,8 +295,8 @@ absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const C
       const Dims pad_l = {d.pad_t, d.pad_l}, pad_r = {d.pad_b, d.pad_r};
       dnnl::convolution_forward::primitive_desc pd(
           dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                          dnnl::algorithm::convolution_direct, e.src,
-                                          any_weights, e.dst, strides, dilates, pad_l, pad_r),
+                                          dnnl::algorithm::convolution_direct, e.src, any_weights,
+                                          e.dst, strides, dilates, pad_l, pad_r),
           CpuEngine());
       e.weights = pd.weights_desc();
       e.conv = dnnl::convolution_forward(pd);

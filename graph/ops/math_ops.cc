@@ -127,8 +127,8 @@ absl::Status ArgOpShape(InferenceContext& c) {
   const Tensor* dim_t = c.input_tensor(1);
   if (dim_t == nullptr) {
     // Which axis goes is unknown, so are all remaining dims (a rank <= 1 input gives a scalar).
-    c.set_output(0, TensorShape(std::vector<int64_t>(std::max(rank - 1, 0),
-                                                     TensorShape::kUnknownDim)));
+    c.set_output(
+        0, TensorShape(std::vector<int64_t>(std::max(rank - 1, 0), TensorShape::kUnknownDim)));
     return absl::OkStatus();
   }
   auto dims = dim_t->AsInt64Vector();
@@ -152,8 +152,7 @@ absl::Status ArgOpShape(InferenceContext& c) {
 
 // ---- type lists --------------------------------------------------------------------------
 
-constexpr char kUnaryTypes[] =
-    "T: {bfloat16, half, float, double, int8, int16, int32, int64}";
+constexpr char kUnaryTypes[] = "T: {bfloat16, half, float, double, int8, int16, int32, int64}";
 constexpr char kUnaryFloatTypes[] = "T: {bfloat16, half, float, double}";
 constexpr char kRealNumberTypes[] =
     "T: {float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, uint32, "
@@ -162,11 +161,11 @@ constexpr char kBinaryMoreTypes[] =
     "T: {bfloat16, half, float, double, uint8, int8, uint16, int16, int32, uint32, uint64, "
     "int64}";
 
-#define QUIVER_UNARY_OP(name, types) \
-  QUIVER_REGISTER_OP(name).Input("x: T").Output("y: T").Attr(types).SetShapeFn(  \
+#define QUIVER_UNARY_OP(name, types)                                            \
+  QUIVER_REGISTER_OP(name).Input("x: T").Output("y: T").Attr(types).SetShapeFn( \
       shape_fn::UnchangedShape)
 
-#define QUIVER_BINARY_OP(name, types)                                                    \
+#define QUIVER_BINARY_OP(name, types)                                                         \
   QUIVER_REGISTER_OP(name).Input("x: T").Input("y: T").Output("z: T").Attr(types).SetShapeFn( \
       shape_fn::BroadcastBinary)
 
@@ -220,8 +219,7 @@ QUIVER_REGISTER_OP("Cast")
 
 // ---- binary ------------------------------------------------------------------------------
 
-QUIVER_BINARY_OP("Add",
-                 "T: {bfloat16, half, float, double, uint8, int8, int16, int32, int64}");
+QUIVER_BINARY_OP("Add", "T: {bfloat16, half, float, double, uint8, int8, int16, int32, int64}");
 QUIVER_BINARY_OP("AddV2",
                  "T: {bfloat16, half, float, double, uint8, uint16, uint32, uint64, int8, int16, "
                  "int32, int64}");
@@ -244,9 +242,13 @@ QUIVER_BINARY_OP("Pow", "T: {bfloat16, float, half, double, int8, int16, int32, 
 
 // ---- comparisons and logic -----------------------------------------------------------------
 
-#define QUIVER_COMPARISON_OP(name)                                                      \
-  QUIVER_REGISTER_OP(name).Input("x: T").Input("y: T").Output("z: bool").Attr(          \
-      kRealNumberTypes).SetShapeFn(shape_fn::BroadcastBinary)
+#define QUIVER_COMPARISON_OP(name) \
+  QUIVER_REGISTER_OP(name)         \
+      .Input("x: T")               \
+      .Input("y: T")               \
+      .Output("z: bool")           \
+      .Attr(kRealNumberTypes)      \
+      .SetShapeFn(shape_fn::BroadcastBinary)
 
 QUIVER_COMPARISON_OP("Less");
 QUIVER_COMPARISON_OP("LessEqual");
@@ -281,13 +283,13 @@ QUIVER_REGISTER_OP("LogicalOr")
 
 // ---- reductions --------------------------------------------------------------------------
 
-#define QUIVER_REDUCTION_OP(name, types)      \
-  QUIVER_REGISTER_OP(name)                    \
-      .Input("input: T")                      \
-      .Input("reduction_indices: Tidx")       \
-      .Output("output: T")                    \
-      .Attr("keep_dims: bool = false")        \
-      .Attr(types)                            \
+#define QUIVER_REDUCTION_OP(name, types)       \
+  QUIVER_REGISTER_OP(name)                     \
+      .Input("input: T")                       \
+      .Input("reduction_indices: Tidx")        \
+      .Output("output: T")                     \
+      .Attr("keep_dims: bool = false")         \
+      .Attr(types)                             \
       .Attr("Tidx: {int32, int64} = DT_INT32") \
       .SetShapeFn(ReductionShape)
 
@@ -298,14 +300,14 @@ QUIVER_REDUCTION_OP("Prod", kRealNumberTypes);
 QUIVER_REDUCTION_OP("Max", kRealNumberTypes);
 QUIVER_REDUCTION_OP("Min", kRealNumberTypes);
 
-#define QUIVER_ARG_OP(name)                                  \
-  QUIVER_REGISTER_OP(name)                                   \
-      .Input("input: T")                                     \
-      .Input("dimension: Tidx")                              \
-      .Output("output: output_type")                         \
-      .Attr(kRealNumberTypes)                                \
-      .Attr("Tidx: {int32, int64} = DT_INT32")               \
-      .Attr("output_type: {int32, int64} = DT_INT64")        \
+#define QUIVER_ARG_OP(name)                           \
+  QUIVER_REGISTER_OP(name)                            \
+      .Input("input: T")                              \
+      .Input("dimension: Tidx")                       \
+      .Output("output: output_type")                  \
+      .Attr(kRealNumberTypes)                         \
+      .Attr("Tidx: {int32, int64} = DT_INT32")        \
+      .Attr("output_type: {int32, int64} = DT_INT64") \
       .SetShapeFn(ArgOpShape)
 
 QUIVER_ARG_OP("ArgMax");

@@ -24,8 +24,7 @@ constexpr int64_t kUnknown = TensorShape::kUnknownDim;
 std::string BoolStr(bool b) { return b ? "true" : "false"; }
 
 // Input i as a shape of exactly `rank` dims: unknown rank becomes `rank` unknown dims.
-absl::StatusOr<TensorShape> WithRank(const InferenceContext& c, int i, int rank,
-                                     const char* what) {
+absl::StatusOr<TensorShape> WithRank(const InferenceContext& c, int i, int rank, const char* what) {
   const TensorShape& s = c.input_shape(i);
   if (s.unknown_rank()) return TensorShape(std::vector<int64_t>(rank, kUnknown));
   if (s.rank() != rank) {
@@ -38,8 +37,8 @@ absl::StatusOr<TensorShape> WithRank(const InferenceContext& c, int i, int rank,
 absl::Status CheckRankAtLeast(const InferenceContext& c, int i, int rank, const char* what) {
   const TensorShape& s = c.input_shape(i);
   if (!s.unknown_rank() && s.rank() < rank) {
-    return c.Error(absl::StrCat(what, " must have rank >= ", rank, ", got shape ",
-                                s.DebugString()));
+    return c.Error(
+        absl::StrCat(what, " must have rank >= ", rank, ", got shape ", s.DebugString()));
   }
   return absl::OkStatus();
 }
@@ -61,9 +60,8 @@ absl::Status MatMulShape(InferenceContext& c) {
   ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
   RETURN_IF_ERROR(MergeDim(c, a.dim(ta ? 0 : 1), b.dim(tb ? 1 : 0),
                            absl::StrCat("inner dimensions of a ", a.DebugString(),
-                                        " (transpose_a=", BoolStr(ta), ") and b ",
-                                        b.DebugString(), " (transpose_b=", BoolStr(tb),
-                                        ") must be equal"))
+                                        " (transpose_a=", BoolStr(ta), ") and b ", b.DebugString(),
+                                        " (transpose_b=", BoolStr(tb), ") must be equal"))
                       .status());
   c.set_output(0, TensorShape{a.dim(ta ? 1 : 0), b.dim(tb ? 0 : 1)});
   return absl::OkStatus();
@@ -83,8 +81,8 @@ absl::Status BatchMatMulShape(InferenceContext& c, bool broadcast) {
   }
   const int xr = x.rank(), yr = y.rank();
   RETURN_IF_ERROR(MergeDim(c, x.dim(adj_x ? xr - 2 : xr - 1), y.dim(adj_y ? yr - 1 : yr - 2),
-                           absl::StrCat("inner dimensions of x ", x.DebugString(), " (adj_x=",
-                                        BoolStr(adj_x), ") and y ", y.DebugString(),
+                           absl::StrCat("inner dimensions of x ", x.DebugString(),
+                                        " (adj_x=", BoolStr(adj_x), ") and y ", y.DebugString(),
                                         " (adj_y=", BoolStr(adj_y), ") must be equal"))
                       .status());
   TensorShape xb(std::vector<int64_t>(x.dims().begin(), x.dims().end() - 2));
@@ -103,10 +101,10 @@ absl::Status BatchMatMulShape(InferenceContext& c, bool broadcast) {
                                   " must have equal rank (BatchMatMulV2 broadcasts)"));
     }
     for (int i = 0; i < xr - 2; ++i) {
-      ASSIGN_OR_RETURN(int64_t d, MergeDim(c, x.dim(i), y.dim(i),
-                                           absl::StrCat("batch dimension ", i, " of x ",
-                                                        x.DebugString(), " and y ",
-                                                        y.DebugString(), " must be equal")));
+      ASSIGN_OR_RETURN(int64_t d,
+                       MergeDim(c, x.dim(i), y.dim(i),
+                                absl::StrCat("batch dimension ", i, " of x ", x.DebugString(),
+                                             " and y ", y.DebugString(), " must be equal")));
       out.AddDim(d);
     }
   }
@@ -133,13 +131,12 @@ absl::StatusOr<Layout> GetLayout(const InferenceContext& c) {
 
 // A list(int) attr with 4 entries (one per dim of `l`) that is 1 over batch and depth; returns
 // the H and W entries. Absent attrs (e.g. dilations of a pool) give {1, 1}.
-absl::StatusOr<std::pair<int64_t, int64_t>> GetSpatial(const InferenceContext& c,
-                                                       const char* name, const Layout& l) {
+absl::StatusOr<std::pair<int64_t, int64_t>> GetSpatial(const InferenceContext& c, const char* name,
+                                                       const Layout& l) {
   if (c.attrs().find(name) == c.attrs().end()) return std::make_pair(int64_t{1}, int64_t{1});
   ASSIGN_OR_RETURN(std::vector<int64_t> v, c.GetAttr<std::vector<int64_t>>(name));
   if (v.size() != 4) {
-    return c.Error(absl::StrCat(name, " must have 4 elements, got [", absl::StrJoin(v, ","),
-                                "]"));
+    return c.Error(absl::StrCat(name, " must have 4 elements, got [", absl::StrJoin(v, ","), "]"));
   }
   if (v[l.n] != 1 || v[l.c] != 1) {
     return c.Error(absl::StrCat(name, " over the batch and depth dimensions must be 1, got [",
@@ -165,8 +162,7 @@ absl::StatusOr<int64_t> WindowOutput(const InferenceContext& c, int64_t in, int6
   if (padded < eff_k) {
     return c.Error(absl::StrCat("the window (size ", k, ", dilation ", dilation,
                                 ") is larger than the padded input ", dim, " (", padded,
-                                ") with padding ", padding,
-                                ": the output size would be negative"));
+                                ") with padding ", padding, ": the output size would be negative"));
   }
   return (padded - eff_k) / stride + 1;
 }
@@ -180,22 +176,20 @@ absl::Status SpatialOutput(const InferenceContext& c, const Layout& l, const Ten
   std::vector<int64_t> pads(8, 0);
   if (padding == "EXPLICIT") {
     ASSIGN_OR_RETURN(pads, GetAttrOr<std::vector<int64_t>>(c.attrs(), "explicit_paddings", {}));
-    if (pads.size() != 8 || *std::min_element(pads.begin(), pads.end()) < 0 ||
-        pads[2 * l.n] != 0 || pads[2 * l.n + 1] != 0 || pads[2 * l.c] != 0 ||
-        pads[2 * l.c + 1] != 0) {
-      return c.Error("padding EXPLICIT needs explicit_paddings of 8 non-negative values "
-                     "(before/after per dim) with 0 for batch and depth, got [" +
-                     absl::StrJoin(pads, ",") + "]");
+    if (pads.size() != 8 || *std::min_element(pads.begin(), pads.end()) < 0 || pads[2 * l.n] != 0 ||
+        pads[2 * l.n + 1] != 0 || pads[2 * l.c] != 0 || pads[2 * l.c + 1] != 0) {
+      return c.Error(
+          "padding EXPLICIT needs explicit_paddings of 8 non-negative values "
+          "(before/after per dim) with 0 for batch and depth, got [" +
+          absl::StrJoin(pads, ",") + "]");
     }
   } else if (padding != "SAME" && padding != "VALID") {
     return c.Error("padding must be SAME, VALID or EXPLICIT, got '" + padding + "'");
   }
-  ASSIGN_OR_RETURN(int64_t oh, WindowOutput(c, input.dim(l.h), kh, strides.first,
-                                            dilations.first, padding, pads[2 * l.h],
-                                            pads[2 * l.h + 1], "height"));
-  ASSIGN_OR_RETURN(int64_t ow, WindowOutput(c, input.dim(l.w), kw, strides.second,
-                                            dilations.second, padding, pads[2 * l.w],
-                                            pads[2 * l.w + 1], "width"));
+  ASSIGN_OR_RETURN(int64_t oh, WindowOutput(c, input.dim(l.h), kh, strides.first, dilations.first,
+                                            padding, pads[2 * l.h], pads[2 * l.h + 1], "height"));
+  ASSIGN_OR_RETURN(int64_t ow, WindowOutput(c, input.dim(l.w), kw, strides.second, dilations.second,
+                                            padding, pads[2 * l.w], pads[2 * l.w + 1], "width"));
   out->set_dim(l.h, oh);
   out->set_dim(l.w, ow);
   return absl::OkStatus();
@@ -268,8 +262,8 @@ absl::Status BiasAddShape(InferenceContext& c) {
   const int channel = nchw ? 1 : out.rank() - 1;
   ASSIGN_OR_RETURN(int64_t ch, MergeDim(c, out.dim(channel), bias.dim(0),
                                         absl::StrCat("bias ", bias.DebugString(),
-                                                     " must match the channel dimension (",
-                                                     format, ") of value ", out.DebugString())));
+                                                     " must match the channel dimension (", format,
+                                                     ") of value ", out.DebugString())));
   out.set_dim(channel, ch);
   c.set_output(0, std::move(out));
   return absl::OkStatus();
@@ -392,8 +386,9 @@ QUIVER_REGISTER_OP("LogSoftmax")
     .SetShapeFn(SoftmaxShape);
 
 QUIVER_REGISTER_OP("BiasAdd")
-    .Attr("T: {float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, uint32, "
-          "uint64}")
+    .Attr(
+        "T: {float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, uint32, "
+        "uint64}")
     .Input("value: T")
     .Input("bias: T")
     .Attr("data_format: {'NHWC', 'NCHW'} = 'NHWC'")

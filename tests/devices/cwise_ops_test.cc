@@ -219,11 +219,14 @@ TEST_CASE("Binary float kernels broadcast like NumPy", "[cwise]") {
   // Shape pairs that hit every fast path: same shape, scalar on either side, row vector,
   // column vector, outer product, middle-axis and multi-axis broadcasting, rank 5, empty.
   const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> shapes = {
-      {{2, 3}, {2, 3}},       {{37}, {37}},           {{}, {2, 3}},
-      {{2, 3}, {}},           {{2, 3}, {3}},          {{3}, {4, 3}},
-      {{2, 1, 4}, {3, 1}},    {{4, 1}, {1, 5}},       {{2, 3, 4}, {2, 1, 4}},
-      {{5, 1, 3, 1, 2}, {4, 3, 1, 2}}, {{1, 1}, {1}},    {{}, {}},
-      {{0, 3}, {3}},          {{6, 1}, {6, 17}},      {{2, 1, 3}, {1, 5, 1}},
+      {{2, 3}, {2, 3}},       {{37}, {37}},
+      {{}, {2, 3}},           {{2, 3}, {}},
+      {{2, 3}, {3}},          {{3}, {4, 3}},
+      {{2, 1, 4}, {3, 1}},    {{4, 1}, {1, 5}},
+      {{2, 3, 4}, {2, 1, 4}}, {{5, 1, 3, 1, 2}, {4, 3, 1, 2}},
+      {{1, 1}, {1}},          {{}, {}},
+      {{0, 3}, {3}},          {{6, 1}, {6, 17}},
+      {{2, 1, 3}, {1, 5, 1}},
   };
   for (const Op& op : ops) {
     for (const auto& [xs, ys] : shapes) {
@@ -279,8 +282,8 @@ TEST_CASE("Binary integer kernels", "[cwise]") {
   CheckEqual<int64_t>(RunOne("Add", {m, v}), {13, 16, 37, -7, -24, -23});
   // MIN / -1 must not trap.
   const int32_t min32 = std::numeric_limits<int32_t>::min();
-  CheckEqual<int32_t>(
-      RunOne("Div", {Tensor::Scalar<int32_t>(min32), Tensor::Scalar<int32_t>(-1)}), {min32});
+  CheckEqual<int32_t>(RunOne("Div", {Tensor::Scalar<int32_t>(min32), Tensor::Scalar<int32_t>(-1)}),
+                      {min32});
   // Wrapping addition.
   CheckEqual<int32_t>(RunOne("Add", {Tensor::Scalar<int32_t>(std::numeric_limits<int32_t>::max()),
                                      Tensor::Scalar<int32_t>(1)}),
@@ -318,14 +321,16 @@ TEST_CASE("Maximum and Minimum propagate NaN", "[cwise]") {
 }
 
 TEST_CASE("Incompatible broadcast shapes are errors naming both shapes", "[cwise]") {
-  auto r = RunKernel("Add", {}, {Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3}),
-                                 Tensor::FromVector<float>({1, 2, 3, 4}, {4})});
+  auto r = RunKernel("Add", {},
+                     {Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3}),
+                      Tensor::FromVector<float>({1, 2, 3, 4}, {4})});
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(Message(r.status()), Catch::Contains("[2,3]") && Catch::Contains("[4]") &&
                                       Catch::Contains("'op'") && Catch::Contains("Add"));
-  auto c = RunKernel("Less", {}, {Tensor::FromVector<int32_t>({1, 2}, {2}),
-                                  Tensor::FromVector<int32_t>({1, 2, 3}, {3})});
+  auto c = RunKernel(
+      "Less", {},
+      {Tensor::FromVector<int32_t>({1, 2}, {2}), Tensor::FromVector<int32_t>({1, 2, 3}, {3})});
   REQUIRE_FALSE(c.ok());
   CHECK_THAT(Message(c.status()), Catch::Contains("[2]") && Catch::Contains("[3]"));
 }
@@ -350,9 +355,9 @@ TEST_CASE("Comparison kernels", "[cwise]") {
   CheckEqual<bool>(RunOne("Less", {Tensor::FromVector<int32_t>({1, 2}, {2, 1}),
                                    Tensor::FromVector<int32_t>({0, 1, 2}, {1, 3})}),
                    {false, false, true, false, false, false});
-  CheckEqual<bool>(RunOne("Equal", {Tensor::FromVector<bool>({true, false}, {2}),
-                                    Tensor::Scalar<bool>(true)}),
-                   {true, false});
+  CheckEqual<bool>(
+      RunOne("Equal", {Tensor::FromVector<bool>({true, false}, {2}), Tensor::Scalar<bool>(true)}),
+      {true, false});
 }
 
 TEST_CASE("Equal with incompatible_shape_error=false returns a scalar", "[cwise]") {
@@ -383,19 +388,17 @@ TEST_CASE("Cast converts like TensorFlow", "[cwise][cast]") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   // Float -> int truncates toward zero; out-of-range saturates; NaN -> 0.
   Tensor f = Tensor::FromVector<float>({2.7f, -2.7f, 0.5f, -0.5f, 3e9f, -3e9f, nan}, {7});
-  CheckEqual<int32_t>(cast(f, DT_INT32),
-                      {2, -2, 0, 0, std::numeric_limits<int32_t>::max(),
-                       std::numeric_limits<int32_t>::min(), 0});
+  CheckEqual<int32_t>(cast(f, DT_INT32), {2, -2, 0, 0, std::numeric_limits<int32_t>::max(),
+                                          std::numeric_limits<int32_t>::min(), 0});
   CheckEqual<int64_t>(cast(f, DT_INT64), {2, -2, 0, 0, 3000000000LL, -3000000000LL, 0});
-  CheckEqual<uint8_t>(cast(Tensor::FromVector<float>({255.9f, 256.0f, -1.0f, 12.5f}, {4}),
-                           DT_UINT8),
-                      {255, 255, 0, 12});
+  CheckEqual<uint8_t>(
+      cast(Tensor::FromVector<float>({255.9f, 256.0f, -1.0f, 12.5f}, {4}), DT_UINT8),
+      {255, 255, 0, 12});
   CheckEqual<int8_t>(cast(Tensor::FromVector<double>({-128.7, 127.9, 200}, {3}), DT_INT8),
                      {-128, 127, 127});
   // Integer narrowing wraps.
-  CheckEqual<int32_t>(cast(Tensor::FromVector<int64_t>({(int64_t(1) << 32) + 5, -1}, {2}),
-                           DT_INT32),
-                      {5, -1});
+  CheckEqual<int32_t>(
+      cast(Tensor::FromVector<int64_t>({(int64_t(1) << 32) + 5, -1}, {2}), DT_INT32), {5, -1});
   CheckEqual<uint8_t>(cast(Tensor::FromVector<int32_t>({-1, 256, 65}, {3}), DT_UINT8),
                       {255, 0, 65});
   CheckEqual<int16_t>(cast(Tensor::FromVector<int32_t>({70000}, {1}), DT_INT16),
@@ -428,10 +431,8 @@ TEST_CASE("Cast to and from float16 and bfloat16", "[cwise][cast]") {
   for (size_t i = 0; i < half_bits.size(); ++i) CHECK(h.data<uint16_t>()[i] == half_bits[i]);
   // Back to float32 and to int32 (through float).
   CheckEqual<float>(cast(h, DT_FLOAT),
-                    {1.0f, -2.0f, 65504.0f, std::numeric_limits<float>::infinity(),
-                     5.9604645e-8f});
-  CheckEqual<int32_t>(cast(cast(Tensor::FromVector<float>({2.75f, -3.5f}, {2}), DT_HALF),
-                           DT_INT32),
+                    {1.0f, -2.0f, 65504.0f, std::numeric_limits<float>::infinity(), 5.9604645e-8f});
+  CheckEqual<int32_t>(cast(cast(Tensor::FromVector<float>({2.75f, -3.5f}, {2}), DT_HALF), DT_INT32),
                       {2, -3});
   // bfloat16: 1 + 3*2^-9 lies between 1.0 (0x3F80) and 1 + 2^-7 (0x3F81), nearer the latter.
   Tensor b = Tensor::FromVector<float>({1.005859375f, -2.0f}, {2});
@@ -453,8 +454,7 @@ TEST_CASE("Cast covers every pair of the supported dtypes", "[cwise][cast]") {
                                        DT_UINT8, DT_INT16,  DT_BOOL,  DT_HALF,  DT_BFLOAT16};
   const std::vector<double> values = {0, 1, 1, 0};
   for (DataType src : types) {
-    Tensor x = RunOne("Cast", {Tensor::FromVector<double>(values, {4})},
-                      {{"DstT", MakeAttr(src)}});
+    Tensor x = RunOne("Cast", {Tensor::FromVector<double>(values, {4})}, {{"DstT", MakeAttr(src)}});
     for (DataType dst : types) {
       CAPTURE(DataTypeName(src), DataTypeName(dst));
       auto y = RunKernel("Cast", {{"DstT", MakeAttr(dst)}}, {x});
@@ -495,20 +495,19 @@ TEST_CASE("Element-wise kernels on the intra-op pool", "[cwise]") {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) expected[r * cols + c] = x[r * cols + c] + bias[c];
   }
-  Tensor z = RunOne("Add",
-                    {Tensor::FromVector<float>(x, {rows, cols}),
-                     Tensor::FromVector<float>(bias, {cols})},
-                    {}, &pool);
+  Tensor z = RunOne(
+      "Add", {Tensor::FromVector<float>(x, {rows, cols}), Tensor::FromVector<float>(bias, {cols})},
+      {}, &pool);
   CheckClose(z, expected, 0);
   // Column broadcast [rows, 1] across [rows, cols].
   std::vector<float> col = RandomValues<float>(rows, 13, -3, 3);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) expected[r * cols + c] = x[r * cols + c] * col[r];
   }
-  Tensor m = RunOne("Mul",
-                    {Tensor::FromVector<float>(x, {rows, cols}),
-                     Tensor::FromVector<float>(col, {rows, 1})},
-                    {}, &pool);
+  Tensor m = RunOne(
+      "Mul",
+      {Tensor::FromVector<float>(x, {rows, cols}), Tensor::FromVector<float>(col, {rows, 1})}, {},
+      &pool);
   CheckClose(m, expected, 0);
   // A parallel transcendental unary op.
   std::vector<float> e;
@@ -545,13 +544,13 @@ TEST_CASE("Element-wise shape functions", "[cwise][shape]") {
   {
     auto s = infer("Add", {ShapeInput::Of(DT_FLOAT, {2, 3}), ShapeInput::Of(DT_FLOAT, {4})});
     REQUIRE_FALSE(s.ok());
-    CHECK_THAT(Message(s.status()), Catch::Contains("[2,3]") && Catch::Contains("[4]") &&
-                                        Catch::Contains("'op'"));
+    CHECK_THAT(Message(s.status()),
+               Catch::Contains("[2,3]") && Catch::Contains("[4]") && Catch::Contains("'op'"));
   }
   {
     AttrMap lenient{{"incompatible_shape_error", MakeAttr(false)}};
-    auto s = infer("Equal", {ShapeInput::Of(DT_FLOAT, {2}), ShapeInput::Of(DT_FLOAT, {3})},
-                   lenient);
+    auto s =
+        infer("Equal", {ShapeInput::Of(DT_FLOAT, {2}), ShapeInput::Of(DT_FLOAT, {3})}, lenient);
     REQUIRE(s.ok());
     CHECK((*s)[0].unknown_rank());
   }
@@ -601,13 +600,16 @@ TEST_CASE("Math ops declare TensorFlow's signatures", "[cwise][shape]") {
   const OpDef* cast = OpRegistry::Global().Find("Cast");
   REQUIRE(cast != nullptr);
   CHECK(cast->FindAttr("Truncate")->default_value->b() == false);
-  for (const char* op :
-       {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
-        "SquaredDifference", "FloorDiv", "FloorMod", "Neg", "Abs", "Exp", "Log", "Sqrt", "Rsqrt",
-        "Square", "Reciprocal", "Tanh", "Sigmoid", "Floor", "Ceil", "Sign", "Relu", "Relu6",
-        "Elu", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd",
-        "LogicalOr", "LogicalNot", "Cast", "Sum", "Mean", "Max", "Min", "Prod", "ArgMax",
-        "ArgMin", "AddN"}) {
+  for (const char* op : {"Add",       "AddV2",      "Sub",     "Mul",          "RealDiv",
+                         "Div",       "Maximum",    "Minimum", "Pow",          "SquaredDifference",
+                         "FloorDiv",  "FloorMod",   "Neg",     "Abs",          "Exp",
+                         "Log",       "Sqrt",       "Rsqrt",   "Square",       "Reciprocal",
+                         "Tanh",      "Sigmoid",    "Floor",   "Ceil",         "Sign",
+                         "Relu",      "Relu6",      "Elu",     "Equal",        "NotEqual",
+                         "Less",      "LessEqual",  "Greater", "GreaterEqual", "LogicalAnd",
+                         "LogicalOr", "LogicalNot", "Cast",    "Sum",          "Mean",
+                         "Max",       "Min",        "Prod",    "ArgMax",       "ArgMin",
+                         "AddN"}) {
     CAPTURE(op);
     CHECK(OpRegistry::Global().Find(op) != nullptr);
   }

@@ -33,8 +33,8 @@ inline absl::Status InferTypeAttrs(const OpDef& def, const std::vector<DataType>
   }
   const int list_len = static_cast<int>(dtypes.size()) - plain;
   if (list_len < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(def.name, " needs at least ", plain,
-                                                   " inputs, got ", dtypes.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(def.name, " needs at least ", plain, " inputs, got ", dtypes.size()));
   }
   size_t next = 0;
   for (const ArgDef& arg : def.inputs) {
@@ -48,8 +48,8 @@ inline absl::Status InferTypeAttrs(const OpDef& def, const std::vector<DataType>
       (*attrs)[arg.type_attr] = MakeAttr(dtypes[next]);
     }
     if (!arg.type_list_attr.empty() && !attrs->count(arg.type_list_attr)) {
-      (*attrs)[arg.type_list_attr] = MakeAttr(
-          std::vector<DataType>(dtypes.begin() + next, dtypes.begin() + next + count));
+      (*attrs)[arg.type_list_attr] =
+          MakeAttr(std::vector<DataType>(dtypes.begin() + next, dtypes.begin() + next + count));
     }
     next += count;
   }

@@ -25,9 +25,9 @@ void CheckConv(const ConvSpec& s, double tol) {
   const std::vector<double> f = RandomValues(s.kh * s.kw * s.fin * s.oc, 12);
   int64_t oh, ow;
   const std::vector<double> want = RefConv(s, in, f, &oh, &ow);
-  auto out = RunKernel("Conv2D", ConvAttrs(s),
-                       {MakeTensor<T>(in, {s.n, s.h, s.w, s.c}),
-                        MakeTensor<T>(f, {s.kh, s.kw, s.fin, s.oc})});
+  auto out = RunKernel(
+      "Conv2D", ConvAttrs(s),
+      {MakeTensor<T>(in, {s.n, s.h, s.w, s.c}), MakeTensor<T>(f, {s.kh, s.kw, s.fin, s.oc})});
   REQUIRE(out.ok());
   REQUIRE((*out)[0].shape() == TensorShape{s.n, oh, ow, s.oc});
   CHECK(MaxError(ToDoubles<T>((*out)[0]), want) < tol);
@@ -45,9 +45,9 @@ void CheckDepthwise(const ConvSpec& s, int64_t mult, double tol) {
   const std::vector<double> f = RandomValues(s.kh * s.kw * s.c * mult, 14);
   int64_t oh, ow;
   const std::vector<double> want = RefDepthwise(s, mult, in, f, &oh, &ow);
-  auto out = RunKernel("DepthwiseConv2dNative", ConvAttrs(s),
-                       {MakeTensor<T>(in, {s.n, s.h, s.w, s.c}),
-                        MakeTensor<T>(f, {s.kh, s.kw, s.c, mult})});
+  auto out = RunKernel(
+      "DepthwiseConv2dNative", ConvAttrs(s),
+      {MakeTensor<T>(in, {s.n, s.h, s.w, s.c}), MakeTensor<T>(f, {s.kh, s.kw, s.c, mult})});
   REQUIRE(out.ok());
   REQUIRE((*out)[0].shape() == TensorShape{s.n, oh, ow, s.c * mult});
   CHECK(MaxError(ToDoubles<T>((*out)[0]), want) < tol);
@@ -58,8 +58,8 @@ void CheckPool(bool is_max, int64_t n, int64_t h, int64_t w, int64_t c, int64_t 
                int64_t sh, int64_t sw, const std::string& padding, double tol) {
   const std::vector<double> in = RandomValues(n * h * w * c, 15);
   int64_t oh, ow;
-  const std::vector<double> want = RefPool(is_max, n, h, w, c, kh, kw, sh, sw, padding, in, &oh,
-                                           &ow);
+  const std::vector<double> want =
+      RefPool(is_max, n, h, w, c, kh, kw, sh, sw, padding, in, &oh, &ow);
   AttrMap attrs = {{"ksize", MakeAttr(std::vector<int64_t>{1, kh, kw, 1})},
                    {"strides", MakeAttr(std::vector<int64_t>{1, sh, sw, 1})},
                    {"padding", MakeAttr(padding)}};
@@ -83,9 +83,10 @@ TEST_CASE("Conv2D hand-derived SAME padding is added after (bottom/right) when o
   AttrMap attrs = {{"strides", MakeAttr(std::vector<int64_t>{1, 1, 1, 1})},
                    {"padding", MakeAttr("SAME")}};
   for (DataType dt : {DT_FLOAT, DT_DOUBLE}) {
-    auto out = RunKernel("Conv2D", attrs,
-                         {dt == DT_FLOAT ? in : MakeTensor<double>(ToDoubles<float>(in), in.shape()),
-                          dt == DT_FLOAT ? f : MakeTensor<double>(ToDoubles<float>(f), f.shape())});
+    auto out =
+        RunKernel("Conv2D", attrs,
+                  {dt == DT_FLOAT ? in : MakeTensor<double>(ToDoubles<float>(in), in.shape()),
+                   dt == DT_FLOAT ? f : MakeTensor<double>(ToDoubles<float>(f), f.shape())});
     REQUIRE(out.ok());
     const std::vector<double> got =
         dt == DT_FLOAT ? ToDoubles<float>((*out)[0]) : ToDoubles<double>((*out)[0]);
@@ -148,8 +149,8 @@ TEST_CASE("Conv2D channel mismatch, bad padding and NCHW give clear errors", "[n
 
   AttrMap batch_stride = attrs;
   batch_stride["strides"] = MakeAttr(std::vector<int64_t>{2, 1, 1, 1});
-  auto stride = InferShapes("Conv2D", batch_stride,
-                            {TensorShape{1, 5, 5, 3}, TensorShape{3, 3, 3, 4}});
+  auto stride =
+      InferShapes("Conv2D", batch_stride, {TensorShape{1, 5, 5, 3}, TensorShape{3, 3, 3, 4}});
   REQUIRE_FALSE(stride.ok());
   CHECK(Contains(stride.status(), "batch and depth"));
 
@@ -161,8 +162,8 @@ TEST_CASE("Conv2D channel mismatch, bad padding and NCHW give clear errors", "[n
                           Tensor::Zeros(DT_FLOAT, {3, 3, 3, 4}).value()});
   REQUIRE_FALSE(small.ok());
   CHECK(Contains(small.status(), "negative"));
-  CHECK_FALSE(InferShapes("Conv2D", valid, {TensorShape{1, 2, 2, 3}, TensorShape{3, 3, 3, 4}})
-                  .ok());
+  CHECK_FALSE(
+      InferShapes("Conv2D", valid, {TensorShape{1, 2, 2, 3}, TensorShape{3, 3, 3, 4}}).ok());
 }
 
 TEST_CASE("Conv2D and pool shape functions with unknown dims", "[nn]") {
@@ -213,11 +214,11 @@ TEST_CASE("DepthwiseConv2dNative against the direct reference", "[nn]") {
       CheckDepthwise<double>(s, mult, 1e-12);
     }
   }
-  auto bad = RunKernel("DepthwiseConv2dNative",
-                       {{"strides", MakeAttr(std::vector<int64_t>{1, 1, 1, 1})},
-                        {"padding", MakeAttr("SAME")}},
-                       {Tensor::Zeros(DT_FLOAT, {1, 4, 4, 3}).value(),
-                        Tensor::Zeros(DT_FLOAT, {3, 3, 2, 1}).value()});
+  auto bad = RunKernel(
+      "DepthwiseConv2dNative",
+      {{"strides", MakeAttr(std::vector<int64_t>{1, 1, 1, 1})}, {"padding", MakeAttr("SAME")}},
+      {Tensor::Zeros(DT_FLOAT, {1, 4, 4, 3}).value(),
+       Tensor::Zeros(DT_FLOAT, {3, 3, 2, 1}).value()});
   REQUIRE_FALSE(bad.ok());
   CHECK(Contains(bad.status(), "nn_node"));
   CHECK(Contains(bad.status(), "in_channels"));
@@ -232,12 +233,10 @@ TEST_CASE("AvgPool hand-derived SAME excludes padding from the average", "[nn]")
                    {"padding", MakeAttr("SAME")}};
   auto avg = RunKernel("AvgPool", attrs, {in});
   REQUIRE(avg.ok());
-  CHECK((*avg)[0].ToVector<float>() ==
-        std::vector<float>{3, 4, 4.5f, 6, 7, 7.5f, 7.5f, 8.5f, 9});
+  CHECK((*avg)[0].ToVector<float>() == std::vector<float>{3, 4, 4.5f, 6, 7, 7.5f, 7.5f, 8.5f, 9});
   auto avg64 = RunKernel("AvgPool", attrs, {MakeTensor<double>(ToDoubles<float>(in), in.shape())});
   REQUIRE(avg64.ok());
-  CHECK((*avg64)[0].ToVector<double>() ==
-        std::vector<double>{3, 4, 4.5, 6, 7, 7.5, 7.5, 8.5, 9});
+  CHECK((*avg64)[0].ToVector<double>() == std::vector<double>{3, 4, 4.5, 6, 7, 7.5, 7.5, 8.5, 9});
   auto mx = RunKernel("MaxPool", attrs, {in});
   REQUIRE(mx.ok());
   CHECK((*mx)[0].ToVector<float>() == std::vector<float>{5, 6, 6, 8, 9, 9, 8, 9, 9});
@@ -267,9 +266,8 @@ namespace {
 // y = (x - mean) / sqrt(var + eps) * scale + offset, per channel.
 std::vector<double> RefBatchNorm(const std::vector<double>& x, int64_t c, int64_t inner,
                                  const std::vector<double>& scale,
-                                 const std::vector<double>& offset,
-                                 const std::vector<double>& mean, const std::vector<double>& var,
-                                 double eps) {
+                                 const std::vector<double>& offset, const std::vector<double>& mean,
+                                 const std::vector<double>& var, double eps) {
   std::vector<double> y(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const int64_t ch = (static_cast<int64_t>(i) / inner) % c;
@@ -315,7 +313,8 @@ TEST_CASE("FusedBatchNorm training computes batch statistics like TF", "[nn]") {
   const std::vector<double> scale = RandomValues(c, 31), offset = RandomValues(c, 32);
   std::vector<double> mean(c, 0.0), var(c, 0.0);
   for (int64_t i = 0; i < rows * c; ++i) mean[i % c] += x[i] / rows;
-  for (int64_t i = 0; i < rows * c; ++i) var[i % c] += (x[i] - mean[i % c]) * (x[i] - mean[i % c]) / rows;
+  for (int64_t i = 0; i < rows * c; ++i)
+    var[i % c] += (x[i] - mean[i % c]) * (x[i] - mean[i % c]) / rows;
   auto out = RunKernel("FusedBatchNormV3", {{"epsilon", MakeAttr(0.01f)}},  // is_training default
                        {MakeTensor<float>(x, {2, 4, 5, c}), MakeTensor<float>(scale, {c}),
                         MakeTensor<float>(offset, {c}), Tensor::Zeros(DT_FLOAT, {0}).value(),
@@ -345,10 +344,11 @@ TEST_CASE("FusedBatchNorm shape function and channel errors", "[nn]") {
                           TensorShape{16}, TensorShape{16}});
   REQUIRE_FALSE(bad.ok());
   CHECK(Contains(bad.status(), "8 vs 16"));
-  auto kernel = RunKernel("FusedBatchNorm", attrs,
-                          {Tensor::Zeros(DT_FLOAT, {1, 2, 2, 8}).value(),
-                           Tensor::Zeros(DT_FLOAT, {4}).value(), Tensor::Zeros(DT_FLOAT, {4}).value(),
-                           Tensor::Zeros(DT_FLOAT, {4}).value(), Tensor::Zeros(DT_FLOAT, {4}).value()});
+  auto kernel =
+      RunKernel("FusedBatchNorm", attrs,
+                {Tensor::Zeros(DT_FLOAT, {1, 2, 2, 8}).value(),
+                 Tensor::Zeros(DT_FLOAT, {4}).value(), Tensor::Zeros(DT_FLOAT, {4}).value(),
+                 Tensor::Zeros(DT_FLOAT, {4}).value(), Tensor::Zeros(DT_FLOAT, {4}).value()});
   REQUIRE_FALSE(kernel.ok());
   CHECK(Contains(kernel.status(), "nn_node"));
   CHECK(Contains(kernel.status(), "channel"));

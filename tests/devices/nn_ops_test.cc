@@ -100,13 +100,15 @@ TEST_CASE("MatMul odd sizes and every transpose combination", "[nn]") {
 
 TEST_CASE("MatMul with empty dimensions", "[nn]") {
   // K = 0: an empty sum, so zeros (not uninitialised memory).
-  auto out = RunKernel("MatMul", {}, {Tensor::Zeros(DT_FLOAT, {3, 0}).value(),
-                                      Tensor::Zeros(DT_FLOAT, {0, 4}).value()});
+  auto out =
+      RunKernel("MatMul", {},
+                {Tensor::Zeros(DT_FLOAT, {3, 0}).value(), Tensor::Zeros(DT_FLOAT, {0, 4}).value()});
   REQUIRE(out.ok());
   REQUIRE((*out)[0].shape() == TensorShape{3, 4});
   CHECK((*out)[0].ToVector<float>() == std::vector<float>(12, 0.0f));
-  out = RunKernel("MatMul", {}, {Tensor::Zeros(DT_FLOAT, {0, 3}).value(),
-                                 Tensor::Zeros(DT_FLOAT, {3, 4}).value()});
+  out =
+      RunKernel("MatMul", {},
+                {Tensor::Zeros(DT_FLOAT, {0, 3}).value(), Tensor::Zeros(DT_FLOAT, {3, 4}).value()});
   REQUIRE(out.ok());
   CHECK((*out)[0].shape() == TensorShape{0, 4});
 }
@@ -146,11 +148,11 @@ TEST_CASE("BatchMatMulV2 broadcasts batch dimensions", "[nn]") {
   for (bool adj_x : {false, true}) {
     for (bool adj_y : {false, true}) {
       INFO("adj_x=" << adj_x << " adj_y=" << adj_y);
-      CheckBatchMatMul<float>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y, 1e-5);   // both broadcast
+      CheckBatchMatMul<float>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y, 1e-5);  // both broadcast
       CheckBatchMatMul<double>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y, 1e-12);
-      CheckBatchMatMul<float>({3}, {}, 7, 13, 5, adj_x, adj_y, 1e-5);          // y unbatched
-      CheckBatchMatMul<float>({}, {3}, 7, 13, 5, adj_x, adj_y, 1e-5);          // x unbatched
-      CheckBatchMatMul<float>({2, 3}, {2, 3}, 3, 4, 2, adj_x, adj_y, 1e-5);    // equal batches
+      CheckBatchMatMul<float>({3}, {}, 7, 13, 5, adj_x, adj_y, 1e-5);        // y unbatched
+      CheckBatchMatMul<float>({}, {3}, 7, 13, 5, adj_x, adj_y, 1e-5);        // x unbatched
+      CheckBatchMatMul<float>({2, 3}, {2, 3}, 3, 4, 2, adj_x, adj_y, 1e-5);  // equal batches
       CheckBatchMatMul<double>({4, 1, 2}, {3, 1}, 2, 3, 4, adj_x, adj_y, 1e-12);
       CheckBatchMatMul<float>({4, 1, 2}, {3, 1}, 2, 3, 4, adj_x, adj_y, 1e-5);
     }
@@ -168,19 +170,19 @@ TEST_CASE("BatchMatMul (V1) needs equal batches; V2 rejects unbroadcastable ones
   want.insert(want.end(), second.begin(), second.end());
   CHECK(MaxError(ToDoubles<float>((*out)[0]), want) < 1e-5);
 
-  auto bad = RunKernel("BatchMatMul", {},
-                       {Tensor::Zeros(DT_FLOAT, {2, 3, 4}).value(),
-                        Tensor::Zeros(DT_FLOAT, {1, 4, 5}).value()});
+  auto bad = RunKernel(
+      "BatchMatMul", {},
+      {Tensor::Zeros(DT_FLOAT, {2, 3, 4}).value(), Tensor::Zeros(DT_FLOAT, {1, 4, 5}).value()});
   REQUIRE_FALSE(bad.ok());
   CHECK(Contains(bad.status(), "nn_node"));
-  auto v2 = RunKernel("BatchMatMulV2", {},
-                      {Tensor::Zeros(DT_FLOAT, {2, 3, 4}).value(),
-                       Tensor::Zeros(DT_FLOAT, {3, 4, 5}).value()});
+  auto v2 = RunKernel(
+      "BatchMatMulV2", {},
+      {Tensor::Zeros(DT_FLOAT, {2, 3, 4}).value(), Tensor::Zeros(DT_FLOAT, {3, 4, 5}).value()});
   REQUIRE_FALSE(v2.ok());
   CHECK(Contains(v2.status(), "broadcast"));
-  auto inner = RunKernel("BatchMatMulV2", {},
-                         {Tensor::Zeros(DT_DOUBLE, {2, 3, 4}).value(),
-                          Tensor::Zeros(DT_DOUBLE, {2, 3, 5}).value()});
+  auto inner = RunKernel(
+      "BatchMatMulV2", {},
+      {Tensor::Zeros(DT_DOUBLE, {2, 3, 4}).value(), Tensor::Zeros(DT_DOUBLE, {2, 3, 5}).value()});
   REQUIRE_FALSE(inner.ok());
   CHECK(Contains(inner.status(), "inner dimensions"));
 }
@@ -287,8 +289,9 @@ TEST_CASE("BiasAdd NHWC and NCHW, float and double", "[nn]") {
 }
 
 TEST_CASE("BiasAdd channel mismatch and shape function", "[nn]") {
-  auto bad = RunKernel("BiasAdd", {}, {Tensor::Zeros(DT_FLOAT, {2, 3}).value(),
-                                       Tensor::Zeros(DT_FLOAT, {4}).value()});
+  auto bad =
+      RunKernel("BiasAdd", {},
+                {Tensor::Zeros(DT_FLOAT, {2, 3}).value(), Tensor::Zeros(DT_FLOAT, {4}).value()});
   REQUIRE_FALSE(bad.ok());
   CHECK(Contains(bad.status(), "nn_node"));
   CHECK(Contains(bad.status(), "channel"));
@@ -304,8 +307,9 @@ TEST_CASE("BiasAdd channel mismatch and shape function", "[nn]") {
 
 TEST_CASE("NN kernels are safe to run from several threads at once", "[nn]") {
   // One kernel object, several threads, different shapes: the primitive caches are shared.
-  auto runner = KernelRunner::Create("MatMul", {}, {Tensor::Zeros(DT_FLOAT, {1, 1}).value(),
-                                                    Tensor::Zeros(DT_FLOAT, {1, 1}).value()});
+  auto runner = KernelRunner::Create(
+      "MatMul", {},
+      {Tensor::Zeros(DT_FLOAT, {1, 1}).value(), Tensor::Zeros(DT_FLOAT, {1, 1}).value()});
   REQUIRE(runner.ok());
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;

@@ -93,9 +93,11 @@ inline absl::StatusOr<std::vector<Tensor>> RunKernel(const std::string& op, cons
 
 // Output shapes the op's shape function infers from Placeholders of the given (partial)
 // shapes.
-inline absl::StatusOr<std::vector<TensorShape>> InferShapes(
-    const std::string& op, const AttrMap& attrs, const std::vector<TensorShape>& shapes,
-    DataType dtype = DT_FLOAT, std::vector<DataType> dtypes = {}) {
+inline absl::StatusOr<std::vector<TensorShape>> InferShapes(const std::string& op,
+                                                            const AttrMap& attrs,
+                                                            const std::vector<TensorShape>& shapes,
+                                                            DataType dtype = DT_FLOAT,
+                                                            std::vector<DataType> dtypes = {}) {
   Graph g;
   NodeSpec spec;
   spec.name = kNodeName;
@@ -229,8 +231,8 @@ inline std::vector<double> RefConv(const ConvSpec& s, const std::vector<double>&
 
 // Depthwise: filter [KH,KW,C,M]; out channel c*M + m sees only input channel c.
 inline std::vector<double> RefDepthwise(const ConvSpec& s, int64_t mult,
-                                        const std::vector<double>& in,
-                                        const std::vector<double>& f, int64_t* oh, int64_t* ow) {
+                                        const std::vector<double>& in, const std::vector<double>& f,
+                                        int64_t* oh, int64_t* ow) {
   const Window1D wy = RefWindow(s.h, s.kh, s.sh, s.dh, s.padding);
   const Window1D wx = RefWindow(s.w, s.kw, s.sw, s.dw, s.padding);
   *oh = wy.out;
@@ -291,7 +293,8 @@ inline std::vector<double> RefSoftmax(const std::vector<double>& x, int64_t cols
   for (size_t r = 0; r < x.size() / cols; ++r) {
     long double mx = -INFINITY, sum = 0;
     for (int64_t j = 0; j < cols; ++j) mx = std::max<long double>(mx, x[r * cols + j]);
-    for (int64_t j = 0; j < cols; ++j) sum += std::exp(static_cast<long double>(x[r * cols + j]) - mx);
+    for (int64_t j = 0; j < cols; ++j)
+      sum += std::exp(static_cast<long double>(x[r * cols + j]) - mx);
     for (int64_t j = 0; j < cols; ++j) {
       const long double z = static_cast<long double>(x[r * cols + j]) - mx;
       y[r * cols + j] = static_cast<double>(log ? z - std::log(sum) : std::exp(z) / sum);

@@ -133,8 +133,7 @@ TEST_CASE("Reductions over every subset of axes match a naive reference", "[redu
         DYNAMIC_SECTION(op << " axes mask " << mask << " keep_dims " << keep) {
           RefResult ref = RefReduce(xr, dims, axes, keep, op);
           Tensor axes_t = Tensor::FromVector<int32_t>(
-              std::vector<int32_t>(axes.begin(), axes.end()),
-              {static_cast<int64_t>(axes.size())});
+              std::vector<int32_t>(axes.begin(), axes.end()), {static_cast<int64_t>(axes.size())});
           Tensor out = RunOne(op, {Tensor::FromVector<float>(xf, TensorShape(dims)), axes_t},
                               KeepDims(keep));
           CHECK(out.dtype() == DT_FLOAT);
@@ -262,11 +261,11 @@ TEST_CASE("Large float32 sums stay accurate", "[reduce]") {
   for (float v : xf) total += v;
   ThreadPool pool(2);
   for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-    Tensor s = RunOne("Sum", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)},
-                      {}, p);
+    Tensor s =
+        RunOne("Sum", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)}, {}, p);
     CHECK(std::fabs(s.data<float>()[0] - total) <= 1e-6 * total);
-    Tensor m = RunOne("Mean", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)},
-                      {}, p);
+    Tensor m =
+        RunOne("Mean", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)}, {}, p);
     CHECK(std::fabs(m.data<float>()[0] - total / n) <= 1e-6 * total / n);
   }
   // Column sums of a tall matrix (the outermost axis).
@@ -276,8 +275,8 @@ TEST_CASE("Large float32 sums stay accurate", "[reduce]") {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) col_ref[c] += tall[r * cols + c];
   }
-  Tensor cs = RunOne("Sum", {Tensor::FromVector<float>(tall, {rows, cols}),
-                             Tensor::Scalar<int32_t>(0)});
+  Tensor cs =
+      RunOne("Sum", {Tensor::FromVector<float>(tall, {rows, cols}), Tensor::Scalar<int32_t>(0)});
   CheckNear(cs, col_ref, 1e-6);
 }
 
@@ -319,8 +318,8 @@ TEST_CASE("ArgMax and ArgMin", "[reduce][argmax]") {
         std::vector<int64_t>{2, 2, 2, 2});
   // output_type int32, int inputs, a middle axis of a 3-D input.
   Tensor y = Tensor::FromVector<int32_t>({1, 9, 4, 4, 9, 1, 0, 0, -1, 5, 5, 2}, {2, 3, 2});
-  Tensor mid = RunOne("ArgMax", {y, Tensor::Scalar<int32_t>(1)},
-                      {{"output_type", MakeAttr(DT_INT32)}});
+  Tensor mid =
+      RunOne("ArgMax", {y, Tensor::Scalar<int32_t>(1)}, {{"output_type", MakeAttr(DT_INT32)}});
   CHECK(mid.dtype() == DT_INT32);
   CHECK(mid.shape() == TensorShape({2, 2}));
   CHECK(mid.ToVector<int32_t>() == std::vector<int32_t>{2, 0, 2, 1});
@@ -363,11 +362,12 @@ TEST_CASE("ArgMax errors", "[reduce][argmax]") {
   auto bad_axis = RunKernel("ArgMax", {}, {x, Tensor::Scalar<int32_t>(2)});
   REQUIRE_FALSE(bad_axis.ok());
   CHECK_THAT(Message(bad_axis.status()), Catch::Contains("'op'") && Catch::Contains("got 2"));
-  auto empty = RunKernel("ArgMin", {}, {Tensor::FromVector<float>({}, {2, 0}),
-                                        Tensor::Scalar<int32_t>(1)});
+  auto empty =
+      RunKernel("ArgMin", {}, {Tensor::FromVector<float>({}, {2, 0}), Tensor::Scalar<int32_t>(1)});
   REQUIRE_FALSE(empty.ok());
   CHECK_THAT(Message(empty.status()), Catch::Contains("empty"));
-  auto scalar_input = RunKernel("ArgMax", {}, {Tensor::Scalar<float>(1), Tensor::Scalar<int32_t>(0)});
+  auto scalar_input =
+      RunKernel("ArgMax", {}, {Tensor::Scalar<float>(1), Tensor::Scalar<int32_t>(0)});
   CHECK_FALSE(scalar_input.ok());
 }
 
@@ -377,8 +377,7 @@ TEST_CASE("Reduction and ArgMax shape functions", "[reduce][shape]") {
   };
   const TensorShape u = TensorShape::UnknownRank();
   auto axes = [](std::vector<int32_t> a) {
-    return ShapeInput::Known(
-        Tensor::FromVector<int32_t>(a, {static_cast<int64_t>(a.size())}));
+    return ShapeInput::Known(Tensor::FromVector<int32_t>(a, {static_cast<int64_t>(a.size())}));
   };
   {
     auto s = infer("Sum", {ShapeInput::Of(DT_FLOAT, {-1, 3, 4}), axes({1, -1})});
@@ -421,8 +420,8 @@ TEST_CASE("Reduction and ArgMax shape functions", "[reduce][shape]") {
                               ShapeInput::Known(Tensor::Scalar<int32_t>(-2))});
     REQUIRE(s.ok());
     CHECK((*s)[0] == TensorShape({5, 7}));
-    auto unknown_dim = infer("ArgMin", {ShapeInput::Of(DT_FLOAT, {5, -1, 7}),
-                                        ShapeInput::Of(DT_INT32, {})});
+    auto unknown_dim =
+        infer("ArgMin", {ShapeInput::Of(DT_FLOAT, {5, -1, 7}), ShapeInput::Of(DT_INT32, {})});
     REQUIRE(unknown_dim.ok());
     CHECK((*unknown_dim)[0] == TensorShape({-1, -1}));
     auto bad = infer("ArgMax", {ShapeInput::Of(DT_FLOAT, {5, 7}),

@@ -540,3 +540,23 @@ TEST_CASE("TensorFlow-written graphs survive import and export", "[graphdef]") {
   }
   CHECK(checked > 0);
 }
+
+TEST_CASE("Mutated GraphDefs import or fail cleanly", "[graphdef]") {
+  const std::string good = Text(kModel).SerializeAsString();
+  std::mt19937 rng(99);
+  int imported = 0, parsed = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string bytes = good;
+    const int flips = 1 + static_cast<int>(rng() % 3);
+    for (int f = 0; f < flips; ++f) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    tensorflow::GraphDef gd;
+    if (!gd.ParseFromString(bytes)) continue;
+    ++parsed;
+    Graph g;
+    imported += ImportGraphDef(gd, &g).ok();  // any status is fine; it must return
+    tensorflow::GraphDef out;
+    ExportGraphDef(g, &out);
+  }
+  WARN("parsed/imported " << parsed << " " << imported);
+  CHECK(imported >= 0);
+}

@@ -1,5 +1,8 @@
 // CPU kernels for ArgMax and ArgMin. The input is viewed as [A, R, B] around the reduced
-// dimension; the first index wins on ties (strict comparisons), as in TensorFlow and NumPy.
+// dimension; the first index wins on ties, as in TensorFlow and NumPy. A NaN counts as the
+// extreme value (the first NaN wins), as in NumPy; TensorFlow's result with NaNs depends on
+// their position.
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -10,11 +13,34 @@ namespace {
 
 template <typename T, bool kMax>
 inline bool Better(T candidate, T best) {
+  // A NaN candidate beats any number; nothing beats a NaN best.
+  const bool nan = functor::IsNan(candidate) & !functor::IsNan(best);
   if constexpr (kMax) {
-    return candidate > best;
+    return (candidate > best) | nan;
   } else {
-    return candidate < best;
+    return (candidate < best) | nan;
   }
+}
+
+// The row's extreme value (NaN if any), with independent lanes so the loop vectorises.
+template <typename T, bool kMax>
+T RowExtreme(const T* row, int64_t n) {
+  using F = std::conditional_t<kMax, functor::Maximum<T>, functor::Minimum<T>>;
+  F f;
+  constexpr int kLanes = 16;
+  T m = row[0];
+  int64_t i = 1;
+  if (n >= 2 * kLanes) {
+    T lanes[kLanes];
+    for (int j = 0; j < kLanes; ++j) lanes[j] = row[j];
+    for (i = kLanes; i + kLanes <= n; i += kLanes) {
+      for (int j = 0; j < kLanes; ++j) lanes[j] = f(lanes[j], row[i + j]);
+    }
+    m = lanes[0];
+    for (int j = 1; j < kLanes; ++j) m = f(m, lanes[j]);
+  }
+  for (; i < n; ++i) m = f(m, row[i]);
+  return m;
 }
 
 template <typename T, bool kMax>
@@ -28,8 +54,8 @@ class ArgOp : public OpKernel {
     const Tensor& x = ctx.input(0);
     const Tensor& dim_t = ctx.input(1);
     if (dim_t.num_elements() != 1 || dim_t.rank() > 1) {
-      return ctx.Error(absl::StrCat("dimension must be a scalar, got shape ",
-                                    dim_t.shape().DebugString()));
+      return ctx.Error(
+          absl::StrCat("dimension must be a scalar, got shape ", dim_t.shape().DebugString()));
     }
     auto dims = dim_t.AsInt64Vector();
     if (!dims.ok()) return ctx.Error(absl::StrCat("dimension: ", dims.status().message()));
@@ -37,14 +63,14 @@ class ArgOp : public OpKernel {
     int64_t axis = (*dims)[0];
     if (axis < -rank || axis >= rank) {
       return ctx.Error(absl::StrCat("expected dimension in the range [", -rank, ", ", rank,
-                                    "), but got ", axis, " (input shape ",
-                                    x.shape().DebugString(), ")"));
+                                    "), but got ", axis, " (input shape ", x.shape().DebugString(),
+                                    ")"));
     }
     if (axis < 0) axis += rank;
     const int64_t R = x.dim(static_cast<int>(axis));
     if (R == 0) {
-      return ctx.Error(absl::StrCat("reduction axis ", axis, " is empty in shape ",
-                                    x.shape().DebugString()));
+      return ctx.Error(
+          absl::StrCat("reduction axis ", axis, " is empty in shape ", x.shape().DebugString()));
     }
     int64_t A = 1, B = 1;
     std::vector<int64_t> out_dims;
@@ -67,21 +93,22 @@ class ArgOp : public OpKernel {
 
  private:
   template <typename Index>
-  static void Run(OpKernelContext& ctx, const T* in, Index* out, int64_t A, int64_t R,
-                  int64_t B) {
-    if (B == 1) {  // contiguous rows
-      cwise::ParallelForRange(ctx, A, R, [&](int64_t a0, int64_t a1) {
+  static void Run(OpKernelContext& ctx, const T* in, Index* out, int64_t A, int64_t R, int64_t B) {
+    if (B == 1) {
+      // Contiguous rows: a vectorised pass finds the extreme value, a second pass (on data
+      // still in cache, stopping early) finds its first position. Much faster than one
+      // branchy compare-and-track pass.
+      cwise::ParallelForRange(ctx, A, 2 * R, [&](int64_t a0, int64_t a1) {
         for (int64_t a = a0; a < a1; ++a) {
           const T* row = in + a * R;
-          T best = row[0];
-          int64_t best_i = 0;
-          for (int64_t r = 1; r < R; ++r) {
-            if (Better<T, kMax>(row[r], best)) {
-              best = row[r];
-              best_i = r;
-            }
+          const T m = RowExtreme<T, kMax>(row, R);
+          int64_t r = 0;
+          if (functor::IsNan(m)) {
+            while (r < R && !functor::IsNan(row[r])) ++r;
+          } else {
+            while (r < R && row[r] != m) ++r;
           }
-          out[a] = static_cast<Index>(best_i);
+          out[a] = static_cast<Index>(r < R ? r : 0);
         }
       });
       return;
@@ -109,7 +136,7 @@ class ArgOp : public OpKernel {
   }
 };
 
-#define QUIVER_ARG(op, kMax, T)                                                             \
+#define QUIVER_ARG(op, kMax, T)                                                           \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (MakeFactory<ArgOp<T, kMax>>()))
 #define QUIVER_ARG_ALL(op, kMax) \

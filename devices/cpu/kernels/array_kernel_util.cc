@@ -141,7 +141,7 @@ void TileTyped(const char* src, char* dst, int64_t np, int64_t nq, int64_t sp, i
   for (int64_t q0 = 0; q0 < nq; q0 += kTile) {
     int64_t q1 = std::min(nq, q0 + kTile);
     for (int64_t p = 0; p < np; ++p) {
-      for (int64_t q = q0; q < q1; ++q) d[p * dp + q * dq] = s[p * sp + q * sq];
+      for (int64_t q = q0; q < q1; ++q) d[p * dp + q * dq] = s[p * sp + q * sq] + (U)1;
     }
   }
 }

@@ -40,10 +40,10 @@ class BatchMatMulOp : public OpKernel {
     d.n = y.dim(adj_y_ ? yr - 2 : yr - 1);
     if (d.k != k_y) {
       return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", x.shape().DebugString(),
-                                    ", In[1]: ", y.shape().DebugString(), " (adj_x=",
-                                    adj_x_ ? "true" : "false", ", adj_y=",
-                                    adj_y_ ? "true" : "false", "): inner dimensions ", d.k,
-                                    " and ", k_y, " differ"));
+                                    ", In[1]: ", y.shape().DebugString(),
+                                    " (adj_x=", adj_x_ ? "true" : "false",
+                                    ", adj_y=", adj_y_ ? "true" : "false", "): inner dimensions ",
+                                    d.k, " and ", k_y, " differ"));
     }
     // Right-align the batch dims, padding the shorter with 1s, and broadcast them.
     const int nb = std::max(xr, yr) - 2;
@@ -91,10 +91,10 @@ KernelOrError CreateBatchMatMul(OpKernelConstruction& c) {
   return std::unique_ptr<OpKernel>(new BatchMatMulOp<T>(adj_x, adj_y, kBroadcast));
 }
 
-#define REGISTER_BATCH_MATMUL(T, DT)                                                         \
-  QUIVER_REGISTER_KERNEL(KernelDef("BatchMatMul", kCpu).TypeConstraint("T", {DT}),          \
-                         (CreateBatchMatMul<T, false>));                                    \
-  QUIVER_REGISTER_KERNEL(KernelDef("BatchMatMulV2", kCpu).TypeConstraint("T", {DT}),        \
+#define REGISTER_BATCH_MATMUL(T, DT)                                                 \
+  QUIVER_REGISTER_KERNEL(KernelDef("BatchMatMul", kCpu).TypeConstraint("T", {DT}),   \
+                         (CreateBatchMatMul<T, false>));                             \
+  QUIVER_REGISTER_KERNEL(KernelDef("BatchMatMulV2", kCpu).TypeConstraint("T", {DT}), \
                          (CreateBatchMatMul<T, true>))
 
 REGISTER_BATCH_MATMUL(float, DT_FLOAT);

@@ -32,8 +32,8 @@ class BiasAddOp : public OpKernel {
     const int64_t channels = value.dim(channel_dim);
     if (bias.rank() != 1 || bias.dim(0) != channels) {
       return ctx.Error(absl::StrCat("bias ", bias.shape().DebugString(),
-                                    " must be 1-D and match the channel dimension (",
-                                    channels, ") of value ", value.shape().DebugString()));
+                                    " must be 1-D and match the channel dimension (", channels,
+                                    ") of value ", value.shape().DebugString()));
     }
     ASSIGN_OR_RETURN(Tensor * out, ctx.forward_input_or_allocate_output(0, 0, value.shape()));
     if (value.num_elements() == 0) return absl::OkStatus();

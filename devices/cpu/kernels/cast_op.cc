@@ -101,20 +101,47 @@ class CastOp : public OpKernel {
 template <typename Fn>
 bool DispatchType(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DT_FLOAT: fn(float{}); return true;
-    case DT_DOUBLE: fn(double{}); return true;
-    case DT_INT32: fn(int32_t{}); return true;
-    case DT_INT64: fn(int64_t{}); return true;
-    case DT_INT16: fn(int16_t{}); return true;
-    case DT_INT8: fn(int8_t{}); return true;
-    case DT_UINT8: fn(uint8_t{}); return true;
-    case DT_UINT16: fn(uint16_t{}); return true;
-    case DT_UINT32: fn(uint32_t{}); return true;
-    case DT_UINT64: fn(uint64_t{}); return true;
-    case DT_BOOL: fn(bool{}); return true;
-    case DT_HALF: fn(Half{}); return true;
-    case DT_BFLOAT16: fn(BFloat16{}); return true;
-    default: return false;
+    case DT_FLOAT:
+      fn(float{});
+      return true;
+    case DT_DOUBLE:
+      fn(double{});
+      return true;
+    case DT_INT32:
+      fn(int32_t{});
+      return true;
+    case DT_INT64:
+      fn(int64_t{});
+      return true;
+    case DT_INT16:
+      fn(int16_t{});
+      return true;
+    case DT_INT8:
+      fn(int8_t{});
+      return true;
+    case DT_UINT8:
+      fn(uint8_t{});
+      return true;
+    case DT_UINT16:
+      fn(uint16_t{});
+      return true;
+    case DT_UINT32:
+      fn(uint32_t{});
+      return true;
+    case DT_UINT64:
+      fn(uint64_t{});
+      return true;
+    case DT_BOOL:
+      fn(bool{});
+      return true;
+    case DT_HALF:
+      fn(Half{});
+      return true;
+    case DT_BFLOAT16:
+      fn(BFloat16{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -130,17 +157,16 @@ KernelOrError MakeCast(OpKernelConstruction& c) {
     });
   });
   if (!ok || kernel == nullptr) {
-    return c.Error(absl::StrCat("no CPU cast from ", DataTypeName(src), " to ",
-                                DataTypeName(dst)));
+    return c.Error(absl::StrCat("no CPU cast from ", DataTypeName(src), " to ", DataTypeName(dst)));
   }
   return kernel;
 }
 
 QUIVER_REGISTER_KERNEL(KernelDef("Cast", kCpu)
-                           .TypeConstraint("SrcT", {DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64,
-                                                    DT_INT16, DT_INT8, DT_UINT8, DT_UINT16,
-                                                    DT_UINT32, DT_UINT64, DT_BOOL, DT_HALF,
-                                                    DT_BFLOAT16}),
+                           .TypeConstraint("SrcT",
+                                           {DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_INT16,
+                                            DT_INT8, DT_UINT8, DT_UINT16, DT_UINT32, DT_UINT64,
+                                            DT_BOOL, DT_HALF, DT_BFLOAT16}),
                        MakeCast);
 
 }  // namespace

@@ -7,7 +7,7 @@ namespace {
 using cwise::BinaryOp;
 using cwise::NoCheck;
 
-#define QUIVER_COMPARE(op, T, F)                                                           \
+#define QUIVER_COMPARE(op, T, F)                                                          \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (MakeFactory<BinaryOp<T, bool, F<T>>>()))
 #define QUIVER_COMPARE_NUMERIC(op, F) \
@@ -22,7 +22,7 @@ QUIVER_COMPARE_NUMERIC("Greater", functor::Greater);
 QUIVER_COMPARE_NUMERIC("GreaterEqual", functor::GreaterEqual);
 
 // Equal/NotEqual read incompatible_shape_error (kEquality = true).
-#define QUIVER_EQUALITY(op, T, F)                                                          \
+#define QUIVER_EQUALITY(op, T, F)                                                         \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (MakeFactory<BinaryOp<T, bool, F<T>, NoCheck, 1, true>>()))
 #define QUIVER_EQUALITY_ALL(op, F) \

@@ -11,7 +11,7 @@ namespace {
 using cwise::BinaryFactory;
 using cwise::IntDivCheck;
 
-#define QUIVER_BINARY(op, T, ...)                                                          \
+#define QUIVER_BINARY(op, T, ...)                                                         \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (BinaryFactory<T, __VA_ARGS__>()))
 
@@ -77,7 +77,7 @@ class AddNOp : public OpKernel {
   }
 };
 
-#define QUIVER_ADDN(T)                                                                       \
+#define QUIVER_ADDN(T)                                                                        \
   QUIVER_REGISTER_KERNEL(KernelDef("AddN", kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          MakeFactory<AddNOp<T>>())
 QUIVER_ADDN(float);

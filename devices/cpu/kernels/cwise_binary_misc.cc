@@ -9,7 +9,7 @@ using cwise::IntDivCheck;
 using cwise::IntPowCheck;
 using cwise::NoCheck;
 
-#define QUIVER_BINARY(op, T, ...)                                                          \
+#define QUIVER_BINARY(op, T, ...)                                                         \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (BinaryFactory<T, __VA_ARGS__>()))
 

@@ -65,8 +65,7 @@ absl::Status CheckDtype(OpKernelContext& ctx, int input, DataType expected) {
   const Tensor& t = ctx.input(input);
   if (t.dtype() != expected) {
     return ctx.Error(absl::StrCat("input ", input, " is ", DataTypeName(t.dtype()), " (",
-                                  t.shape().DebugString(), "), expected ",
-                                  DataTypeName(expected)));
+                                  t.shape().DebugString(), "), expected ", DataTypeName(expected)));
   }
   return absl::OkStatus();
 }

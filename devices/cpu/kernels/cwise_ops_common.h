@@ -199,9 +199,7 @@ class BinaryOp : public OpKernel {
     const Tin* y = yt.data<Tin>();
     RETURN_IF_ERROR(Checker::Check(ctx, y, yt.num_elements()));
     // Reuse an input buffer when that input already has the output's shape.
-    int forward = xt.shape() == plan->output_shape ? 0
-                  : yt.shape() == plan->output_shape ? 1
-                                                     : -1;
+    int forward = xt.shape() == plan->output_shape ? 0 : yt.shape() == plan->output_shape ? 1 : -1;
     Tensor* z;
     if (forward >= 0) {
       ASSIGN_OR_RETURN(z, ctx.forward_input_or_allocate_output(forward, 0, plan->output_shape));

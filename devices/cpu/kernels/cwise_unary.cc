@@ -19,14 +19,14 @@ using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Unaligned
 
 // Each Eigen bulk op evaluates a coefficient-wise expression; in and out may be the same
 // buffer (forwarded input), which is safe for coefficient-wise expressions.
-#define QUIVER_EIGEN_BULK(Name, expr)                              \
-  struct Name {                                                    \
-    template <typename T>                                          \
-    static void Run(const T* in, T* out, int64_t n) {              \
-      ConstArrayMap<T> x(in, static_cast<Eigen::Index>(n));        \
-      ArrayMap<T> y(out, static_cast<Eigen::Index>(n));            \
-      y = (expr);                                                  \
-    }                                                              \
+#define QUIVER_EIGEN_BULK(Name, expr)                       \
+  struct Name {                                             \
+    template <typename T>                                   \
+    static void Run(const T* in, T* out, int64_t n) {       \
+      ConstArrayMap<T> x(in, static_cast<Eigen::Index>(n)); \
+      ArrayMap<T> y(out, static_cast<Eigen::Index>(n));     \
+      y = (expr);                                           \
+    }                                                       \
   };
 
 QUIVER_EIGEN_BULK(EigenExp, x.exp())
@@ -43,12 +43,12 @@ QUIVER_EIGEN_BULK(EigenCeil, x.ceil())
 QUIVER_EIGEN_BULK(EigenElu, (x < T(0)).select(x.expm1(), x))
 #undef QUIVER_EIGEN_BULK
 
-#define QUIVER_UNARY_KERNEL(op, T, Bulk, cost)                                               \
-  QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}),   \
+#define QUIVER_UNARY_KERNEL(op, T, Bulk, cost)                                            \
+  QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (MakeFactory<UnaryOp<T, Bulk, cost>>()))
 
 // Float-only math.
-#define QUIVER_FLOAT_UNARY(op, Bulk, cost)     \
+#define QUIVER_FLOAT_UNARY(op, Bulk, cost)    \
   QUIVER_UNARY_KERNEL(op, float, Bulk, cost); \
   QUIVER_UNARY_KERNEL(op, double, Bulk, cost)
 
@@ -66,7 +66,7 @@ QUIVER_FLOAT_UNARY("Relu", FunctorBulk<functor::Relu>, 1);
 QUIVER_FLOAT_UNARY("Relu6", FunctorBulk<functor::Relu6>, 1);
 
 // Math that also applies to integers.
-#define QUIVER_NUMERIC_UNARY(op, Functor)                  \
+#define QUIVER_NUMERIC_UNARY(op, Functor)                    \
   QUIVER_UNARY_KERNEL(op, float, FunctorBulk<Functor>, 1);   \
   QUIVER_UNARY_KERNEL(op, double, FunctorBulk<Functor>, 1);  \
   QUIVER_UNARY_KERNEL(op, int32_t, FunctorBulk<Functor>, 1); \

@@ -26,10 +26,9 @@ class DepthwiseConv2dOp : public OpKernel {
           input.shape().DebugString(), " and ", filter.shape().DebugString()));
     }
     if (filter.dim(2) != input.dim(3)) {
-      return ctx.Error(absl::StrCat("input depth ", input.dim(3), " of ",
-                                    input.shape().DebugString(),
-                                    " must equal the filter's in_channels (dim 2) of ",
-                                    filter.shape().DebugString()));
+      return ctx.Error(absl::StrCat(
+          "input depth ", input.dim(3), " of ", input.shape().DebugString(),
+          " must equal the filter's in_channels (dim 2) of ", filter.shape().DebugString()));
     }
     onednn::ConvDims d;
     d.n = input.dim(0);

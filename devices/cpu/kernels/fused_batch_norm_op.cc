@@ -33,8 +33,8 @@ class FusedBatchNormOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     if (x.rank() != rank_) {
-      return ctx.Error(absl::StrCat("x must be ", rank_, "-D for data_format ", format_,
-                                    ", got ", x.shape().DebugString()));
+      return ctx.Error(absl::StrCat("x must be ", rank_, "-D for data_format ", format_, ", got ",
+                                    x.shape().DebugString()));
     }
     const int channel_dim = channels_first_ ? 1 : rank_ - 1;
     const int64_t c = x.dim(channel_dim);
@@ -83,10 +83,10 @@ class FusedBatchNormOp : public OpKernel {
         const auto flags = dnnl::normalization_flags::use_global_stats |
                            dnnl::normalization_flags::use_scale |
                            dnnl::normalization_flags::use_shift;
-        e.prim = dnnl::batch_normalization_forward(
-            dnnl::batch_normalization_forward::primitive_desc(
-                dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference,
-                                                        e.data, epsilon_, flags),
+        e.prim =
+            dnnl::batch_normalization_forward(dnnl::batch_normalization_forward::primitive_desc(
+                dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, e.data,
+                                                        epsilon_, flags),
                 onednn::CpuEngine()));
         return e;
       });
@@ -153,7 +153,8 @@ class FusedBatchNormOp : public OpKernel {
     const float* offset = ctx.input(2).data<float>();
     const float* old_mean = ctx.input(3).data<float>();
     const float* old_var = ctx.input(4).data<float>();
-    const double bessel = static_cast<double>(count) / static_cast<double>(std::max<int64_t>(count - 1, 1));
+    const double bessel =
+        static_cast<double>(count) / static_cast<double>(std::max<int64_t>(count - 1, 1));
     std::vector<float> mul(c), add(c);
     for (int64_t ch = 0; ch < c; ++ch) {
       const double var = sq[ch] / static_cast<double>(count);
@@ -191,7 +192,8 @@ class FusedBatchNormOp : public OpKernel {
 
 KernelOrError CreateFusedBatchNorm(OpKernelConstruction& c) {
   ASSIGN_OR_RETURN(float epsilon, c.GetAttr<float>("epsilon"));
-  ASSIGN_OR_RETURN(float factor, GetAttrOr<float>(c.node().attrs(), "exponential_avg_factor", 1.0f));
+  ASSIGN_OR_RETURN(float factor,
+                   GetAttrOr<float>(c.node().attrs(), "exponential_avg_factor", 1.0f));
   ASSIGN_OR_RETURN(std::string format, c.GetAttr<std::string>("data_format"));
   ASSIGN_OR_RETURN(bool is_training, c.GetAttr<bool>("is_training"));
   if (format != "NHWC" && format != "NCHW" && format != "NDHWC" && format != "NCDHW") {

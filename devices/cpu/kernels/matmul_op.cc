@@ -33,10 +33,10 @@ class MatMulOp : public OpKernel {
     d.n = b.dim(transpose_b_ ? 0 : 1);
     if (d.k != k_b) {
       return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
-                                    ", In[1]: ", b.shape().DebugString(), " (transpose_a=",
-                                    transpose_a_ ? "true" : "false", ", transpose_b=",
-                                    transpose_b_ ? "true" : "false", "): inner dimensions ",
-                                    d.k, " and ", k_b, " differ"));
+                                    ", In[1]: ", b.shape().DebugString(),
+                                    " (transpose_a=", transpose_a_ ? "true" : "false",
+                                    ", transpose_b=", transpose_b_ ? "true" : "false",
+                                    "): inner dimensions ", d.k, " and ", k_b, " differ"));
     }
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.m, d.n}));
     if (out->num_elements() == 0) return absl::OkStatus();

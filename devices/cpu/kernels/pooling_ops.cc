@@ -65,8 +65,8 @@ class PoolOp : public OpKernel {
     const char* op = kMax ? "MaxPool" : "AvgPool";
     const Tensor& input = ctx.input(0);
     if (input.rank() != 4) {
-      return ctx.Error(absl::StrCat(op, " needs a 4-D input (NHWC), got ",
-                                    input.shape().DebugString()));
+      return ctx.Error(
+          absl::StrCat(op, " needs a 4-D input (NHWC), got ", input.shape().DebugString()));
     }
     PoolDims d;
     d.n = input.dim(0);
@@ -84,9 +84,9 @@ class PoolOp : public OpKernel {
                                &pad_b) ||
         !onednn::ComputeWindow(d.w, d.kw, d.stride_w, 1, window_.padding, &d.ow, &d.pad_l,
                                &pad_r)) {
-      return ctx.Error(absl::StrCat("the ", d.kh, "x", d.kw, " window does not fit the ", d.h,
-                                    "x", d.w, " input ", input.shape().DebugString(),
-                                    " with padding ", window_.padding));
+      return ctx.Error(absl::StrCat("the ", d.kh, "x", d.kw, " window does not fit the ", d.h, "x",
+                                    d.w, " input ", input.shape().DebugString(), " with padding ",
+                                    window_.padding));
     }
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.n, d.oh, d.ow, d.c}));
     if (out->num_elements() == 0) return absl::OkStatus();
@@ -112,12 +112,12 @@ class PoolOp : public OpKernel {
         PoolEntry e;
         e.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
         e.dst = dnnl::memory::desc({d.n, d.c, d.oh, d.ow}, f32, tag::nhwc);
-        const auto alg = kMax ? dnnl::algorithm::pooling_max
-                              : dnnl::algorithm::pooling_avg_exclude_padding;
+        const auto alg =
+            kMax ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
         e.prim = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(
             dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, e.src, e.dst,
-                                        {d.stride_h, d.stride_w}, {d.kh, d.kw},
-                                        {d.pad_t, d.pad_l}, {pad_b, pad_r}),
+                                        {d.stride_h, d.stride_w}, {d.kh, d.kw}, {d.pad_t, d.pad_l},
+                                        {pad_b, pad_r}),
             onednn::CpuEngine()));
         return e;
       });

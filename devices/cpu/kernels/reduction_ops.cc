@@ -114,8 +114,7 @@ void ReduceColumns(const In* slab, int64_t B, int64_t r0, int64_t r1, int64_t b0
 
 // in viewed as [A, R, B] -> out [A, B].
 template <typename In, typename Acc, typename Red>
-void ReduceMiddle(OpKernelContext& ctx, const In* in, Acc* out, int64_t A, int64_t R,
-                  int64_t B) {
+void ReduceMiddle(OpKernelContext& ctx, const In* in, Acc* out, int64_t A, int64_t R, int64_t B) {
   ThreadPool* pool = ctx.intra_op_pool();
   const int workers = pool ? pool->num_threads() + 1 : 1;
   if (B == 1) {
@@ -203,8 +202,7 @@ absl::StatusOr<ReducePlan> PlanReduce(OpKernelContext& ctx, const TensorShape& s
   for (int64_t axis : *axes) {
     if (axis < -rank || axis >= rank) {
       return ctx.Error(absl::StrCat("invalid reduction axis ", axis, " for input of shape ",
-                                    shape.DebugString(), ": must be in [", -rank, ", ", rank,
-                                    ")"));
+                                    shape.DebugString(), ": must be in [", -rank, ", ", rank, ")"));
     }
     const int canonical = static_cast<int>(axis < 0 ? axis + rank : axis);
     if (is_reduced[canonical]) {
@@ -289,8 +287,7 @@ class ReduceOp : public OpKernel {
         dims.erase(dims.begin() + j);
         reduced.erase(reduced.begin() + j);
       }
-      const bool last =
-          std::find(reduced.begin(), reduced.end(), true) == reduced.end();
+      const bool last = std::find(reduced.begin(), reduced.end(), true) == reduced.end();
       Acc* dst;
       if (kDirect && last) {
         dst = reinterpret_cast<Acc*>(out);
@@ -318,7 +315,7 @@ class ReduceOp : public OpKernel {
   bool keep_dims_ = false;
 };
 
-#define QUIVER_REDUCE(op, kind, T)                                                          \
+#define QUIVER_REDUCE(op, kind, T)                                                        \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (MakeFactory<ReduceOp<T, ReduceKind::kind>>()))
 #define QUIVER_REDUCE_ALL(op, kind) \

@@ -1,0 +1,197 @@
+// Runs the real `quiver` binary on good and bad inputs: every failure must be a non-zero
+// exit with a one-line message naming the problem.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "graph/attr_value.h"
+#include "graph/npy.h"
+#include "proto/graph.pb.h"
+
+using namespace quiver;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+CliResult RunCli(const std::string& args) {
+  fs::path dir = fs::temp_directory_path() / "quiver_cli_test";
+  fs::create_directories(dir);
+  std::string out_file = (dir / "stdout.txt").string(), err_file = (dir / "stderr.txt").string();
+  std::string cmd = std::string(QUIVER_CLI_PATH) + " " + args + " >" + out_file + " 2>" + err_file;
+  int status = std::system(cmd.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  r.out = slurp(out_file);
+  r.err = slurp(err_file);
+  return r;
+}
+
+std::string TempPath(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / "quiver_cli_test";
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+std::string WriteGraph(const tensorflow::GraphDef& def, const std::string& name) {
+  std::string path = TempPath(name);
+  std::ofstream(path, std::ios::binary) << def.SerializeAsString();
+  return path;
+}
+
+tensorflow::NodeDef* AddNode(tensorflow::GraphDef* def, const std::string& name, const std::string& op,
+                             std::vector<std::string> inputs = {}) {
+  auto* n = def->add_node();
+  n->set_name(name);
+  n->set_op(op);
+  for (auto& i : inputs) n->add_input(i);
+  return n;
+}
+
+void SetAttr(tensorflow::NodeDef* n, const std::string& key, const AttrValue& v) {
+  (*n->mutable_attr())[key] = v;
+}
+
+// x: Placeholder float [?,3]; y = Relu(x) * 2
+tensorflow::GraphDef GoodGraph() {
+  tensorflow::GraphDef def;
+  auto* x = AddNode(&def, "x", "Placeholder");
+  SetAttr(x, "dtype", MakeAttr(DT_FLOAT));
+  SetAttr(x, "shape", MakeAttr(TensorShape{-1, 3}));
+  auto* r = AddNode(&def, "r", "Relu", {"x"});
+  SetAttr(r, "T", MakeAttr(DT_FLOAT));
+  auto* two = AddNode(&def, "two", "Const");
+  SetAttr(two, "dtype", MakeAttr(DT_FLOAT));
+  SetAttr(two, "value", MakeAttr(Tensor::Scalar<float>(2.0f)));
+  auto* y = AddNode(&def, "y", "Mul", {"r", "two"});
+  SetAttr(y, "T", MakeAttr(DT_FLOAT));
+  return def;
+}
+
+bool OneLine(const std::string& s) {
+  return !s.empty() && s.find('\n') == s.size() - 1;
+}
+
+}  // namespace
+
+TEST_CASE("quiver run evaluates a graph and writes .npy outputs", "[cli]") {
+  std::string graph = WriteGraph(GoodGraph(), "good.pb");
+  std::string feed = TempPath("x.npy");
+  REQUIRE(WriteNpyFile(Tensor::FromVector<float>({-1, 2, -3, 4, 5, -6}, {2, 3}), feed).ok());
+  std::string out_dir = TempPath("out");
+  auto r = RunCli("run " + graph + " --feed x=" + feed + " --fetch y:0 --out " + out_dir);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.out, Catch::Contains("y:0: float32 [2,3]"));
+  auto y = ReadNpyFile(out_dir + "/y_0.npy");
+  REQUIRE(y.ok());
+  REQUIRE(y->ToVector<float>() == std::vector<float>{0, 4, 0, 8, 10, 0});
+
+  auto json = RunCli("run " + graph + " --feed x=" + feed + " --fetch y --format json");
+  REQUIRE(json.exit_code == 0);
+  REQUIRE_THAT(json.out, Catch::Contains("\"name\": \"y\"") && Catch::Contains("\"max\": 10"));
+}
+
+TEST_CASE("quiver inspect summarises inputs, outputs and ops", "[cli]") {
+  std::string graph = WriteGraph(GoodGraph(), "inspect.pb");
+  auto r = RunCli("inspect " + graph);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.out, Catch::Contains("x  float32 [?,3]") && Catch::Contains("y  float32 [?,3]") &&
+                          Catch::Contains("Relu"));
+  auto j = RunCli("inspect " + graph + " --format json");
+  REQUIRE(j.exit_code == 0);
+  REQUIRE_THAT(j.out, Catch::Contains("\"nodes\": 4") && Catch::Contains("\"Mul\": 1"));
+}
+
+TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", "[cli][errors]") {
+  std::string good_graph = WriteGraph(GoodGraph(), "good2.pb");
+  std::string feed = TempPath("x2.npy");
+  REQUIRE(WriteNpyFile(Tensor::FromVector<float>({1, 2, 3}, {1, 3}), feed).ok());
+
+  struct Case {
+    std::string name;
+    std::string args;
+    int exit_code;
+    std::vector<std::string> message_parts;
+  };
+  std::vector<Case> cases;
+
+  {  // truncated protobuf
+    std::string bytes = GoodGraph().SerializeAsString();
+    std::string path = TempPath("truncated.pb");
+    std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    cases.push_back({"truncated", "run " + path + " --fetch y", 3, {"truncated.pb"}});
+  }
+  {  // not a protobuf at all
+    std::string path = TempPath("garbage.pb");
+    std::ofstream(path, std::ios::binary) << "\x89PNG\r\n\x1a\n this is not a graph \xff\xfe";
+    cases.push_back({"garbage", "inspect " + path, 3, {"garbage.pb"}});
+  }
+  {  // unknown ops, all listed at once
+    auto def = GoodGraph();
+    AddNode(&def, "a", "FrobnicateV7", {"x"});
+    AddNode(&def, "b", "Teleport", {"x"});
+    cases.push_back({"unknown ops", "run " + WriteGraph(def, "unknown.pb") + " --fetch y", 3,
+                     {"FrobnicateV7", "Teleport"}});
+  }
+  {  // dangling input
+    auto def = GoodGraph();
+    def.mutable_node(1)->set_input(0, "ghost");
+    cases.push_back({"dangling", "run " + WriteGraph(def, "dangling.pb") + " --fetch y", 3, {"ghost"}});
+  }
+  {  // cycle: r <- y
+    auto def = GoodGraph();
+    def.mutable_node(1)->set_input(0, "y");
+    cases.push_back({"cycle", "run " + WriteGraph(def, "cycle.pb") + " --fetch y", 3, {"cycle"}});
+  }
+  {  // wrong attr type
+    auto def = GoodGraph();
+    (*def.mutable_node(1)->mutable_attr())["T"] = MakeAttr(int64_t{3});
+    cases.push_back({"attr type", "run " + WriteGraph(def, "attr.pb") + " --fetch y", 3, {"'T'", "int"}});
+  }
+  {  // tensor_content size mismatch
+    auto def = GoodGraph();
+    auto* t = (*def.mutable_node(2)->mutable_attr())["value"].mutable_tensor();
+    t->clear_float_val();
+    t->set_tensor_content(std::string(7, '\0'));
+    cases.push_back({"content size", "run " + WriteGraph(def, "content.pb") + " --fetch y", 3, {"two"}});
+  }
+  {  // feed of the wrong dtype
+    std::string ints = TempPath("ints.npy");
+    REQUIRE(WriteNpyFile(Tensor::FromVector<int32_t>({1, 2, 3}, {1, 3}), ints).ok());
+    cases.push_back({"feed dtype", "run " + good_graph + " --feed x=" + ints + " --fetch y", 4, {"int32", "float32"}});
+  }
+  {  // feed of the wrong shape
+    std::string wide = TempPath("wide.npy");
+    REQUIRE(WriteNpyFile(Tensor::FromVector<float>({1, 2, 3, 4}, {1, 4}), wide).ok());
+    cases.push_back({"feed shape", "run " + good_graph + " --feed x=" + wide + " --fetch y", 4, {"[1,4]", "[?,3]"}});
+  }
+  cases.push_back({"missing fetch node", "run " + good_graph + " --feed x=" + feed + " --fetch nope", 4, {"nope"}});
+  cases.push_back({"missing required feed", "run " + good_graph + " --fetch y", 4, {"You must feed", "'x'"}});
+  cases.push_back({"missing graph file", "run /nonexistent/g.pb --fetch y", 3, {"/nonexistent/g.pb"}});
+  cases.push_back({"bad npy", "run " + good_graph + " --feed x=" + good_graph + " --fetch y", 4, {"feed 'x'"}});
+  cases.push_back({"unknown flag", "run " + good_graph + " --fetch y --frobnicate", 2, {"--frobnicate"}});
+
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      auto r = RunCli(c.args);
+      INFO("stderr: " << r.err);
+      REQUIRE(r.exit_code == c.exit_code);
+      REQUIRE(OneLine(r.err));
+      for (const std::string& part : c.message_parts) REQUIRE_THAT(r.err, Catch::Contains(part));
+    }
+  }
+}
