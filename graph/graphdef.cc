@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "graph/status_macros.h"
@@ -451,6 +452,9 @@ absl::StatusOr<tensorflow::GraphDef> ReadGraphDefFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path));
   tensorflow::GraphDef gd;
   std::string text_error;
+  // Garbage input makes protobuf log (e.g. invalid UTF-8 in a string field) on top of the
+  // error we return; keep stderr to the one clear message.
+  google::protobuf::LogSilencer quiet;
   if (HasTextExtension(path)) {
     if (ParseText(bytes, &gd, &text_error)) return gd;
     return absl::InvalidArgumentError(

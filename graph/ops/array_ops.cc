@@ -50,8 +50,9 @@ absl::StatusOr<optional<int64_t>> ConstScalar(const InferenceContext& c, int i, 
 absl::Status CheckRank(const InferenceContext& c, int i, int rank, const char* what) {
   const TensorShape& s = c.input_shape(i);
   if (!s.unknown_rank() && s.rank() != rank) {
-    return c.Error(absl::StrCat("'", what, "' must be ", rank == 0 ? "a scalar" : absl::StrCat(rank, "-D"),
-                                ", got shape ", s.DebugString()));
+    return c.Error(absl::StrCat("'", what, "' must be ",
+                                rank == 0 ? "a scalar" : absl::StrCat(rank, "-D"), ", got shape ",
+                                s.DebugString()));
   }
   return absl::OkStatus();
 }
@@ -130,7 +131,9 @@ absl::Status FillShape(InferenceContext& c) {
   RETURN_IF_ERROR(CheckRank(c, 1, 0, "value"));
   ASSIGN_OR_RETURN(TensorShape dims, ShapeFromShapeInput(c, 0, "dims"));
   if (!dims.unknown_rank()) {
-    ASSIGN_OR_RETURN(dims, Wrap(c, as::ShapeFromDims(dims.dims(), /*allow_unknown=*/c.input_tensor(0) == nullptr)));
+    ASSIGN_OR_RETURN(
+        dims,
+        Wrap(c, as::ShapeFromDims(dims.dims(), /*allow_unknown=*/c.input_tensor(0) == nullptr)));
   }
   c.set_output(0, dims);
   return absl::OkStatus();
@@ -313,8 +316,8 @@ absl::Status PadShapeFn(InferenceContext& c) {
   int rows = -1;
   if (!ps.unknown_rank()) {
     if (ps.rank() != 2 || (ps.dim(1) >= 0 && ps.dim(1) != 2)) {
-      return c.Error(absl::StrCat("paddings must be a matrix with 2 columns, got shape ",
-                                  ps.DebugString()));
+      return c.Error(
+          absl::StrCat("paddings must be a matrix with 2 columns, got shape ", ps.DebugString()));
     }
     if (ps.dim(0) > (1 << 20)) return c.Error("paddings has too many rows");
     rows = static_cast<int>(ps.dim(0));
@@ -415,8 +418,9 @@ QUIVER_REGISTER_OP("ZerosLike")
 QUIVER_REGISTER_OP("OnesLike")
     .Input("x: T")
     .Output("y: T")
-    .Attr("T: {bfloat16, half, float, double, int8, uint8, int16, uint16, int32, uint32, int64, "
-          "uint64, bool}")
+    .Attr(
+        "T: {bfloat16, half, float, double, int8, uint8, int16, uint16, int32, uint32, int64, "
+        "uint64, bool}")
     .SetShapeFn(shape_fn::UnchangedShape);
 
 QUIVER_REGISTER_OP("Reshape")
@@ -541,8 +545,9 @@ QUIVER_REGISTER_OP("Range")
     .Input("limit: Tidx")
     .Input("delta: Tidx")
     .Output("output: Tidx")
-    .Attr("Tidx: {bfloat16, half, float, double, int8, int16, int32, int64, uint16, uint32} = "
-          "DT_INT32")
+    .Attr(
+        "Tidx: {bfloat16, half, float, double, int8, int16, int32, int64, uint16, uint32} = "
+        "DT_INT32")
     .SetShapeFn(RangeShape);
 
 QUIVER_REGISTER_OP("Tile")

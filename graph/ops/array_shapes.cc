@@ -78,8 +78,9 @@ absl::StatusOr<TensorShape> ReshapeShape(const TensorShape& input,
                                   " = ", d, "; sizes must be non-negative or -1"));
     } else {
       auto p = MulDims(product, d);
-      if (!p.ok()) return Invalid(absl::StrCat("requested shape ", VecString(requested),
-                                               " has more elements than fit in int64"));
+      if (!p.ok())
+        return Invalid(absl::StrCat("requested shape ", VecString(requested),
+                                    " has more elements than fit in int64"));
       product = *p;
     }
   }
@@ -125,8 +126,8 @@ absl::StatusOr<TensorShape> SqueezeShape(const TensorShape& input,
   std::set<int> to_squeeze;
   for (int64_t d : squeeze_dims) {
     if (d < -rank || d >= rank) {
-      return Invalid(absl::StrCat("Tried to squeeze dim index ", d, " for tensor with ", rank,
-                                  " dimensions"));
+      return Invalid(
+          absl::StrCat("Tried to squeeze dim index ", d, " for tensor with ", rank, " dimensions"));
     }
     to_squeeze.insert(static_cast<int>(d < 0 ? d + rank : d));
   }
@@ -136,8 +137,9 @@ absl::StatusOr<TensorShape> SqueezeShape(const TensorShape& input,
     if (!to_squeeze.empty()) {
       if (to_squeeze.count(i)) {
         if (d >= 0 && d != 1) {
-          return Invalid(absl::StrCat("Can not squeeze dim[", i, "], expected a dimension of 1, got ",
-                                      d, " (input shape ", input.DebugString(), ")"));
+          return Invalid(absl::StrCat("Can not squeeze dim[", i,
+                                      "], expected a dimension of 1, got ", d, " (input shape ",
+                                      input.DebugString(), ")"));
         }
         continue;  // an unknown dim is assumed to be 1; the kernel checks
       }
@@ -243,10 +245,10 @@ absl::StatusOr<TensorShape> ConcatShape(const std::vector<TensorShape>& inputs,
         out[d] = v;
         source[d] = static_cast<int>(i);
       } else if (out[d] != v) {
-        return Invalid(absl::StrCat("ConcatOp : Dimension ", d, " in both shapes must be equal: shape[",
-                                    source[d], "] = ", inputs[source[d]].DebugString(),
-                                    " vs. shape[", i, "] = ", inputs[i].DebugString(),
-                                    " (concatenating along axis ", *ax, ")"));
+        return Invalid(
+            absl::StrCat("ConcatOp : Dimension ", d, " in both shapes must be equal: shape[",
+                         source[d], "] = ", inputs[source[d]].DebugString(), " vs. shape[", i,
+                         "] = ", inputs[i].DebugString(), " (concatenating along axis ", *ax, ")"));
       }
     }
   }
@@ -331,8 +333,8 @@ absl::StatusOr<TensorShape> SliceShape(const TensorShape& input, const std::vect
     int64_t b = b_known ? (*begin)[i] : 0;
     int64_t s = s_known ? (*size)[i] : 0;
     if (b_known && (b < 0 || (dim >= 0 && b > dim))) {
-      return Invalid(absl::StrCat("Expected begin[", i, "] in [0, ", dim >= 0 ? dim : b, "], but got ",
-                                  b, " (input shape ", input.DebugString(), ")"));
+      return Invalid(absl::StrCat("Expected begin[", i, "] in [0, ", dim >= 0 ? dim : b,
+                                  "], but got ", b, " (input shape ", input.DebugString(), ")"));
     }
     if (s_known && s < -1) {
       return Invalid(absl::StrCat("Expected size[", i, "] >= -1, but got ", s));
@@ -342,8 +344,8 @@ absl::StatusOr<TensorShape> SliceShape(const TensorShape& input, const std::vect
     } else if (s_known) {
       if (dim >= 0 && b_known && s > dim - b) {
         return Invalid(absl::StrCat("Expected size[", i, "] in [0, ", dim - b, "], but got ", s,
-                                    " (begin[", i, "] = ", b, ", input shape ",
-                                    input.DebugString(), ")"));
+                                    " (begin[", i, "] = ", b, ", input shape ", input.DebugString(),
+                                    ")"));
       }
       out[i] = s;
     }
@@ -524,8 +526,8 @@ absl::StatusOr<TensorShape> TileShape(const TensorShape& input,
   return TensorShape(std::move(out));
 }
 
-absl::StatusOr<TensorShape> PadShape(const TensorShape& input,
-                                     const std::vector<int64_t>* paddings, int spec_rows) {
+absl::StatusOr<TensorShape> PadShape(const TensorShape& input, const std::vector<int64_t>* paddings,
+                                     int spec_rows) {
   if (paddings != nullptr) {
     if (paddings->size() % 2 != 0) return Invalid("paddings must be a [rank, 2] matrix");
     spec_rows = static_cast<int>(paddings->size() / 2);
@@ -539,9 +541,9 @@ absl::StatusOr<TensorShape> PadShape(const TensorShape& input,
   int rank = input.unknown_rank() ? spec_rows : input.rank();
   if (rank < 0) return TensorShape::UnknownRank();
   if (spec_rows >= 0 && spec_rows != rank) {
-    return Invalid(absl::StrCat("The first dimension of paddings must be the rank of inputs: ",
-                                "input shape ", input.DebugString(), ", paddings has ", spec_rows,
-                                " rows"));
+    return Invalid(
+        absl::StrCat("The first dimension of paddings must be the rank of inputs: ", "input shape ",
+                     input.DebugString(), ", paddings has ", spec_rows, " rows"));
   }
   std::vector<int64_t> out(rank, kUnknown);
   if (paddings == nullptr || input.unknown_rank()) return TensorShape(std::move(out));
@@ -574,8 +576,8 @@ absl::StatusOr<TensorShape> GatherShape(const TensorShape& params, const TensorS
   auto ax = CanonicalAxis(*axis, p_rank, "axis");
   if (!ax.ok()) return ax.status();
   if (batch_dims > *ax) {
-    return Invalid(absl::StrCat("batch_dims (", batch_dims, ") must be less than or equal to axis (",
-                                *ax, ")"));
+    return Invalid(absl::StrCat("batch_dims (", batch_dims,
+                                ") must be less than or equal to axis (", *ax, ")"));
   }
   for (int d = 0; d < batch_dims; ++d) {
     if (params.dim(d) >= 0 && indices.dim(d) >= 0 && params.dim(d) != indices.dim(d)) {
@@ -617,7 +619,8 @@ absl::StatusOr<int64_t> RangeSize(int64_t start, int64_t limit, int64_t delta) {
   // |limit - start| and |delta| as uint64 so that extreme int64 values do not overflow.
   uint64_t span = delta > 0 ? static_cast<uint64_t>(limit) - static_cast<uint64_t>(start)
                             : static_cast<uint64_t>(start) - static_cast<uint64_t>(limit);
-  uint64_t step = delta > 0 ? static_cast<uint64_t>(delta) : static_cast<uint64_t>(-(delta + 1)) + 1;
+  uint64_t step =
+      delta > 0 ? static_cast<uint64_t>(delta) : static_cast<uint64_t>(-(delta + 1)) + 1;
   if (span == 0) return 0;
   uint64_t n = (span - 1) / step + 1;
   if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {

@@ -81,8 +81,8 @@ absl::StatusOr<TensorShape> TileShape(const TensorShape& input,
                                       const std::vector<int64_t>* multiples, int spec_length);
 
 // Pad: `paddings` is the row-major [rank, 2] matrix of (before, after) pairs.
-absl::StatusOr<TensorShape> PadShape(const TensorShape& input,
-                                     const std::vector<int64_t>* paddings, int spec_rows);
+absl::StatusOr<TensorShape> PadShape(const TensorShape& input, const std::vector<int64_t>* paddings,
+                                     int spec_rows);
 
 // GatherV2: params[:axis] + indices[batch_dims:] + params[axis+1:].
 absl::StatusOr<TensorShape> GatherShape(const TensorShape& params, const TensorShape& indices,

@@ -232,10 +232,12 @@ TEST_CASE("Const outputs its value; Placeholder without a feed names itself", "[
   auto out = Run("Const", {{"dtype", MakeAttr(DT_INT64)}, {"value", MakeAttr(v)}}, {});
   REQUIRE(out[0].ToVector<int64_t>() == std::vector<int64_t>{5, -6, 7});
 
-  std::string msg = RunError(
-      "Placeholder", {{"dtype", MakeAttr(DT_FLOAT)}, {"shape", MakeAttr(TensorShape{-1, 784})}}, {});
-  REQUIRE(msg == "You must feed a value for placeholder tensor 'op' with dtype float32 and shape "
-                 "[?,784]");
+  std::string msg =
+      RunError("Placeholder",
+               {{"dtype", MakeAttr(DT_FLOAT)}, {"shape", MakeAttr(TensorShape{-1, 784})}}, {});
+  REQUIRE(msg ==
+          "You must feed a value for placeholder tensor 'op' with dtype float32 and shape "
+          "[?,784]");
   msg = RunError("Placeholder", {{"dtype", MakeAttr(DT_INT32)}}, {});
   REQUIRE(msg == "You must feed a value for placeholder tensor 'op' with dtype int32");
 
@@ -295,7 +297,9 @@ TEST_CASE("Squeeze and ExpandDims", "[array]") {
   REQUIRE(Contains(msg, "squeeze dim index 4"));
 
   Tensor y = Iota<int8_t>({2, 3});
-  auto ed = [&](int32_t d) { return Run("ExpandDims", {}, {y, Tensor::Scalar<int32_t>(d)})[0].shape(); };
+  auto ed = [&](int32_t d) {
+    return Run("ExpandDims", {}, {y, Tensor::Scalar<int32_t>(d)})[0].shape();
+  };
   REQUIRE(ed(0) == TensorShape{1, 2, 3});
   REQUIRE(ed(2) == TensorShape{2, 3, 1});
   REQUIRE(ed(-1) == TensorShape{2, 3, 1});
@@ -314,25 +318,26 @@ TEST_CASE("Transpose matches naive index arithmetic for 2-D, 3-D and 4-D", "[arr
   };
   std::vector<Case> cases = {
       {{3, 5}, {1, 0}},
-      {{67, 129}, {1, 0}},  // large enough for the tiled path, odd sizes for ragged tiles
+      {{67, 129}, {1, 0}},   // large enough for the tiled path, odd sizes for ragged tiles
       {{300, 170}, {1, 0}},  // parallel chunks
   };
   // Every permutation of a 3-D tensor.
-  for (Dims p : {Dims{0, 1, 2}, Dims{0, 2, 1}, Dims{1, 0, 2}, Dims{1, 2, 0}, Dims{2, 0, 1},
-                 Dims{2, 1, 0}}) {
+  for (Dims p :
+       {Dims{0, 1, 2}, Dims{0, 2, 1}, Dims{1, 0, 2}, Dims{1, 2, 0}, Dims{2, 0, 1}, Dims{2, 1, 0}}) {
     cases.push_back({{4, 5, 6}, p});
     cases.push_back({{7, 40, 33}, p});
   }
-  for (Dims p : {Dims{0, 2, 3, 1}, Dims{0, 3, 1, 2}, Dims{3, 2, 1, 0}, Dims{1, 0, 3, 2},
-                 Dims{2, 0, 3, 1}}) {
+  for (Dims p :
+       {Dims{0, 2, 3, 1}, Dims{0, 3, 1, 2}, Dims{3, 2, 1, 0}, Dims{1, 0, 3, 2}, Dims{2, 0, 3, 1}}) {
     cases.push_back({{2, 3, 4, 5}, p});
     cases.push_back({{2, 33, 17, 40}, p});
   }
   for (const Case& c : cases) {
-    INFO("dims " << TensorShape(c.dims).DebugString() << " perm " << TensorShape(c.perm).DebugString());
+    INFO("dims " << TensorShape(c.dims).DebugString() << " perm "
+                 << TensorShape(c.perm).DebugString());
     Tensor xf = Iota<float>(c.dims);
-    auto out = Run("Transpose", {}, {xf, I32(std::vector<int32_t>(c.perm.begin(), c.perm.end()))},
-                   &pool);
+    auto out =
+        Run("Transpose", {}, {xf, I32(std::vector<int32_t>(c.perm.begin(), c.perm.end()))}, &pool);
     Dims out_dims;
     for (int64_t p : c.perm) out_dims.push_back(c.dims[p]);
     REQUIRE(out[0].shape() == TensorShape(out_dims));
@@ -506,23 +511,57 @@ TEST_CASE("StridedSlice follows NumPy indexing with every mask kind", "[array]")
       {"x[1:]", {1}, {0}, {1}, Masks(0, 1), {3, 5, 6}, {PySlice(4, 1, {}, 1), All(5), All(6)}},
       {"x[:, 0]", {0, 0}, {0, 1}, {1, 1}, Masks(1, 1, 0, 0, 2), {4, 6}, {All(4), {0}, All(6)}},
       {"x[..., 1:3]", {0, 1}, {0, 3}, {1, 1}, Masks(0, 0, 1), {4, 5, 2}, {All(4), All(5), {1, 2}}},
-      {"x[::-1]", {0}, {0}, {-1}, Masks(1, 1), {4, 5, 6},
-       {PySlice(4, {}, {}, -1), All(5), All(6)}},
+      {"x[::-1]", {0}, {0}, {-1}, Masks(1, 1), {4, 5, 6}, {PySlice(4, {}, {}, -1), All(5), All(6)}},
       {"x[-1]", {-1}, {0}, {1}, Masks(0, 0, 0, 0, 1), {5, 6}, {{3}, All(5), All(6)}},
-      {"x[1:-1:2, ::-2, 4:0:-3]", {1, 0, 4}, {-1, 0, 0}, {2, -2, -3}, Masks(2, 2), {1, 3, 2},
+      {"x[1:-1:2, ::-2, 4:0:-3]",
+       {1, 0, 4},
+       {-1, 0, 0},
+       {2, -2, -3},
+       Masks(2, 2),
+       {1, 3, 2},
        {PySlice(4, 1, -1, 2), PySlice(5, {}, {}, -2), PySlice(6, 4, 0, -3)}},
-      {"x[None, ..., 0]", {0, 0, 0}, {0, 0, 1}, {1, 1, 1}, Masks(0, 0, 2, 1, 4), {1, 4, 5},
+      {"x[None, ..., 0]",
+       {0, 0, 0},
+       {0, 0, 1},
+       {1, 1, 1},
+       Masks(0, 0, 2, 1, 4),
+       {1, 4, 5},
        {All(4), All(5), {0}}},
-      {"x[:, None, 2:-1, -2]", {0, 0, 2, -2}, {0, 0, -1, -1}, {1, 1, 1, 1}, Masks(1, 1, 0, 2, 8),
-       {4, 1, 2}, {All(4), PySlice(5, 2, -1, 1), {4}}},
-      {"x[2:100, -100:2]", {2, -100}, {100, 2}, {1, 1}, Masks(0, 0), {2, 2, 6},
+      {"x[:, None, 2:-1, -2]",
+       {0, 0, 2, -2},
+       {0, 0, -1, -1},
+       {1, 1, 1, 1},
+       Masks(1, 1, 0, 2, 8),
+       {4, 1, 2},
+       {All(4), PySlice(5, 2, -1, 1), {4}}},
+      {"x[2:100, -100:2]",
+       {2, -100},
+       {100, 2},
+       {1, 1},
+       Masks(0, 0),
+       {2, 2, 6},
        {PySlice(4, 2, 100, 1), PySlice(5, -100, 2, 1), All(6)}},
       {"x[3:1]", {3}, {1}, {1}, Masks(0, 0), {0, 5, 6}, {{}, All(5), All(6)}},
-      {"x[::-1, ..., ::2]", {0, 0, 0}, {0, 0, 0}, {-1, 1, 2}, Masks(5, 5, 2), {4, 5, 3},
+      {"x[::-1, ..., ::2]",
+       {0, 0, 0},
+       {0, 0, 0},
+       {-1, 1, 2},
+       Masks(5, 5, 2),
+       {4, 5, 3},
        {PySlice(4, {}, {}, -1), All(5), PySlice(6, {}, {}, 2)}},
-      {"x[-2:-5:-1, 1, -1:]", {-2, 1, -1}, {-5, 2, 0}, {-1, 1, 1}, Masks(0, 4, 0, 0, 2), {3, 1},
+      {"x[-2:-5:-1, 1, -1:]",
+       {-2, 1, -1},
+       {-5, 2, 0},
+       {-1, 1, 1},
+       Masks(0, 4, 0, 0, 2),
+       {3, 1},
        {PySlice(4, -2, -5, -1), {1}, PySlice(6, -1, {}, 1)}},
-      {"x[..., None]", {0, 0}, {0, 0}, {1, 1}, Masks(0, 0, 1, 2), {4, 5, 6, 1},
+      {"x[..., None]",
+       {0, 0},
+       {0, 0},
+       {1, 1},
+       Masks(0, 0, 1, 2),
+       {4, 5, 6, 1},
        {All(4), All(5), All(6)}},
   };
   for (const Case& c : cases) {
@@ -589,7 +628,8 @@ TEST_CASE("Fill, ZerosLike, OnesLike for every storage width", "[array]") {
   auto f = Run("Fill", {}, {I32({2, 3}), Tensor::Scalar<float>(1.5f)});
   REQUIRE(f[0].shape() == TensorShape{2, 3});
   REQUIRE(f[0].ToVector<float>() == std::vector<float>(6, 1.5f));
-  auto fb = Run("Fill", {{"index_type", MakeAttr(DT_INT64)}}, {I64({3}), Tensor::Scalar<bool>(true)});
+  auto fb =
+      Run("Fill", {{"index_type", MakeAttr(DT_INT64)}}, {I64({3}), Tensor::Scalar<bool>(true)});
   for (int i = 0; i < 3; ++i) REQUIRE(fb[0].data<bool>()[i]);
   auto fh = Run("Fill", {}, {I32({2}), Tensor::Scalar<Half>(Half{0x3c00})});
   REQUIRE(fh[0].data<Half>()[1].bits == 0x3c00);
@@ -619,27 +659,31 @@ TEST_CASE("Fill, ZerosLike, OnesLike for every storage width", "[array]") {
 }
 
 TEST_CASE("Range for integers and floats", "[array]") {
-  auto r = Run("Range", {}, {Tensor::Scalar<int32_t>(3), Tensor::Scalar<int32_t>(18),
-                             Tensor::Scalar<int32_t>(3)});
+  auto r =
+      Run("Range", {},
+          {Tensor::Scalar<int32_t>(3), Tensor::Scalar<int32_t>(18), Tensor::Scalar<int32_t>(3)});
   REQUIRE(r[0].ToVector<int32_t>() == std::vector<int32_t>{3, 6, 9, 12, 15});
-  r = Run("Range", {}, {Tensor::Scalar<int64_t>(5), Tensor::Scalar<int64_t>(0),
-                        Tensor::Scalar<int64_t>(-2)});
+  r = Run("Range", {},
+          {Tensor::Scalar<int64_t>(5), Tensor::Scalar<int64_t>(0), Tensor::Scalar<int64_t>(-2)});
   REQUIRE(r[0].ToVector<int64_t>() == std::vector<int64_t>{5, 3, 1});
-  r = Run("Range", {}, {Tensor::Scalar<float>(0), Tensor::Scalar<float>(1),
-                        Tensor::Scalar<float>(0.25f)});
+  r = Run("Range", {},
+          {Tensor::Scalar<float>(0), Tensor::Scalar<float>(1), Tensor::Scalar<float>(0.25f)});
   REQUIRE(r[0].ToVector<float>() == std::vector<float>{0, 0.25f, 0.5f, 0.75f});
-  r = Run("Range", {}, {Tensor::Scalar<double>(1), Tensor::Scalar<double>(2),
-                        Tensor::Scalar<double>(0.3)});
+  r = Run("Range", {},
+          {Tensor::Scalar<double>(1), Tensor::Scalar<double>(2), Tensor::Scalar<double>(0.3)});
   REQUIRE(r[0].num_elements() == 4);  // 1, 1.3, 1.6, 1.9
   REQUIRE(r[0].ToVector<double>()[3] == Approx(1.9));
-  REQUIRE(Run("Range", {}, {Tensor::Scalar<int32_t>(4), Tensor::Scalar<int32_t>(4),
-                            Tensor::Scalar<int32_t>(1)})[0]
-              .num_elements() == 0);
-  std::string msg = RunError("Range", {}, {Tensor::Scalar<int32_t>(0), Tensor::Scalar<int32_t>(5),
-                                           Tensor::Scalar<int32_t>(0)});
+  REQUIRE(
+      Run("Range", {},
+          {Tensor::Scalar<int32_t>(4), Tensor::Scalar<int32_t>(4), Tensor::Scalar<int32_t>(1)})[0]
+          .num_elements() == 0);
+  std::string msg = RunError(
+      "Range", {},
+      {Tensor::Scalar<int32_t>(0), Tensor::Scalar<int32_t>(5), Tensor::Scalar<int32_t>(0)});
   REQUIRE(Contains(msg, "delta != 0"));
-  msg = RunError("Range", {}, {Tensor::Scalar<int32_t>(5), Tensor::Scalar<int32_t>(0),
-                               Tensor::Scalar<int32_t>(1)});
+  msg = RunError(
+      "Range", {},
+      {Tensor::Scalar<int32_t>(5), Tensor::Scalar<int32_t>(0), Tensor::Scalar<int32_t>(1)});
   REQUIRE(Contains(msg, "start <= limit"));
   auto shapes = Shapes("Range", {},
                        {ShapeInput::Known(Tensor::Scalar<int32_t>(0)),
@@ -676,8 +720,9 @@ TEST_CASE("Tile matches naive modular indexing", "[array]") {
       REQUIRE(out[0].data<int32_t>()[f] == x.data<int32_t>()[Flatten(o, c.dims)]);
     }
   }
-  REQUIRE(Run("Tile", {}, {Iota<float>({2, 3}), I32({2, 2})})[0].ToVector<float>() ==
-          std::vector<float>{0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5, 0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  REQUIRE(
+      Run("Tile", {}, {Iota<float>({2, 3}), I32({2, 2})})[0].ToVector<float>() ==
+      std::vector<float>{0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5, 0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
   std::string msg = RunError("Tile", {}, {Iota<float>({2, 3}), I32({2})});
   REQUIRE(Contains(msg, "node 'op' (Tile)"));
   REQUIRE(Contains(msg, "length 2"));
@@ -731,9 +776,10 @@ TEST_CASE("GatherV2 along axes, with batch_dims, and bad indices", "[array]") {
     for (int j = 0; j < 4; ++j) REQUIRE(cols[0].data<float>()[r * 4 + j] == r * 3 + idx[j]);
   }
   // batch_dims = 1: out[b, j] = params[b, idx[b, j]].
-  auto batched = Run("GatherV2", {{"batch_dims", MakeAttr(1)}},
-                     {params, Tensor::FromVector<int32_t>({0, 2, 1, 1, 2, 0, 0, 0}, TensorShape{4, 2}),
-                      Tensor::Scalar<int32_t>(1)});
+  auto batched =
+      Run("GatherV2", {{"batch_dims", MakeAttr(1)}},
+          {params, Tensor::FromVector<int32_t>({0, 2, 1, 1, 2, 0, 0, 0}, TensorShape{4, 2}),
+           Tensor::Scalar<int32_t>(1)});
   REQUIRE(batched[0].shape() == TensorShape{4, 2});
   REQUIRE(batched[0].ToVector<float>() == std::vector<float>{0, 2, 4, 4, 8, 6, 9, 9});
   std::string msg = RunError("GatherV2", {}, {params, I32({1, 4}), Tensor::Scalar<int32_t>(0)});
@@ -747,8 +793,9 @@ TEST_CASE("GatherV2 along axes, with batch_dims, and bad indices", "[array]") {
 
 TEST_CASE("OneHot on the last and first axis", "[array]") {
   Tensor idx = Tensor::FromVector<int64_t>({0, 2, -1, 1}, TensorShape{4});
-  auto out = Run("OneHot", {},
-                 {idx, Tensor::Scalar<int32_t>(3), Tensor::Scalar<float>(5), Tensor::Scalar<float>(-1)});
+  auto out =
+      Run("OneHot", {},
+          {idx, Tensor::Scalar<int32_t>(3), Tensor::Scalar<float>(5), Tensor::Scalar<float>(-1)});
   REQUIRE(out[0].shape() == TensorShape{4, 3});
   REQUIRE(out[0].ToVector<float>() ==
           std::vector<float>{5, -1, -1, -1, -1, 5, -1, -1, -1, -1, 5, -1});
@@ -757,9 +804,9 @@ TEST_CASE("OneHot on the last and first axis", "[array]") {
                   Tensor::Scalar<int32_t>(1), Tensor::Scalar<int32_t>(0)});
   REQUIRE(ax0[0].shape() == TensorShape{2, 2});
   REQUIRE(ax0[0].ToVector<int32_t>() == std::vector<int32_t>{0, 1, 1, 0});
-  std::string msg = RunError("OneHot", {},
-                             {idx, Tensor::Scalar<int32_t>(-2), Tensor::Scalar<float>(1),
-                              Tensor::Scalar<float>(0)});
+  std::string msg = RunError(
+      "OneHot", {},
+      {idx, Tensor::Scalar<int32_t>(-2), Tensor::Scalar<float>(1), Tensor::Scalar<float>(0)});
   REQUIRE(Contains(msg, "depth must be non-negative"));
 }
 
@@ -797,9 +844,9 @@ TEST_CASE("Shape functions propagate partial shapes", "[array]") {
           TensorShape{6, 3});
   REQUIRE(Shapes("ConcatV2", {}, {F({2, 3}), F(unknown), K(Tensor::Scalar<int32_t>(1))})[0] ==
           TensorShape{2, -1});
-  REQUIRE(Shapes("ConcatV2", {},
-                 {F({2, 3}), F({2, 3}), ShapeInput::Of(DT_INT32, TensorShape{})})[0] ==
-          TensorShape{-1, -1});
+  REQUIRE(
+      Shapes("ConcatV2", {}, {F({2, 3}), F({2, 3}), ShapeInput::Of(DT_INT32, TensorShape{})})[0] ==
+      TensorShape{-1, -1});
   msg = ShapeError("ConcatV2", {}, {F({2, 3}), F({2}), K(Tensor::Scalar<int32_t>(0))});
   REQUIRE(Contains(msg, "Ranks of all input tensors should match"));
   msg = ShapeError("Concat", {}, {K(Tensor::Scalar<int32_t>(1)), F({2, 3}), F({3, 3})});
@@ -834,10 +881,10 @@ TEST_CASE("Shape functions propagate partial shapes", "[array]") {
   REQUIRE(ss({-1, 5, 6}, {0, 1}, {0, 3}, {1, 1}, Masks(0, 0, 1)) == TensorShape{-1, 5, 2});
   REQUIRE(ss({-1, 5}, {0}, {0}, {1}, Masks(0, 0, 0, 1)) == TensorShape{1, -1, 5});
   REQUIRE(ss(unknown, {0}, {0}, {1}, Masks(0, 0, 0, 1)) == unknown);
-  auto dyn = Shapes("StridedSlice", Masks(1, 1, 0, 0, 2),
-                    {F({-1, 5, 6}), ShapeInput::Of(DT_INT32, TensorShape{2}),
-                     ShapeInput::Of(DT_INT32, TensorShape{2}),
-                     ShapeInput::Of(DT_INT32, TensorShape{2})});
+  auto dyn =
+      Shapes("StridedSlice", Masks(1, 1, 0, 0, 2),
+             {F({-1, 5, 6}), ShapeInput::Of(DT_INT32, TensorShape{2}),
+              ShapeInput::Of(DT_INT32, TensorShape{2}), ShapeInput::Of(DT_INT32, TensorShape{2})});
   REQUIRE(dyn[0] == TensorShape{-1, 6});  // x[:, i]: rank known, sizes not
   msg = ShapeError("StridedSlice", Masks(0, 0, 0, 0, 1),
                    {F({3, 4}), K(I32({3})), K(I32({4})), K(I32({1}))});
@@ -857,13 +904,14 @@ TEST_CASE("Shape functions propagate partial shapes", "[array]") {
   REQUIRE(Shapes("Tile", {}, {F({-1, 3}), K(I32({2, 2}))})[0] == TensorShape{-1, 6});
   REQUIRE(Shapes("Tile", {}, {F({-1, 3}), ShapeInput::Of(DT_INT32, TensorShape{2})})[0] ==
           TensorShape{-1, -1});
-  REQUIRE(Shapes("Pad", {}, {F({-1, 3}), K(Tensor::FromVector<int32_t>({1, 1, 2, 0},
-                                                                      TensorShape{2, 2}))})[0] ==
-          TensorShape{-1, 5});
-  REQUIRE(Shapes("GatherV2", {}, {F({10, -1, 4}), ShapeInput::Of(DT_INT32, TensorShape{-1, 7}),
-                                  K(Tensor::Scalar<int32_t>(1))})[0] == TensorShape{10, -1, 7, 4});
-  REQUIRE(Shapes("OneHot", {}, {ShapeInput::Of(DT_INT64, TensorShape{-1}),
-                                K(Tensor::Scalar<int32_t>(10)), F({}), F({})})[0] ==
-          TensorShape{-1, 10});
+  REQUIRE(Shapes("Pad", {},
+                 {F({-1, 3}), K(Tensor::FromVector<int32_t>(
+                                  {1, 1, 2, 0}, TensorShape{2, 2}))})[0] == TensorShape{-1, 5});
+  REQUIRE(Shapes("GatherV2", {},
+                 {F({10, -1, 4}), ShapeInput::Of(DT_INT32, TensorShape{-1, 7}),
+                  K(Tensor::Scalar<int32_t>(1))})[0] == TensorShape{10, -1, 7, 4});
+  REQUIRE(Shapes("OneHot", {},
+                 {ShapeInput::Of(DT_INT64, TensorShape{-1}), K(Tensor::Scalar<int32_t>(10)), F({}),
+                  F({})})[0] == TensorShape{-1, 10});
   REQUIRE(Shapes("Placeholder", {{"dtype", MakeAttr(DT_FLOAT)}}, {})[0] == unknown);
 }

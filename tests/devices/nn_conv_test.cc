@@ -112,6 +112,8 @@ TEST_CASE("Conv2D SAME and VALID, strides 2, dilation 2, channels > 1", "[nn]") 
       {"wide channels", {1, 10, 10, 32, 3, 3, 32, 48, 1, 1}},
       {"grouped", {1, 6, 6, 4, 3, 3, 2, 6, 1, 1}},
       {"explicit", {1, 6, 7, 3, 3, 2, 3, 4, 2, 1, 1, 1, "EXPLICIT", {0, 0, 2, 1, 0, 3, 0, 0}}},
+      // Padding wider than the window: some outputs see only padding (zeros).
+      {"explicit wide", {1, 5, 5, 2, 2, 2, 2, 3, 1, 2, 1, 1, "EXPLICIT", {0, 0, 4, 3, 3, 5, 0, 0}}},
   };
   for (const Case& c : cases) {
     INFO(c.name);

@@ -127,10 +127,11 @@ TEST_CASE("Assign initialises with a private copy, then writes in place", "[stat
   Fixture f;
   Variable* v = f.RunVariable().ref;
   Node* init_value = f.Const("init", Tensor::FromVector<float>({1, 2, 3, 4}, TensorShape{2, 2}));
-  auto assign = f.Add("assign", "Assign", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {init_value, 0}});
+  auto assign =
+      f.Add("assign", "Assign", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {init_value, 0}});
   REQUIRE(assign.ok());
-  auto is_init = f.Add("is_init", "IsVariableInitialized", {{"dtype", MakeAttr(DT_FLOAT)}},
-                       {{f.var, 0}});
+  auto is_init =
+      f.Add("is_init", "IsVariableInitialized", {{"dtype", MakeAttr(DT_FLOAT)}}, {{f.var, 0}});
   REQUIRE(is_init.ok());
 
   auto before = f.RunNode(*is_init, {Fixture::RefOf(v)});
@@ -144,7 +145,7 @@ TEST_CASE("Assign initialises with a private copy, then writes in place", "[stat
   REQUIRE((*out)[0].ref == v);
   REQUIRE(Values(v) == std::vector<float>{1, 2, 3, 4});
   REQUIRE_FALSE(v->value.SharesBufferWith(value));  // never aliases the (possibly fed) input
-  value.data<float>()[0] = 100;                      // so later writes to it do not leak in
+  value.data<float>()[0] = 100;                     // so later writes to it do not leak in
   REQUIRE(Values(v)[0] == 1);
 
   auto after = f.RunNode(*is_init, {Fixture::RefOf(v)});
@@ -165,8 +166,9 @@ TEST_CASE("Assign validates shapes unless validate_shape=false", "[state]") {
   Node* c = f.Const("c", Tensor::FromVector<float>({0, 0, 0, 0}, TensorShape{2, 2}));
   auto assign = f.Add("assign", "Assign", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {c, 0}});
   REQUIRE(assign.ok());
-  REQUIRE(f.RunNode(*assign, {Fixture::RefOf(v), {Tensor::Zeros(DT_FLOAT, {2, 2}).value(), nullptr}})
-              .ok());
+  REQUIRE(
+      f.RunNode(*assign, {Fixture::RefOf(v), {Tensor::Zeros(DT_FLOAT, {2, 2}).value(), nullptr}})
+          .ok());
 
   // A fed value of another shape: the kernel refuses and names the node and both shapes.
   Tensor wrong = Tensor::FromVector<float>({1, 2, 3}, TensorShape{3});
@@ -174,13 +176,15 @@ TEST_CASE("Assign validates shapes unless validate_shape=false", "[state]") {
   REQUIRE_FALSE(bad.ok());
   std::string msg(bad.status().message());
   REQUIRE(Contains(msg, "node 'assign' (Assign)"));
-  REQUIRE(Contains(msg, "Assign requires shapes of both tensors to match. lhs shape= [2,2] rhs "
-                        "shape= [3]"));
+  REQUIRE(Contains(msg,
+                   "Assign requires shapes of both tensors to match. lhs shape= [2,2] rhs "
+                   "shape= [3]"));
   REQUIRE(Values(v) == std::vector<float>{0, 0, 0, 0});  // unchanged
 
   // validate_shape=false replaces the value (and its shape).
-  auto loose = f.Add("loose", "Assign", {{"T", MakeAttr(DT_FLOAT)}, {"validate_shape", MakeAttr(false)}},
-                     {{f.var, 0}, {c, 0}});
+  auto loose =
+      f.Add("loose", "Assign", {{"T", MakeAttr(DT_FLOAT)}, {"validate_shape", MakeAttr(false)}},
+            {{f.var, 0}, {c, 0}});
   REQUIRE(loose.ok());
   REQUIRE(f.RunNode(*loose, {Fixture::RefOf(v), {wrong, nullptr}}).ok());
   REQUIRE(v->value.shape() == TensorShape{3});
@@ -188,7 +192,8 @@ TEST_CASE("Assign validates shapes unless validate_shape=false", "[state]") {
 
   // The shape function catches a constant of the wrong shape at graph construction.
   Node* c3 = f.Const("c3", wrong);
-  auto static_bad = f.Add("static_bad", "Assign", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {c3, 0}});
+  auto static_bad =
+      f.Add("static_bad", "Assign", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {c3, 0}});
   REQUIRE(static_bad.ok());
   absl::Status s = f.graph.InferShapes();
   REQUIRE_FALSE(s.ok());
@@ -250,9 +255,10 @@ TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
     Node* c = fi.Const("c", v->value);
     auto sub = fi.Add("sub", "AssignSub", {{"T", MakeAttr(DT_INT64)}}, {{fi.var, 0}, {c, 0}});
     REQUIRE(sub.ok());
-    REQUIRE(fi.RunNode(*sub, {Fixture::RefOf(v),
-                              {Tensor::FromVector<int64_t>({10, 20, -30}, TensorShape{3}), nullptr}})
-                .ok());
+    REQUIRE(
+        fi.RunNode(*sub, {Fixture::RefOf(v),
+                          {Tensor::FromVector<int64_t>({10, 20, -30}, TensorShape{3}), nullptr}})
+            .ok());
     REQUIRE(v->value.ToVector<int64_t>() == std::vector<int64_t>{-9, -18, 33});
 
     Fixture fh(DT_HALF, TensorShape{2});
@@ -276,7 +282,8 @@ TEST_CASE("Updating an uninitialised variable reports TF's message", "[state]") 
   Node* c = f.Const("c", Tensor::Zeros(DT_FLOAT, {2, 2}).value());
   auto add = f.Add("add", "AssignAdd", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {c, 0}});
   REQUIRE(add.ok());
-  auto out = f.RunNode(*add, {Fixture::RefOf(v), {Tensor::Zeros(DT_FLOAT, {2, 2}).value(), nullptr}});
+  auto out =
+      f.RunNode(*add, {Fixture::RefOf(v), {Tensor::Zeros(DT_FLOAT, {2, 2}).value(), nullptr}});
   REQUIRE_FALSE(out.ok());
   REQUIRE(Contains(std::string(out.status().message()), "Attempting to use uninitialized value W"));
 }
@@ -313,14 +320,13 @@ TEST_CASE("Concurrent AssignAdd steps do not lose updates", "[state]") {
 
 TEST_CASE("State op shape functions", "[state]") {
   using quiver::testing::InferOpShapes;
-  auto w = InferOpShapes("VariableV2", {{"dtype", MakeAttr(DT_FLOAT)},
-                                        {"shape", MakeAttr(TensorShape{784, 10})}},
-                         {});
+  auto w = InferOpShapes(
+      "VariableV2", {{"dtype", MakeAttr(DT_FLOAT)}, {"shape", MakeAttr(TensorShape{784, 10})}}, {});
   REQUIRE(w.ok());
   REQUIRE((*w)[0] == TensorShape{784, 10});
   // The old Variable op cannot tell [] from "unknown".
-  auto old = InferOpShapes("Variable", {{"dtype", MakeAttr(DT_FLOAT)}, {"shape", MakeAttr(TensorShape{})}},
-                           {});
+  auto old = InferOpShapes("Variable",
+                           {{"dtype", MakeAttr(DT_FLOAT)}, {"shape", MakeAttr(TensorShape{})}}, {});
   REQUIRE(old.ok());
   REQUIRE((*old)[0] == TensorShape::UnknownRank());
 

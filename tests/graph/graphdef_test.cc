@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/message_differencer.h>
 
@@ -543,6 +544,7 @@ TEST_CASE("TensorFlow-written graphs survive import and export", "[graphdef]") {
 
 TEST_CASE("Mutated GraphDefs import or fail cleanly", "[graphdef]") {
   const std::string good = Text(kModel).SerializeAsString();
+  google::protobuf::LogSilencer quiet;  // invalid UTF-8 in mutated strings is logged
   std::mt19937 rng(99);
   int imported = 0, parsed = 0;
   for (int iter = 0; iter < 3000; ++iter) {
@@ -557,6 +559,7 @@ TEST_CASE("Mutated GraphDefs import or fail cleanly", "[graphdef]") {
     tensorflow::GraphDef out;
     ExportGraphDef(g, &out);
   }
-  WARN("parsed/imported " << parsed << " " << imported);
-  CHECK(imported >= 0);
+  // Both outcomes occur: the mutations are neither all rejected nor all harmless.
+  CHECK(parsed > imported);
+  CHECK(imported > 0);
 }

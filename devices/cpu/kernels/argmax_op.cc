@@ -2,8 +2,9 @@
 // dimension; the first index wins on ties, as in TensorFlow and NumPy. A NaN counts as the
 // extreme value (the first NaN wins), as in NumPy; TensorFlow's result with NaNs depends on
 // their position.
-#include <type_traits>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
@@ -22,25 +23,15 @@ inline bool Better(T candidate, T best) {
   }
 }
 
-// The row's extreme value (NaN if any), with independent lanes so the loop vectorises.
+// The row's extreme value (NaN if any), with Eigen's vectorised packet max/min.
 template <typename T, bool kMax>
 T RowExtreme(const T* row, int64_t n) {
-  using F = std::conditional_t<kMax, functor::Maximum<T>, functor::Minimum<T>>;
-  F f;
-  constexpr int kLanes = 16;
-  T m = row[0];
-  int64_t i = 1;
-  if (n >= 2 * kLanes) {
-    T lanes[kLanes];
-    for (int j = 0; j < kLanes; ++j) lanes[j] = row[j];
-    for (i = kLanes; i + kLanes <= n; i += kLanes) {
-      for (int j = 0; j < kLanes; ++j) lanes[j] = f(lanes[j], row[i + j]);
-    }
-    m = lanes[0];
-    for (int j = 1; j < kLanes; ++j) m = f(m, lanes[j]);
+  Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> x(row, static_cast<Eigen::Index>(n));
+  if constexpr (kMax) {
+    return x.template maxCoeff<Eigen::PropagateNaN>();
+  } else {
+    return x.template minCoeff<Eigen::PropagateNaN>();
   }
-  for (; i < n; ++i) m = f(m, row[i]);
-  return m;
 }
 
 template <typename T, bool kMax>

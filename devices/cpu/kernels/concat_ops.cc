@@ -123,12 +123,12 @@ class UnpackOp : public OpKernel {
   int64_t axis_ = 0;
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("ConcatV2", kCpu).TypeConstraint("T", AllTypes()).HostMemory("axis"),
-                       InitFactory<ConcatV2Op>());
-QUIVER_REGISTER_KERNEL(KernelDef("Concat", kCpu)
-                           .TypeConstraint("T", AllTypes())
-                           .HostMemory("concat_dim"),
-                       InitFactory<ConcatOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("ConcatV2", kCpu).TypeConstraint("T", AllTypes()).HostMemory("axis"),
+    InitFactory<ConcatV2Op>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Concat", kCpu).TypeConstraint("T", AllTypes()).HostMemory("concat_dim"),
+    InitFactory<ConcatOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Pack", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<PackOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Unpack", kCpu).TypeConstraint("T", AllTypes()),

@@ -24,8 +24,8 @@ class FillOp : public OpKernel {
     ASSIGN_OR_RETURN(std::vector<int64_t> dims, array_kernels::HostInts(ctx, 0, "dims"));
     const Tensor& value = ctx.input(1);
     if (value.rank() != 0) {
-      return ctx.Error(absl::StrCat("value must be a scalar, got shape ",
-                                    value.shape().DebugString()));
+      return ctx.Error(
+          absl::StrCat("value must be a scalar, got shape ", value.shape().DebugString()));
     }
     auto shape = as::ShapeFromDims(dims, /*allow_unknown=*/false);
     if (!shape.ok()) return NodeError(ctx, shape.status());
@@ -41,11 +41,16 @@ void OneBytes(DataType t, unsigned char* out) {
   std::memset(out, 0, 8);
   auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
   switch (t) {
-    case DT_FLOAT: return put(1.0f);
-    case DT_DOUBLE: return put(1.0);
-    case DT_HALF: return put(FloatToHalf(1.0f));
-    case DT_BFLOAT16: return put(FloatToBFloat16(1.0f));
-    case DT_BOOL: return put(true);
+    case DT_FLOAT:
+      return put(1.0f);
+    case DT_DOUBLE:
+      return put(1.0);
+    case DT_HALF:
+      return put(FloatToHalf(1.0f));
+    case DT_BFLOAT16:
+      return put(FloatToBFloat16(1.0f));
+    case DT_BOOL:
+      return put(true);
     default: {
       // Little-endian integers of any width: the low byte is 1.
       out[0] = 1;
@@ -134,12 +139,12 @@ QUIVER_REGISTER_KERNEL(KernelDef("ZerosLike", kCpu).TypeConstraint("T", AllTypes
 QUIVER_REGISTER_KERNEL(KernelDef("OnesLike", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<OnesLikeOp>());
 
-#define QUIVER_REGISTER_RANGE(T, DT)                                              \
-  QUIVER_REGISTER_KERNEL(KernelDef("Range", kCpu)                                 \
-                             .TypeConstraint("Tidx", {DT})                        \
-                             .HostMemory("start")                                 \
-                             .HostMemory("limit")                                 \
-                             .HostMemory("delta"),                                \
+#define QUIVER_REGISTER_RANGE(T, DT)                       \
+  QUIVER_REGISTER_KERNEL(KernelDef("Range", kCpu)          \
+                             .TypeConstraint("Tidx", {DT}) \
+                             .HostMemory("start")          \
+                             .HostMemory("limit")          \
+                             .HostMemory("delta"),         \
                          InitFactory<RangeOp<T>>())
 QUIVER_REGISTER_RANGE(float, DT_FLOAT);
 QUIVER_REGISTER_RANGE(double, DT_DOUBLE);

@@ -28,7 +28,9 @@ absl::StatusOr<std::vector<int64_t>> ReadIndices(const OpKernelContext& ctx, int
   const Tensor& t = ctx.input(i);
   std::vector<int64_t> out(t.num_elements());
   switch (t.dtype()) {
-    case DT_INT64: std::memcpy(out.data(), t.raw_data(), t.num_bytes()); break;
+    case DT_INT64:
+      std::memcpy(out.data(), t.raw_data(), t.num_bytes());
+      break;
     case DT_INT32:
       for (size_t k = 0; k < out.size(); ++k) out[k] = t.data<int32_t>()[k];
       break;
@@ -42,8 +44,8 @@ absl::StatusOr<std::vector<int64_t>> ReadIndices(const OpKernelContext& ctx, int
       for (size_t k = 0; k < out.size(); ++k) out[k] = t.data<uint8_t>()[k];
       break;
     default:
-      return ctx.Error(absl::StrCat("indices must be an integer tensor, got ",
-                                    DataTypeName(t.dtype())));
+      return ctx.Error(
+          absl::StrCat("indices must be an integer tensor, got ", DataTypeName(t.dtype())));
   }
   return out;
 }
@@ -73,8 +75,8 @@ class GatherV2Op : public OpKernel {
     ASSIGN_OR_RETURN(std::vector<int64_t> indices, ReadIndices(ctx, 1));
     for (size_t k = 0; k < indices.size(); ++k) {  // validate before copying anything
       if (indices[k] < 0 || indices[k] >= limit) {
-        return ctx.Error(absl::StrCat("indices[", k, "] = ", indices[k], " is not in [0, ", limit,
-                                      ")"));
+        return ctx.Error(
+            absl::StrCat("indices[", k, "] = ", indices[k], " is not in [0, ", limit, ")"));
       }
     }
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
@@ -87,8 +89,8 @@ class GatherV2Op : public OpKernel {
                 std::max<int64_t>(1, 32768 / std::max<int64_t>(1, static_cast<int64_t>(block))),
                 [&](int64_t begin, int64_t end) {
                   for (int64_t r = begin; r < end; ++r) {
-                    const int64_t j = r % n;          // position in the indices (per batch)
-                    const int64_t bo = r / n;         // batch * outer + o
+                    const int64_t j = r % n;   // position in the indices (per batch)
+                    const int64_t bo = r / n;  // batch * outer + o
                     const int64_t b = bo / outer;
                     const int64_t idx = indices[b * n + j];
                     std::memcpy(dst + r * block, src + (bo * limit + idx) * block, block);
@@ -142,12 +144,12 @@ class OneHotOp : public OpKernel {
   int64_t axis_ = -1;
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("GatherV2", kCpu)
-                           .TypeConstraint("Tparams", AllTypes())
-                           .HostMemory("axis"),
-                       InitFactory<GatherV2Op>());
-QUIVER_REGISTER_KERNEL(KernelDef("OneHot", kCpu).TypeConstraint("T", AllTypes()).HostMemory("depth"),
-                       InitFactory<OneHotOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("GatherV2", kCpu).TypeConstraint("Tparams", AllTypes()).HostMemory("axis"),
+    InitFactory<GatherV2Op>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("OneHot", kCpu).TypeConstraint("T", AllTypes()).HostMemory("depth"),
+    InitFactory<OneHotOp>());
 
 }  // namespace
 }  // namespace quiver

@@ -92,9 +92,9 @@ QUIVER_REGISTER_KERNEL(KernelDef("Placeholder", kCpu).TypeConstraint("dtype", Al
                        InitFactory<PlaceholderOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Const", kCpu).TypeConstraint("dtype", AllTypes()),
                        InitFactory<ConstOp>());
-QUIVER_REGISTER_KERNEL(KernelDef("PlaceholderWithDefault", kCpu)
-                           .TypeConstraint("dtype", AllTypes()),
-                       InitFactory<ForwardOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("PlaceholderWithDefault", kCpu).TypeConstraint("dtype", AllTypes()),
+    InitFactory<ForwardOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Identity", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<ForwardOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("StopGradient", kCpu).TypeConstraint("T", AllTypes()),

@@ -54,12 +54,14 @@ class ExpandDimsOp : public OpKernel {
   }
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("Reshape", kCpu).TypeConstraint("T", AllTypes()).HostMemory("shape"),
-                       InitFactory<ReshapeOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Reshape", kCpu).TypeConstraint("T", AllTypes()).HostMemory("shape"),
+    InitFactory<ReshapeOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Squeeze", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<SqueezeOp>());
-QUIVER_REGISTER_KERNEL(KernelDef("ExpandDims", kCpu).TypeConstraint("T", AllTypes()).HostMemory("dim"),
-                       InitFactory<ExpandDimsOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("ExpandDims", kCpu).TypeConstraint("T", AllTypes()).HostMemory("dim"),
+    InitFactory<ExpandDimsOp>());
 
 }  // namespace
 }  // namespace quiver

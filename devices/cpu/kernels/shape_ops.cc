@@ -60,10 +60,12 @@ class RankOp : public OpKernel {
   }
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("Shape", kCpu).TypeConstraint("T", AllTypes()).HostMemory("output"),
-                       InitFactory<ShapeOp>());
-QUIVER_REGISTER_KERNEL(KernelDef("ShapeN", kCpu).TypeConstraint("T", AllTypes()).HostMemory("output"),
-                       InitFactory<ShapeOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Shape", kCpu).TypeConstraint("T", AllTypes()).HostMemory("output"),
+    InitFactory<ShapeOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("ShapeN", kCpu).TypeConstraint("T", AllTypes()).HostMemory("output"),
+    InitFactory<ShapeOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Size", kCpu).TypeConstraint("T", AllTypes()).HostMemory("output"),
                        InitFactory<SizeOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Rank", kCpu).TypeConstraint("T", AllTypes()).HostMemory("output"),

@@ -89,11 +89,9 @@ class StridedSliceOp : public OpKernel {
   as::StridedSliceMasks masks_;
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("Slice", kCpu)
-                           .TypeConstraint("T", AllTypes())
-                           .HostMemory("begin")
-                           .HostMemory("size"),
-                       InitFactory<SliceOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Slice", kCpu).TypeConstraint("T", AllTypes()).HostMemory("begin").HostMemory("size"),
+    InitFactory<SliceOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("StridedSlice", kCpu)
                            .TypeConstraint("T", AllTypes())
                            .HostMemory("begin")

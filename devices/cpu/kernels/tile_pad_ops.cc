@@ -83,12 +83,15 @@ class PadOp : public OpKernel {
   }
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("Tile", kCpu).TypeConstraint("T", AllTypes()).HostMemory("multiples"),
-                       InitFactory<TileOp>());
-QUIVER_REGISTER_KERNEL(KernelDef("Pad", kCpu).TypeConstraint("T", AllTypes()).HostMemory("paddings"),
-                       InitFactory<PadOp>());
-QUIVER_REGISTER_KERNEL(KernelDef("PadV2", kCpu).TypeConstraint("T", AllTypes()).HostMemory("paddings"),
-                       InitFactory<PadOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Tile", kCpu).TypeConstraint("T", AllTypes()).HostMemory("multiples"),
+    InitFactory<TileOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Pad", kCpu).TypeConstraint("T", AllTypes()).HostMemory("paddings"),
+    InitFactory<PadOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("PadV2", kCpu).TypeConstraint("T", AllTypes()).HostMemory("paddings"),
+    InitFactory<PadOp>());
 
 }  // namespace
 }  // namespace quiver

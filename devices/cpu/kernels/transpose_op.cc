@@ -52,10 +52,9 @@ class TransposeOp : public OpKernel {
   }
 };
 
-QUIVER_REGISTER_KERNEL(KernelDef("Transpose", kCpu)
-                           .TypeConstraint("T", array_kernels::AllTypes())
-                           .HostMemory("perm"),
-                       array_kernels::InitFactory<TransposeOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Transpose", kCpu).TypeConstraint("T", array_kernels::AllTypes()).HostMemory("perm"),
+    array_kernels::InitFactory<TransposeOp>());
 
 }  // namespace
 }  // namespace quiver

@@ -79,9 +79,9 @@ class AssignOp : public OpKernel {
     absl::MutexLock lock(&var->mu);
     if (var->initialized()) {
       if (validate_shape_ && var->value.shape() != value.shape()) {
-        return ctx.Error(absl::StrCat("Assign requires shapes of both tensors to match. lhs shape= ",
-                                      var->value.shape().DebugString(),
-                                      " rhs shape= ", value.shape().DebugString()));
+        return ctx.Error(absl::StrCat(
+            "Assign requires shapes of both tensors to match. lhs shape= ",
+            var->value.shape().DebugString(), " rhs shape= ", value.shape().DebugString()));
       }
       if (var->value.shape() == value.shape() && var->value.dtype() == value.dtype()) {
         // In place: ref consumers already holding the variable's buffer see the new value.
@@ -119,7 +119,8 @@ void Update(T* dst, const T* src, int64_t n) {
       dst[i].bits = FloatToBFloat16(kAdd ? a + b : a - b);
     }
   } else {
-    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(kAdd ? dst[i] + src[i] : dst[i] - src[i]);
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = static_cast<T>(kAdd ? dst[i] + src[i] : dst[i] - src[i]);
   }
 }
 
@@ -132,8 +133,8 @@ class AssignUpdateOp : public OpKernel {
     const Tensor& value = ctx.input(1);
     absl::MutexLock lock(&var->mu);
     if (!var->initialized()) {
-      return ctx.Error(absl::StrCat("Attempting to use uninitialized value ",
-                                    ctx.node().input(0).node->name()));
+      return ctx.Error(
+          absl::StrCat("Attempting to use uninitialized value ", ctx.node().input(0).node->name()));
     }
     if (var->value.shape() != value.shape() || var->value.dtype() != value.dtype()) {
       return ctx.Error(absl::StrCat("variable of shape ", var->value.shape().DebugString(),
@@ -160,9 +161,9 @@ using AssignAddOp = AssignUpdateOp<T, true>;
 template <typename T>
 using AssignSubOp = AssignUpdateOp<T, false>;
 
-#define QUIVER_REGISTER_ASSIGN_UPDATE(T)                                                    \
+#define QUIVER_REGISTER_ASSIGN_UPDATE(T)                                                           \
   QUIVER_REGISTER_KERNEL(KernelDef("AssignAdd", kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
-                         InitFactory<AssignAddOp<T>>());                                     \
+                         InitFactory<AssignAddOp<T>>());                                           \
   QUIVER_REGISTER_KERNEL(KernelDef("AssignSub", kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          InitFactory<AssignSubOp<T>>())
 QUIVER_REGISTER_ASSIGN_UPDATE(float);

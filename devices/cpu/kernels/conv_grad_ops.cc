@@ -1,0 +1,379 @@
+// Conv2DBackpropInput and Conv2DBackpropFilter on the CPU (NHWC), the gradients of Conv2D
+// with respect to its input and its filter. The window arithmetic (TF's SAME/VALID/EXPLICIT
+// padding, including SAME's extra row/column after, strides and dilations) is the forward
+// conv's (onednn::ComputeConvOutput), so the gradients always match the op they differentiate.
+// float32 runs on oneDNN's convolution_backward_data / _weights; float64 on direct loops.
+// Grouped filters (in_channels dividing the input depth) are supported, as in Conv2D.
+#include <algorithm>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/onednn_util.h"
+#include "devices/kernel.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace {
+
+using onednn::ConvDims;
+using onednn::Dims;
+
+// ---- shape checks shared by both ops ---------------------------------------------------------
+
+// Fills `d` from the input shape [N,H,W,C] and filter shape [KH,KW,C/G,OC], computes the
+// forward output size, and checks that out_backprop has it.
+absl::Status SetUpConv(const OpKernelContext& ctx, const onednn::WindowAttrs& window,
+                       const std::vector<int64_t>& input, const std::vector<int64_t>& filter,
+                       const Tensor& out_backprop, ConvDims* d) {
+  for (int64_t v : input) {
+    if (v < 0) return ctx.Error("the input shape must be non-negative");
+  }
+  for (int64_t v : filter) {
+    if (v < 0) return ctx.Error("the filter shape must be non-negative");
+  }
+  const TensorShape in_shape(input), f_shape(filter);
+  d->n = input[0];
+  d->h = input[1];
+  d->w = input[2];
+  d->c = input[3];
+  d->kh = filter[0];
+  d->kw = filter[1];
+  d->oc = filter[3];
+  const int64_t f_in = filter[2];
+  if (f_in <= 0 || d->c < f_in || d->c % f_in != 0 || d->oc % (d->c / f_in) != 0) {
+    return ctx.Error(absl::StrCat("input depth ", d->c, " of ", in_shape.DebugString(),
+                                  " does not match filter ", f_shape.DebugString(),
+                                  ": it must equal the filter's in_channels (dim 2), or be a "
+                                  "multiple of it that also divides out_channels (grouped)"));
+  }
+  d->groups = d->c / f_in;
+  RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, window, d));
+  const TensorShape want{d->n, d->oh, d->ow, d->oc};
+  if (out_backprop.shape() != want) {
+    return ctx.Error(absl::StrCat("out_backprop has shape ", out_backprop.shape().DebugString(),
+                                  ", but Conv2D of input ", in_shape.DebugString(), " and filter ",
+                                  f_shape.DebugString(), " with padding ", window.padding,
+                                  " gives ", want.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
+  if (t.rank() != 4) {
+    return ctx.Error(absl::StrCat(what, " must be 4-D, got shape ", t.shape().DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+// ---- float64 (and reference) loops ----------------------------------------------------------
+
+// d_input[b, iy, ix, ci] = sum over the output positions and filter taps that read it.
+template <typename T>
+void BackpropInputLoops(const ConvDims& d, const T* filter, const T* dout, T* din) {
+  const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+  std::fill(din, din + d.n * d.h * d.w * d.c, T(0));
+  for (int64_t b = 0; b < d.n; ++b) {
+    for (int64_t oy = 0; oy < d.oh; ++oy) {
+      for (int64_t ox = 0; ox < d.ow; ++ox) {
+        const T* g = dout + ((b * d.oh + oy) * d.ow + ox) * d.oc;
+        for (int64_t ky = 0; ky < d.kh; ++ky) {
+          const int64_t iy = oy * d.stride_h - d.pad_t + ky * d.dilation_h;
+          if (iy < 0 || iy >= d.h) continue;  // a tap on the padding: no input to credit
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.stride_w - d.pad_l + kx * d.dilation_w;
+            if (ix < 0 || ix >= d.w) continue;
+            T* in = din + ((b * d.h + iy) * d.w + ix) * d.c;
+            const T* f = filter + (ky * d.kw + kx) * icg * d.oc;
+            for (int64_t grp = 0; grp < d.groups; ++grp) {
+              for (int64_t i = 0; i < icg; ++i) {
+                const T* frow = f + i * d.oc + grp * ocg;  // contiguous over output channels
+                const T* grow = g + grp * ocg;
+                T acc = 0;
+                for (int64_t o = 0; o < ocg; ++o) acc += frow[o] * grow[o];
+                in[grp * icg + i] += acc;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// d_filter[ky, kx, ci, o] = sum over batch and output positions of input * out_backprop.
+template <typename T>
+void BackpropFilterLoops(const ConvDims& d, const T* input, const T* dout, T* dfilter) {
+  const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+  std::fill(dfilter, dfilter + d.kh * d.kw * icg * d.oc, T(0));
+  for (int64_t b = 0; b < d.n; ++b) {
+    for (int64_t oy = 0; oy < d.oh; ++oy) {
+      for (int64_t ox = 0; ox < d.ow; ++ox) {
+        const T* g = dout + ((b * d.oh + oy) * d.ow + ox) * d.oc;
+        for (int64_t ky = 0; ky < d.kh; ++ky) {
+          const int64_t iy = oy * d.stride_h - d.pad_t + ky * d.dilation_h;
+          if (iy < 0 || iy >= d.h) continue;
+          for (int64_t kx = 0; kx < d.kw; ++kx) {
+            const int64_t ix = ox * d.stride_w - d.pad_l + kx * d.dilation_w;
+            if (ix < 0 || ix >= d.w) continue;
+            const T* in = input + ((b * d.h + iy) * d.w + ix) * d.c;
+            T* f = dfilter + (ky * d.kw + kx) * icg * d.oc;
+            for (int64_t grp = 0; grp < d.groups; ++grp) {
+              for (int64_t i = 0; i < icg; ++i) {
+                const T x = in[grp * icg + i];
+                T* frow = f + i * d.oc + grp * ocg;
+                const T* grow = g + grp * ocg;
+                for (int64_t o = 0; o < ocg; ++o) frow[o] += x * grow[o];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- float32 through oneDNN -----------------------------------------------------------------
+
+std::vector<int64_t> ConvKey(const ConvDims& d) {
+  return {d.n,        d.h,        d.w,          d.c,          d.kh,    d.kw,    d.oc,    d.groups,
+          d.stride_h, d.stride_w, d.dilation_h, d.dilation_w, d.pad_t, d.pad_b, d.pad_l, d.pad_r};
+}
+
+// oneDNN descriptors of the NHWC activations and TF's HWIO filter (as strides: no copy).
+struct ConvDescs {
+  dnnl::memory::desc src, dst, user_weights, any_weights;
+  Dims strides, dilates, pad_l, pad_r;
+};
+
+ConvDescs MakeDescs(const ConvDims& d) {
+  using tag = dnnl::memory::format_tag;
+  const auto f32 = dnnl::memory::data_type::f32;
+  ConvDescs s;
+  s.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
+  s.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
+  const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+  Dims wdims, wstrides;
+  if (d.groups == 1) {
+    wdims = {d.oc, d.c, d.kh, d.kw};
+    wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};
+  } else {
+    wdims = {d.groups, ocg, icg, d.kh, d.kw};
+    wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};
+  }
+  s.user_weights = dnnl::memory::desc(wdims, f32, wstrides);
+  // oneDNN's own (blocked) weights layout enables its JIT kernels; the filter is small, so
+  // reordering it each call is cheap.
+  s.any_weights = dnnl::memory::desc(wdims, f32, tag::any);
+  s.strides = {d.stride_h, d.stride_w};
+  s.dilates = {d.dilation_h - 1, d.dilation_w - 1};  // oneDNN counts extra gaps from 0
+  s.pad_l = {d.pad_t, d.pad_l};
+  s.pad_r = {d.pad_b, d.pad_r};
+  return s;
+}
+
+// The forward primitive descriptor oneDNN wants as a hint for the backward ones.
+dnnl::convolution_forward::primitive_desc ForwardHint(const ConvDescs& s) {
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                      dnnl::algorithm::convolution_direct, s.src, s.any_weights,
+                                      s.dst, s.strides, s.dilates, s.pad_l, s.pad_r),
+      onednn::CpuEngine());
+}
+
+struct BackwardDataEntry {
+  dnnl::memory::desc diff_src, user_weights, weights, diff_dst;
+  dnnl::convolution_backward_data prim;
+  dnnl::reorder weights_reorder;  // empty when the primitive reads HWIO directly
+};
+
+absl::Status BackwardDataF32(const OpKernelContext& ctx,
+                             const onednn::PrimitiveCache<BackwardDataEntry>& cache,
+                             const ConvDims& d, const float* filter, const float* dout,
+                             float* din) {
+  return onednn::Guard(ctx, "convolution backward data", [&]() -> absl::Status {
+    auto entry = cache.GetOrCreate(ConvKey(d), [&] {
+      const ConvDescs s = MakeDescs(d);
+      dnnl::convolution_backward_data::primitive_desc pd(
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, s.src,
+                                                s.any_weights, s.dst, s.strides, s.dilates,
+                                                s.pad_l, s.pad_r),
+          onednn::CpuEngine(), ForwardHint(s));
+      BackwardDataEntry e;
+      e.diff_src = s.src;
+      e.diff_dst = s.dst;
+      e.user_weights = s.user_weights;
+      e.weights = pd.weights_desc();
+      e.prim = dnnl::convolution_backward_data(pd);
+      if (e.weights != e.user_weights) {
+        e.weights_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
+            onednn::CpuEngine(), e.user_weights, onednn::CpuEngine(), e.weights));
+      }
+      return e;
+    });
+    dnnl::engine& eng = onednn::CpuEngine();
+    dnnl::stream& stream = onednn::ThreadStream();
+    dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter));
+    if (entry->weights_reorder) {
+      dnnl::memory reordered(entry->weights, eng);
+      entry->weights_reorder.execute(stream, weights, reordered);
+      weights = reordered;
+    }
+    dnnl::memory diff_dst(entry->diff_dst, eng, const_cast<float*>(dout));
+    dnnl::memory diff_src(entry->diff_src, eng, din);
+    entry->prim.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst},
+                                 {DNNL_ARG_WEIGHTS, weights},
+                                 {DNNL_ARG_DIFF_SRC, diff_src}});
+    stream.wait();
+    return absl::OkStatus();
+  });
+}
+
+struct BackwardWeightsEntry {
+  dnnl::memory::desc src, diff_dst, diff_weights, user_diff_weights;
+  dnnl::convolution_backward_weights prim;
+  dnnl::reorder weights_reorder;  // oneDNN's layout -> HWIO; empty when they agree
+};
+
+absl::Status BackwardWeightsF32(const OpKernelContext& ctx,
+                                const onednn::PrimitiveCache<BackwardWeightsEntry>& cache,
+                                const ConvDims& d, const float* input, const float* dout,
+                                float* dfilter) {
+  return onednn::Guard(ctx, "convolution backward weights", [&]() -> absl::Status {
+    auto entry = cache.GetOrCreate(ConvKey(d), [&] {
+      const ConvDescs s = MakeDescs(d);
+      dnnl::convolution_backward_weights::primitive_desc pd(
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, s.src,
+                                                   s.any_weights, s.dst, s.strides, s.dilates,
+                                                   s.pad_l, s.pad_r),
+          onednn::CpuEngine(), ForwardHint(s));
+      BackwardWeightsEntry e;
+      e.src = s.src;
+      e.diff_dst = s.dst;
+      e.user_diff_weights = s.user_weights;
+      e.diff_weights = pd.diff_weights_desc();
+      e.prim = dnnl::convolution_backward_weights(pd);
+      if (e.diff_weights != e.user_diff_weights) {
+        e.weights_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
+            onednn::CpuEngine(), e.diff_weights, onednn::CpuEngine(), e.user_diff_weights));
+      }
+      return e;
+    });
+    dnnl::engine& eng = onednn::CpuEngine();
+    dnnl::stream& stream = onednn::ThreadStream();
+    dnnl::memory src(entry->src, eng, const_cast<float*>(input));
+    dnnl::memory diff_dst(entry->diff_dst, eng, const_cast<float*>(dout));
+    dnnl::memory user(entry->user_diff_weights, eng, dfilter);
+    dnnl::memory diff_weights = entry->weights_reorder ? dnnl::memory(entry->diff_weights, eng)
+                                                       : user;
+    entry->prim.execute(stream, {{DNNL_ARG_SRC, src},
+                                 {DNNL_ARG_DIFF_DST, diff_dst},
+                                 {DNNL_ARG_DIFF_WEIGHTS, diff_weights}});
+    if (entry->weights_reorder) entry->weights_reorder.execute(stream, diff_weights, user);
+    stream.wait();
+    return absl::OkStatus();
+  });
+}
+
+// ---- kernels --------------------------------------------------------------------------------
+
+template <typename T>
+class Conv2DBackpropInputOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) { return onednn::ParseWindowAttrs(c, &window_); }
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> sizes,
+                     array_kernels::HostInts(ctx, 0, "input_sizes", /*want_rank=*/1));
+    const Tensor& filter = ctx.input(1);
+    const Tensor& dout = ctx.input(2);
+    RETURN_IF_ERROR(CheckRank4(ctx, filter, "filter"));
+    RETURN_IF_ERROR(CheckRank4(ctx, dout, "out_backprop"));
+    if (sizes.size() == 2) {  // TF's spatial-only form: batch and depth from the others
+      sizes = {dout.dim(0), sizes[0], sizes[1], filter.dim(2)};
+    } else if (sizes.size() != 4) {
+      return ctx.Error(absl::StrCat("input_sizes must have 4 elements (or 2 spatial ones), got ",
+                                    sizes.size()));
+    }
+    ConvDims d;
+    RETURN_IF_ERROR(SetUpConv(ctx, window_, sizes, filter.shape().dims(), dout, &d));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(sizes)));
+    T* din = out->data<T>();
+    if (out->num_elements() == 0) return absl::OkStatus();
+    if (dout.num_elements() == 0 || filter.num_elements() == 0) {  // empty sums
+      std::fill(din, din + out->num_elements(), T(0));
+      return absl::OkStatus();
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      return BackwardDataF32(ctx, cache_, d, filter.data<float>(), dout.data<float>(), din);
+    } else {
+      BackpropInputLoops<T>(d, filter.data<T>(), dout.data<T>(), din);
+      return absl::OkStatus();
+    }
+  }
+
+ private:
+  onednn::WindowAttrs window_;
+  onednn::PrimitiveCache<BackwardDataEntry> cache_;
+};
+
+template <typename T>
+class Conv2DBackpropFilterOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) { return onednn::ParseWindowAttrs(c, &window_); }
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& input = ctx.input(0);
+    ASSIGN_OR_RETURN(std::vector<int64_t> sizes,
+                     array_kernels::HostInts(ctx, 1, "filter_sizes", /*want_rank=*/1));
+    const Tensor& dout = ctx.input(2);
+    RETURN_IF_ERROR(CheckRank4(ctx, input, "input"));
+    RETURN_IF_ERROR(CheckRank4(ctx, dout, "out_backprop"));
+    if (sizes.size() != 4) {
+      return ctx.Error(absl::StrCat("filter_sizes must have 4 elements, got ", sizes.size()));
+    }
+    ConvDims d;
+    RETURN_IF_ERROR(SetUpConv(ctx, window_, input.shape().dims(), sizes, dout, &d));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(sizes)));
+    T* dfilter = out->data<T>();
+    if (out->num_elements() == 0) return absl::OkStatus();
+    if (dout.num_elements() == 0 || input.num_elements() == 0) {
+      std::fill(dfilter, dfilter + out->num_elements(), T(0));
+      return absl::OkStatus();
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      return BackwardWeightsF32(ctx, cache_, d, input.data<float>(), dout.data<float>(), dfilter);
+    } else {
+      BackpropFilterLoops<T>(d, input.data<T>(), dout.data<T>(), dfilter);
+      return absl::OkStatus();
+    }
+  }
+
+ private:
+  onednn::WindowAttrs window_;
+  onednn::PrimitiveCache<BackwardWeightsEntry> cache_;
+};
+
+using array_kernels::InitFactory;
+
+QUIVER_REGISTER_KERNEL(KernelDef("Conv2DBackpropInput", kCpu)
+                           .TypeConstraint("T", {DT_FLOAT})
+                           .HostMemory("input_sizes"),
+                       InitFactory<Conv2DBackpropInputOp<float>>());
+QUIVER_REGISTER_KERNEL(KernelDef("Conv2DBackpropInput", kCpu)
+                           .TypeConstraint("T", {DT_DOUBLE})
+                           .HostMemory("input_sizes"),
+                       InitFactory<Conv2DBackpropInputOp<double>>());
+QUIVER_REGISTER_KERNEL(KernelDef("Conv2DBackpropFilter", kCpu)
+                           .TypeConstraint("T", {DT_FLOAT})
+                           .HostMemory("filter_sizes"),
+                       InitFactory<Conv2DBackpropFilterOp<float>>());
+QUIVER_REGISTER_KERNEL(KernelDef("Conv2DBackpropFilter", kCpu)
+                           .TypeConstraint("T", {DT_DOUBLE})
+                           .HostMemory("filter_sizes"),
+                       InitFactory<Conv2DBackpropFilterOp<double>>());
+
+}  // namespace
+}  // namespace quiver

@@ -1,0 +1,201 @@
+// MaxPoolGrad and AvgPoolGrad on the CPU (NHWC), with the forward pools' window arithmetic
+// (onednn::ComputeWindow: TF's SAME/VALID/EXPLICIT padding, windows clipped to the input).
+//
+// MaxPoolGrad recomputes each window's maximum from orig_input and routes the window's
+// gradient to the first position (row-major) holding it, as TF's CPU kernel does: ties go
+// to the earliest element, and overlapping windows accumulate.
+// AvgPoolGrad spreads each gradient evenly over the in-bounds elements of its window (the
+// forward divides by that count: padding never counts).
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/onednn_util.h"
+#include "devices/kernel.h"
+#include "graph/status_macros.h"
+#include "runtime/thread_pool.h"
+
+namespace quiver {
+namespace {
+
+struct PoolGeometry {
+  int64_t n, h, w, c, oh, ow, kh, kw, stride_h, stride_w, pad_t, pad_l;
+  // The window of output (oy, ox), clipped to the input: rows [y0, y1), columns [x0, x1).
+  void Window(int64_t oy, int64_t ox, int64_t* y0, int64_t* y1, int64_t* x0, int64_t* x1) const {
+    const int64_t ys = oy * stride_h - pad_t, xs = ox * stride_w - pad_l;
+    *y0 = std::max<int64_t>(ys, 0);
+    *y1 = std::min<int64_t>(ys + kh, h);
+    *x0 = std::max<int64_t>(xs, 0);
+    *x1 = std::min<int64_t>(xs + kw, w);
+  }
+  TensorShape OutputShape() const { return TensorShape{n, oh, ow, c}; }
+  // Images per parallel chunk: enough window work (~64k element visits) to pay for a thread.
+  int64_t MinImagesPerChunk() const {
+    return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, oh * ow * kh * kw * c));
+  }
+};
+
+absl::StatusOr<PoolGeometry> Geometry(const OpKernelContext& ctx, const onednn::WindowAttrs& win,
+                                      const std::vector<int64_t>& input) {
+  for (int64_t d : input) {
+    if (d < 0) return ctx.Error("the input shape must be non-negative");
+  }
+  PoolGeometry g;
+  g.n = input[0];
+  g.h = input[1];
+  g.w = input[2];
+  g.c = input[3];
+  g.kh = win.ksize_h;
+  g.kw = win.ksize_w;
+  g.stride_h = win.stride_h;
+  g.stride_w = win.stride_w;
+  g.pad_t = win.explicit_pads[0];
+  g.pad_l = win.explicit_pads[2];
+  int64_t pad_b = win.explicit_pads[1], pad_r = win.explicit_pads[3];
+  if (!onednn::ComputeWindow(g.h, g.kh, g.stride_h, 1, win.padding, &g.oh, &g.pad_t, &pad_b) ||
+      !onednn::ComputeWindow(g.w, g.kw, g.stride_w, 1, win.padding, &g.ow, &g.pad_l, &pad_r)) {
+    return ctx.Error(absl::StrCat("the ", g.kh, "x", g.kw, " window does not fit the ", g.h, "x",
+                                  g.w, " input with padding ", win.padding));
+  }
+  return g;
+}
+
+absl::Status CheckRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
+  if (t.rank() != 4) {
+    return ctx.Error(absl::StrCat(what, " must be 4-D (NHWC), got shape ",
+                                  t.shape().DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPooledShape(const OpKernelContext& ctx, const PoolGeometry& g, const Tensor& t,
+                              const char* what) {
+  if (t.shape() != g.OutputShape()) {
+    return ctx.Error(absl::StrCat(what, " has shape ", t.shape().DebugString(),
+                                  ", but pooling the input gives ",
+                                  g.OutputShape().DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+class MaxPoolGradOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) { return onednn::ParseWindowAttrs(c, &window_); }
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& input = ctx.input(0);
+    RETURN_IF_ERROR(CheckRank4(ctx, input, "orig_input"));
+    ASSIGN_OR_RETURN(PoolGeometry g, Geometry(ctx, window_, input.shape().dims()));
+    RETURN_IF_ERROR(CheckPooledShape(ctx, g, ctx.input(1), "orig_output"));
+    RETURN_IF_ERROR(CheckPooledShape(ctx, g, ctx.input(2), "grad"));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, input.shape()));
+    const T* in = input.data<T>();
+    const T* grad = ctx.input(2).data<T>();
+    T* o = out->data<T>();
+    std::fill(o, o + out->num_elements(), T(0));
+    // Images are independent (each writes only its own slice of the output).
+    ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
+      std::vector<T> best(g.c);
+      std::vector<int64_t> where(g.c);  // flat y * w + x of each channel's first maximum
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* img = in + b * g.h * g.w * g.c;
+        T* dimg = o + b * g.h * g.w * g.c;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            int64_t y0, y1, x0, x1;
+            g.Window(oy, ox, &y0, &y1, &x0, &x1);
+            if (y0 >= y1 || x0 >= x1) continue;  // wholly in (EXPLICIT) padding: no maximum
+            const T* first = img + (y0 * g.w + x0) * g.c;
+            std::copy(first, first + g.c, best.begin());
+            std::fill(where.begin(), where.end(), y0 * g.w + x0);
+            for (int64_t y = y0; y < y1; ++y) {
+              for (int64_t x = x0; x < x1; ++x) {
+                const T* px = img + (y * g.w + x) * g.c;
+                for (int64_t ch = 0; ch < g.c; ++ch) {
+                  if (best[ch] < px[ch]) {  // strict: an equal later value keeps the first
+                    best[ch] = px[ch];
+                    where[ch] = y * g.w + x;
+                  }
+                }
+              }
+            }
+            const T* gr = grad + ((b * g.oh + oy) * g.ow + ox) * g.c;
+            for (int64_t ch = 0; ch < g.c; ++ch) dimg[where[ch] * g.c + ch] += gr[ch];
+          }
+        }
+      }
+    });
+    return absl::OkStatus();
+  }
+
+ private:
+  onednn::WindowAttrs window_;
+};
+
+template <typename T>
+class AvgPoolGradOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) { return onednn::ParseWindowAttrs(c, &window_); }
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> shape,
+                     array_kernels::HostInts(ctx, 0, "orig_input_shape", /*want_rank=*/1));
+    if (shape.size() != 4) {
+      return ctx.Error(absl::StrCat("orig_input_shape must have 4 elements (NHWC), got ",
+                                    shape.size()));
+    }
+    const Tensor& grad = ctx.input(1);
+    RETURN_IF_ERROR(CheckRank4(ctx, grad, "grad"));
+    ASSIGN_OR_RETURN(PoolGeometry g, Geometry(ctx, window_, shape));
+    RETURN_IF_ERROR(CheckPooledShape(ctx, g, grad, "grad"));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(shape)));
+    const T* gr = grad.data<T>();
+    T* o = out->data<T>();
+    std::fill(o, o + out->num_elements(), T(0));
+    ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        T* dimg = o + b * g.h * g.w * g.c;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            int64_t y0, y1, x0, x1;
+            g.Window(oy, ox, &y0, &y1, &x0, &x1);
+            if (y0 >= y1 || x0 >= x1) continue;
+            const T count = static_cast<T>((y1 - y0) * (x1 - x0));
+            const T* gp = gr + ((b * g.oh + oy) * g.ow + ox) * g.c;
+            for (int64_t y = y0; y < y1; ++y) {
+              for (int64_t x = x0; x < x1; ++x) {
+                T* px = dimg + (y * g.w + x) * g.c;
+                for (int64_t ch = 0; ch < g.c; ++ch) px[ch] += gp[ch] / count;
+              }
+            }
+          }
+        }
+      }
+    });
+    return absl::OkStatus();
+  }
+
+ private:
+  onednn::WindowAttrs window_;
+};
+
+using array_kernels::InitFactory;
+
+QUIVER_REGISTER_KERNEL(KernelDef("MaxPoolGrad", kCpu).TypeConstraint("T", {DT_FLOAT}),
+                       InitFactory<MaxPoolGradOp<float>>());
+QUIVER_REGISTER_KERNEL(KernelDef("MaxPoolGrad", kCpu).TypeConstraint("T", {DT_DOUBLE}),
+                       InitFactory<MaxPoolGradOp<double>>());
+QUIVER_REGISTER_KERNEL(KernelDef("AvgPoolGrad", kCpu)
+                           .TypeConstraint("T", {DT_FLOAT})
+                           .HostMemory("orig_input_shape"),
+                       InitFactory<AvgPoolGradOp<float>>());
+QUIVER_REGISTER_KERNEL(KernelDef("AvgPoolGrad", kCpu)
+                           .TypeConstraint("T", {DT_DOUBLE})
+                           .HostMemory("orig_input_shape"),
+                       InitFactory<AvgPoolGradOp<double>>());
+
+}  // namespace
+}  // namespace quiver
