@@ -13,6 +13,10 @@ GraphBuilder::ScopeGuard GraphBuilder::device(const std::string& device) {
 }
 
 GraphBuilder::ScopeGuard GraphBuilder::name_scope(const std::string& name) {
+  if (name.empty()) {  // back to the root scope
+    name_scopes_.push_back("");
+    return ScopeGuard([this] { name_scopes_.pop_back(); });
+  }
   // Like TF: reusing a scope name gives "name_1".
   std::string full = ScopedName(name);
   std::string unique = full;
@@ -31,7 +35,7 @@ GraphBuilder::ScopeGuard GraphBuilder::control_dependencies(const std::vector<No
 }
 
 std::string GraphBuilder::ScopedName(const std::string& name) const {
-  if (name_scopes_.empty()) return name;
+  if (name_scopes_.empty() || name_scopes_.back().empty()) return name;
   return absl::StrCat(name_scopes_.back(), "/", name);
 }
 
@@ -155,8 +159,17 @@ Output GraphBuilder::Ones(const TensorShape& shape, DataType dtype) {
   return Const(*t, "ones");
 }
 
-VariableHandle GraphBuilder::Variable(Output initial, const std::string& name) {
+std::vector<VariableHandle> GraphBuilder::trainable_variables() const {
+  std::vector<VariableHandle> out;
+  for (const VariableHandle& v : variables_) {
+    if (v.trainable) out.push_back(v);
+  }
+  return out;
+}
+
+VariableHandle GraphBuilder::Variable(Output initial, const std::string& name, bool trainable) {
   VariableHandle handle;
+  handle.trainable = trainable;
   if (!initial.valid()) {
     Fail(absl::InvalidArgumentError("Variable: null initial value"));
     return handle;
@@ -297,6 +310,36 @@ Output AvgPool(Output input, std::vector<int64_t> ksize, std::vector<int64_t> st
 }
 
 Output Softmax(Output x, const std::string& name) { return Unary("Softmax", x, name); }
+Output SoftmaxCrossEntropyWithLogits(Output labels, Output logits, const std::string& name) {
+  if (!labels.valid() || !logits.valid()) return Output();
+  GraphBuilder* b = BuilderOf(logits);
+  Node* n = b->OpNode("SoftmaxCrossEntropyWithLogits", {logits, labels}, {},
+                      name.empty() ? "SoftmaxCrossEntropyWithLogits" : name);
+  return n ? Output(b, n, 0) : Output();
+}
+
+Output Dropout(Output x, Output keep_prob, int64_t seed, const std::string& name) {
+  if (!x.valid() || !keep_prob.valid()) return Output();
+  GraphBuilder* b = BuilderOf(x);
+  auto scope = b->name_scope(name.empty() ? "dropout" : name);
+  Output uniform = b->Op("RandomUniform", {Shape(x)},
+                         {{"dtype", MakeAttr(x.dtype())}, {"seed", MakeAttr(seed)},
+                          {"seed2", MakeAttr(seed == 0 ? int64_t{0} : seed + 1)}},
+                         "random_uniform");
+  // floor(keep_prob + U[0,1)) is 1 with probability keep_prob.
+  Output mask = b->Op("Floor", {keep_prob + uniform});
+  return (x / keep_prob) * mask;
+}
+
+Output TruncatedNormal(GraphBuilder& b, const TensorShape& shape, double stddev, int64_t seed,
+                       DataType dtype) {
+  Output sample = b.Op("TruncatedNormal", {IntVector(&b, shape.dims(), "shape")},
+                       {{"dtype", MakeAttr(dtype)}, {"seed", MakeAttr(seed)},
+                        {"seed2", MakeAttr(seed == 0 ? int64_t{0} : seed + 1)}},
+                       "truncated_normal");
+  return sample * stddev;
+}
+
 Output LogSoftmax(Output x, const std::string& name) { return Unary("LogSoftmax", x, name); }
 Output Relu(Output x, const std::string& name) { return Unary("Relu", x, name); }
 Output Relu6(Output x, const std::string& name) { return Unary("Relu6", x, name); }

@@ -58,6 +58,7 @@ struct VariableHandle {
   Output ref;          // the VariableV2 output (for Assign/optimizers)
   Output value;        // "<name>/read": Identity of the variable
   Node* initializer = nullptr;
+  bool trainable = true;  // optimizers minimise over trainable variables by default
   operator Output() const { return value; }
   std::string name() const { return ref.node() ? ref.node()->name() : ""; }
 };
@@ -87,7 +88,8 @@ class GraphBuilder {
   };
   // Nodes created inside get this requested device ("/gpu:0", "/cpu:0", "" to clear).
   ScopeGuard device(const std::string& device);
-  // Node names inside get the prefix "name/" (nested scopes nest; reused names get "_1").
+  // Node names inside get the prefix "name/" (nested scopes nest; reused names get "_1");
+  // an empty name returns to the root scope.
   ScopeGuard name_scope(const std::string& name);
   // Nodes created inside get control inputs from `deps`.
   ScopeGuard control_dependencies(const std::vector<Node*>& deps);
@@ -106,10 +108,12 @@ class GraphBuilder {
   Output Scalar(double value, DataType dtype = DT_FLOAT, const std::string& name = "");
   Output Zeros(const TensorShape& shape, DataType dtype = DT_FLOAT);
   Output Ones(const TensorShape& shape, DataType dtype = DT_FLOAT);
-  VariableHandle Variable(Output initial_value, const std::string& name = "");
+  VariableHandle Variable(Output initial_value, const std::string& name = "",
+                          bool trainable = true);
   // A NoOp depending on every variable initializer created so far ("init").
   Node* GlobalVariablesInitializer(const std::string& name = "init");
   const std::vector<VariableHandle>& variables() const { return variables_; }
+  std::vector<VariableHandle> trainable_variables() const;
 
   // Records an error (the first one wins) and returns a null Output.
   Output Fail(absl::Status status);
@@ -158,6 +162,14 @@ Output AvgPool(Output input, std::vector<int64_t> ksize, std::vector<int64_t> st
                const std::string& padding, const std::string& name = "");
 
 Output Softmax(Output logits, const std::string& name = "");
+// tf.nn.softmax_cross_entropy_with_logits: the per-example loss [batch].
+Output SoftmaxCrossEntropyWithLogits(Output labels, Output logits, const std::string& name = "");
+// tf.nn.dropout(x, keep_prob): keeps each element with probability keep_prob, scaled by
+// 1/keep_prob. keep_prob is a scalar tensor (feed 1.0 at test time). seed 0 = nondeterministic.
+Output Dropout(Output x, Output keep_prob, int64_t seed = 0, const std::string& name = "");
+// tf.random.truncated_normal(shape, stddev=stddev, seed=seed)
+Output TruncatedNormal(GraphBuilder& b, const TensorShape& shape, double stddev, int64_t seed = 0,
+                       DataType dtype = DT_FLOAT);
 Output LogSoftmax(Output logits, const std::string& name = "");
 Output Relu(Output x, const std::string& name = "");
 Output Relu6(Output x, const std::string& name = "");

@@ -45,6 +45,55 @@ class SessionImpl {
 
   const Graph& graph() const { return *graph_; }
 
+  absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadVariables() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    absl::MutexLock lock(&variables_mu_);
+    for (const auto& [name, var] : variables_) {
+      absl::ReaderMutexLock var_lock(&var->mu);
+      if (!var->initialized()) continue;
+      ASSIGN_OR_RETURN(Tensor copy, var->value.Clone());
+      out.emplace_back(name, std::move(copy));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+  }
+
+  absl::Status AssignVariables(const std::vector<std::pair<std::string, Tensor>>& values) {
+    const Graph* graph;
+    {
+      absl::MutexLock lock(&mu_);
+      graph = graph_.get();
+    }
+    // Variable storage is keyed by shared_name when set, else by node name (VariableV2 kernel).
+    absl::flat_hash_map<std::string, const Node*> by_storage_name;
+    for (const Node* n : graph->nodes()) {
+      if (n->op() != "VariableV2" && n->op() != "Variable") continue;
+      auto shared = n->GetAttr<std::string>("shared_name");
+      by_storage_name[shared.ok() && !shared->empty() ? *shared : n->name()] = n;
+    }
+    for (const auto& [name, value] : values) {
+      auto it = by_storage_name.find(name);
+      if (it == by_storage_name.end()) {
+        return absl::NotFoundError(absl::StrCat("no variable named '", name, "' in the graph"));
+      }
+      const Node* n = it->second;
+      auto shape = n->GetAttr<TensorShape>("shape");
+      if (value.dtype() != n->output_type(0) || (shape.ok() && !shape->IsCompatibleWith(value.shape()))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "variable '", name, "' is ", DataTypeName(n->output_type(0)),
+            shape.ok() ? shape->DebugString() : "", " but the value is ", DataTypeName(value.dtype()),
+            value.shape().DebugString()));
+      }
+    }
+    for (const auto& [name, value] : values) {
+      Variable* var = GetVariable(name, /*create=*/true);
+      ASSIGN_OR_RETURN(Tensor copy, value.Clone());
+      absl::MutexLock var_lock(&var->mu);
+      var->value = std::move(copy);
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Session::Feed>& feeds,
                                           const std::vector<std::string>& fetches,
                                           const std::vector<std::string>& targets,
@@ -250,5 +299,13 @@ absl::StatusOr<std::vector<Tensor>> Session::Run(const std::vector<Feed>& feeds,
 }
 
 const Graph& Session::graph() const { return impl_->graph(); }
+
+absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Session::ReadVariables() {
+  return impl_->ReadVariables();
+}
+
+absl::Status Session::AssignVariables(const std::vector<std::pair<std::string, Tensor>>& values) {
+  return impl_->AssignVariables(values);
+}
 
 }  // namespace quiver

@@ -60,6 +60,12 @@ class Session {
 
   const Graph& graph() const;
 
+  // A copy of every initialised variable's value, by variable name (checkpoints use this).
+  absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadVariables();
+  // Sets variables by name; each must be a VariableV2 of the graph with a matching dtype and
+  // shape. All are checked before any is written.
+  absl::Status AssignVariables(const std::vector<std::pair<std::string, Tensor>>& values);
+
  private:
   explicit Session(std::unique_ptr<SessionImpl> impl);
   std::unique_ptr<SessionImpl> impl_;

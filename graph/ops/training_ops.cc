@@ -95,9 +95,9 @@ absl::Status SparseSoftmaxXentShape(InferenceContext& c) {
   ASSIGN_OR_RETURN(TensorShape f, WithRank(c, 0, 2, "logits"));
   ASSIGN_OR_RETURN(TensorShape l, WithRank(c, 1, 1, "labels"));
   if (f.dim(0) != kUnknown && l.dim(0) != kUnknown && f.dim(0) != l.dim(0)) {
-    return c.Error(absl::StrCat(
-        "logits and labels must have the same first dimension, got logits shape ",
-        f.DebugString(), " and labels shape ", l.DebugString()));
+    return c.Error(
+        absl::StrCat("logits and labels must have the same first dimension, got logits shape ",
+                     f.DebugString(), " and labels shape ", l.DebugString()));
   }
   const int64_t batch = f.dim(0) != kUnknown ? f.dim(0) : l.dim(0);
   f.set_dim(0, batch);

@@ -3,6 +3,8 @@
 // the strided-copy engine under test.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -914,4 +916,44 @@ TEST_CASE("Shape functions propagate partial shapes", "[array]") {
                  {ShapeInput::Of(DT_INT64, TensorShape{-1}), K(Tensor::Scalar<int32_t>(10)), F({}),
                   F({})})[0] == TensorShape{-1, 10});
   REQUIRE(Shapes("Placeholder", {{"dtype", MakeAttr(DT_FLOAT)}}, {})[0] == unknown);
+}
+
+TEST_CASE("Hostile sizes and indices fail cleanly instead of crashing", "[array]") {
+  const int64_t big = int64_t{1} << 62;
+  Tensor x = Iota<float>({2, 3});
+  // Overflowing products.
+  REQUIRE(Contains(RunError("Reshape", {}, {x, I64({big, big})}), "node 'op'"));
+  REQUIRE_FALSE(RunKernel("Fill", {}, {I64({big, big}), Tensor::Scalar<float>(0)}).ok());
+  REQUIRE_FALSE(RunKernel("Tile", {}, {x, I64({big, big})}).ok());
+  REQUIRE_FALSE(
+      RunKernel("Pad", {}, {x, Tensor::FromVector<int64_t>({big, big, 0, 0}, TensorShape{2, 2})})
+          .ok());
+  REQUIRE_FALSE(RunKernel("Range", {},
+                          {Tensor::Scalar<int64_t>(INT64_MIN), Tensor::Scalar<int64_t>(INT64_MAX),
+                           Tensor::Scalar<int64_t>(1)})
+                    .ok());
+  REQUIRE_FALSE(RunKernel("Range", {},
+                          {Tensor::Scalar<float>(0), Tensor::Scalar<float>(INFINITY),
+                           Tensor::Scalar<float>(1)})
+                    .ok());
+  // Extreme slice bounds clamp like NumPy.
+  auto ss = Run("StridedSlice", Masks(0, 0),
+                {x, I64({INT64_MIN, INT64_MIN}), I64({INT64_MAX, INT64_MAX}), I64({1, INT64_MAX})});
+  REQUIRE(ss[0].shape() == TensorShape{2, 1});
+  REQUIRE(ss[0].ToVector<float>() == std::vector<float>{0, 3});
+  ss = Run("StridedSlice", Masks(0, 0),
+           {x, I64({INT64_MAX, INT64_MAX}), I64({INT64_MIN, INT64_MIN}), I64({-1, INT64_MIN})});
+  REQUIRE(ss[0].shape() == TensorShape{2, 1});
+  REQUIRE(ss[0].ToVector<float>() == std::vector<float>{5, 2});
+  REQUIRE_FALSE(RunKernel("Slice", {}, {x, I64({big, 0}), I64({1, 1})}).ok());
+  REQUIRE_FALSE(RunKernel("Slice", {}, {x, I64({1, 0}), I64({big, 1})}).ok());
+  REQUIRE_FALSE(RunKernel("ExpandDims", {}, {x, Tensor::Scalar<int64_t>(INT64_MIN)}).ok());
+  REQUIRE_FALSE(RunKernel("Transpose", {}, {x, I64({INT64_MIN, 0})}).ok());
+  REQUIRE_FALSE(RunKernel("GatherV2", {}, {x, I64({INT64_MAX}), Tensor::Scalar<int64_t>(0)}).ok());
+  REQUIRE_FALSE(RunKernel("ConcatV2", {}, {x, x, Tensor::Scalar<int64_t>(INT64_MIN)}).ok());
+  REQUIRE_FALSE(RunKernel("Squeeze", {{"squeeze_dims", MakeAttr(Dims{INT64_MIN})}}, {x}).ok());
+  // Spec tensors of the wrong rank.
+  REQUIRE(Contains(
+      RunError("Reshape", {}, {x, Tensor::FromVector<int32_t>({6}, TensorShape{1, 1})}), "1-D"));
+  REQUIRE(Contains(RunError("ExpandDims", {}, {x, I32({0, 1})}), "scalar"));
 }

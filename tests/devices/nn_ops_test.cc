@@ -5,6 +5,8 @@
 #include <atomic>
 #include <thread>
 
+#include "runtime/thread_pool.h"
+#include "tests/devices/kernel_test_util.h"
 #include "tests/devices/nn_test_util.h"
 
 using namespace quiver;
@@ -231,7 +233,8 @@ TEST_CASE("Softmax and LogSoftmax over the last axis", "[nn]") {
     auto f = RunKernel(op, {}, {MakeTensor<float>(x, shape)});
     REQUIRE(f.ok());
     REQUIRE((*f)[0].shape() == shape);
-    CHECK(MaxError(ToDoubles<float>((*f)[0]), want) < 1e-5);
+    // TF-fixture accuracy (float32 rounding only, no approximate exp/log).
+    CHECK(MaxError(ToDoubles<float>((*f)[0]), want) < 1e-6);
     auto d = RunKernel(op, {}, {MakeTensor<double>(x, shape)});
     REQUIRE(d.ok());
     CHECK(MaxError(ToDoubles<double>((*d)[0]), want) < 1e-13);
@@ -286,6 +289,25 @@ TEST_CASE("BiasAdd NHWC and NCHW, float and double", "[nn]") {
   std::vector<double> want(vv.size());
   for (size_t i = 0; i < vv.size(); ++i) want[i] = vv[i] + bias.data<float>()[i % 1000];
   CHECK(MaxError(ToDoubles<float>((*in_place)[0]), want) < 1e-6);
+}
+
+TEST_CASE("BiasAdd splits large inputs over the intra-op pool", "[nn]") {
+  // 300 x 1000 elements: several chunks for both layouts, computed on 3 pool threads.
+  ThreadPool pool(3);
+  const TensorShape nhwc{3, 10, 10, 1000}, nchw{3, 1000, 10, 10};
+  const std::vector<double> v = RandomValues(nhwc.num_elements(), 12);
+  const std::vector<double> b = RandomValues(1000, 13);
+  for (bool is_nchw : {false, true}) {
+    INFO((is_nchw ? "NCHW" : "NHWC"));
+    AttrMap attrs = {{"data_format", MakeAttr(is_nchw ? "NCHW" : "NHWC")}};
+    auto out = quiver::testing::RunKernel(
+        "BiasAdd", attrs,
+        {MakeTensor<float>(v, is_nchw ? nchw : nhwc), MakeTensor<float>(b, {1000})}, &pool);
+    REQUIRE(out.ok());
+    std::vector<double> want(v.size());
+    for (size_t i = 0; i < v.size(); ++i) want[i] = v[i] + b[is_nchw ? (i / 100) % 1000 : i % 1000];
+    CHECK(MaxError(ToDoubles<float>((*out)[0]), want) < 1e-6);
+  }
 }
 
 TEST_CASE("BiasAdd channel mismatch and shape function", "[nn]") {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "runtime/session.h"
 #include "runtime/thread_pool.h"
 #include "tests/devices/kernel_test_util.h"
@@ -21,13 +22,11 @@ using namespace quiver::nn_test;
 
 namespace {
 
-std::string Message(const absl::Status& s) { return std::string(s.message()); }
-
 // ---- softmax cross-entropy ------------------------------------------------------------------
 
 // loss_b = sum_j labels_bj * (logsumexp_b - logits_bj), backprop = softmax - labels.
-void RefXent(const std::vector<double>& logits, const std::vector<double>& labels,
-             int64_t classes, std::vector<double>* loss, std::vector<double>* backprop) {
+void RefXent(const std::vector<double>& logits, const std::vector<double>& labels, int64_t classes,
+             std::vector<double>* loss, std::vector<double>* backprop) {
   const int64_t batch = static_cast<int64_t>(logits.size()) / classes;
   loss->assign(batch, 0.0);
   backprop->assign(logits.size(), 0.0);
@@ -39,8 +38,8 @@ void RefXent(const std::vector<double>& logits, const std::vector<double>& label
     long double l = 0;
     for (int64_t j = 0; j < classes; ++j) {
       l += labels[b * classes + j] * (lse - logits[b * classes + j]);
-      (*backprop)[b * classes + j] = static_cast<double>(
-          std::exp(logits[b * classes + j] - lse) - labels[b * classes + j]);
+      (*backprop)[b * classes + j] =
+          static_cast<double>(std::exp(logits[b * classes + j] - lse) - labels[b * classes + j]);
     }
     (*loss)[b] = static_cast<double>(l);
   }
@@ -66,9 +65,9 @@ void CheckXent(double tol) {
   const std::vector<double> labels = RandomDistributions(batch, classes, 22);
   std::vector<double> want_loss, want_bp;
   RefXent(logits, labels, classes, &want_loss, &want_bp);
-  auto out = RunKernel("SoftmaxCrossEntropyWithLogits", {},
-                       {MakeTensor<T>(logits, {batch, classes}),
-                        MakeTensor<T>(labels, {batch, classes})});
+  auto out =
+      RunKernel("SoftmaxCrossEntropyWithLogits", {},
+                {MakeTensor<T>(logits, {batch, classes}), MakeTensor<T>(labels, {batch, classes})});
   INFO(out.status().ToString());
   REQUIRE(out.ok());
   REQUIRE((*out)[0].shape() == TensorShape{batch});
@@ -109,26 +108,26 @@ TEST_CASE("SoftmaxCrossEntropyWithLogits matches log-sum-exp references", "[trai
   }
 
   SECTION("mismatched shapes are an error naming the node") {
-    auto out = RunKernel("SoftmaxCrossEntropyWithLogits", {},
-                         {Tensor::Zeros(DT_FLOAT, {2, 3}).value(),
-                          Tensor::Zeros(DT_FLOAT, {2, 4}).value()});
+    auto out = RunKernel(
+        "SoftmaxCrossEntropyWithLogits", {},
+        {Tensor::Zeros(DT_FLOAT, {2, 3}).value(), Tensor::Zeros(DT_FLOAT, {2, 4}).value()});
     REQUIRE_FALSE(out.ok());
     CHECK(Contains(out.status(), "node 'nn_node'"));
     CHECK(Contains(out.status(), "[2,3]"));
-    auto rank3 = RunKernel("SoftmaxCrossEntropyWithLogits", {},
-                           {Tensor::Zeros(DT_FLOAT, {2, 3, 1}).value(),
-                            Tensor::Zeros(DT_FLOAT, {2, 3, 1}).value()});
+    auto rank3 = RunKernel(
+        "SoftmaxCrossEntropyWithLogits", {},
+        {Tensor::Zeros(DT_FLOAT, {2, 3, 1}).value(), Tensor::Zeros(DT_FLOAT, {2, 3, 1}).value()});
     CHECK_FALSE(rank3.ok());
   }
 
   SECTION("shape function") {
-    auto s = InferShapes("SoftmaxCrossEntropyWithLogits", {},
-                         {TensorShape{-1, 5}, TensorShape{8, -1}});
+    auto s =
+        InferShapes("SoftmaxCrossEntropyWithLogits", {}, {TensorShape{-1, 5}, TensorShape{8, -1}});
     REQUIRE(s.ok());
     CHECK((*s)[0] == TensorShape{8});
     CHECK((*s)[1] == (TensorShape{8, 5}));
-    auto bad = InferShapes("SoftmaxCrossEntropyWithLogits", {},
-                           {TensorShape{2, 5}, TensorShape{2, 4}});
+    auto bad =
+        InferShapes("SoftmaxCrossEntropyWithLogits", {}, {TensorShape{2, 5}, TensorShape{2, 4}});
     REQUIRE_FALSE(bad.ok());
     CHECK(Contains(bad.status(), kNodeName));
   }
@@ -164,21 +163,20 @@ TEST_CASE("SparseSoftmaxCrossEntropyWithLogits equals the dense op on one-hot la
 
   SECTION("a label outside [0, classes) fails and names the node and the label") {
     for (int32_t bad : {3, -1}) {
-      auto out = RunKernel("SparseSoftmaxCrossEntropyWithLogits",
-                           {{"Tlabels", MakeAttr(DT_INT32)}},
-                           {Tensor::Zeros(DT_FLOAT, {2, 3}).value(),
-                            Tensor::FromVector<int32_t>({0, bad}, {2})});
+      auto out = RunKernel(
+          "SparseSoftmaxCrossEntropyWithLogits", {{"Tlabels", MakeAttr(DT_INT32)}},
+          {Tensor::Zeros(DT_FLOAT, {2, 3}).value(), Tensor::FromVector<int32_t>({0, bad}, {2})});
       REQUIRE_FALSE(out.ok());
       CHECK(Contains(out.status(), "node 'nn_node'"));
-      CHECK(Contains(out.status(), "label value of " + std::to_string(bad)));
+      CHECK(Contains(out.status(), absl::StrCat("label value of ", bad)));
       CHECK(Contains(out.status(), "[0, 3)"));
     }
   }
 
   SECTION("batch mismatch and shape function") {
-    auto out = RunKernel("SparseSoftmaxCrossEntropyWithLogits", {{"Tlabels", MakeAttr(DT_INT64)}},
-                         {Tensor::Zeros(DT_FLOAT, {2, 3}).value(),
-                          Tensor::FromVector<int64_t>({0, 1, 2}, {3})});
+    auto out = RunKernel(
+        "SparseSoftmaxCrossEntropyWithLogits", {{"Tlabels", MakeAttr(DT_INT64)}},
+        {Tensor::Zeros(DT_FLOAT, {2, 3}).value(), Tensor::FromVector<int64_t>({0, 1, 2}, {3})});
     REQUIRE_FALSE(out.ok());
     CHECK(Contains(out.status(), "same first dimension"));
     auto s = InferShapes("SparseSoftmaxCrossEntropyWithLogits", {{"Tlabels", MakeAttr(DT_INT64)}},
@@ -232,14 +230,16 @@ TEST_CASE("Activation gradients follow TF's argument order", "[training_ops]") {
     }
     CHECK(MaxError(RunGrad("SigmoidGrad", sig, dy), want_sig) < 1e-8);
     CHECK(MaxError(RunGrad("TanhGrad", th, dy), want_th) < 1e-8);
-    auto f = RunKernel("TanhGrad", {}, {MakeTensor<float>(th, {4, 4}), MakeTensor<float>(dy, {4, 4})});
+    auto f =
+        RunKernel("TanhGrad", {}, {MakeTensor<float>(th, {4, 4}), MakeTensor<float>(dy, {4, 4})});
     REQUIRE(f.ok());
     CHECK(MaxError(ToDoubles<float>((*f)[0]), want_th) < 1e-5);
   }
 
   SECTION("shape mismatch") {
-    auto out = RunKernel("ReluGrad", {}, {Tensor::Zeros(DT_FLOAT, {2, 3}).value(),
-                                          Tensor::Zeros(DT_FLOAT, {3, 2}).value()});
+    auto out = RunKernel(
+        "ReluGrad", {},
+        {Tensor::Zeros(DT_FLOAT, {2, 3}).value(), Tensor::Zeros(DT_FLOAT, {3, 2}).value()});
     REQUIRE_FALSE(out.ok());
     CHECK(Contains(out.status(), "node 'nn_node'"));
     auto s = InferShapes("TanhGrad", {}, {TensorShape{-1, 3}, TensorShape{2, -1}});
@@ -296,7 +296,8 @@ TEST_CASE("BiasAddGrad sums over every dim but the channel", "[training_ops]") {
     CHECK((*a)[0].ToVector<float>() == (*b)[0].ToVector<float>());
   }
 
-  auto ints = RunKernel("BiasAddGrad", {}, {Tensor::FromVector<int32_t>({1, 2, 3, 4, 5, 6}, {3, 2})});
+  auto ints =
+      RunKernel("BiasAddGrad", {}, {Tensor::FromVector<int32_t>({1, 2, 3, 4, 5, 6}, {3, 2})});
   REQUIRE(ints.ok());
   CHECK((*ints)[0].ToVector<int32_t>() == std::vector<int32_t>{9, 12});
 
@@ -304,7 +305,8 @@ TEST_CASE("BiasAddGrad sums over every dim but the channel", "[training_ops]") {
   REQUIRE_FALSE(bad.ok());
   CHECK(Contains(bad.status(), "node 'nn_node'"));
 
-  auto s = InferShapes("BiasAddGrad", {{"data_format", MakeAttr("NCHW")}}, {TensorShape{-1, 7, 3, 3}});
+  auto s =
+      InferShapes("BiasAddGrad", {{"data_format", MakeAttr("NCHW")}}, {TensorShape{-1, 7, 3, 3}});
   REQUIRE(s.ok());
   CHECK((*s)[0] == TensorShape{7});
   s = InferShapes("BiasAddGrad", {}, {TensorShape{-1, -1, 9}});
@@ -316,8 +318,10 @@ TEST_CASE("BiasAddGrad sums over every dim but the channel", "[training_ops]") {
 
 namespace {
 
-AttrMap ConvAttrs(const ConvSpec& s) {
+// T is explicit: Conv2DBackpropInput's first input is the int32 size vector.
+AttrMap ConvAttrs(const ConvSpec& s, DataType t = DT_FLOAT) {
   AttrMap a;
+  a["T"] = MakeAttr(t);
   a["strides"] = MakeAttr(std::vector<int64_t>{1, s.sh, s.sw, 1});
   a["dilations"] = MakeAttr(std::vector<int64_t>{1, s.dh, s.dw, 1});
   a["padding"] = MakeAttr(s.padding);
@@ -368,26 +372,24 @@ void CheckConvGrads(const ConvSpec& s, double tol) {
   const TensorShape in_shape{s.n, s.h, s.w, s.c}, f_shape{s.kh, s.kw, s.fin, s.oc};
   const Tensor gt = MakeTensor<T>(g, {s.n, oh, ow, s.oc});
 
-  auto din = RunKernel("Conv2DBackpropInput", ConvAttrs(s),
-                       {Tensor::FromVector<int32_t>({static_cast<int32_t>(s.n),
-                                                     static_cast<int32_t>(s.h),
-                                                     static_cast<int32_t>(s.w),
-                                                     static_cast<int32_t>(s.c)},
-                                                    {4}),
-                        MakeTensor<T>(f, f_shape), gt});
+  auto din =
+      RunKernel("Conv2DBackpropInput", ConvAttrs(s, DataTypeOf<T>::value),
+                {Tensor::FromVector<int32_t>({static_cast<int32_t>(s.n), static_cast<int32_t>(s.h),
+                                              static_cast<int32_t>(s.w), static_cast<int32_t>(s.c)},
+                                             {4}),
+                 MakeTensor<T>(f, f_shape), gt});
   INFO(din.status().ToString());
   REQUIRE(din.ok());
   REQUIRE((*din)[0].shape() == in_shape);
   CHECK(MaxError(ToDoubles<T>((*din)[0]), RefGradInput(s, f, g)) < tol);
 
-  auto df = RunKernel("Conv2DBackpropFilter", ConvAttrs(s),
-                      {MakeTensor<T>(x, in_shape),
-                       Tensor::FromVector<int32_t>({static_cast<int32_t>(s.kh),
-                                                    static_cast<int32_t>(s.kw),
-                                                    static_cast<int32_t>(s.fin),
-                                                    static_cast<int32_t>(s.oc)},
-                                                   {4}),
-                       gt});
+  auto df = RunKernel(
+      "Conv2DBackpropFilter", ConvAttrs(s, DataTypeOf<T>::value),
+      {MakeTensor<T>(x, in_shape),
+       Tensor::FromVector<int32_t>({static_cast<int32_t>(s.kh), static_cast<int32_t>(s.kw),
+                                    static_cast<int32_t>(s.fin), static_cast<int32_t>(s.oc)},
+                                   {4}),
+       gt});
   INFO(df.status().ToString());
   REQUIRE(df.ok());
   REQUIRE((*df)[0].shape() == f_shape);
@@ -405,8 +407,7 @@ ConvSpec Spec(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t o
 
 }  // namespace
 
-TEST_CASE("Conv2D backprops equal brute-force gradients of the reference conv",
-          "[training_ops]") {
+TEST_CASE("Conv2D backprops equal brute-force gradients of the reference conv", "[training_ops]") {
   std::vector<std::pair<std::string, ConvSpec>> cases;
   cases.push_back({"SAME stride 1", Spec(5, 6, 3, 3, 3, 4, 1, 1, "SAME")});
   // H: out 3, total pad 1 -> 0 before, 1 after; W: 2x1 window with stride 1 pads 0/1 too.
@@ -513,18 +514,20 @@ TEST_CASE("Conv2D backprop shapes and errors", "[training_ops]") {
 
 namespace {
 
-AttrMap PoolAttrs(int64_t kh, int64_t kw, int64_t sh, int64_t sw, const std::string& padding) {
-  return {{"ksize", MakeAttr(std::vector<int64_t>{1, kh, kw, 1})},
+// T is explicit: AvgPoolGrad's first input is the int32 shape vector.
+AttrMap PoolAttrs(int64_t kh, int64_t kw, int64_t sh, int64_t sw, const std::string& padding,
+                  DataType t = DT_FLOAT) {
+  return {{"T", MakeAttr(t)},
+          {"ksize", MakeAttr(std::vector<int64_t>{1, kh, kw, 1})},
           {"strides", MakeAttr(std::vector<int64_t>{1, sh, sw, 1})},
           {"padding", MakeAttr(padding)}};
 }
 
 // Max or average pool gradient by the definition: each window's gradient goes to the first
 // (row-major) maximum, or evenly to its in-bounds elements.
-std::vector<double> RefPoolGrad(bool is_max, int64_t n, int64_t h, int64_t w, int64_t c,
-                                int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                const std::string& padding, const std::vector<double>& in,
-                                const std::vector<double>& grad) {
+std::vector<double> RefPoolGrad(bool is_max, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
+                                int64_t kw, int64_t sh, int64_t sw, const std::string& padding,
+                                const std::vector<double>& in, const std::vector<double>& grad) {
   const Window1D wy = RefWindow(h, kh, sh, 1, padding), wx = RefWindow(w, kw, sw, 1, padding);
   std::vector<double> out(n * h * w * c, 0.0);
   for (int64_t b = 0; b < n; ++b)
@@ -554,16 +557,17 @@ std::vector<double> RefPoolGrad(bool is_max, int64_t n, int64_t h, int64_t w, in
 }
 
 template <typename T>
-void CheckPoolGrads(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh,
-                    int64_t sw, const std::string& padding, double tol) {
+void CheckPoolGrads(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                    const std::string& padding, double tol) {
   const int64_t n = 2;
   // Values on a coarse grid so windows often tie.
   std::vector<double> in = RandomValues(n * h * w * c, 71);
   for (double& v : in) v = std::round(v * 2);
   int64_t oh, ow;
-  const std::vector<double> pooled = RefPool(true, n, h, w, c, kh, kw, sh, sw, padding, in, &oh, &ow);
+  const std::vector<double> pooled =
+      RefPool(true, n, h, w, c, kh, kw, sh, sw, padding, in, &oh, &ow);
   const std::vector<double> grad = RandomValues(n * oh * ow * c, 72);
-  const AttrMap attrs = PoolAttrs(kh, kw, sh, sw, padding);
+  const AttrMap attrs = PoolAttrs(kh, kw, sh, sw, padding, DataTypeOf<T>::value);
   auto mx = RunKernel("MaxPoolGrad", attrs,
                       {MakeTensor<T>(in, {n, h, w, c}), MakeTensor<T>(pooled, {n, oh, ow, c}),
                        MakeTensor<T>(grad, {n, oh, ow, c})});
@@ -571,12 +575,12 @@ void CheckPoolGrads(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int
   REQUIRE(mx.ok());
   CHECK(MaxError(ToDoubles<T>((*mx)[0]),
                  RefPoolGrad(true, n, h, w, c, kh, kw, sh, sw, padding, in, grad)) < tol);
-  auto avg = RunKernel(
-      "AvgPoolGrad", attrs,
-      {Tensor::FromVector<int32_t>({static_cast<int32_t>(n), static_cast<int32_t>(h),
-                                    static_cast<int32_t>(w), static_cast<int32_t>(c)},
-                                   {4}),
-       MakeTensor<T>(grad, {n, oh, ow, c})});
+  auto avg =
+      RunKernel("AvgPoolGrad", attrs,
+                {Tensor::FromVector<int32_t>({static_cast<int32_t>(n), static_cast<int32_t>(h),
+                                              static_cast<int32_t>(w), static_cast<int32_t>(c)},
+                                             {4}),
+                 MakeTensor<T>(grad, {n, oh, ow, c})});
   INFO(avg.status().ToString());
   REQUIRE(avg.ok());
   CHECK(MaxError(ToDoubles<T>((*avg)[0]),
@@ -593,7 +597,8 @@ TEST_CASE("MaxPoolGrad routes to the first maximum; AvgPoolGrad divides by valid
                                               3, 2, 1, 3,  //
                                               0, 0, 0, 0},
                                              {1, 3, 4, 1});
-  const Tensor pooled = Tensor::FromVector<float>({3, 3, 3, 3, 3, 2, 3, 3, 0, 0, 0, 0}, {1, 3, 4, 1});
+  const Tensor pooled =
+      Tensor::FromVector<float>({3, 3, 3, 3, 3, 2, 3, 3, 0, 0, 0, 0}, {1, 3, 4, 1});
   std::vector<float> g(12);
   for (int i = 0; i < 12; ++i) g[i] = static_cast<float>(i + 1);
   const Tensor grad = Tensor::FromVector<float>(g, {1, 3, 4, 1});
@@ -601,9 +606,10 @@ TEST_CASE("MaxPoolGrad routes to the first maximum; AvgPoolGrad divides by valid
   auto mx = RunKernel("MaxPoolGrad", attrs, {x, pooled, grad});
   REQUIRE(mx.ok());
   CHECK((*mx)[0].ToVector<float>() == std::vector<float>{0, 3, 3, 0, 5, 6, 0, 19, 9, 10, 11, 12});
-  auto avg = RunKernel("AvgPoolGrad", attrs, {Tensor::FromVector<int32_t>({1, 3, 4, 1}, {4}), grad});
+  auto avg =
+      RunKernel("AvgPoolGrad", attrs, {Tensor::FromVector<int32_t>({1, 3, 4, 1}, {4}), grad});
   REQUIRE(avg.ok());
-  const std::vector<double> want_avg = {0.25, 0.75, 1.25, 2.75, 1.5,  3.5,
+  const std::vector<double> want_avg = {0.25, 0.75, 1.25, 2.75,  1.5,   3.5,
                                         4.5,  8.5,  5.75, 12.25, 13.75, 23.25};
   CHECK(MaxError(ToDoubles<float>((*avg)[0]), want_avg) < 1e-6);
 
@@ -613,7 +619,8 @@ TEST_CASE("MaxPoolGrad routes to the first maximum; AvgPoolGrad divides by valid
   CheckPoolGrads<double>(5, 5, 2, 3, 2, 1, 2, "VALID", 1e-12);
 
   SECTION("errors name the node") {
-    auto bad = RunKernel("MaxPoolGrad", attrs, {x, pooled, Tensor::Zeros(DT_FLOAT, {1, 2, 2, 1}).value()});
+    auto bad =
+        RunKernel("MaxPoolGrad", attrs, {x, pooled, Tensor::Zeros(DT_FLOAT, {1, 2, 2, 1}).value()});
     REQUIRE_FALSE(bad.ok());
     CHECK(Contains(bad.status(), "node 'nn_node'"));
     CHECK(Contains(bad.status(), "[1,3,4,1]"));
@@ -623,8 +630,9 @@ TEST_CASE("MaxPoolGrad routes to the first maximum; AvgPoolGrad divides by valid
   }
 
   SECTION("shape functions") {
-    auto s = InferShapes("MaxPoolGrad", attrs,
-                         {TensorShape{-1, 3, 4, 1}, TensorShape::UnknownRank(), TensorShape{-1, 3, 4, 1}});
+    auto s = InferShapes(
+        "MaxPoolGrad", attrs,
+        {TensorShape{-1, 3, 4, 1}, TensorShape::UnknownRank(), TensorShape{-1, 3, 4, 1}});
     REQUIRE(s.ok());
     CHECK((*s)[0] == (TensorShape{-1, 3, 4, 1}));
     auto a = InferShapes("AvgPoolGrad", attrs, {TensorShape{4}, TensorShape{1, 3, 4, 1}}, DT_FLOAT,
@@ -671,7 +679,7 @@ struct VarFixture {
 
   Node* Const(const Tensor& t) {
     NodeSpec spec;
-    spec.name = "c" + std::to_string(next_const++);
+    spec.name = absl::StrCat("c", next_const++);
     spec.op = "Const";
     spec.attrs["dtype"] = MakeAttr(t.dtype());
     spec.attrs["value"] = MakeAttr(t);
@@ -785,11 +793,15 @@ void CheckAdam(bool nesterov, double tol) {
   auto [mn, m] = f.Var("m", dt, {3}, Vec<T>({0, 0, 0}));
   auto [vn, v] = f.Var("v", dt, {3}, Vec<T>({0, 0, 0}));
   const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  const std::vector<std::vector<double>> grads = {{0.5, -0.2, 3.0}, {0.1, 0.4, -1.0},
-                                                  {-0.3, 0.0, 2.0}};
+  const std::vector<std::vector<double>> grads = {
+      {0.5, -0.2, 3.0}, {0.1, 0.4, -1.0}, {-0.3, 0.0, 2.0}};
   auto operands = [&](int t, const std::vector<double>& g) {
-    return std::vector<Tensor>{Scl<T>(std::pow(b1, t)), Scl<T>(std::pow(b2, t)), Scl<T>(lr),
-                               Scl<T>(b1),           Scl<T>(b2),           Scl<T>(eps),
+    return std::vector<Tensor>{Scl<T>(std::pow(b1, t)),
+                               Scl<T>(std::pow(b2, t)),
+                               Scl<T>(lr),
+                               Scl<T>(b1),
+                               Scl<T>(b2),
+                               Scl<T>(eps),
                                Vec<T>(g)};
   };
   Node* node = f.Op("ApplyAdam", {wn, mn, vn}, operands(1, grads[0]),
@@ -860,10 +872,12 @@ TEST_CASE("Optimizer errors: uninitialised variables, shapes, scalars", "[traini
   CHECK(Contains(mismatch.status(), "var and accum do not have the same shape"));
 
   w->value = Vec<float>({1, 2});
-  auto grad = f.Run(**kernel, *node, {w, a}, {Scl<float>(0.1), Vec<float>({1, 1, 1}), Scl<float>(0.9)});
+  auto grad =
+      f.Run(**kernel, *node, {w, a}, {Scl<float>(0.1), Vec<float>({1, 1, 1}), Scl<float>(0.9)});
   REQUIRE_FALSE(grad.ok());
   CHECK(Contains(grad.status(), "var and grad do not have the same shape"));
-  auto lr = f.Run(**kernel, *node, {w, a}, {Vec<float>({0.1, 0.1}), Vec<float>({1, 1}), Scl<float>(0.9)});
+  auto lr =
+      f.Run(**kernel, *node, {w, a}, {Vec<float>({0.1, 0.1}), Vec<float>({1, 1}), Scl<float>(0.9)});
   REQUIRE_FALSE(lr.ok());
   CHECK(Contains(lr.status(), "lr is not a scalar"));
   CHECK(Values<float>(w) == std::vector<double>{1, 2});  // failed updates change nothing

@@ -90,4 +90,39 @@ absl::StatusOr<MnistSet> LoadMnist(const std::string& dir, const std::string& pr
   return set;
 }
 
+MnistBatcher::MnistBatcher(const MnistSet& set, uint64_t seed) : set_(set), state_(seed) {
+  order_.resize(set.count);
+  for (int64_t i = 0; i < set.count; ++i) order_[i] = i;
+  Shuffle();
+}
+
+void MnistBatcher::Shuffle() {
+  // splitmix64-driven Fisher-Yates: deterministic across platforms, unlike std::shuffle.
+  auto next = [this] {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int64_t i = static_cast<int64_t>(order_.size()) - 1; i > 0; --i) {
+    std::swap(order_[i], order_[next() % static_cast<uint64_t>(i + 1)]);
+  }
+}
+
+void MnistBatcher::NextBatch(int n, std::vector<float>* x, std::vector<float>* y) {
+  const int64_t pixels = static_cast<int64_t>(set_.rows) * set_.cols;
+  x->resize(static_cast<size_t>(n) * pixels);
+  y->assign(static_cast<size_t>(n) * 10, 0.0f);
+  for (int i = 0; i < n; ++i) {
+    if (position_ == set_.count) {
+      ++epochs_completed_;
+      position_ = 0;
+      Shuffle();
+    }
+    int64_t idx = order_[position_++];
+    std::copy_n(set_.images.begin() + idx * pixels, pixels, x->begin() + i * pixels);
+    (*y)[i * 10 + set_.labels[idx]] = 1.0f;
+  }
+}
+
 }  // namespace quiver::data

@@ -20,6 +20,25 @@ struct MnistSet {
 // numbers, sizes and that images and labels agree. prefix is "train" or "t10k".
 absl::StatusOr<MnistSet> LoadMnist(const std::string& dir, const std::string& prefix);
 
+// Mini-batches like the TF tutorial's DataSet.next_batch: the order is reshuffled at every
+// epoch (deterministically for a given seed), and a batch that crosses an epoch boundary takes
+// the rest of the old epoch plus the start of the new one.
+class MnistBatcher {
+ public:
+  MnistBatcher(const MnistSet& set, uint64_t seed);
+  // Fills x [n, rows*cols] float32 and one-hot y [n, 10] float32.
+  void NextBatch(int n, std::vector<float>* x, std::vector<float>* y);
+  int epochs_completed() const { return epochs_completed_; }
+
+ private:
+  void Shuffle();
+  const MnistSet& set_;
+  std::vector<int64_t> order_;
+  int64_t position_ = 0;
+  int epochs_completed_ = 0;
+  uint64_t state_;
+};
+
 // Reads a whole file, gunzipping it if it starts with the gzip magic.
 absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path);
 

@@ -63,13 +63,15 @@ class ActivationGradOp : public OpKernel {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
     if (a.shape() != b.shape()) {
-      return ctx.Error(absl::StrCat("the gradient and the forward tensor must have the same shape, "
-                                    "got ",
-                                    a.shape().DebugString(), " and ", b.shape().DebugString()));
+      return ctx.Error(
+          absl::StrCat("the gradient and the forward tensor must have the same shape, "
+                       "got ",
+                       a.shape().DebugString(), " and ", b.shape().DebugString()));
     }
     // Element i of the output is written after both inputs' element i are read, so writing
     // over the gradient's buffer is safe.
-    ASSIGN_OR_RETURN(Tensor * out, ctx.forward_input_or_allocate_output(F::kGradInput, 0, a.shape()));
+    ASSIGN_OR_RETURN(Tensor * out,
+                     ctx.forward_input_or_allocate_output(F::kGradInput, 0, a.shape()));
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* po = out->data<T>();
@@ -82,7 +84,7 @@ class ActivationGradOp : public OpKernel {
 
 using array_kernels::InitFactory;
 
-#define QUIVER_REGISTER_ACT_GRAD(op, F, T)                                                  \
+#define QUIVER_REGISTER_ACT_GRAD(op, F, T)                                                \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          (InitFactory<ActivationGradOp<T, F>>()))
 QUIVER_REGISTER_ACT_GRAD("ReluGrad", ReluGradF, float);

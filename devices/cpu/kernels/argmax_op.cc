@@ -34,6 +34,30 @@ T RowExtreme(const T* row, int64_t n) {
   }
 }
 
+// The first r with pred(row[r]). Blocks are first tested with a branch-free count that the
+// loop vectoriser handles (a block of 256 is not fully unrolled, so it is not left to the SLP
+// vectoriser, which gives up on such reductions), then scanned inside the matching block.
+template <typename T, typename Pred>
+int64_t FirstMatch(const T* row, int64_t n, Pred pred) {
+  constexpr int64_t kBlock = 256;
+  int64_t r = 0;
+  for (; r + kBlock <= n; r += kBlock) {
+    int count = 0;
+    for (int64_t j = 0; j < kBlock; ++j) count += pred(row[r + j]) ? 1 : 0;
+    if (count != 0) break;
+  }
+  for (; r < n; ++r) {
+    if (pred(row[r])) return r;
+  }
+  return 0;  // unreachable when the value comes from the row
+}
+
+template <typename T>
+int64_t FirstIndexOf(const T* row, int64_t n, T m) {
+  if (functor::IsNan(m)) return FirstMatch(row, n, [](T v) { return functor::IsNan(v); });
+  return FirstMatch(row, n, [m](T v) { return v == m; });
+}
+
 template <typename T, bool kMax>
 class ArgOp : public OpKernel {
  public:
@@ -92,14 +116,7 @@ class ArgOp : public OpKernel {
       cwise::ParallelForRange(ctx, A, 2 * R, [&](int64_t a0, int64_t a1) {
         for (int64_t a = a0; a < a1; ++a) {
           const T* row = in + a * R;
-          const T m = RowExtreme<T, kMax>(row, R);
-          int64_t r = 0;
-          if (functor::IsNan(m)) {
-            while (r < R && !functor::IsNan(row[r])) ++r;
-          } else {
-            while (r < R && row[r] != m) ++r;
-          }
-          out[a] = static_cast<Index>(r < R ? r : 0);
+          out[a] = static_cast<Index>(FirstIndexOf(row, R, RowExtreme<T, kMax>(row, R)));
         }
       });
       return;

@@ -99,8 +99,8 @@ class BiasAddGradOp : public OpKernel {
 
 using array_kernels::InitFactory;
 
-#define QUIVER_REGISTER_BIAS_ADD_GRAD(T)                                                \
-  QUIVER_REGISTER_KERNEL(                                                               \
+#define QUIVER_REGISTER_BIAS_ADD_GRAD(T)                                          \
+  QUIVER_REGISTER_KERNEL(                                                         \
       KernelDef("BiasAddGrad", kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
       InitFactory<BiasAddGradOp<T>>())
 QUIVER_REGISTER_BIAS_ADD_GRAD(float);

@@ -198,8 +198,8 @@ absl::Status BackwardDataF32(const OpKernelContext& ctx,
       const ConvDescs s = MakeDescs(d);
       dnnl::convolution_backward_data::primitive_desc pd(
           dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, s.src,
-                                                s.any_weights, s.dst, s.strides, s.dilates,
-                                                s.pad_l, s.pad_r),
+                                                s.any_weights, s.dst, s.strides, s.dilates, s.pad_l,
+                                                s.pad_r),
           onednn::CpuEngine(), ForwardHint(s));
       BackwardDataEntry e;
       e.diff_src = s.src;
@@ -266,8 +266,8 @@ absl::Status BackwardWeightsF32(const OpKernelContext& ctx,
     dnnl::memory src(entry->src, eng, const_cast<float*>(input));
     dnnl::memory diff_dst(entry->diff_dst, eng, const_cast<float*>(dout));
     dnnl::memory user(entry->user_diff_weights, eng, dfilter);
-    dnnl::memory diff_weights = entry->weights_reorder ? dnnl::memory(entry->diff_weights, eng)
-                                                       : user;
+    dnnl::memory diff_weights =
+        entry->weights_reorder ? dnnl::memory(entry->diff_weights, eng) : user;
     entry->prim.execute(stream, {{DNNL_ARG_SRC, src},
                                  {DNNL_ARG_DIFF_DST, diff_dst},
                                  {DNNL_ARG_DIFF_WEIGHTS, diff_weights}});
@@ -294,8 +294,8 @@ class Conv2DBackpropInputOp : public OpKernel {
     if (sizes.size() == 2) {  // TF's spatial-only form: batch and depth from the others
       sizes = {dout.dim(0), sizes[0], sizes[1], filter.dim(2)};
     } else if (sizes.size() != 4) {
-      return ctx.Error(absl::StrCat("input_sizes must have 4 elements (or 2 spatial ones), got ",
-                                    sizes.size()));
+      return ctx.Error(
+          absl::StrCat("input_sizes must have 4 elements (or 2 spatial ones), got ", sizes.size()));
     }
     ConvDims d;
     RETURN_IF_ERROR(SetUpConv(ctx, window_, sizes, filter.shape().dims(), dout, &d));

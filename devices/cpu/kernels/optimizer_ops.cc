@@ -68,8 +68,7 @@ class LockedVariables {
       }
       if (t.dtype() != dtype) {
         return ctx.Error(absl::StrCat("variable '", args[i].name, "' holds ",
-                                      DataTypeName(t.dtype()), ", expected ",
-                                      DataTypeName(dtype)));
+                                      DataTypeName(t.dtype()), ", expected ", DataTypeName(dtype)));
       }
       if (i > 0 && t.shape() != vars_[0]->value.shape()) {
         return ctx.Error(absl::StrCat("var and ", args[i].name, " do not have the same shape",
@@ -104,8 +103,7 @@ absl::Status CheckOperands(const OpKernelContext& ctx, const LockedVariables& va
                                       var_shape.DebugString(), " ", t.shape().DebugString()));
       }
     } else if (t.rank() != 0) {
-      return ctx.Error(
-          absl::StrCat(args[i].name, " is not a scalar: ", t.shape().DebugString()));
+      return ctx.Error(absl::StrCat(args[i].name, " is not a scalar: ", t.shape().DebugString()));
     }
   }
   return absl::OkStatus();
@@ -218,7 +216,7 @@ class ApplyAdamOp : public OpKernel {
 
 using array_kernels::InitFactory;
 
-#define QUIVER_REGISTER_APPLY(op, Kernel, T)                                                \
+#define QUIVER_REGISTER_APPLY(op, Kernel, T)                                              \
   QUIVER_REGISTER_KERNEL(KernelDef(op, kCpu).TypeConstraint("T", {DataTypeOf<T>::value}), \
                          InitFactory<Kernel<T>>())
 QUIVER_REGISTER_APPLY("ApplyGradientDescent", ApplyGradientDescentOp, float);

@@ -64,8 +64,8 @@ absl::StatusOr<PoolGeometry> Geometry(const OpKernelContext& ctx, const onednn::
 
 absl::Status CheckRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
   if (t.rank() != 4) {
-    return ctx.Error(absl::StrCat(what, " must be 4-D (NHWC), got shape ",
-                                  t.shape().DebugString()));
+    return ctx.Error(
+        absl::StrCat(what, " must be 4-D (NHWC), got shape ", t.shape().DebugString()));
   }
   return absl::OkStatus();
 }
@@ -74,8 +74,7 @@ absl::Status CheckPooledShape(const OpKernelContext& ctx, const PoolGeometry& g,
                               const char* what) {
   if (t.shape() != g.OutputShape()) {
     return ctx.Error(absl::StrCat(what, " has shape ", t.shape().DebugString(),
-                                  ", but pooling the input gives ",
-                                  g.OutputShape().DebugString()));
+                                  ", but pooling the input gives ", g.OutputShape().DebugString()));
   }
   return absl::OkStatus();
 }
@@ -144,8 +143,8 @@ class AvgPoolGradOp : public OpKernel {
     ASSIGN_OR_RETURN(std::vector<int64_t> shape,
                      array_kernels::HostInts(ctx, 0, "orig_input_shape", /*want_rank=*/1));
     if (shape.size() != 4) {
-      return ctx.Error(absl::StrCat("orig_input_shape must have 4 elements (NHWC), got ",
-                                    shape.size()));
+      return ctx.Error(
+          absl::StrCat("orig_input_shape must have 4 elements (NHWC), got ", shape.size()));
     }
     const Tensor& grad = ctx.input(1);
     RETURN_IF_ERROR(CheckRank4(ctx, grad, "grad"));
@@ -188,14 +187,12 @@ QUIVER_REGISTER_KERNEL(KernelDef("MaxPoolGrad", kCpu).TypeConstraint("T", {DT_FL
                        InitFactory<MaxPoolGradOp<float>>());
 QUIVER_REGISTER_KERNEL(KernelDef("MaxPoolGrad", kCpu).TypeConstraint("T", {DT_DOUBLE}),
                        InitFactory<MaxPoolGradOp<double>>());
-QUIVER_REGISTER_KERNEL(KernelDef("AvgPoolGrad", kCpu)
-                           .TypeConstraint("T", {DT_FLOAT})
-                           .HostMemory("orig_input_shape"),
-                       InitFactory<AvgPoolGradOp<float>>());
-QUIVER_REGISTER_KERNEL(KernelDef("AvgPoolGrad", kCpu)
-                           .TypeConstraint("T", {DT_DOUBLE})
-                           .HostMemory("orig_input_shape"),
-                       InitFactory<AvgPoolGradOp<double>>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("AvgPoolGrad", kCpu).TypeConstraint("T", {DT_FLOAT}).HostMemory("orig_input_shape"),
+    InitFactory<AvgPoolGradOp<float>>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("AvgPoolGrad", kCpu).TypeConstraint("T", {DT_DOUBLE}).HostMemory("orig_input_shape"),
+    InitFactory<AvgPoolGradOp<double>>());
 
 }  // namespace
 }  // namespace quiver

@@ -162,8 +162,8 @@ using NormalOp = RandomOp<T, random::NormalDist<T>, false>;
 template <typename T>
 using TruncatedOp = RandomOp<T, random::TruncatedNormalDist<T>, true>;
 
-#define QUIVER_REGISTER_RANDOM(op, Kernel, T)                                                 \
-  QUIVER_REGISTER_KERNEL(                                                                     \
+#define QUIVER_REGISTER_RANDOM(op, Kernel, T)                                                  \
+  QUIVER_REGISTER_KERNEL(                                                                      \
       KernelDef(op, kCpu).TypeConstraint("dtype", {DataTypeOf<T>::value}).HostMemory("shape"), \
       InitFactory<Kernel<T>>())
 QUIVER_REGISTER_RANDOM("RandomUniform", UniformOp, float);

@@ -30,7 +30,8 @@ absl::Status CopySelection(OpKernelContext& ctx, const TensorShape& out_shape,
   int64_t base = 0;
   for (size_t d = 0; d < size.size(); ++d) {
     base += begin[d] * in_strides[d];
-    dims[d] = {size[d], stride[d] * in_strides[d], out_strides[d]};
+    // A dim taking one element never steps (and a huge stride times a stride could overflow).
+    dims[d] = {size[d], size[d] > 1 ? stride[d] * in_strides[d] : 0, out_strides[d]};
   }
   array_kernels::StridedCopy(in.raw_data(), out->raw_data(), DataTypeSize(in.dtype()), base, 0,
                              std::move(dims), ctx.intra_op_pool());

@@ -22,7 +22,9 @@ namespace quiver {
 namespace {
 
 // Rows per parallel chunk scale with the row length so a chunk is ~32k elements.
-int64_t MinRowsPerChunk(int64_t classes) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(classes, 1)); }
+int64_t MinRowsPerChunk(int64_t classes) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(classes, 1));
+}
 
 // One row: `labels(j)` reads label j (a strided or one-hot view). Writes backprop, returns loss.
 template <typename T, typename Labels>
@@ -126,10 +128,9 @@ class SparseSoftmaxXentOp : public OpKernel {
     for (int64_t b = 0; b < batch; ++b) {
       if (lb[b] < 0 || lb[b] >= classes) {
         std::vector<L> shown(lb, lb + std::min<int64_t>(batch, 10));
-        return ctx.Error(absl::StrCat("Received a label value of ", lb[b],
-                                      " which is outside the valid range of [0, ", classes,
-                                      ").  Label values: ", absl::StrJoin(shown, " "),
-                                      batch > 10 ? " ..." : ""));
+        return ctx.Error(absl::StrCat(
+            "Received a label value of ", lb[b], " which is outside the valid range of [0, ",
+            classes, ").  Label values: ", absl::StrJoin(shown, " "), batch > 10 ? " ..." : ""));
       }
     }
     ASSIGN_OR_RETURN(Tensor * loss, ctx.allocate_output(0, TensorShape{batch}));
@@ -150,12 +151,12 @@ class SparseSoftmaxXentOp : public OpKernel {
 
 using array_kernels::InitFactory;
 
-QUIVER_REGISTER_KERNEL(KernelDef("SoftmaxCrossEntropyWithLogits", kCpu)
-                           .TypeConstraint("T", {DT_FLOAT}),
-                       InitFactory<SoftmaxXentOp<float>>());
-QUIVER_REGISTER_KERNEL(KernelDef("SoftmaxCrossEntropyWithLogits", kCpu)
-                           .TypeConstraint("T", {DT_DOUBLE}),
-                       InitFactory<SoftmaxXentOp<double>>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("SoftmaxCrossEntropyWithLogits", kCpu).TypeConstraint("T", {DT_FLOAT}),
+    InitFactory<SoftmaxXentOp<float>>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("SoftmaxCrossEntropyWithLogits", kCpu).TypeConstraint("T", {DT_DOUBLE}),
+    InitFactory<SoftmaxXentOp<double>>());
 
 // The label dtype is a second type attr; the registry constrains one attr, so the kernel
 // dispatches on Tlabels itself.
@@ -167,12 +168,12 @@ KernelOrError CreateSparseXent(OpKernelConstruction& c) {
   return c.Error("Tlabels must be int32 or int64, got " + DataTypeName(tlabels));
 }
 
-QUIVER_REGISTER_KERNEL(KernelDef("SparseSoftmaxCrossEntropyWithLogits", kCpu)
-                           .TypeConstraint("T", {DT_FLOAT}),
-                       CreateSparseXent<float>);
-QUIVER_REGISTER_KERNEL(KernelDef("SparseSoftmaxCrossEntropyWithLogits", kCpu)
-                           .TypeConstraint("T", {DT_DOUBLE}),
-                       CreateSparseXent<double>);
+QUIVER_REGISTER_KERNEL(
+    KernelDef("SparseSoftmaxCrossEntropyWithLogits", kCpu).TypeConstraint("T", {DT_FLOAT}),
+    CreateSparseXent<float>);
+QUIVER_REGISTER_KERNEL(
+    KernelDef("SparseSoftmaxCrossEntropyWithLogits", kCpu).TypeConstraint("T", {DT_DOUBLE}),
+    CreateSparseXent<double>);
 
 }  // namespace
 }  // namespace quiver
