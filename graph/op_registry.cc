@@ -167,9 +167,11 @@ AttrDef ParseAttr(const std::string& op, const std::string& spec) {
   attr.name = Trim(parts[0]);
   std::string rest = Trim(parts[1]);
   std::string default_text;
+  // The default follows the first '=' that is not part of ">=".
   size_t eq = rest.find('=');
+  while (eq != std::string::npos && eq > 0 && rest[eq - 1] == '>') eq = rest.find('=', eq + 1);
   bool has_default = false;
-  if (eq != std::string::npos && (eq == 0 || rest[eq - 1] != '>')) {
+  if (eq != std::string::npos) {
     default_text = rest.substr(eq + 1);
     rest = Trim(rest.substr(0, eq));
     has_default = true;

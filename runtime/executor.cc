@@ -10,8 +10,19 @@
 
 namespace quiver {
 
+absl::StatusOr<std::shared_ptr<OpKernel>> StatefulKernelCache::GetOrCreate(const Node& node) {
+  absl::MutexLock lock(&mu_);
+  auto it = kernels_.find(node.name());
+  if (it != kernels_.end()) return it->second;
+  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel, KernelRegistry::Global().CreateKernel(node, kCpu));
+  std::shared_ptr<OpKernel> shared = std::move(kernel);
+  kernels_.emplace(node.name(), shared);
+  return shared;
+}
+
 absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
-                                                          const ExecutorSpec& spec) {
+                                                          const ExecutorSpec& spec,
+                                                          StatefulKernelCache* cache) {
   auto exec = std::unique_ptr<Executor>(new Executor);
 
   // Fed endpoints, keyed by (node id, output index).
@@ -63,7 +74,11 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
 
   for (Item& item : exec->items_) {
     const Node* n = item.node;
-    ASSIGN_OR_RETURN(item.kernel, KernelRegistry::Global().CreateKernel(*n, kCpu));
+    if (cache != nullptr && n->is_stateful()) {
+      ASSIGN_OR_RETURN(item.kernel, cache->GetOrCreate(*n));
+    } else {
+      ASSIGN_OR_RETURN(item.kernel, KernelRegistry::Global().CreateKernel(*n, kCpu));
+    }
     for (int i = 0; i < n->num_inputs(); ++i) {
       Endpoint in = n->input(i);
       InputSource src;
@@ -281,10 +296,22 @@ class Executor::StepState {
 absl::StatusOr<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& feed_values,
                                                   StepResources& resources, ThreadPool* pool,
                                                   StepStats* stats) const {
-  StepState state(*this, feed_values, resources, pool);
-  RETURN_IF_ERROR(state.RunAll(stats));
-  RETURN_IF_ERROR(state.CheckFetchesInitialized());
-  return state.TakeFetches();
+  std::vector<Tensor> fetched;
+  {
+    StepState state(*this, feed_values, resources, pool);
+    RETURN_IF_ERROR(state.RunAll(stats));
+    RETURN_IF_ERROR(state.CheckFetchesInitialized());
+    fetched = state.TakeFetches();
+  }
+  // Once the step's own references are gone, a fetched buffer still shared is owned by a
+  // variable (updated in place by later steps) or by the caller's feed: hand back a copy so
+  // the result never changes under the caller.
+  for (Tensor& t : fetched) {
+    if (t.valid() && !t.RefCountIsOne()) {
+      ASSIGN_OR_RETURN(t, t.Clone());
+    }
+  }
+  return fetched;
 }
 
 }  // namespace quiver

@@ -6,6 +6,7 @@
 // call, so several steps may run at once on one Executor.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,17 @@ struct ExecutorSpec {
   std::vector<std::string> targets;
 };
 
+// Kernels of stateful nodes (random generators, ...) shared by every executor of a session,
+// so that their state advances across Run signatures as in TF.
+class StatefulKernelCache {
+ public:
+  absl::StatusOr<std::shared_ptr<OpKernel>> GetOrCreate(const Node& node);
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<OpKernel>> kernels_;
+};
+
 struct StepStats {
   int64_t nodes_executed = 0;
 };
@@ -31,7 +43,8 @@ class Executor {
  public:
   // `graph` must outlive the executor and stay unchanged while it exists.
   static absl::StatusOr<std::unique_ptr<Executor>> Build(const Graph& graph,
-                                                         const ExecutorSpec& spec);
+                                                         const ExecutorSpec& spec,
+                                                         StatefulKernelCache* cache = nullptr);
 
   // feed_values are in the order of spec.feeds; returns fetches in the order of spec.fetches.
   // `pool` (may be null) runs independent nodes concurrently.
@@ -50,7 +63,7 @@ class Executor {
   };
   struct Item {
     const Node* node = nullptr;
-    std::unique_ptr<OpKernel> kernel;
+    std::shared_ptr<OpKernel> kernel;
     std::vector<InputSource> inputs;
     int output_base = 0;           // first slot of this node's outputs
     std::vector<int> consumers;    // items to notify (one entry per data/control edge)

@@ -40,6 +40,7 @@ class SessionImpl {
     if (graph_) retired_graphs_.push_back(std::move(graph_));
     graph_ = std::move(copy);
     executors_.clear();
+    stateful_kernels_ = std::make_shared<StatefulKernelCache>();
     return absl::OkStatus();
   }
 
@@ -100,9 +101,11 @@ class SessionImpl {
                                           RunMetadata* metadata) {
     std::shared_ptr<const Executor> exec;
     const Graph* graph;
+    std::shared_ptr<StatefulKernelCache> stateful_kernels;
     {
       absl::MutexLock lock(&mu_);
       graph = graph_.get();
+      stateful_kernels = stateful_kernels_;
     }
     std::vector<TensorId> feed_ids, fetch_ids;
     RETURN_IF_ERROR(ParseNames(feeds, fetches, targets, *graph, &feed_ids, &fetch_ids));
@@ -124,7 +127,7 @@ class SessionImpl {
     if (!exec) {
       ExecutorSpec spec{feed_ids, fetch_ids, targets};
       RETURN_IF_ERROR(CheckRequiredFeeds(*graph, spec));
-      ASSIGN_OR_RETURN(std::unique_ptr<Executor> built, Executor::Build(*graph, spec));
+      ASSIGN_OR_RETURN(std::unique_ptr<Executor> built, Executor::Build(*graph, spec, stateful_kernels.get()));
       exec = std::move(built);
       absl::MutexLock lock(&mu_);
       executors_.emplace(key, exec);
@@ -268,6 +271,7 @@ class SessionImpl {
   std::unique_ptr<Graph> graph_;
   std::vector<std::unique_ptr<Graph>> retired_graphs_;
   std::map<std::string, std::shared_ptr<const Executor>> executors_;
+  std::shared_ptr<StatefulKernelCache> stateful_kernels_;
   absl::Mutex variables_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Variable>> variables_;
 };

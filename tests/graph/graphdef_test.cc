@@ -100,8 +100,7 @@ const char* kModel = R"(
 
 }  // namespace
 
-TEST_CASE("Graph -> GraphDef -> Graph round-trips names, ops, attrs, inputs, devices",
-          "[graphdef]") {
+TEST_CASE("Graph -> GraphDef -> Graph keeps names ops attrs inputs and devices", "[graphdef]") {
   Graph g1;
   REQUIRE(ImportGraphDef(Text(kModel), &g1).ok());
   CHECK(g1.num_nodes() == 6);
@@ -330,7 +329,7 @@ TEST_CASE("Legacy producers read an empty Placeholder shape as unknown", "[graph
   CHECK(deprecated.FindNode("p")->output_shape(0).unknown_rank());
 }
 
-TEST_CASE("GraphDef files: binary and text round trips, atomic writes", "[graphdef]") {
+TEST_CASE("GraphDef files round-trip in binary and text and are written atomically", "[graphdef]") {
   TempDir dir;
   const tensorflow::GraphDef gd = Text(kModel);
 
@@ -374,7 +373,7 @@ TEST_CASE("GraphDef files: binary and text round trips, atomic writes", "[graphd
   CHECK((*loaded)->num_nodes() == 6);
 }
 
-TEST_CASE("ReadGraphDefFile: text with unknown fields, missing files", "[graphdef]") {
+TEST_CASE("ReadGraphDefFile reads text with unknown fields and names missing files", "[graphdef]") {
   TempDir dir;
   const std::string path = dir.File("with_library.pbtxt");
   WriteBytes(path, std::string(kFloatPlaceholder) + R"(

@@ -303,7 +303,8 @@ TEST_CASE("WriteNpyFile and ReadNpyFile round-trip every NumPy dtype", "[npy]") 
   std::filesystem::remove(path);
 }
 
-TEST_CASE("WriteNpyFile refuses what NumPy cannot hold; ReadNpyFile names missing files", "[npy]") {
+TEST_CASE("WriteNpyFile refuses what NumPy cannot hold and ReadNpyFile names missing files",
+          "[npy]") {
   Tensor bf = Tensor::FromVector<BFloat16>({BFloat16{0x3f80}}, TensorShape{1});
   absl::Status s = WriteNpyFile(bf, TempPath("bf16.npy"));
   REQUIRE_FALSE(s.ok());

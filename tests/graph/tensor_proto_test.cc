@@ -56,7 +56,8 @@ TEST_CASE("tensor_content of the wrong size names both byte counts", "[tensor_pr
         "tensor_content has 12 bytes but dtype float32 x shape [2,2] needs 16");
 }
 
-TEST_CASE("typed fields: zero values zero-fill, fewer repeat the last", "[tensor_proto]") {
+TEST_CASE("typed fields zero-fill when empty and repeat the last value when short",
+          "[tensor_proto]") {
   auto p = Proto(tensorflow::DT_FLOAT, {2, 3});
   auto zeros = TensorFromProto(p);
   REQUIRE(zeros.ok());

@@ -79,12 +79,8 @@ class CastOp : public OpKernel {
     }
     const Src* in = x.data<Src>();
     const int64_t n = x.num_elements();
-    Tensor* y;
-    if constexpr (sizeof(Src) == sizeof(Dst)) {
-      ASSIGN_OR_RETURN(y, ctx.forward_input_or_allocate_output(0, 0, x.shape()));
-    } else {
-      ASSIGN_OR_RETURN(y, ctx.allocate_output(0, x.shape()));
-    }
+    // No forwarding: the output dtype differs from the input's, so the buffer is never reusable.
+    ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.shape()));
     Dst* out = y->data<Dst>();
     const bool truncate = truncate_;
     cwise::ParallelForRange(ctx, n, 1, [&](int64_t begin, int64_t end) {
