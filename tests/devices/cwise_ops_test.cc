@@ -187,6 +187,7 @@ TEST_CASE("Unary integer kernels", "[cwise]") {
   Tensor x64 = Tensor::FromVector<int64_t>({-(int64_t(1) << 40), 3}, {2});
   CheckEqual<int64_t>(RunOne("Abs", {x64}), {int64_t(1) << 40, 3});
   CheckEqual<int64_t>(RunOne("Square", {x64}), {0, 9});  // 2^80 wraps to 0
+  CheckEqual<int32_t>(RunOne("Relu", {x}), {0, 0, 5, 0});
   CheckEqual<bool>(RunOne("LogicalNot", {Tensor::FromVector<bool>({true, false}, {2})}),
                    {false, true});
 }

@@ -115,5 +115,6 @@ int main(int argc, char** argv) {
                              {accuracy});
   if (!acc.ok()) return Fail(acc.status());
   std::printf("test accuracy: %.4f\n", acc->at(0).data<float>()[0]);
+  std::printf("train time: %.3f s\nexamples/s: %.0f\n", secs, steps * batch / std::max(secs, 1e-9));
   return 0;
 }

@@ -76,6 +76,9 @@ QUIVER_NUMERIC_UNARY("Neg", functor::Neg);
 QUIVER_NUMERIC_UNARY("Abs", functor::Abs);
 QUIVER_NUMERIC_UNARY("Square", functor::Square);
 QUIVER_NUMERIC_UNARY("Sign", functor::Sign);
+// Relu on integers is cheap and TensorFlow has it (quantised graphs feed int activations).
+QUIVER_UNARY_KERNEL("Relu", int32_t, FunctorBulk<functor::Relu>, 1);
+QUIVER_UNARY_KERNEL("Relu", int64_t, FunctorBulk<functor::Relu>, 1);
 
 // LogicalNot has no type attr: its input is always bool.
 template <typename>
