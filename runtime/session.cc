@@ -10,7 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "graph/graphdef.h"
+#include "devices/device_set.h"
 #include "graph/status_macros.h"
+#include "passes/placement_report.h"
+#include "passes/placer.h"
 #include "runtime/executor.h"
 #include "runtime/thread_pool.h"
 
@@ -149,20 +152,18 @@ class SessionImpl {
     return slot.get();
   }
 
-  // Until the placer lands, everything runs on the CPU; a request for another device is an
-  // error unless soft placement allows falling back.
+  // Places every node (explicit request > colocation > soft placement > defaults). All
+  // devices are CPUs today, so every kernel runs from host memory; copy insertion between
+  // devices comes with the CUDA device.
   absl::Status CheckPlacement(Graph& graph) {
-    for (Node* n : graph.nodes()) {
-      std::string dev = absl::AsciiStrToLower(n->requested_device());
-      bool wants_other = !dev.empty() && dev.find("cpu") == std::string::npos;
-      if (wants_other && !options_.allow_soft_placement) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Cannot assign a device for operation '", n->name(), "' (", n->op(),
-            "): it was explicitly assigned to ", n->requested_device(),
-            " but available devices are [ /job:localhost/replica:0/task:0/device:CPU:0 ]. "
-            "Enable allow_soft_placement to fall back to the CPU."));
-      }
-      n->set_assigned_device("/job:localhost/replica:0/task:0/device:CPU:0");
+    ASSIGN_OR_RETURN(DeviceSet devices,
+                     DeviceSet::Create(DeviceSetOptions{options_.virtual_cpu_devices}));
+    PlacerOptions placer_options;
+    placer_options.allow_soft_placement = options_.allow_soft_placement;
+    ASSIGN_OR_RETURN(Placement placement, PlaceGraph(&graph, devices, placer_options));
+    if (options_.log_device_placement) {
+      ASSIGN_OR_RETURN(PlacementReport report, BuildPlacementReport(graph, devices, &placement));
+      std::fputs(RenderPlacementText(report).c_str(), stderr);
     }
     return absl::OkStatus();
   }

@@ -28,7 +28,10 @@ struct SessionOptions {
   // Fall back to a device that has a kernel when the requested one is absent (TF's
   // allow_soft_placement). Without it a "/gpu:0" request on a machine with no GPU is an error.
   bool allow_soft_placement = true;
+  // Prints the placement report (every node's device and why) when the session is created.
   bool log_device_placement = false;
+  // Extra logical CPU devices (CPU:1..CPU:N) that placement may use, like TF's virtual devices.
+  int virtual_cpu_devices = 0;
 };
 
 struct RunMetadata {

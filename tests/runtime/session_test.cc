@@ -69,7 +69,7 @@ TEST_CASE("Session reports bad feeds and fetches clearly", "[session][errors]") 
   Graph g;
   GraphBuilder b(&g);
   auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
-  auto y = Relu(x, "y");
+  Relu(x, "y");
   REQUIRE(b.status().ok());
   auto session = Session::Create(g);
   REQUIRE(session.ok());
@@ -157,7 +157,7 @@ TEST_CASE("Wide graphs run in parallel and concurrent Run calls agree", "[sessio
   for (int i = 0; i < 8; ++i) branches.push_back(Tanh(MatMul(x, x) * static_cast<double>(i + 1)));
   auto sum = branches[0];
   for (int i = 1; i < 8; ++i) sum = sum + branches[i];
-  auto total = ReduceSumAll(sum, "total");
+  ReduceSumAll(sum, "total");
   REQUIRE(b.status().ok());
   SessionOptions opts;
   opts.inter_op_threads = 4;

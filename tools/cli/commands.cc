@@ -7,6 +7,7 @@ namespace quiver::cli {
 int RunCommand(const std::string& command, const std::vector<std::string>& args) {
   if (command == "run") return RunMain(args);
   if (command == "inspect") return InspectMain(args);
+  if (command == "place") return PlaceMain(args);
   std::fprintf(stderr, "quiver: unknown command '%s' (try 'quiver --help')\n", command.c_str());
   return kExitUsage;
 }

@@ -24,11 +24,15 @@ inline constexpr char kUsage[] =
     "      tensor's summary; with --out writes DIR/<name with / and : as _>.npy.\n"
     "  inspect GRAPH [--format text|json]\n"
     "      Inputs (dtype, shape), outputs, op histogram, parameter count and bytes.\n"
+    "  place GRAPH [--virtual-devices N] [--soft] [--log] [--format text|json|dot]\n"
+    "      Placement analysis: every node's device and why, per-device op counts and FLOPs,\n"
+    "      and every cross-device transfer (tensor, dtype, shape, bytes).\n"
     "\n"
     "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error\n";
 
 int RunCommand(const std::string& command, const std::vector<std::string>& args);
 int RunMain(const std::vector<std::string>& args);
 int InspectMain(const std::vector<std::string>& args);
+int PlaceMain(const std::vector<std::string>& args);
 
 }  // namespace quiver::cli

@@ -119,7 +119,7 @@ def build_model(tf):
     b_fc1 = bias_variable([1024])
     h_pool2_flat = tf.reshape(h_pool2, [-1, 7 * 7 * 64])
     h_fc1 = tf.nn.relu(tf.matmul(h_pool2_flat, W_fc1) + b_fc1)
-    h_fc1_drop = tf.nn.dropout(h_fc1, keep_prob=keep_prob)
+    h_fc1_drop = tf.nn.dropout(h_fc1, rate=1.0 - keep_prob)  # == keep_prob=keep_prob
 
     W_fc2 = weight_variable([1024, 10])
     b_fc2 = bias_variable([10])
@@ -149,6 +149,7 @@ def main():
     except ImportError as e:
         sys.exit("mnist_cnn_tf1: tensorflow is not importable (%s); pip install tensorflow-cpu" % e)
     tf.disable_eager_execution()
+    tf.get_logger().setLevel("ERROR")  # no deprecation chatter on stderr
 
     train_x, train_y = load_mnist(args.data, "train")
     test_x, test_y = load_mnist(args.data, "t10k")

@@ -165,7 +165,8 @@ int main(int argc, char** argv) {
   if (!quiet) std::printf("\n");
   auto acc = Evaluate(**session, m, *test);
   if (!acc.ok()) return Fail(acc.status());
-  std::printf("test accuracy: %.4f\n", *acc);
+  // The accuracy line comes last: scripts read it as the program's result.
   std::printf("train time: %.3f s\nexamples/s: %.0f\n", train_secs, steps * batch / std::max(train_secs, 1e-9));
+  std::printf("test accuracy: %.4f\n", *acc);
   return 0;
 }

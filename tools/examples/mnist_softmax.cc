@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
                                }()}},
                              {accuracy});
   if (!acc.ok()) return Fail(acc.status());
-  std::printf("test accuracy: %.4f\n", acc->at(0).data<float>()[0]);
+  // The accuracy line comes last: scripts read it as the program's result.
   std::printf("train time: %.3f s\nexamples/s: %.0f\n", secs, steps * batch / std::max(secs, 1e-9));
+  std::printf("test accuracy: %.4f\n", acc->at(0).data<float>()[0]);
   return 0;
 }
