@@ -3,7 +3,7 @@
 // Adam(1e-4) on batches of 50. The model sits under a /gpu:0 device scope with soft
 // placement, so it runs on the CPU where there is no GPU.
 //
-//   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--quiet]
+//   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads N] [--quiet]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   int steps = 2000, batch = 50, eval_every = 0;
   uint64_t seed = 1;
   bool quiet = false;
+  int inter_op_threads = 0;  // 0: one per core
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -115,10 +116,11 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = std::atoi(next().c_str());
     else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
     else if (a == "--eval-every") eval_every = std::atoi(next().c_str());
+    else if (a == "--inter-op-threads") inter_op_threads = std::atoi(next().c_str());
     else if (a == "--quiet") quiet = true;
     else {
       std::fprintf(stderr, "usage: mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] "
-                           "[--eval-every N] [--quiet]\n");
+                           "[--eval-every N] [--inter-op-threads N] [--quiet]\n");
       return 2;
     }
   }
@@ -135,6 +137,7 @@ int main(int argc, char** argv) {
   if (auto s = Build(m, seed); !s.ok()) return Fail(s);
   SessionOptions options;
   options.allow_soft_placement = true;
+  options.inter_op_threads = inter_op_threads;
   auto session = Session::Create(m.graph, options);
   if (!session.ok()) return Fail(session.status());
   if (auto r = (*session)->Run({}, {}, {m.init->name()}); !r.ok()) return Fail(r.status());

@@ -3,7 +3,7 @@
 // scope with soft placement (so it runs on the CPU where there is no GPU).
 //
 //   mnist_softmax [--data DIR] [--steps N] [--batch N] [--lr X] [--seed N]
-//                 [--save CKPT] [--restore CKPT] [--quiet]
+//                 [--save CKPT] [--restore CKPT] [--inter-op-threads N] [--quiet]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   double lr = 0.5;
   uint64_t seed = 1;
   bool quiet = false;
+  int inter_op_threads = 0;  // 0: one per core
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -40,10 +41,11 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
     else if (a == "--save") save_path = next();
     else if (a == "--restore") restore_path = next();
+    else if (a == "--inter-op-threads") inter_op_threads = std::atoi(next().c_str());
     else if (a == "--quiet") quiet = true;
     else {
       std::fprintf(stderr, "usage: mnist_softmax [--data DIR] [--steps N] [--batch N] [--lr X] "
-                           "[--seed N] [--save CKPT] [--restore CKPT] [--quiet]\n");
+                           "[--seed N] [--save CKPT] [--restore CKPT] [--inter-op-threads N] [--quiet]\n");
       return 2;
     }
   }
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
 
   SessionOptions options;
   options.allow_soft_placement = true;
+  options.inter_op_threads = inter_op_threads;
   auto session = Session::Create(graph, options);
   if (!session.ok()) return Fail(session.status());
   if (auto r = (*session)->Run({}, {}, {init->name()}); !r.ok()) return Fail(r.status());
