@@ -22,13 +22,15 @@ namespace {
 
 using Outputs = std::vector<Output>;
 
-void ExpectGradientsMatch(const std::vector<Tensor>& xs, const GradBuildFn& build,
-                          const GradCheckOptions& options = {}) {
+void ExpectGradientsMatchImpl(const std::vector<Tensor>& xs, const GradBuildFn& build,
+                              const GradCheckOptions& options = {}) {
   auto report = CheckGradients(xs, build, options);
   INFO((report.ok() ? report->ToString() : std::string(report.status().message())));
   REQUIRE(report.ok());
   CHECK(report->passed);
 }
+// Asserts (REQUIRE/CHECK inside) that symbolic and numeric gradients agree.
+#define REQUIRE_GRADIENTS_MATCH(...) ExpectGradientsMatchImpl(__VA_ARGS__)
 
 bool HasOp(const char* op) { return OpRegistry::Global().Find(op) != nullptr; }
 
@@ -82,7 +84,7 @@ TEST_CASE("Gradients of unary element-wise ops match finite differences", "[grad
   for (const Case& c : cases) {
     for (const TensorShape& shape : {TensorShape{2, 3}, TensorShape{3, 2, 2}}) {
       DYNAMIC_SECTION(c.name << " " << shape.DebugString()) {
-        ExpectGradientsMatch({RandomDoubles(shape, 7, c.lo, c.hi)},
+        REQUIRE_GRADIENTS_MATCH({RandomDoubles(shape, 7, c.lo, c.hi)},
                              [&](GraphBuilder&, const Outputs& x) { return Outputs{c.fn(x[0])}; });
       }
     }
@@ -112,7 +114,7 @@ TEST_CASE("Gradients of broadcasting binary ops match finite differences", "[gra
   for (const Case& c : cases) {
     for (const auto& [sa, sb] : shapes) {
       DYNAMIC_SECTION(c.name << " " << sa.DebugString() << " " << sb.DebugString()) {
-        ExpectGradientsMatch(
+        REQUIRE_GRADIENTS_MATCH(
             {RandomDoubles(sa, 11, c.lo, c.hi), RandomDoubles(sb, 12, c.lo, c.hi)},
             [&](GraphBuilder&, const Outputs& x) { return Outputs{c.fn(x[0], x[1])}; });
       }
@@ -125,19 +127,19 @@ TEST_CASE("Broadcast gradients work with unknown dims (run-time reduction axes)"
   GradCheckOptions options;
   SECTION("x[?,3] * b[3]: decided statically") {
     options.placeholder_shapes = {TensorShape{-1, 3}, TensorShape{3}};
-    ExpectGradientsMatch({RandomDoubles({4, 3}, 1), RandomDoubles({3}, 2)}, mul, options);
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({4, 3}, 1), RandomDoubles({3}, 2)}, mul, options);
   }
   SECTION("x[?,?] * y[?]: BroadcastGradientArgs, y broadcast") {
     options.placeholder_shapes = {TensorShape{-1, -1}, TensorShape{-1}};
-    ExpectGradientsMatch({RandomDoubles({4, 3}, 1), RandomDoubles({3}, 2)}, mul, options);
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({4, 3}, 1), RandomDoubles({3}, 2)}, mul, options);
   }
   SECTION("x[?,?] * y[?,?]: BroadcastGradientArgs, both broadcast") {
     options.placeholder_shapes = {TensorShape{-1, -1}, TensorShape{-1, -1}};
-    ExpectGradientsMatch({RandomDoubles({4, 1}, 1), RandomDoubles({1, 3}, 2)}, mul, options);
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({4, 1}, 1), RandomDoubles({1, 3}, 2)}, mul, options);
   }
   SECTION("unknown rank") {
     options.placeholder_shapes = {TensorShape::UnknownRank(), TensorShape::UnknownRank()};
-    ExpectGradientsMatch({RandomDoubles({2, 1, 3}, 1), RandomDoubles({4, 1}, 2)}, mul, options);
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 1, 3}, 1), RandomDoubles({4, 1}, 2)}, mul, options);
   }
 }
 
@@ -159,7 +161,7 @@ TEST_CASE("The x[?,n] + b[n] gradient needs no run-time shape logic", "[gradient
 
 TEST_CASE("Gradients of AddN, Cast and SquaredDifference chains", "[gradients]") {
   SECTION("AddN") {
-    ExpectGradientsMatch({RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2)},
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2)},
                          [](GraphBuilder& b, const Outputs& x) {
                            return Outputs{b.Op("AddN", {x[0], x[1] * x[1], x[0] * x[1]})};
                          });
@@ -216,7 +218,7 @@ TEST_CASE("Gradients of reductions match finite differences", "[gradients]") {
     for (const auto& axes : axes_list) {
       for (bool keep : {false, true}) {
         DYNAMIC_SECTION(c.name << " axes=[" << absl::StrJoin(axes, ",") << "] keep_dims=" << keep) {
-          ExpectGradientsMatch(
+          REQUIRE_GRADIENTS_MATCH(
               {RandomDoubles({2, 3, 4}, 3, c.lo, c.hi)},
               [&](GraphBuilder&, const Outputs& x) { return Outputs{c.fn(x[0], axes, keep)}; });
         }
@@ -225,7 +227,7 @@ TEST_CASE("Gradients of reductions match finite differences", "[gradients]") {
     DYNAMIC_SECTION(c.name << " with unknown dims") {
       GradCheckOptions options;
       options.placeholder_shapes = {TensorShape{-1, 3, -1}};
-      ExpectGradientsMatch(
+      REQUIRE_GRADIENTS_MATCH(
           {RandomDoubles({2, 3, 4}, 4, c.lo, c.hi)},
           [&](GraphBuilder&, const Outputs& x) {
             return Outputs{c.fn(x[0], {0, -1}, false)};
@@ -260,7 +262,7 @@ TEST_CASE("Gradients of MatMul with every transpose combination", "[gradients]")
       DYNAMIC_SECTION("transpose_a=" << ta << " transpose_b=" << tb) {
         const TensorShape sa = ta ? TensorShape{4, 3} : TensorShape{3, 4};
         const TensorShape sb = tb ? TensorShape{2, 4} : TensorShape{4, 2};
-        ExpectGradientsMatch({RandomDoubles(sa, 1), RandomDoubles(sb, 2)},
+        REQUIRE_GRADIENTS_MATCH({RandomDoubles(sa, 1), RandomDoubles(sb, 2)},
                              [&](GraphBuilder&, const Outputs& x) {
                                return Outputs{MatMul(x[0], x[1], {ta, tb})};
                              });
@@ -282,7 +284,7 @@ TEST_CASE("Gradients of BatchMatMulV2 reduce broadcast batch dims", "[gradients]
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.a.DebugString()
                     << " x " << c.b.DebugString() << " adj " << c.adj_x << c.adj_y) {
-      ExpectGradientsMatch({RandomDoubles(c.a, 1), RandomDoubles(c.b, 2)},
+      REQUIRE_GRADIENTS_MATCH({RandomDoubles(c.a, 1), RandomDoubles(c.b, 2)},
                            [&](GraphBuilder&, const Outputs& x) {
                              return Outputs{BatchMatMul(x[0], x[1], c.adj_x, c.adj_y)};
                            });
@@ -291,12 +293,12 @@ TEST_CASE("Gradients of BatchMatMulV2 reduce broadcast batch dims", "[gradients]
   SECTION("unknown batch dims") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 3, 4}, TensorShape{-1, -1, 4, 2}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({2, 3, 4}, 1), RandomDoubles({3, 1, 4, 2}, 2)},
         [&](GraphBuilder&, const Outputs& x) { return Outputs{BatchMatMul(x[0], x[1])}; }, options);
   }
   SECTION("BatchMatMul (v1, no broadcasting)") {
-    ExpectGradientsMatch({RandomDoubles({2, 3, 4}, 1), RandomDoubles({2, 4, 2}, 2)},
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3, 4}, 1), RandomDoubles({2, 4, 2}, 2)},
                          [&](GraphBuilder& b, const Outputs& x) {
                            return Outputs{b.Op("BatchMatMul", {x[0], x[1]})};
                          });
@@ -307,14 +309,14 @@ TEST_CASE("Gradients of BatchMatMulV2 reduce broadcast batch dims", "[gradients]
 
 TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
   SECTION("Reshape, ExpandDims, Squeeze") {
-    ExpectGradientsMatch({RandomDoubles({2, 3, 1}, 1)}, [](GraphBuilder&, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3, 1}, 1)}, [](GraphBuilder&, const Outputs& x) {
       return Outputs{Reshape(x[0], {3, 2}) * 2.0, ExpandDims(x[0], 1), Squeeze(x[0], {2})};
     });
   }
   SECTION("Reshape with an unknown batch dim") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 6}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({2, 6}, 1)},
         [](GraphBuilder&, const Outputs& x) {
           return Outputs{Square(Reshape(x[0], {-1, 2, 3}))};
@@ -322,14 +324,14 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
         options);
   }
   SECTION("Transpose") {
-    ExpectGradientsMatch({RandomDoubles({2, 3, 4}, 1)}, [](GraphBuilder&, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3, 4}, 1)}, [](GraphBuilder&, const Outputs& x) {
       return Outputs{Transpose(x[0], {1, 2, 0})};
     });
   }
   SECTION("ConcatV2") {
     for (int64_t axis : {0, 1, -1}) {
       DYNAMIC_SECTION("axis " << axis) {
-        ExpectGradientsMatch(
+        REQUIRE_GRADIENTS_MATCH(
             {RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2), RandomDoubles({2, 3}, 3)},
             [&](GraphBuilder&, const Outputs& x) {
               return Outputs{Concat({x[0], x[1] * x[1], x[2]}, axis)};
@@ -340,7 +342,7 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
   SECTION("ConcatV2 with unknown sizes along the axis") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{2, -1}, TensorShape{-1, -1}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({2, 3}, 1), RandomDoubles({2, 2}, 2)},
         [](GraphBuilder&, const Outputs& x) {
           return Outputs{Concat({x[0], x[1]}, 1)};
@@ -348,7 +350,7 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
         options);
   }
   SECTION("Concat (v1)") {
-    ExpectGradientsMatch({RandomDoubles({2, 3}, 1), RandomDoubles({1, 3}, 2)},
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1), RandomDoubles({1, 3}, 2)},
                          [](GraphBuilder& b, const Outputs& x) {
                            return Outputs{b.Op("Concat", {b.Scalar(0, DT_INT32), x[0], x[1]})};
                          });
@@ -356,7 +358,7 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
   SECTION("Pack and Unpack") {
     for (int64_t axis : {0, 1, -1}) {
       DYNAMIC_SECTION("axis " << axis) {
-        ExpectGradientsMatch({RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2)},
+        REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2)},
                              [&](GraphBuilder&, const Outputs& x) {
                                return Outputs{Stack({x[0], x[1], x[0]}, axis)};
                              });
@@ -364,19 +366,19 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
     }
   }
   SECTION("Unpack") {
-    ExpectGradientsMatch({RandomDoubles({3, 2}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 2}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       Node* unpack = b.OpNode("Unpack", {x[0]}, {{"num", MakeAttr(int64_t{3})}});
       // Output 1 is unused: its gradient is zeros.
       return Outputs{Output(&b, unpack, 0) * 3.0, Output(&b, unpack, 2)};
     });
   }
   SECTION("Slice") {
-    ExpectGradientsMatch({RandomDoubles({3, 4}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 4}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{b.Op("Slice", {x[0], Int32s(b, {1, 1}), Int32s(b, {2, -1})})};
     });
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 4}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({3, 4}, 1)},
         [](GraphBuilder& b, const Outputs& x) {
           return Outputs{b.Op("Slice", {x[0], Int32s(b, {1, 0}), Int32s(b, {1, 3})})};
@@ -385,7 +387,7 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
   }
   SECTION("StridedSlice") {
     // x[1:3, :, 0] and x[-1, 1:]
-    ExpectGradientsMatch({RandomDoubles({4, 3, 2}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({4, 3, 2}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       Output a = b.Op("StridedSlice",
                       {x[0], Int32s(b, {1, 0, 0}), Int32s(b, {3, 0, 1}), Int32s(b, {1, 1, 1})},
                       {{"begin_mask", MakeAttr(int64_t{2})},
@@ -398,18 +400,18 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
     });
   }
   SECTION("Pad") {
-    ExpectGradientsMatch({RandomDoubles({2, 3}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       Output paddings = b.Const(Tensor::FromVector<int32_t>({1, 0, 2, 1}, {2, 2}));
       return Outputs{b.Op("Pad", {x[0], paddings})};
     });
   }
   SECTION("Tile") {
-    ExpectGradientsMatch({RandomDoubles({2, 3}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{b.Op("Tile", {x[0], Int32s(b, {2, 3})})};
     });
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 3}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({2, 3}, 1)},
         [](GraphBuilder& b, const Outputs& x) {
           return Outputs{b.Op("Tile", {x[0], Int32s(b, {3, 1})})};
@@ -419,7 +421,7 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
 }
 
 TEST_CASE("Gradients of Fill, PadV2 and Snapshot match finite differences", "[gradients]") {
-  ExpectGradientsMatch({RandomDoubles({}, 1), RandomDoubles({2, 3}, 2)}, [](GraphBuilder& b,
+  REQUIRE_GRADIENTS_MATCH({RandomDoubles({}, 1), RandomDoubles({2, 3}, 2)}, [](GraphBuilder& b,
                                                                             const Outputs& x) {
     Output filled = b.Op("Fill", {Int32s(b, {2, 3}), x[0]});
     Output padded = b.Op("PadV2", {x[1], b.Const(Tensor::FromVector<int32_t>({0, 1, 1, 0}, {2, 2})),
@@ -431,10 +433,10 @@ TEST_CASE("Gradients of Fill, PadV2 and Snapshot match finite differences", "[gr
 // ---- nn ops ----------------------------------------------------------------------------------
 
 TEST_CASE("Gradients of BiasAdd match finite differences", "[gradients]") {
-  ExpectGradientsMatch(
+  REQUIRE_GRADIENTS_MATCH(
       {RandomDoubles({3, 4}, 1), RandomDoubles({4}, 2)},
       [](GraphBuilder&, const Outputs& x) { return Outputs{BiasAdd(x[0], x[1])}; });
-  ExpectGradientsMatch(
+  REQUIRE_GRADIENTS_MATCH(
       {RandomDoubles({2, 3, 3, 4}, 1), RandomDoubles({4}, 2)},
       [](GraphBuilder&, const Outputs& x) { return Outputs{BiasAdd(x[0], x[1])}; });
 }
@@ -446,7 +448,7 @@ TEST_CASE("Gradients of the cross-entropy ops match finite differences", "[gradi
   // The backprop output is softmax - labels: the logits' gradient only for labels that sum to
   // 1 (as in TF), so the labels are a softmax too.
   SECTION("dense: logits and labels") {
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({3, 4}, 1, -2, 2), RandomDoubles({3, 4}, 2, -1, 1)},
         [](GraphBuilder& b, const Outputs& x) {
           Node* n = b.OpNode("SoftmaxCrossEntropyWithLogits", {x[0], Softmax(x[1])});
@@ -454,7 +456,7 @@ TEST_CASE("Gradients of the cross-entropy ops match finite differences", "[gradi
         });
   }
   SECTION("dense: a gradient into the backprop output too") {
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({3, 4}, 1, -2, 2), RandomDoubles({3, 4}, 2, -1, 1)},
         [](GraphBuilder& b, const Outputs& x) {
           Node* n = b.OpNode("SoftmaxCrossEntropyWithLogits", {x[0], Softmax(x[1])});
@@ -462,7 +464,7 @@ TEST_CASE("Gradients of the cross-entropy ops match finite differences", "[gradi
         });
   }
   SECTION("sparse") {
-    ExpectGradientsMatch({RandomDoubles({3, 4}, 1, -2, 2)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 4}, 1, -2, 2)}, [](GraphBuilder& b, const Outputs& x) {
       Output labels = b.Const(Tensor::FromVector<int32_t>({2, 0, 3}, {3}));
       Node* n = b.OpNode("SparseSoftmaxCrossEntropyWithLogits", {x[0], labels});
       return Outputs{Output(&b, n, 0), Output(&b, n, 1)};
@@ -486,7 +488,7 @@ TEST_CASE("Gradients of Conv2D match finite differences", "[gradients]") {
   SECTION("unknown batch size") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 5, 5, 2}, TensorShape{3, 3, 2, 2}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({2, 5, 5, 2}, 1), RandomDoubles({3, 3, 2, 2}, 2)},
         [](GraphBuilder&, const Outputs& x) {
           return Outputs{Conv2D(x[0], x[1], {1, 2, 2, 1}, "SAME")};
@@ -496,7 +498,7 @@ TEST_CASE("Gradients of Conv2D match finite differences", "[gradients]") {
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.input.DebugString() << " " << c.filter.DebugString() << " " << c.padding
                                           << " stride " << c.strides[1]) {
-      ExpectGradientsMatch({RandomDoubles(c.input, 1), RandomDoubles(c.filter, 2)},
+      REQUIRE_GRADIENTS_MATCH({RandomDoubles(c.input, 1), RandomDoubles(c.filter, 2)},
                            [&](GraphBuilder&, const Outputs& x) {
                              return Outputs{Conv2D(x[0], x[1], c.strides, c.padding)};
                            });
@@ -517,7 +519,7 @@ TEST_CASE("Gradients of pooling match finite differences", "[gradients]") {
   for (const Case& c : cases) {
     DYNAMIC_SECTION("MaxPool " << c.padding << " k" << c.ksize[1] << c.ksize[2]) {
       if (!SkipWithoutOps({"MaxPoolGrad"})) {
-        ExpectGradientsMatch({RandomDoubles({2, 5, 5, 2}, 1)},
+        REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 5, 5, 2}, 1)},
                              [&](GraphBuilder&, const Outputs& x) {
                                return Outputs{MaxPool(x[0], c.ksize, c.strides, c.padding)};
                              });
@@ -525,7 +527,7 @@ TEST_CASE("Gradients of pooling match finite differences", "[gradients]") {
     }
     DYNAMIC_SECTION("AvgPool " << c.padding << " k" << c.ksize[1] << c.ksize[2]) {
       if (!SkipWithoutOps({"AvgPoolGrad"})) {
-        ExpectGradientsMatch({RandomDoubles({2, 5, 5, 2}, 1)},
+        REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 5, 5, 2}, 1)},
                              [&](GraphBuilder&, const Outputs& x) {
                                return Outputs{AvgPool(x[0], c.ksize, c.strides, c.padding)};
                              });
@@ -539,7 +541,7 @@ TEST_CASE("A small network's gradients match finite differences", "[gradients]")
   GradCheckOptions options;
   options.placeholder_shapes = {TensorShape{-1, 6}, TensorShape{6, 5}, TensorShape{5},
                                 TensorShape{5, 3}};
-  ExpectGradientsMatch(
+  REQUIRE_GRADIENTS_MATCH(
       {RandomDoubles({4, 6}, 1), RandomDoubles({6, 5}, 2), RandomDoubles({5}, 3),
        RandomDoubles({5, 3}, 4)},
       [](GraphBuilder&, const Outputs& x) {
@@ -612,7 +614,7 @@ TEST_CASE("Gradients along several paths are summed", "[gradients]") {
   REQUIRE(out.ok());
   CHECK(Values(out->at(0)) == std::vector<double>{3, -3, 2});
   // And against finite differences, with a deeper diamond.
-  ExpectGradientsMatch({RandomDoubles({2, 3}, 1)}, [](GraphBuilder&, const Outputs& x) {
+  REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1)}, [](GraphBuilder&, const Outputs& x) {
     Output a = Exp(x[0]);
     Output c = a * x[0] + Square(a) - Tanh(a * 2.0);
     return Outputs{c, a};
