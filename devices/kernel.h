@@ -9,6 +9,7 @@
 //                          [](OpKernelConstruction& c) -> KernelOrError { ... });
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,11 +49,19 @@ class OpKernelConstruction {
   const Node& node_;
 };
 
+// Counters one step's kernels add to (the executor owns one per step, so concurrent Run calls
+// never mix their numbers).
+struct StepCounters {
+  std::atomic<int64_t> transfers{0};       // _Transfer kernels executed
+  std::atomic<int64_t> transfer_bytes{0};  // bytes they copied
+};
+
 // Per-step services a kernel may use.
 struct StepResources {
   // Looks up (or creates when `create`) the session-owned Variable for a VariableV2 node.
   std::function<Variable*(const std::string& name, bool create)> variable;
   ThreadPool* intra_op_pool = nullptr;
+  StepCounters* counters = nullptr;  // set by the executor for the step; may be null
 };
 
 // A value flowing along an edge: a tensor, or a reference to a variable (TF1 ref edges).

@@ -127,7 +127,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
 // Per-step state: the value table, pending counts and the completion latch.
 class Executor::StepState {
  public:
-  StepState(const Executor& exec, const std::vector<Tensor>& feeds, StepResources& resources,
+  StepState(const Executor& exec, const std::vector<Tensor>& feeds, const StepResources& resources,
             ThreadPool* pool)
       : exec_(exec),
         feeds_(feeds),
@@ -144,6 +144,8 @@ class Executor::StepState {
     for (size_t i = 0; i < exec.items_.size(); ++i) {
       pending_[i].store(exec.items_[i].num_pending, std::memory_order_relaxed);
     }
+    // The session's resources are shared by concurrent steps; the counters must not be.
+    resources_.counters = &counters_;
   }
 
   absl::Status RunAll(StepStats* stats) {
@@ -153,7 +155,11 @@ class Executor::StepState {
     Process(exec_.roots_[0]);
     std::unique_lock<std::mutex> lock(done_mu_);
     done_cv_.wait(lock, [this] { return remaining_ == 0; });
-    if (stats) stats->nodes_executed = executed_.load();
+    if (stats) {
+      stats->nodes_executed = executed_.load();
+      stats->transfers = counters_.transfers.load();
+      stats->transfer_bytes = counters_.transfer_bytes.load();
+    }
     std::lock_guard<std::mutex> status_lock(status_mu_);
     return status_;
   }
@@ -279,7 +285,8 @@ class Executor::StepState {
 
   const Executor& exec_;
   const std::vector<Tensor>& feeds_;
-  StepResources& resources_;
+  StepCounters counters_;
+  StepResources resources_;  // a per-step copy pointing at counters_
   ThreadPool* pool_;
   std::vector<TensorValue> values_;
   std::vector<std::atomic<int>> uses_;

@@ -37,6 +37,8 @@ class StatefulKernelCache {
 
 struct StepStats {
   int64_t nodes_executed = 0;
+  int64_t transfers = 0;       // _Transfer kernels executed (cross-device copies)
+  int64_t transfer_bytes = 0;  // bytes they copied
 };
 
 class Executor {

@@ -1,7 +1,8 @@
-// quiver place GRAPH [--virtual-devices N] [--soft] [--log] [--format text|json|dot]: places a
+// quiver place GRAPH [--virtual-devices N] [--soft] [--log] [--format text|json|dot|svg]: places a
 // GraphDef on this machine's devices (plus N virtual CPUs) and prints why each node landed
 // where it did and which tensors cross devices.
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,8 +22,8 @@ int PlaceMain(const std::vector<std::string>& argv) {
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
   std::string format = args.Get("format", "text");
-  if (format != "text" && format != "json" && format != "dot") {
-    return Fail(cmd, kExitUsage, "--format must be text, json or dot");
+  if (format != "text" && format != "json" && format != "dot" && format != "svg") {
+    return Fail(cmd, kExitUsage, "--format must be text, json, dot or svg");
   }
   int virtual_devices = 0;
   if (args.Has("virtual-devices") &&
@@ -54,6 +55,17 @@ int PlaceMain(const std::vector<std::string>& argv) {
     out = RenderPlacementJson(*report);
   } else if (format == "dot") {
     out = RenderPlacementDot(**graph, *report);
+  } else if (format == "svg") {
+    // Graphviz renders the DOT; it is optional, so say how to get it when it is missing.
+    if (std::system("command -v dot >/dev/null 2>&1") != 0) {
+      return Fail(cmd, kExitUsage, "--format svg needs Graphviz's 'dot' (apt-get install graphviz); use --format dot");
+    }
+    std::string dot_text = RenderPlacementDot(**graph, *report);
+    FILE* pipe = popen("dot -Tsvg", "w");
+    if (pipe == nullptr) return Fail(cmd, kExitIoError, "cannot run 'dot -Tsvg'");
+    std::fwrite(dot_text.data(), 1, dot_text.size(), pipe);
+    if (pclose(pipe) != 0) return Fail(cmd, kExitIoError, "'dot -Tsvg' failed");
+    return kExitOk;
   } else {
     out = RenderPlacementText(*report);
   }

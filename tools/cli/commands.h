@@ -24,7 +24,7 @@ inline constexpr char kUsage[] =
     "      tensor's summary; with --out writes DIR/<name with / and : as _>.npy.\n"
     "  inspect GRAPH [--format text|json]\n"
     "      Inputs (dtype, shape), outputs, op histogram, parameter count and bytes.\n"
-    "  place GRAPH [--virtual-devices N] [--soft] [--log] [--format text|json|dot]\n"
+    "  place GRAPH [--virtual-devices N] [--soft] [--log] [--format text|json|dot|svg]\n"
     "      Placement analysis: every node's device and why, per-device op counts and FLOPs,\n"
     "      and every cross-device transfer (tensor, dtype, shape, bytes).\n"
     "\n"
