@@ -3,7 +3,7 @@
 // `quiver run` can evaluate it:
 //
 //   mnist_forward_demo --out DIR [--mnist DIR] [--batch N]
-//   quiver run DIR/mnist_softmax.pb --feed x=DIR/x.npy --feed y_=DIR/y_.npy \
+//   quiver run DIR/mnist_softmax.pb --feed x=DIR/x.npy --feed y_=DIR/y_.npy
 //       --fetch cross_entropy --fetch accuracy
 //
 // Until training lands, the weights are a closed-form linear classifier rather than learned
