@@ -12,6 +12,7 @@
 #include "graph/graphdef.h"
 #include "devices/device_set.h"
 #include "graph/status_macros.h"
+#include "passes/copy_insertion.h"
 #include "passes/placement_report.h"
 #include "passes/placer.h"
 #include "runtime/executor.h"
@@ -36,7 +37,7 @@ class SessionImpl {
     auto copy = std::make_unique<Graph>();
     RETURN_IF_ERROR(copy->CopyFrom(graph));
     RETURN_IF_ERROR(copy->InferShapes());
-    RETURN_IF_ERROR(CheckPlacement(*copy));
+    RETURN_IF_ERROR(PlaceAndInsertCopies(*copy));
     absl::MutexLock lock(&mu_);
     // Executors point into the old graph; keep retired graphs alive until the session dies so
     // that a concurrent Run on an old executor stays valid.
@@ -137,7 +138,11 @@ class SessionImpl {
     }
     StepStats stats;
     ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->Run(feed_values, resources_, pool_.get(), &stats));
-    if (metadata) metadata->nodes_executed = stats.nodes_executed;
+    if (metadata) {
+      metadata->nodes_executed = stats.nodes_executed;
+      metadata->transfers = stats.transfers;
+      metadata->transfer_bytes = stats.transfer_bytes;
+    }
     return out;
   }
 
@@ -152,10 +157,10 @@ class SessionImpl {
     return slot.get();
   }
 
-  // Places every node (explicit request > colocation > soft placement > defaults). All
-  // devices are CPUs today, so every kernel runs from host memory; copy insertion between
-  // devices comes with the CUDA device.
-  absl::Status CheckPlacement(Graph& graph) {
+  // Places every node (explicit request > colocation > soft placement > defaults), then puts a
+  // _Transfer on every tensor that crosses devices so the copy really happens and is counted.
+  // This graph is private to the session: exported graphs never carry transfers.
+  absl::Status PlaceAndInsertCopies(Graph& graph) {
     ASSIGN_OR_RETURN(DeviceSet devices,
                      DeviceSet::Create(DeviceSetOptions{options_.virtual_cpu_devices}));
     PlacerOptions placer_options;
@@ -165,7 +170,7 @@ class SessionImpl {
       ASSIGN_OR_RETURN(PlacementReport report, BuildPlacementReport(graph, devices, &placement));
       std::fputs(RenderPlacementText(report).c_str(), stderr);
     }
-    return absl::OkStatus();
+    return InsertCopies(&graph, devices).status();
   }
 
   static absl::Status ParseNames(const std::vector<Session::Feed>& feeds,

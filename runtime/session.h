@@ -36,6 +36,10 @@ struct SessionOptions {
 
 struct RunMetadata {
   int64_t nodes_executed = 0;
+  // Cross-device copies the step executed (one per producer output and destination device)
+  // and the bytes they moved.
+  int64_t transfers = 0;
+  int64_t transfer_bytes = 0;
 };
 
 class SessionImpl;
@@ -61,6 +65,8 @@ class Session {
                                           const std::vector<std::string>& targets = {},
                                           RunMetadata* metadata = nullptr);
 
+  // The session's placed graph, including the internal _Transfer nodes copy insertion added
+  // between devices (export the graph you built, not this one).
   const Graph& graph() const;
 
   // A copy of every initialised variable's value, by variable name (checkpoints use this).

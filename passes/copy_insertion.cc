@@ -1,0 +1,89 @@
+#include "passes/copy_insertion.h"
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "graph/status_macros.h"
+#include "passes/placer.h"
+
+namespace quiver {
+namespace {
+
+// (producer id, output, destination device): the report's DupRecvKey without the host-memory
+// bit, which only matters for non-CPU producers feeding host-memory args.
+using TransferKey = std::tuple<int, int, std::string>;
+
+absl::StatusOr<const DeviceInfo*> DeviceOf(const Node& n, const DeviceSet& devices) {
+  const DeviceInfo* d = devices.Find(n.assigned_device());
+  if (d == nullptr || d->name != n.assigned_device()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("copy insertion: node '", n.name(), "' (", n.op(), ") is assigned to '",
+                     n.assigned_device(), "', which is not a device of ", devices.DebugString(),
+                     "; run placement first"));
+  }
+  return d;
+}
+
+// Looks through transfers to the tensor's real producer, so copies never chain.
+Endpoint Producer(Endpoint e) {
+  while (e.node->op() == kTransferOp) e = e.node->input(0);
+  return e;
+}
+
+}  // namespace
+
+absl::StatusOr<CopyInsertionStats> InsertCopies(Graph* graph, const DeviceSet& devices) {
+  CopyInsertionStats stats;
+  std::vector<Node*> nodes = graph->nodes();  // snapshot: transfers are added while iterating
+  std::map<TransferKey, Node*> transfers;
+  for (Node* n : nodes) {
+    if (n->op() != kTransferOp) continue;
+    Endpoint src = Producer(n->input(0));
+    transfers.emplace(TransferKey{src.node->id(), src.index, n->assigned_device()}, n);
+  }
+
+  for (Node* n : nodes) {
+    if (n->op() == kTransferOp) continue;
+    ASSIGN_OR_RETURN(const DeviceInfo* dst, DeviceOf(*n, devices));
+    for (int i = 0; i < n->num_inputs(); ++i) {
+      if (n->input_is_ref(i)) continue;  // a variable reference cannot be copied
+      Endpoint direct = n->input(i);
+      Endpoint src = Producer(direct);
+      ASSIGN_OR_RETURN(const DeviceInfo* src_dev, DeviceOf(*src.node, devices));
+      // Host-memory args are read from host memory: a CPU producer needs no copy.
+      const bool local = src_dev == dst || (src_dev->is_cpu() && IsHostMemoryInput(*n, i, *dst));
+      Endpoint want = src;
+      if (!local) {
+        TransferKey key{src.node->id(), src.index, dst->name};
+        auto it = transfers.find(key);
+        if (it == transfers.end()) {
+          DataType dtype = BaseType(src.node->output_type(src.index));
+          NodeSpec spec;
+          spec.name = graph->UniqueName(
+              absl::StrCat(src.node->name(), "/_transfer_to_", dst->type, "_", dst->id));
+          spec.op = kTransferOp;
+          spec.attrs = {{"T", MakeAttr(dtype)},
+                        {"src_device", MakeAttr(src_dev->name)},
+                        {"dst_device", MakeAttr(dst->name)}};
+          spec.device = dst->name;
+          spec.inputs = {src};
+          ASSIGN_OR_RETURN(Node * t, graph->AddNode(std::move(spec)));
+          t->set_assigned_device(dst->name);
+          t->set_output_shapes({src.node->output_shape(src.index)});
+          it = transfers.emplace(key, t).first;
+          stats.transfers_inserted++;
+        }
+        want = {it->second, 0};
+      }
+      if (want == direct) continue;
+      RETURN_IF_ERROR(graph->UpdateInput(n, i, want));
+      stats.edges_rewired++;
+    }
+  }
+  return stats;
+}
+
+}  // namespace quiver

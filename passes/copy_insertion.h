@@ -1,0 +1,34 @@
+// Copy insertion: after placement, every tensor that crosses devices goes through a
+// `_Transfer` node on the destination device, so the bytes are really moved (and counted).
+//
+// Transfers follow the placement report's grouping (TF's DupRecvKey): one per (producer,
+// output, destination device), however many consumers read it there. Control edges move no
+// data and stay as they are; an input the destination kernel keeps in host memory needs no
+// copy when the producer is a CPU; ref edges are never rewired (the placer colocates a ref
+// consumer with its variable).
+//
+// Runs only on a session's private graph: graphs that are exported stay free of `_Transfer`.
+//
+//   ASSIGN_OR_RETURN(Placement placement, PlaceGraph(&graph, devices, {}));
+//   ASSIGN_OR_RETURN(CopyInsertionStats stats, InsertCopies(&graph, devices));
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "devices/device_set.h"
+#include "graph/graph.h"
+
+namespace quiver {
+
+inline constexpr char kTransferOp[] = "_Transfer";
+
+struct CopyInsertionStats {
+  int transfers_inserted = 0;  // new _Transfer nodes
+  int edges_rewired = 0;       // consumer inputs now reading a _Transfer
+};
+
+// Inserts the transfers into a placed graph (every node assigned to a device of `devices`).
+// Running it again changes nothing: existing transfers are reused, and a transfer never reads
+// another transfer (consumers of one on a third device are fed from the original producer).
+absl::StatusOr<CopyInsertionStats> InsertCopies(Graph* graph, const DeviceSet& devices);
+
+}  // namespace quiver
