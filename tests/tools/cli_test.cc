@@ -195,3 +195,32 @@ TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", 
     }
   }
 }
+
+TEST_CASE("quiver place reports devices, reasons and transfers", "[cli][placement]") {
+  // x on CPU:0 feeds r = Relu(x) requested on /cpu:1, then y = r * two back on /cpu:0:
+  // by hand, 2 transfers (x:0 to CPU:1, r:0 to CPU:0); 'two' is a generator that follows y.
+  auto def = GoodGraph();
+  def.mutable_node(0)->set_device("/cpu:0");
+  def.mutable_node(1)->set_device("/cpu:1");
+  def.mutable_node(3)->set_device("/cpu:0");
+  std::string graph = WriteGraph(def, "placed.pb");
+  auto text = RunCli("place " + graph + " --virtual-devices 1");
+  REQUIRE(text.exit_code == 0);
+  REQUIRE_THAT(text.out, Catch::Contains("explicit: requested /cpu:1") && Catch::Contains("transfers (2)"));
+  auto json = RunCli("place " + graph + " --virtual-devices 1 --format json");
+  REQUIRE(json.exit_code == 0);
+  REQUIRE_THAT(json.out, Catch::Contains("\"devices\"") && Catch::Contains("\"nodes\"") &&
+                             Catch::Contains("\"transfers\"") && Catch::Contains("\"tensor\": \"x:0\""));
+  // Without the virtual device the explicit /cpu:1 request is impossible unless soft.
+  auto hard = RunCli("place " + graph);
+  REQUIRE(hard.exit_code == 3);
+  REQUIRE(OneLine(hard.err));
+  REQUIRE_THAT(hard.err, Catch::Contains("'r'") && Catch::Contains("/cpu:1"));
+  REQUIRE(RunCli("place " + graph + " --soft").exit_code == 0);
+  // quiver run gives the same numbers on 2 devices as on one.
+  std::string feed = TempPath("x3.npy");
+  REQUIRE(WriteNpyFile(Tensor::FromVector<float>({-1, 2, 3}, {1, 3}), feed).ok());
+  auto run = RunCli("run " + graph + " --virtual-devices 1 --feed x=" + feed + " --fetch y --format json");
+  REQUIRE(run.exit_code == 0);
+  REQUIRE_THAT(run.out, Catch::Contains("\"max\": 6") && Catch::Contains("\"min\": 0"));
+}

@@ -51,7 +51,8 @@ int RunMain(const std::vector<std::string>& argv) {
   const std::string cmd = "run";
   Args args;
   absl::Status parsed =
-      ParseArgs(argv, {"feed", "fetch", "target", "out", "format", "inter-op-threads"}, {}, &args);
+      ParseArgs(argv, {"feed", "fetch", "target", "out", "format", "inter-op-threads", "virtual-devices"},
+                {"log-device-placement"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) {
     return Fail(cmd, kExitUsage, "expected exactly one GRAPH file (see 'quiver --help')");
@@ -82,6 +83,13 @@ int RunMain(const std::vector<std::string>& argv) {
 
   SessionOptions options;
   if (args.Has("inter-op-threads")) options.inter_op_threads = std::atoi(args.Get("inter-op-threads").c_str());
+  if (args.Has("virtual-devices")) {
+    options.virtual_cpu_devices = std::atoi(args.Get("virtual-devices").c_str());
+    if (options.virtual_cpu_devices < 0 || options.virtual_cpu_devices > 64) {
+      return Fail(cmd, kExitUsage, "--virtual-devices must be between 0 and 64");
+    }
+  }
+  options.log_device_placement = args.Has("log-device-placement");
   auto session = Session::Create(**graph, options);
   if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
 
@@ -124,7 +132,7 @@ int RunMain(const std::vector<std::string>& argv) {
             for (int d = 0; d < t.rank(); ++d) absl::StrAppend(&dims, d ? ", " : "", t.dim(d));
             return dims;
           }(),
-          s.min, s.max, s.mean, path.empty() ? "null" : "\"" + JsonEscape(path) + "\"");
+          s.min, s.max, s.mean, path.empty() ? std::string("null") : absl::StrCat("\"", JsonEscape(path), "\""));
     }
   }
   if (format == "json") std::printf("%s]}\n", json.c_str());

@@ -19,7 +19,7 @@ inline constexpr char kUsage[] =
     "\n"
     "commands:\n"
     "  run GRAPH --fetch NAME[:i] [--fetch ...] [--feed NAME=FILE.npy ...] [--target NODE ...]\n"
-    "            [--out DIR] [--format text|json]\n"
+    "            [--out DIR] [--format text|json] [--virtual-devices N] [--log-device-placement]\n"
     "      Runs a GraphDef (.pb binary or .pbtxt text) on the CPU and prints each fetched\n"
     "      tensor's summary; with --out writes DIR/<name with / and : as _>.npy.\n"
     "  inspect GRAPH [--format text|json]\n"
