@@ -224,3 +224,32 @@ TEST_CASE("quiver place reports devices, reasons and transfers", "[cli][placemen
   REQUIRE(run.exit_code == 0);
   REQUIRE_THAT(run.out, Catch::Contains("\"max\": 6") && Catch::Contains("\"min\": 0"));
 }
+
+TEST_CASE("quiver optimize writes a smaller graph that computes the same", "[cli][passes]") {
+  // y = Relu(x) * two, plus a dead branch ('dead', pruned: y2 does not need it) and a
+  // constant expression c2 = two * two (folded into a Const).
+  auto def = GoodGraph();
+  auto* dead = AddNode(&def, "dead", "Neg", {"x"});
+  SetAttr(dead, "T", MakeAttr(DT_FLOAT));
+  auto* c2 = AddNode(&def, "c2", "Mul", {"two", "two"});
+  SetAttr(c2, "T", MakeAttr(DT_FLOAT));
+  auto* y2 = AddNode(&def, "y2", "Mul", {"y", "c2"});
+  SetAttr(y2, "T", MakeAttr(DT_FLOAT));
+  std::string graph = WriteGraph(def, "to_optimize.pb");
+  std::string out = TempPath("optimized.pb");
+  auto r = RunCli("optimize " + graph + " -o " + out + " --fetch y2 --report");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.out, Catch::Contains("prune") && Catch::Contains("constant_folding"));
+  auto inspect = RunCli("inspect " + out + " --format json");
+  REQUIRE(inspect.exit_code == 0);
+  REQUIRE_THAT(inspect.out, !Catch::Contains("\"Neg\""));
+  std::string feed = TempPath("x4.npy");
+  REQUIRE(WriteNpyFile(Tensor::FromVector<float>({-1, 2, 3}, {1, 3}), feed).ok());
+  // y2 = relu(x) * 2 * 4 = [0, 16, 24] from both graphs.
+  for (const std::string& g : {graph, out}) {
+    auto run = RunCli("run " + g + " --feed x=" + feed + " --fetch y2 --format json");
+    REQUIRE(run.exit_code == 0);
+    REQUIRE_THAT(run.out, Catch::Contains("\"max\": 24") && Catch::Contains("\"min\": 0"));
+  }
+}

@@ -27,6 +27,10 @@ inline constexpr char kUsage[] =
     "  place GRAPH [--virtual-devices N] [--soft] [--log] [--format text|json|dot|svg]\n"
     "      Placement analysis: every node's device and why, per-device op counts and FLOPs,\n"
     "      and every cross-device transfer (tensor, dtype, shape, bytes).\n"
+    "  optimize GRAPH -o OUT.pb [--fetch NAME ...] [--disable PASS ...] [--level 0|1]\n"
+    "           [--dump-after PASS --dump-dir DIR] [--report]\n"
+    "      Runs the pass pipeline (prune, constant folding, CSE, arithmetic simplification)\n"
+    "      and writes a portable GraphDef.\n"
     "\n"
     "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error\n";
 
@@ -34,5 +38,6 @@ int RunCommand(const std::string& command, const std::vector<std::string>& args)
 int RunMain(const std::vector<std::string>& args);
 int InspectMain(const std::vector<std::string>& args);
 int PlaceMain(const std::vector<std::string>& args);
+int OptimizeMain(const std::vector<std::string>& args);
 
 }  // namespace quiver::cli

@@ -1,0 +1,24 @@
+// Constant folding: evaluates nodes whose data inputs are all constants with their CPU
+// kernel and replaces each by a Const of the same name (TF Grappler's ConstantFolding, ORT's
+// ConstantFolding transformer).
+//
+// A node folds when: every data input is an unfed Const, it has at least one input and
+// exactly one output, it is not stateful (variables, assignments, random ops), not a
+// Placeholder or internal ("_") op, not fed, and its output fits in
+// PassContext::max_constant_bytes. The replacement keeps the name, requested device and
+// control inputs; input Consts left without consumers are removed. Nodes are visited in
+// topological order until nothing changes, so chains fold completely. A kernel that is
+// missing or fails leaves the node alone with a note.
+#pragma once
+
+#include "passes/pass_manager.h"
+
+namespace quiver {
+
+class ConstantFoldingPass : public GraphPass {
+ public:
+  std::string name() const override { return "constant_folding"; }
+  absl::StatusOr<PassStats> Run(Graph* graph, const PassContext& ctx) override;
+};
+
+}  // namespace quiver

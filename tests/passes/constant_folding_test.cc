@@ -1,0 +1,118 @@
+// ConstantFoldingPass on hand-built graphs: chains fold to one Const with the same name;
+// stateful ops, placeholders, fed constants and oversized outputs stay.
+#include <catch2/catch.hpp>
+
+#include "graph/builder.h"
+#include "passes/constant_folding_pass.h"
+
+namespace quiver {
+namespace {
+
+PassStats RunFolding(Graph* graph, const PassContext& ctx) {
+  ConstantFoldingPass pass;
+  auto stats = pass.Run(graph, ctx);
+  REQUIRE(stats.ok());
+  REQUIRE(VerifyGraph(graph).ok());
+  return *stats;
+}
+
+std::vector<float> ConstValue(const Graph& graph, const std::string& name) {
+  Node* n = graph.FindNode(name);
+  REQUIRE(n != nullptr);
+  REQUIRE(n->op() == "Const");
+  auto t = n->GetAttr<Tensor>("value");
+  REQUIRE(t.ok());
+  return t->ToVector<float>();
+}
+
+TEST_CASE("constant folding folds a chain into one Const of the same name", "[passes]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto c1 = b.Const(Tensor::FromVector<float>({1, 2}, {2}), "c1");
+  auto c2 = b.Const(Tensor::FromVector<float>({3, 4}, {2}), "c2");
+  auto c3 = b.Scalar(2.0, DT_FLOAT, "c3");
+  auto s = b.Op("AddV2", {c1, c2}, {}, "s");
+  auto m = b.Op("Mul", {s, c3}, {}, "m");
+  auto x = b.Placeholder(DT_FLOAT, {2}, "x");
+  b.Op("AddV2", {x, m}, {}, "y");
+  REQUIRE(b.status().ok());
+  REQUIRE(graph.num_nodes() == 7);
+  PassContext ctx;
+  ctx.fetches = {"y"};
+  PassStats stats = RunFolding(&graph, ctx);
+  CHECK(stats.nodes_changed == 2);  // s, then m
+  CHECK(stats.nodes_removed == 4);  // c1, c2, c3, and the folded s once m no longer reads it
+  CHECK(graph.num_nodes() == 3);    // m, x, y
+  CHECK(ConstValue(graph, "m") == std::vector<float>{8, 12});
+  CHECK(graph.FindNode("y")->input(1).node == graph.FindNode("m"));
+}
+
+TEST_CASE("constant folding keeps control inputs and fetched constants", "[passes]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto x = b.Placeholder(DT_FLOAT, {2}, "x");
+  auto a = Relu(x, "a");
+  auto c1 = b.Const(Tensor::FromVector<float>({1, 2}, {2}), "c1");
+  auto c2 = b.Const(Tensor::FromVector<float>({3, 4}, {2}), "c2");
+  Output s;
+  {
+    auto deps = b.control_dependencies({a.node()});
+    s = b.Op("AddV2", {c1, c2}, {}, "s");
+  }
+  b.Op("AddV2", {x, s}, {}, "y");
+  REQUIRE(b.status().ok());
+  PassContext ctx;
+  ctx.fetches = {"y", "c1"};  // c1 is fetched: it must survive even when unused
+  PassStats stats = RunFolding(&graph, ctx);
+  CHECK(stats.nodes_changed == 1);
+  CHECK(stats.nodes_removed == 1);  // c2
+  CHECK(graph.FindNode("c1") != nullptr);
+  Node* folded = graph.FindNode("s");
+  REQUIRE(folded->op() == "Const");
+  REQUIRE(folded->control_in_edges().size() == 1);
+  CHECK(folded->control_in_edges()[0]->src == graph.FindNode("a"));
+}
+
+TEST_CASE("constant folding leaves stateful ops, placeholders and fed constants", "[passes]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto shape = b.Const(Tensor::FromVector<int32_t>({2}, {1}), "shape");
+  auto r = b.Op("RandomUniform", {shape}, {{"dtype", MakeAttr(DT_FLOAT)}}, "r");
+  auto c = b.Const(Tensor::FromVector<float>({1, 1}, {2}), "c");
+  b.Op("AddV2", {r, c}, {}, "noisy");
+  auto x = b.Placeholder(DT_FLOAT, {2}, "x");
+  b.Op("AddV2", {x, c}, {}, "from_x");
+  auto fed = b.Const(Tensor::FromVector<float>({5, 5}, {2}), "fed");
+  b.Op("AddV2", {fed, c}, {}, "from_fed");
+  auto v = b.Variable(b.Zeros({2}), "v");
+  b.Op("AddV2", {v.value, c}, {}, "from_var");
+  REQUIRE(b.status().ok());
+  const int before = graph.num_nodes();
+  PassContext ctx;
+  ctx.feeds = {"fed"};
+  PassStats stats = RunFolding(&graph, ctx);
+  CHECK(stats.nodes_changed == 0);
+  CHECK(graph.num_nodes() == before);
+  for (const char* name : {"r", "noisy", "from_x", "from_fed", "from_var", "v/read"}) {
+    CHECK(graph.FindNode(name)->op() != "Const");
+  }
+}
+
+TEST_CASE("constant folding respects the size limit and says so", "[passes]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto c1 = b.Const(Tensor::FromVector<float>({1, 2, 3, 4}, {4}), "c1");
+  auto c2 = b.Const(Tensor::FromVector<float>({1, 2, 3, 4}, {4}), "c2");
+  b.Op("AddV2", {c1, c2}, {}, "big");
+  REQUIRE(b.status().ok());
+  PassContext ctx;
+  ctx.max_constant_bytes = 8;  // 4 floats are 16 bytes
+  PassStats stats = RunFolding(&graph, ctx);
+  CHECK(stats.nodes_changed == 0);
+  CHECK(graph.FindNode("big")->op() == "AddV2");
+  REQUIRE(stats.notes.size() == 1);
+  CHECK(stats.notes[0].find("big") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace quiver

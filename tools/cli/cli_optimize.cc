@@ -1,0 +1,93 @@
+// quiver optimize GRAPH -o OUT.pb [--fetch NAME ...] [--feed NAME ...] [--target NODE ...]
+//                 [--disable PASS ...] [--level 0|1] [--dump-after PASS --dump-dir DIR]
+//                 [--report]
+// Runs the graph optimization pipeline (prune, constant folding, CSE, arithmetic
+// simplification) and writes the result as a portable GraphDef: requested devices only, no
+// placement and no transfer nodes, so any Quiver or TensorFlow runtime can load it.
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "graph/graphdef.h"
+#include "passes/pass_manager.h"
+#include "tools/cli/cli_util.h"
+#include "tools/cli/commands.h"
+
+namespace quiver::cli {
+
+int OptimizeMain(const std::vector<std::string>& args);
+
+int OptimizeMain(const std::vector<std::string>& argv_in) {
+  const std::string cmd = "optimize";
+  // ParseArgs only knows "--flags"; accept the conventional "-o" too.
+  std::vector<std::string> argv;
+  for (const std::string& a : argv_in) argv.push_back(a == "-o" ? "--out" : a);
+  Args args;
+  absl::Status parsed = ParseArgs(
+      argv, {"out", "fetch", "feed", "target", "disable", "level", "dump-after", "dump-dir"},
+      {"report"}, &args);
+  if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
+  if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
+  if (!args.Has("out")) return Fail(cmd, kExitUsage, "-o OUT.pb is required");
+
+  PassManagerOptions options;
+  const std::string level = args.Get("level", "1");
+  if (level != "0" && level != "1") return Fail(cmd, kExitUsage, "--level must be 0 or 1");
+  options.level = level == "1" ? 1 : 0;
+  const std::vector<std::string> known = PassManager::DefaultPassNames();
+  auto is_known = [&](const std::string& p) {
+    return std::find(known.begin(), known.end(), p) != known.end();
+  };
+  for (const std::string& p : args.All("disable")) {
+    if (!is_known(p)) {
+      return Fail(
+          cmd, kExitUsage,
+          absl::StrCat("unknown pass '", p, "' (passes: ", absl::StrJoin(known, ", "), ")"));
+    }
+    options.disabled.insert(p);
+  }
+  options.dump_after = args.Get("dump-after");
+  options.dump_dir = args.Get("dump-dir");
+  if (!options.dump_after.empty() && !is_known(options.dump_after)) {
+    return Fail(cmd, kExitUsage,
+                absl::StrCat("unknown pass '", options.dump_after,
+                             "' (passes: ", absl::StrJoin(known, ", "), ")"));
+  }
+  if (options.dump_after.empty() != options.dump_dir.empty()) {
+    return Fail(cmd, kExitUsage, "--dump-after and --dump-dir go together");
+  }
+
+  auto graph = LoadGraph(args.positional[0]);
+  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+
+  PassContext ctx;
+  ctx.fetches = args.All("fetch");
+  ctx.feeds = args.All("feed");
+  ctx.targets = args.All("target");
+  for (const auto* names : {&ctx.fetches, &ctx.feeds, &ctx.targets}) {
+    for (const std::string& name : *names) {
+      auto id = ParseTensorName(name);
+      if (!id.ok()) return Fail(cmd, kExitBadInput, id.status());
+      Node* n = (*graph)->FindNode(id->node);
+      if (n == nullptr)
+        return Fail(cmd, kExitBadInput, absl::StrCat("no node named '", id->node, "'"));
+      if (id->index >= n->num_outputs() && names != &ctx.targets) {
+        return Fail(cmd, kExitBadInput,
+                    absl::StrCat("node '", id->node, "' has no output ", id->index));
+      }
+    }
+  }
+
+  auto report = PassManager::Default(options).Run(graph->get(), ctx);
+  if (!report.ok()) return Fail(cmd, kExitBadGraph, report.status());
+
+  tensorflow::GraphDef out;
+  ExportGraphDef(**graph, &out);
+  absl::Status written = WriteGraphDefFile(out, args.Get("out"));
+  if (!written.ok()) return Fail(cmd, kExitIoError, written);
+  if (args.Has("report")) std::printf("%s", report->ToString().c_str());
+  return kExitOk;
+}
+
+}  // namespace quiver::cli
