@@ -1,11 +1,32 @@
 #include "graph/tensor.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 
 namespace quiver {
+
+namespace {
+std::atomic<int64_t> g_current_bytes{0};
+std::atomic<int64_t> g_peak_bytes{0};
+
+void TrackAllocation(int64_t bytes) {
+  int64_t now = g_current_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
+TensorMemoryStats GetTensorMemoryStats() {
+  return {g_current_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed)};
+}
+
+void ResetTensorMemoryPeak() {
+  g_peak_bytes.store(g_current_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
 
 absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes) {
   // aligned_alloc needs a size that is a multiple of the alignment; never allocate 0 bytes.
@@ -16,10 +37,14 @@ absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes) {
   if (p == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("out of memory allocating ", bytes, " bytes"));
   }
+  TrackAllocation(static_cast<int64_t>(bytes));
   return std::shared_ptr<Buffer>(new Buffer(p, bytes));
 }
 
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() {
+  std::free(data_);
+  g_current_bytes.fetch_sub(static_cast<int64_t>(size_), std::memory_order_relaxed);
+}
 
 absl::StatusOr<Tensor> Tensor::Create(DataType dtype, const TensorShape& shape) {
   if (!IsSupportedDataType(dtype)) {

@@ -34,6 +34,15 @@ class Buffer {
   size_t size_;
 };
 
+// Process-wide tensor memory: bytes currently held by Buffers and the peak since the last
+// reset (benchmarks report it; sessions will get per-device allocators).
+struct TensorMemoryStats {
+  int64_t current_bytes = 0;
+  int64_t peak_bytes = 0;
+};
+TensorMemoryStats GetTensorMemoryStats();
+void ResetTensorMemoryPeak();
+
 class Tensor {
  public:
   Tensor() = default;  // an empty (invalid) tensor: dtype DT_INVALID

@@ -1,6 +1,9 @@
 #include "runtime/executor.h"
 
+#include <omp.h>
+
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -9,6 +12,18 @@
 #include "graph/status_macros.h"
 
 namespace quiver {
+
+namespace {
+// OpenMP's thread count is a per-thread setting: apply it once on each thread that runs nodes.
+void SetIntraOpThreads(int n) {
+  thread_local int applied = 0;
+  if (n > 0 && applied != n) {
+    omp_set_num_threads(n);
+    applied = n;
+  }
+}
+}  // namespace
+
 
 absl::StatusOr<std::shared_ptr<OpKernel>> StatefulKernelCache::GetOrCreate(const Node& node) {
   absl::MutexLock lock(&mu_);
@@ -128,11 +143,12 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
 class Executor::StepState {
  public:
   StepState(const Executor& exec, const std::vector<Tensor>& feeds, const StepResources& resources,
-            ThreadPool* pool)
+            ThreadPool* pool, int intra_op_threads)
       : exec_(exec),
         feeds_(feeds),
         resources_(resources),
         pool_(pool),
+        intra_op_threads_(intra_op_threads),
         values_(exec.num_slots_),
         uses_(exec.num_slots_),
         pending_(exec.items_.size()) {
@@ -149,6 +165,9 @@ class Executor::StepState {
   }
 
   absl::Status RunAll(StepStats* stats) {
+    if (stats && stats->collect_node_timings) {
+      timings_ = std::make_unique<std::atomic<int64_t>[]>(exec_.items_.size());
+    }
     remaining_ = static_cast<int64_t>(exec_.items_.size());
     if (remaining_ == 0) return absl::OkStatus();
     for (size_t i = 1; i < exec_.roots_.size(); ++i) Dispatch(exec_.roots_[i]);
@@ -156,6 +175,12 @@ class Executor::StepState {
     std::unique_lock<std::mutex> lock(done_mu_);
     done_cv_.wait(lock, [this] { return remaining_ == 0; });
     if (stats) {
+      if (timings_) {
+        stats->node_timings.clear();
+        for (size_t i = 0; i < exec_.items_.size(); ++i) {
+          stats->node_timings.push_back({exec_.items_[i].node, timings_[i].load()});
+        }
+      }
       stats->nodes_executed = executed_.load();
       stats->transfers = counters_.transfers.load();
       stats->transfer_bytes = counters_.transfer_bytes.load();
@@ -265,13 +290,24 @@ class Executor::StepState {
   }
 
   absl::Status RunItem(const Item& item) {
+    SetIntraOpThreads(intra_op_threads_);
     std::vector<TensorValue> inputs(item.inputs.size());
     for (size_t i = 0; i < item.inputs.size(); ++i) {
       RETURN_IF_ERROR(GatherInput(item, static_cast<int>(i), &inputs[i]));
     }
     std::vector<TensorValue> outputs(item.node->num_outputs());
     OpKernelContext ctx(*item.node, &inputs, &outputs, &resources_);
-    RETURN_IF_ERROR(item.kernel->Compute(ctx));
+    if (timings_) {
+      auto start = std::chrono::steady_clock::now();
+      absl::Status s = item.kernel->Compute(ctx);
+      timings_[&item - exec_.items_.data()].store(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+              .count(),
+          std::memory_order_relaxed);
+      RETURN_IF_ERROR(s);
+    } else {
+      RETURN_IF_ERROR(item.kernel->Compute(ctx));
+    }
     for (int o = 0; o < item.node->num_outputs(); ++o) {
       if (!outputs[o].tensor.valid() && outputs[o].ref == nullptr && item.slot_uses[o] > 0) {
         return absl::InternalError(absl::StrCat("node '", item.node->name(), "' (",
@@ -288,8 +324,10 @@ class Executor::StepState {
   StepCounters counters_;
   StepResources resources_;  // a per-step copy pointing at counters_
   ThreadPool* pool_;
+  int intra_op_threads_;
   std::vector<TensorValue> values_;
   std::vector<std::atomic<int>> uses_;
+  std::unique_ptr<std::atomic<int64_t>[]> timings_;  // per item, when timing was asked for
   std::vector<std::atomic<int>> pending_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> executed_{0};
@@ -302,10 +340,10 @@ class Executor::StepState {
 
 absl::StatusOr<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& feed_values,
                                                   StepResources& resources, ThreadPool* pool,
-                                                  StepStats* stats) const {
+                                                  StepStats* stats, int intra_op_threads) const {
   std::vector<Tensor> fetched;
   {
-    StepState state(*this, feed_values, resources, pool);
+    StepState state(*this, feed_values, resources, pool, intra_op_threads);
     RETURN_IF_ERROR(state.RunAll(stats));
     RETURN_IF_ERROR(state.CheckFetchesInitialized());
     fetched = state.TakeFetches();

@@ -35,7 +35,15 @@ class StatefulKernelCache {
   std::map<std::string, std::shared_ptr<OpKernel>> kernels_;
 };
 
+// How long one node's kernel ran in a step (wall time of Compute, on whichever thread).
+struct NodeTiming {
+  const Node* node = nullptr;
+  int64_t nanos = 0;
+};
+
 struct StepStats {
+  bool collect_node_timings = false;  // input: time every kernel (costs two clock reads)
+  std::vector<NodeTiming> node_timings;
   int64_t nodes_executed = 0;
   int64_t transfers = 0;       // _Transfer kernels executed (cross-device copies)
   int64_t transfer_bytes = 0;  // bytes they copied
@@ -50,9 +58,12 @@ class Executor {
 
   // feed_values are in the order of spec.feeds; returns fetches in the order of spec.fetches.
   // `pool` (may be null) runs independent nodes concurrently.
+  // `intra_op_threads` (> 0) caps the OpenMP threads oneDNN kernels use on every thread that
+  // runs nodes, so that inter-op x intra-op threads stay within the cores.
   absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& feed_values,
                                           StepResources& resources, ThreadPool* pool,
-                                          StepStats* stats = nullptr) const;
+                                          StepStats* stats = nullptr,
+                                          int intra_op_threads = 0) const;
 
   int num_nodes() const { return static_cast<int>(items_.size()); }
 

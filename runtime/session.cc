@@ -25,6 +25,10 @@ class SessionImpl {
   SessionImpl(const SessionOptions& options) : options_(options) {
     int cores = std::max(1u, std::thread::hardware_concurrency());
     int inter = options.inter_op_threads > 0 ? options.inter_op_threads : cores;
+    // inter-op x intra-op threads must not exceed the cores: OpenMP threads that outnumber
+    // the cores spin at barriers and a tiny oneDNN op can then wait a whole time slice.
+    intra_op_threads_ = options.intra_op_threads > 0 ? options.intra_op_threads
+                                                     : std::max(1, cores / inter);
     // The calling thread runs nodes too, so the pool gets one thread fewer.
     if (inter > 1) pool_ = std::make_unique<ThreadPool>(inter - 1);
     resources_.variable = [this](const std::string& name, bool create) {
@@ -137,8 +141,13 @@ class SessionImpl {
       executors_.emplace(key, exec);
     }
     StepStats stats;
-    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->Run(feed_values, resources_, pool_.get(), &stats));
+    stats.collect_node_timings = metadata != nullptr && metadata->collect_node_stats;
+    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->Run(feed_values, resources_, pool_.get(), &stats, intra_op_threads_));
     if (metadata) {
+      metadata->node_stats.clear();
+      for (const NodeTiming& t : stats.node_timings) {
+        metadata->node_stats.push_back({t.node->name(), t.node->op(), t.node->assigned_device(), t.nanos});
+      }
       metadata->nodes_executed = stats.nodes_executed;
       metadata->transfers = stats.transfers;
       metadata->transfer_bytes = stats.transfer_bytes;
@@ -271,6 +280,7 @@ class SessionImpl {
   }
 
   SessionOptions options_;
+  int intra_op_threads_ = 1;
   std::unique_ptr<ThreadPool> pool_;
   StepResources resources_;
   absl::Mutex mu_;

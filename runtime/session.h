@@ -35,6 +35,13 @@ struct SessionOptions {
 };
 
 struct RunMetadata {
+  // Input: also time every node (like TF's RunOptions.trace_level), filling node_stats.
+  bool collect_node_stats = false;
+  struct NodeStats {
+    std::string name, op, device;
+    int64_t nanos = 0;
+  };
+  std::vector<NodeStats> node_stats;
   int64_t nodes_executed = 0;
   // Cross-device copies the step executed (one per producer output and destination device)
   // and the bytes they moved.

@@ -9,6 +9,7 @@ int RunCommand(const std::string& command, const std::vector<std::string>& args)
   if (command == "inspect") return InspectMain(args);
   if (command == "place") return PlaceMain(args);
   if (command == "optimize") return OptimizeMain(args);
+  if (command == "bench") return BenchMain(args);
   std::fprintf(stderr, "quiver: unknown command '%s' (try 'quiver --help')\n", command.c_str());
   return kExitUsage;
 }

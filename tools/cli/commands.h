@@ -31,6 +31,9 @@ inline constexpr char kUsage[] =
     "           [--dump-after PASS --dump-dir DIR] [--report]\n"
     "      Runs the pass pipeline (prune, constant folding, CSE, arithmetic simplification)\n"
     "      and writes a portable GraphDef.\n"
+    "  bench GRAPH --fetch NAME [--feed NAME=FILE.npy ...] [--iters N] [--warmup N] [--top K]\n"
+    "        [--format text|json]\n"
+    "      Latency percentiles, per-op kernel time table and peak tensor memory.\n"
     "\n"
     "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error\n";
 
@@ -39,5 +42,6 @@ int RunMain(const std::vector<std::string>& args);
 int InspectMain(const std::vector<std::string>& args);
 int PlaceMain(const std::vector<std::string>& args);
 int OptimizeMain(const std::vector<std::string>& args);
+int BenchMain(const std::vector<std::string>& args);
 
 }  // namespace quiver::cli

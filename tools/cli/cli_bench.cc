@@ -1,0 +1,125 @@
+// quiver bench GRAPH --fetch NAME [--feed NAME=FILE.npy ...] [--target NODE ...]
+//                    [--iters N] [--warmup N] [--top K] [--format text|json]
+// Like TensorFlow's benchmark_model: latency percentiles over timed runs, a per-op time table
+// from one profiled run per iteration, and the peak tensor memory of a run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "graph/graphdef.h"
+#include "graph/npy.h"
+#include "runtime/session.h"
+#include "tools/cli/cli_util.h"
+#include "tools/cli/commands.h"
+
+namespace quiver::cli {
+
+int BenchMain(const std::vector<std::string>& argv) {
+  const std::string cmd = "bench";
+  Args args;
+  absl::Status parsed = ParseArgs(
+      argv, {"feed", "fetch", "target", "iters", "warmup", "top", "format", "inter-op-threads"}, {}, &args);
+  if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
+  if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
+  int iters = std::atoi(args.Get("iters", "50").c_str());
+  int warmup = std::atoi(args.Get("warmup", "5").c_str());
+  int top = std::atoi(args.Get("top", "10").c_str());
+  std::string format = args.Get("format", "text");
+  if (iters < 1 || warmup < 0 || top < 1) return Fail(cmd, kExitUsage, "--iters and --top must be >= 1, --warmup >= 0");
+  if (format != "text" && format != "json") return Fail(cmd, kExitUsage, "--format must be text or json");
+  if (args.All("fetch").empty() && args.All("target").empty()) {
+    return Fail(cmd, kExitUsage, "nothing to run: give --fetch NAME (or --target NODE)");
+  }
+
+  auto graph = LoadGraph(args.positional[0]);
+  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+  std::vector<Session::Feed> feeds;
+  for (const std::string& f : args.All("feed")) {
+    size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(cmd, kExitUsage, "--feed must be NAME=FILE.npy");
+    auto t = ReadNpyFile(f.substr(eq + 1));
+    if (!t.ok()) return Fail(cmd, kExitBadInput, absl::StrCat("feed '", f.substr(0, eq), "': ", t.status().message()));
+    feeds.emplace_back(f.substr(0, eq), *std::move(t));
+  }
+  SessionOptions options;
+  if (args.Has("inter-op-threads")) options.inter_op_threads = std::atoi(args.Get("inter-op-threads").c_str());
+  auto session = Session::Create(**graph, options);
+  if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
+
+  auto run = [&](RunMetadata* meta) { return (*session)->Run(feeds, args.All("fetch"), args.All("target"), meta); };
+  for (int i = 0; i < warmup; ++i) {
+    if (auto r = run(nullptr); !r.ok()) return Fail(cmd, kExitRunFailed, r.status());
+  }
+  // Timed runs (no per-node clocks), then the same number of profiled runs.
+  std::vector<double> ms;
+  int64_t peak = 0;
+  for (int i = 0; i < iters; ++i) {
+    ResetTensorMemoryPeak();
+    int64_t before = GetTensorMemoryStats().current_bytes;
+    auto start = std::chrono::steady_clock::now();
+    auto r = run(nullptr);
+    double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (!r.ok()) return Fail(cmd, kExitRunFailed, r.status());
+    ms.push_back(elapsed);
+    peak = std::max(peak, GetTensorMemoryStats().peak_bytes - before);
+  }
+  std::map<std::string, std::pair<int64_t, int>> per_op;  // op -> (total ns, node count)
+  std::map<std::string, std::pair<int64_t, std::string>> per_node;
+  for (int i = 0; i < iters; ++i) {
+    RunMetadata meta;
+    meta.collect_node_stats = true;
+    if (auto r = run(&meta); !r.ok()) return Fail(cmd, kExitRunFailed, r.status());
+    for (const auto& n : meta.node_stats) {
+      per_op[n.op].first += n.nanos;
+      per_node[n.name].first += n.nanos;
+      per_node[n.name].second = n.op;
+    }
+  }
+  for (const auto& [name, v] : per_node) per_op[v.second].second++;
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))]; };
+  double mean = 0;
+  for (double v : ms) mean += v / ms.size();
+  int64_t op_total = 0;
+  for (const auto& [op, v] : per_op) op_total += v.first;
+  std::vector<std::pair<std::string, std::pair<int64_t, int>>> ops(per_op.begin(), per_op.end());
+  std::sort(ops.begin(), ops.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+  std::vector<std::pair<std::string, std::pair<int64_t, std::string>>> nodes(per_node.begin(), per_node.end());
+  std::sort(nodes.begin(), nodes.end(), [](auto& a, auto& b) { return a.second.first > b.second.first; });
+
+  if (format == "json") {
+    std::string out = absl::StrFormat(
+        "{\"iters\": %d, \"latency_ms\": {\"min\": %.4f, \"p50\": %.4f, \"p90\": %.4f, \"p99\": %.4f, "
+        "\"mean\": %.4f}, \"runs_per_s\": %.2f, \"peak_tensor_bytes\": %lld, \"ops\": [",
+        iters, sorted.front(), pct(0.5), pct(0.9), pct(0.99), mean, 1000.0 / mean, static_cast<long long>(peak));
+    for (size_t i = 0; i < ops.size() && static_cast<int>(i) < top; ++i) {
+      absl::StrAppendFormat(&out, "%s{\"op\": \"%s\", \"nodes\": %d, \"ms_per_run\": %.4f, \"percent\": %.1f}",
+                            i ? ", " : "", JsonEscape(ops[i].first), ops[i].second.second,
+                            ops[i].second.first / 1e6 / iters, 100.0 * ops[i].second.first / std::max<int64_t>(1, op_total));
+    }
+    out += "]}\n";
+    std::fputs(out.c_str(), stdout);
+    return kExitOk;
+  }
+  std::printf("graph: %s  (%d timed runs after %d warm-up)\n", args.positional[0].c_str(), iters, warmup);
+  std::printf("latency ms: min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  mean %.3f  (%.1f runs/s)\n", sorted.front(),
+              pct(0.5), pct(0.9), pct(0.99), mean, 1000.0 / mean);
+  std::printf("peak tensor memory per run: %.3f MB\n", peak / 1e6);
+  std::printf("\ntop ops by kernel time (profiled runs):\n  %-28s %6s %12s %7s\n", "op", "nodes", "ms/run", "%");
+  for (size_t i = 0; i < ops.size() && static_cast<int>(i) < top; ++i) {
+    std::printf("  %-28s %6d %12.4f %6.1f%%\n", ops[i].first.c_str(), ops[i].second.second,
+                ops[i].second.first / 1e6 / iters, 100.0 * ops[i].second.first / std::max<int64_t>(1, op_total));
+  }
+  std::printf("\ntop nodes:\n");
+  for (size_t i = 0; i < nodes.size() && static_cast<int>(i) < top; ++i) {
+    std::printf("  %-40s %-20s %10.4f ms/run\n", nodes[i].first.c_str(), nodes[i].second.second.c_str(),
+                nodes[i].second.first / 1e6 / iters);
+  }
+  return kExitOk;
+}
+
+}  // namespace quiver::cli
