@@ -10,7 +10,6 @@
 #include "passes/arithmetic_simplification_pass.h"
 #include "passes/constant_folding_pass.h"
 #include "passes/cse_pass.h"
-#include "passes/fusion_pass.h"
 #include "passes/prune_pass.h"
 
 namespace quiver {
@@ -81,7 +80,7 @@ absl::Status VerifyGraph(Graph* graph) {
 }
 
 std::vector<std::string> PassManager::DefaultPassNames() {
-  return {"prune", "constant_folding", "cse", "arithmetic_simplification", "fusion"};
+  return {"prune", "constant_folding", "cse", "arithmetic_simplification"};
 }
 
 PassManager PassManager::Default(PassManagerOptions options) {
@@ -90,7 +89,6 @@ PassManager PassManager::Default(PassManagerOptions options) {
   pm.AddPass(std::make_unique<ConstantFoldingPass>());
   pm.AddPass(std::make_unique<CsePass>());
   pm.AddPass(std::make_unique<ArithmeticSimplificationPass>());
-  pm.AddPass(std::make_unique<FusionPass>());
   return pm;
 }
 
