@@ -10,6 +10,7 @@
 #include "passes/arithmetic_simplification_pass.h"
 #include "passes/constant_folding_pass.h"
 #include "passes/cse_pass.h"
+#include "passes/fusion_pass.h"
 #include "passes/prune_pass.h"
 
 namespace quiver {
@@ -80,7 +81,7 @@ absl::Status VerifyGraph(Graph* graph) {
 }
 
 std::vector<std::string> PassManager::DefaultPassNames() {
-  return {"prune", "constant_folding", "cse", "arithmetic_simplification"};
+  return {"prune", "constant_folding", "cse", "arithmetic_simplification", "fusion"};
 }
 
 PassManager PassManager::Default(PassManagerOptions options) {
@@ -89,6 +90,7 @@ PassManager PassManager::Default(PassManagerOptions options) {
   pm.AddPass(std::make_unique<ConstantFoldingPass>());
   pm.AddPass(std::make_unique<CsePass>());
   pm.AddPass(std::make_unique<ArithmeticSimplificationPass>());
+  pm.AddPass(std::make_unique<FusionPass>());
   return pm;
 }
 

@@ -16,8 +16,8 @@
 //   - One job per pass; passes do not depend on each other's side tables.
 //
 // The pipeline (PassManager::Default) runs, in order:
-//   prune -> constant_folding -> cse -> arithmetic_simplification
-// Later passes (placement, fusion, copy insertion, memory planning) plug in after these with
+//   prune -> constant_folding -> cse -> arithmetic_simplification -> fusion
+// Later passes (placement, copy insertion, memory planning) plug in after these with
 // AddPass. Level 0 runs nothing; level 1 runs every pass not disabled by name.
 #pragma once
 
@@ -102,7 +102,7 @@ absl::Status VerifyGraph(Graph* graph);
 class PassManager {
  public:
   explicit PassManager(PassManagerOptions options = {}) : options_(std::move(options)) {}
-  // The fixed pipeline: prune, constant_folding, cse, arithmetic_simplification.
+  // The fixed pipeline: prune, constant_folding, cse, arithmetic_simplification, fusion.
   static PassManager Default(PassManagerOptions options = {});
   // Names of the passes of the default pipeline, in order.
   static std::vector<std::string> DefaultPassNames();

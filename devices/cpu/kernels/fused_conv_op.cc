@@ -1,0 +1,180 @@
+// _FusedConv2D on the CPU (NHWC, float32 only): one oneDNN convolution with the bias and the
+// activation as post-ops. float64 has no kernel; the fusion pass leaves such graphs unfused.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "devices/cpu/onednn_util.h"
+#include "devices/kernel.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace {
+
+struct Activation {
+  bool present = false;
+  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+  float alpha = 0.f, beta = 0.f;
+};
+
+// fused_ops must be ["BiasAdd"] or ["BiasAdd", <activation>] with one arg (the bias).
+absl::StatusOr<Activation> ParseFusedOps(const OpKernelConstruction& c) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
+  ASSIGN_OR_RETURN(int64_t num_args, c.GetAttr<int64_t>("num_args"));
+  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || num_args != 1) {
+    return c.Error(absl::StrCat("unsupported fused_ops [", absl::StrJoin(ops, ", "),
+                                "] with num_args=", num_args,
+                                ": expected [BiasAdd] or [BiasAdd, <activation>] and 1 arg"));
+  }
+  Activation act;
+  if (ops.size() == 1) return act;
+  act.present = true;
+  const std::string& a = ops[1];
+  if (a == "Relu") {
+    act.alg = dnnl::algorithm::eltwise_relu;
+  } else if (a == "Relu6") {
+    act.alg = dnnl::algorithm::eltwise_clip;
+    act.beta = 6.f;
+  } else if (a == "Elu") {
+    act.alg = dnnl::algorithm::eltwise_elu;
+    act.alpha = 1.f;
+  } else if (a == "Tanh") {
+    act.alg = dnnl::algorithm::eltwise_tanh;
+  } else if (a == "Sigmoid") {
+    act.alg = dnnl::algorithm::eltwise_logistic;
+  } else {
+    return c.Error(
+        absl::StrCat("unsupported fused activation '", a, "' (Relu, Relu6, Elu, Tanh, Sigmoid)"));
+  }
+  return act;
+}
+
+struct FusedConvEntry {
+  dnnl::memory::desc src, user_weights, weights, bias, dst;
+  dnnl::convolution_forward conv;
+  dnnl::reorder weights_reorder;  // empty when the primitive reads TF's layout directly
+};
+
+class FusedConv2DOp : public OpKernel {
+ public:
+  FusedConv2DOp(const onednn::WindowAttrs& w, Activation act) : window_(w), act_(act) {}
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& input = ctx.input(0);
+    const Tensor& filter = ctx.input(1);
+    const Tensor& bias = ctx.input(2);
+    if (input.rank() != 4 || filter.rank() != 4) {
+      return ctx.Error(absl::StrCat("Conv2D needs a 4-D input (NHWC) and a 4-D filter (HWIO), got ",
+                                    input.shape().DebugString(), " and ",
+                                    filter.shape().DebugString()));
+    }
+    onednn::ConvDims d;
+    d.n = input.dim(0);
+    d.h = input.dim(1);
+    d.w = input.dim(2);
+    d.c = input.dim(3);
+    d.kh = filter.dim(0);
+    d.kw = filter.dim(1);
+    d.oc = filter.dim(3);
+    const int64_t f_in = filter.dim(2);
+    if (f_in <= 0 || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
+      return ctx.Error(absl::StrCat("input depth ", d.c, " of ", input.shape().DebugString(),
+                                    " does not match filter ", filter.shape().DebugString()));
+    }
+    if (bias.rank() != 1 || bias.dim(0) != d.oc) {
+      return ctx.Error(absl::StrCat("bias must be [", d.oc, "], got ", bias.shape().DebugString()));
+    }
+    d.groups = d.c / f_in;
+    RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, window_, &d));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
+    if (out->num_elements() == 0) return absl::OkStatus();
+    if (input.num_elements() == 0 || filter.num_elements() == 0) {
+      return ctx.Error("empty input or filter is not supported by the fused convolution");
+    }
+    const std::vector<int64_t> key = {
+        d.n,        d.h,        d.w,          d.c,          d.kh,    d.kw,    d.oc,    d.groups,
+        d.stride_h, d.stride_w, d.dilation_h, d.dilation_w, d.pad_t, d.pad_b, d.pad_l, d.pad_r};
+    return onednn::Guard(ctx, "fused convolution", [&]() -> absl::Status {
+      auto entry = cache_.GetOrCreate(key, [&] { return Build(d); });
+      dnnl::engine& eng = onednn::CpuEngine();
+      dnnl::stream& s = onednn::ThreadStream();
+      dnnl::memory src(entry->src, eng, const_cast<float*>(input.data<float>()));
+      dnnl::memory dst(entry->dst, eng, out->data<float>());
+      dnnl::memory b(entry->bias, eng, const_cast<float*>(bias.data<float>()));
+      dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter.data<float>()));
+      if (entry->weights_reorder) {
+        dnnl::memory reordered(entry->weights, eng);
+        entry->weights_reorder.execute(s, weights, reordered);
+        weights = reordered;
+      }
+      entry->conv.execute(s, {{DNNL_ARG_SRC, src},
+                              {DNNL_ARG_WEIGHTS, weights},
+                              {DNNL_ARG_BIAS, b},
+                              {DNNL_ARG_DST, dst}});
+      s.wait();
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  // The same descriptors as Conv2D's (see onednn_util.cc), plus the bias and the post-op.
+  FusedConvEntry Build(const onednn::ConvDims& d) const {
+    using tag = dnnl::memory::format_tag;
+    using onednn::Dims;
+    const auto f32 = dnnl::memory::data_type::f32;
+    FusedConvEntry e;
+    e.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
+    e.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
+    e.bias = dnnl::memory::desc({d.oc}, f32, tag::a);
+    const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+    Dims wdims, wstrides;
+    if (d.groups == 1) {
+      wdims = {d.oc, d.c, d.kh, d.kw};
+      wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};  // HWIO
+    } else {
+      wdims = {d.groups, ocg, icg, d.kh, d.kw};
+      wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};
+    }
+    e.user_weights = onednn::StridedDesc(wdims, wstrides);
+    const dnnl::memory::desc any_weights(wdims, f32, tag::any);
+    dnnl::primitive_attr attr;
+    if (act_.present) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, act_.alg, act_.alpha, act_.beta);
+      attr.set_post_ops(po);
+    }
+    dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                        dnnl::algorithm::convolution_direct, e.src, any_weights,
+                                        e.bias, e.dst, Dims{d.stride_h, d.stride_w},
+                                        Dims{d.dilation_h - 1, d.dilation_w - 1},
+                                        Dims{d.pad_t, d.pad_l}, Dims{d.pad_b, d.pad_r}),
+        attr, onednn::CpuEngine());
+    e.weights = pd.weights_desc();
+    e.conv = dnnl::convolution_forward(pd);
+    if (e.weights != e.user_weights) {
+      e.weights_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
+          onednn::CpuEngine(), e.user_weights, onednn::CpuEngine(), e.weights));
+    }
+    return e;
+  }
+
+  const onednn::WindowAttrs window_;
+  const Activation act_;
+  onednn::PrimitiveCache<FusedConvEntry> cache_;
+};
+
+KernelOrError CreateFusedConv2D(OpKernelConstruction& c) {
+  onednn::WindowAttrs w;
+  RETURN_IF_ERROR(onednn::ParseWindowAttrs(c, &w));
+  ASSIGN_OR_RETURN(Activation act, ParseFusedOps(c));
+  return std::unique_ptr<OpKernel>(new FusedConv2DOp(w, act));
+}
+
+QUIVER_REGISTER_KERNEL(KernelDef("_FusedConv2D", kCpu).TypeConstraint("T", {DT_FLOAT}),
+                       CreateFusedConv2D);
+
+}  // namespace
+}  // namespace quiver

@@ -1,0 +1,167 @@
+// _FusedMatMul on the CPU (float32 only): one oneDNN matmul primitive with the bias and the
+// activation as post-ops, so the product is written once instead of three times. float64
+// has no kernel; the fusion pass leaves such graphs unfused.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "devices/cpu/onednn_util.h"
+#include "devices/kernel.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace {
+
+struct Activation {
+  bool present = false;
+  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+  float alpha = 0.f, beta = 0.f;
+};
+
+// fused_ops must be ["BiasAdd"] or ["BiasAdd", <activation>] with one arg (the bias).
+absl::StatusOr<Activation> ParseFusedOps(const OpKernelConstruction& c) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
+  ASSIGN_OR_RETURN(int64_t num_args, c.GetAttr<int64_t>("num_args"));
+  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || num_args != 1) {
+    return c.Error(absl::StrCat("unsupported fused_ops [", absl::StrJoin(ops, ", "),
+                                "] with num_args=", num_args,
+                                ": expected [BiasAdd] or [BiasAdd, <activation>] and 1 arg"));
+  }
+  Activation act;
+  if (ops.size() == 1) return act;
+  act.present = true;
+  const std::string& a = ops[1];
+  if (a == "Relu") {
+    act.alg = dnnl::algorithm::eltwise_relu;
+  } else if (a == "Relu6") {
+    act.alg = dnnl::algorithm::eltwise_clip;
+    act.beta = 6.f;
+  } else if (a == "Elu") {
+    act.alg = dnnl::algorithm::eltwise_elu;
+    act.alpha = 1.f;
+  } else if (a == "Tanh") {
+    act.alg = dnnl::algorithm::eltwise_tanh;
+  } else if (a == "Sigmoid") {
+    act.alg = dnnl::algorithm::eltwise_logistic;
+  } else {
+    return c.Error(
+        absl::StrCat("unsupported fused activation '", a, "' (Relu, Relu6, Elu, Tanh, Sigmoid)"));
+  }
+  return act;
+}
+
+struct FusedMatMulEntry {
+  dnnl::memory::desc a, b, bias, c;
+  dnnl::matmul prim;
+};
+
+class FusedMatMulOp : public OpKernel {
+ public:
+  FusedMatMulOp(bool ta, bool tb, Activation act) : transpose_a_(ta), transpose_b_(tb), act_(act) {}
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    const Tensor& bias = ctx.input(2);
+    if (a.rank() != 2 || b.rank() != 2) {
+      return ctx.Error(absl::StrCat("MatMul needs 2-D inputs, got ", a.shape().DebugString(),
+                                    " and ", b.shape().DebugString()));
+    }
+    const int64_t m = a.dim(transpose_a_ ? 1 : 0), k = a.dim(transpose_a_ ? 0 : 1);
+    const int64_t k_b = b.dim(transpose_b_ ? 1 : 0), n = b.dim(transpose_b_ ? 0 : 1);
+    if (k != k_b) {
+      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
+                                    ", In[1]: ", b.shape().DebugString(), ": inner dimensions ", k,
+                                    " and ", k_b, " differ"));
+    }
+    if (bias.rank() != 1 || bias.dim(0) != n) {
+      return ctx.Error(absl::StrCat("bias must be [", n, "], got ", bias.shape().DebugString()));
+    }
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{m, n}));
+    if (out->num_elements() == 0) return absl::OkStatus();
+    float* c = out->data<float>();
+    if (k == 0) {
+      // An empty product: the result is act(bias) broadcast, which oneDNN cannot do with a
+      // zero-sized K; fall back to a 1-row reference.
+      return Fallback(bias.data<float>(), m, n, c);
+    }
+    return onednn::Guard(ctx, "fused matmul", [&]() -> absl::Status {
+      auto entry = cache_.GetOrCreate({m, n, k}, [&] {
+        using onednn::Dims;
+        FusedMatMulEntry e;
+        // Transposes as strides: oneDNN reads the operands in place.
+        e.a = onednn::StridedDesc({m, k}, transpose_a_ ? Dims{1, m} : Dims{k, 1});
+        e.b = onednn::StridedDesc({k, n}, transpose_b_ ? Dims{1, k} : Dims{n, 1});
+        e.bias = onednn::StridedDesc({1, n}, {n, 1});
+        e.c = onednn::StridedDesc({m, n}, {n, 1});
+        dnnl::primitive_attr attr;
+        if (act_.present) {
+          dnnl::post_ops po;
+          po.append_eltwise(1.f, act_.alg, act_.alpha, act_.beta);
+          attr.set_post_ops(po);
+        }
+        e.prim = dnnl::matmul(dnnl::matmul::primitive_desc(
+            dnnl::matmul::desc(e.a, e.b, e.bias, e.c), attr, onednn::CpuEngine()));
+        return e;
+      });
+      dnnl::engine& eng = onednn::CpuEngine();
+      dnnl::memory am(entry->a, eng, const_cast<float*>(a.data<float>()));
+      dnnl::memory bm(entry->b, eng, const_cast<float*>(b.data<float>()));
+      dnnl::memory biasm(entry->bias, eng, const_cast<float*>(bias.data<float>()));
+      dnnl::memory cm(entry->c, eng, c);
+      dnnl::stream& s = onednn::ThreadStream();
+      entry->prim.execute(
+          s,
+          {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_BIAS, biasm}, {DNNL_ARG_DST, cm}});
+      s.wait();
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  absl::Status Fallback(const float* bias, int64_t m, int64_t n, float* c) const {
+    for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * n);
+    if (!act_.present) return absl::OkStatus();
+    for (int64_t i = 0; i < m * n; ++i) {
+      float& v = c[i];
+      switch (act_.alg) {
+        case dnnl::algorithm::eltwise_relu:
+          v = std::max(v, 0.f);
+          break;
+        case dnnl::algorithm::eltwise_clip:
+          v = std::min(std::max(v, 0.f), 6.f);
+          break;
+        case dnnl::algorithm::eltwise_elu:
+          v = v > 0 ? v : std::expm1(v);
+          break;
+        case dnnl::algorithm::eltwise_tanh:
+          v = std::tanh(v);
+          break;
+        default:
+          v = 1.f / (1.f + std::exp(-v));
+          break;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const bool transpose_a_, transpose_b_;
+  const Activation act_;
+  onednn::PrimitiveCache<FusedMatMulEntry> cache_;
+};
+
+KernelOrError CreateFusedMatMul(OpKernelConstruction& c) {
+  ASSIGN_OR_RETURN(bool ta, c.GetAttr<bool>("transpose_a"));
+  ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
+  ASSIGN_OR_RETURN(Activation act, ParseFusedOps(c));
+  return std::unique_ptr<OpKernel>(new FusedMatMulOp(ta, tb, act));
+}
+
+QUIVER_REGISTER_KERNEL(KernelDef("_FusedMatMul", kCpu).TypeConstraint("T", {DT_FLOAT}),
+                       CreateFusedMatMul);
+
+}  // namespace
+}  // namespace quiver
