@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -25,7 +26,8 @@ struct CliResult {
 };
 
 CliResult RunCli(const std::string& args) {
-  fs::path dir = fs::temp_directory_path() / "quiver_cli_test";
+  // CTest runs test cases in parallel processes: per-process names keep outputs apart.
+  fs::path dir = fs::temp_directory_path() / ("quiver_cli_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
   std::string out_file = (dir / "stdout.txt").string(), err_file = (dir / "stderr.txt").string();
   std::string cmd = std::string(QUIVER_CLI_PATH) + " " + args + " >" + out_file + " 2>" + err_file;
@@ -42,7 +44,7 @@ CliResult RunCli(const std::string& args) {
 }
 
 std::string TempPath(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / "quiver_cli_test";
+  fs::path dir = fs::temp_directory_path() / ("quiver_cli_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
   return (dir / name).string();
 }
