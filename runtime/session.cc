@@ -24,7 +24,10 @@ class SessionImpl {
  public:
   SessionImpl(const SessionOptions& options) : options_(options) {
     int cores = std::max(1u, std::thread::hardware_concurrency());
-    int inter = options.inter_op_threads > 0 ? options.inter_op_threads : cores;
+    // Default: most of a training or inference step is a chain of heavy kernels, so give
+    // oneDNN most of the cores and keep a smaller pool for independent nodes (measured on
+    // 2 cores, Deep MNIST training: 1 x 2 threads 2421 examples/s, 2 x 1 threads 1746).
+    int inter = options.inter_op_threads > 0 ? options.inter_op_threads : std::max(1, cores / 4);
     // inter-op x intra-op threads must not exceed the cores: OpenMP threads that outnumber
     // the cores spin at barriers and a tiny oneDNN op can then wait a whole time slice.
     intra_op_threads_ = options.intra_op_threads > 0 ? options.intra_op_threads

@@ -21,9 +21,11 @@
 namespace quiver {
 
 struct SessionOptions {
-  // Threads for running independent nodes concurrently (0: number of cores).
+  // Threads for running independent nodes concurrently (0: a quarter of the cores, at
+  // least 1, the caller's thread included).
   int inter_op_threads = 0;
-  // Threads each heavy kernel may use (oneDNN/OpenMP; 0: cores / inter-op threads).
+  // OpenMP threads each oneDNN kernel may use (0: cores / inter-op threads, so that the two
+  // never oversubscribe the cores).
   int intra_op_threads = 0;
   // Fall back to a device that has a kernel when the requested one is absent (TF's
   // allow_soft_placement). Without it a "/gpu:0" request on a machine with no GPU is an error.
