@@ -356,5 +356,36 @@ void ConvGeneric(const ConvDims& d, const T* input, const T* filter, T* output) 
 template void ConvGeneric<float>(const ConvDims&, const float*, const float*, float*);
 template void ConvGeneric<double>(const ConvDims&, const double*, const double*, double*);
 
+absl::StatusOr<FusedActivation> ParseFusedBiasActivation(const OpKernelConstruction& c) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
+  ASSIGN_OR_RETURN(int64_t num_args, c.GetAttr<int64_t>("num_args"));
+  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || num_args != 1) {
+    return c.Error(absl::StrCat("unsupported fused_ops [", absl::StrJoin(ops, ", "),
+                                "] with num_args=", num_args,
+                                ": expected [BiasAdd] or [BiasAdd, <activation>] and 1 arg"));
+  }
+  FusedActivation act;
+  if (ops.size() == 1) return act;
+  act.present = true;
+  const std::string& a = ops[1];
+  if (a == "Relu") {
+    act.alg = dnnl::algorithm::eltwise_relu;
+  } else if (a == "Relu6") {
+    act.alg = dnnl::algorithm::eltwise_clip;
+    act.beta = 6.f;
+  } else if (a == "Elu") {
+    act.alg = dnnl::algorithm::eltwise_elu;
+    act.alpha = 1.f;
+  } else if (a == "Tanh") {
+    act.alg = dnnl::algorithm::eltwise_tanh;
+  } else if (a == "Sigmoid") {
+    act.alg = dnnl::algorithm::eltwise_logistic;
+  } else {
+    return c.Error(
+        absl::StrCat("unsupported fused activation '", a, "' (Relu, Relu6, Elu, Tanh, Sigmoid)"));
+  }
+  return act;
+}
+
 }  // namespace onednn
 }  // namespace quiver

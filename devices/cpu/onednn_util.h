@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "devices/kernel.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -148,6 +149,15 @@ absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const C
 // Direct loops (float64; also a reference for float). T: float, double.
 template <typename T>
 void ConvGeneric(const ConvDims& d, const T* input, const T* filter, T* output);
+
+// The bias + activation of a _FusedMatMul/_FusedConv2D node, as a oneDNN eltwise post-op.
+struct FusedActivation {
+  bool present = false;
+  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+  float alpha = 0.f, beta = 0.f;
+};
+// fused_ops must be ["BiasAdd"] or ["BiasAdd", <activation>] with one arg (the bias).
+absl::StatusOr<FusedActivation> ParseFusedBiasActivation(const OpKernelConstruction& c);
 
 }  // namespace onednn
 }  // namespace quiver

@@ -13,44 +13,6 @@
 namespace quiver {
 namespace {
 
-struct Activation {
-  bool present = false;
-  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
-  float alpha = 0.f, beta = 0.f;
-};
-
-// fused_ops must be ["BiasAdd"] or ["BiasAdd", <activation>] with one arg (the bias).
-absl::StatusOr<Activation> ParseFusedOps(const OpKernelConstruction& c) {
-  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
-  ASSIGN_OR_RETURN(int64_t num_args, c.GetAttr<int64_t>("num_args"));
-  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || num_args != 1) {
-    return c.Error(absl::StrCat("unsupported fused_ops [", absl::StrJoin(ops, ", "),
-                                "] with num_args=", num_args,
-                                ": expected [BiasAdd] or [BiasAdd, <activation>] and 1 arg"));
-  }
-  Activation act;
-  if (ops.size() == 1) return act;
-  act.present = true;
-  const std::string& a = ops[1];
-  if (a == "Relu") {
-    act.alg = dnnl::algorithm::eltwise_relu;
-  } else if (a == "Relu6") {
-    act.alg = dnnl::algorithm::eltwise_clip;
-    act.beta = 6.f;
-  } else if (a == "Elu") {
-    act.alg = dnnl::algorithm::eltwise_elu;
-    act.alpha = 1.f;
-  } else if (a == "Tanh") {
-    act.alg = dnnl::algorithm::eltwise_tanh;
-  } else if (a == "Sigmoid") {
-    act.alg = dnnl::algorithm::eltwise_logistic;
-  } else {
-    return c.Error(
-        absl::StrCat("unsupported fused activation '", a, "' (Relu, Relu6, Elu, Tanh, Sigmoid)"));
-  }
-  return act;
-}
-
 struct FusedConvEntry {
   dnnl::memory::desc src, user_weights, weights, bias, dst;
   dnnl::convolution_forward conv;
@@ -59,7 +21,8 @@ struct FusedConvEntry {
 
 class FusedConv2DOp : public OpKernel {
  public:
-  FusedConv2DOp(const onednn::WindowAttrs& w, Activation act) : window_(w), act_(act) {}
+  FusedConv2DOp(const onednn::WindowAttrs& w, onednn::FusedActivation act)
+      : window_(w), act_(act) {}
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& input = ctx.input(0);
@@ -162,14 +125,14 @@ class FusedConv2DOp : public OpKernel {
   }
 
   const onednn::WindowAttrs window_;
-  const Activation act_;
+  const onednn::FusedActivation act_;
   onednn::PrimitiveCache<FusedConvEntry> cache_;
 };
 
 KernelOrError CreateFusedConv2D(OpKernelConstruction& c) {
   onednn::WindowAttrs w;
   RETURN_IF_ERROR(onednn::ParseWindowAttrs(c, &w));
-  ASSIGN_OR_RETURN(Activation act, ParseFusedOps(c));
+  ASSIGN_OR_RETURN(onednn::FusedActivation act, onednn::ParseFusedBiasActivation(c));
   return std::unique_ptr<OpKernel>(new FusedConv2DOp(w, act));
 }
 

@@ -15,44 +15,6 @@
 namespace quiver {
 namespace {
 
-struct Activation {
-  bool present = false;
-  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
-  float alpha = 0.f, beta = 0.f;
-};
-
-// fused_ops must be ["BiasAdd"] or ["BiasAdd", <activation>] with one arg (the bias).
-absl::StatusOr<Activation> ParseFusedOps(const OpKernelConstruction& c) {
-  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
-  ASSIGN_OR_RETURN(int64_t num_args, c.GetAttr<int64_t>("num_args"));
-  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || num_args != 1) {
-    return c.Error(absl::StrCat("unsupported fused_ops [", absl::StrJoin(ops, ", "),
-                                "] with num_args=", num_args,
-                                ": expected [BiasAdd] or [BiasAdd, <activation>] and 1 arg"));
-  }
-  Activation act;
-  if (ops.size() == 1) return act;
-  act.present = true;
-  const std::string& a = ops[1];
-  if (a == "Relu") {
-    act.alg = dnnl::algorithm::eltwise_relu;
-  } else if (a == "Relu6") {
-    act.alg = dnnl::algorithm::eltwise_clip;
-    act.beta = 6.f;
-  } else if (a == "Elu") {
-    act.alg = dnnl::algorithm::eltwise_elu;
-    act.alpha = 1.f;
-  } else if (a == "Tanh") {
-    act.alg = dnnl::algorithm::eltwise_tanh;
-  } else if (a == "Sigmoid") {
-    act.alg = dnnl::algorithm::eltwise_logistic;
-  } else {
-    return c.Error(
-        absl::StrCat("unsupported fused activation '", a, "' (Relu, Relu6, Elu, Tanh, Sigmoid)"));
-  }
-  return act;
-}
-
 struct FusedMatMulEntry {
   dnnl::memory::desc a, b, bias, c;
   dnnl::matmul prim;
@@ -60,7 +22,8 @@ struct FusedMatMulEntry {
 
 class FusedMatMulOp : public OpKernel {
  public:
-  FusedMatMulOp(bool ta, bool tb, Activation act) : transpose_a_(ta), transpose_b_(tb), act_(act) {}
+  FusedMatMulOp(bool ta, bool tb, onednn::FusedActivation act)
+      : transpose_a_(ta), transpose_b_(tb), act_(act) {}
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
@@ -149,14 +112,14 @@ class FusedMatMulOp : public OpKernel {
   }
 
   const bool transpose_a_, transpose_b_;
-  const Activation act_;
+  const onednn::FusedActivation act_;
   onednn::PrimitiveCache<FusedMatMulEntry> cache_;
 };
 
 KernelOrError CreateFusedMatMul(OpKernelConstruction& c) {
   ASSIGN_OR_RETURN(bool ta, c.GetAttr<bool>("transpose_a"));
   ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
-  ASSIGN_OR_RETURN(Activation act, ParseFusedOps(c));
+  ASSIGN_OR_RETURN(onednn::FusedActivation act, onednn::ParseFusedBiasActivation(c));
   return std::unique_ptr<OpKernel>(new FusedMatMulOp(ta, tb, act));
 }
 
