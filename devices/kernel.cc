@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "devices/device.h"
 
 namespace quiver {
 
@@ -21,10 +22,53 @@ absl::Status OpKernelContext::Error(const std::string& message) const {
   return absl::InvalidArgumentError(NodePrefix(node_) + message);
 }
 
+OpKernelContext::OpKernelContext(const Node& node, std::vector<TensorValue>* inputs,
+                                 std::vector<TensorValue>* outputs, StepResources* resources,
+                                 Device* device, const OpKernel* kernel)
+    : node_(node),
+      inputs_(*inputs),
+      outputs_(*outputs),
+      resources_(resources),
+      device_(device != nullptr ? device : Device::DefaultCpu()),
+      kernel_(kernel) {}
+
+Device* OpKernelContext::FindDevice(const std::string& name) const {
+  if (resources_ == nullptr || !resources_->find_device) return nullptr;
+  return resources_->find_device(name);
+}
+
+Allocator* OpKernelContext::output_allocator(int i) const {
+  Allocator* own = device_->allocator();
+  // Shapes, sizes and ranks an accelerator kernel produces are read by the host: they go to
+  // host memory, so a CPU consumer needs no copy (copy insertion agrees, see IsHostMemoryOutput).
+  if (kernel_ != nullptr && kernel_->output_in_host_memory(i) && !own->host_accessible()) {
+    Device* host = resources_ != nullptr ? resources_->host_device : nullptr;
+    return (host != nullptr ? host : Device::DefaultCpu())->allocator();
+  }
+  return own;
+}
+
 absl::StatusOr<Tensor*> OpKernelContext::allocate_output(int i, const TensorShape& shape) {
-  auto t = Tensor::Create(node_.output_type(i), shape);
+  const DataType dtype = node_.output_type(i);
+  auto describe = [&] {
+    return absl::StrCat(NodePrefix(node_), "output ", i, " (", DataTypeName(dtype),
+                        shape.DebugString(), ")");
+  };
+  // Checked before any allocation: a huge declared shape is an error, not an attempt.
+  auto bytes = Tensor::BytesFor(dtype, shape);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(),
+                        absl::StrCat(describe(), ": ", std::string(bytes.status().message())));
+  }
+  const int64_t limit = resources_ != nullptr ? resources_->max_tensor_bytes : 0;
+  if (limit > 0 && *bytes > limit) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(describe(), " needs ", *bytes, " bytes, over max_tensor_bytes = ", limit));
+  }
+  auto t = Tensor::Create(dtype, shape, output_allocator(i));
   if (!t.ok()) {
-    return absl::Status(t.status().code(), NodePrefix(node_) + std::string(t.status().message()));
+    return absl::Status(t.status().code(),
+                        absl::StrCat(describe(), ": ", std::string(t.status().message())));
   }
   outputs_[i].tensor = *std::move(t);
   return &outputs_[i].tensor;
@@ -33,8 +77,11 @@ absl::StatusOr<Tensor*> OpKernelContext::allocate_output(int i, const TensorShap
 absl::StatusOr<Tensor*> OpKernelContext::forward_input_or_allocate_output(
     int in, int out, const TensorShape& shape) {
   TensorValue& input = inputs_[in];
-  // Only forward a tensor this step owns exclusively: not a variable's buffer, not shared.
-  if (input.ref == nullptr && input.tensor.valid() && input.tensor.RefCountIsOne() &&
+  // Only forward a tensor this step owns exclusively: not a variable's buffer, not shared, and
+  // only within one device's memory.
+  const bool allowed = resources_ == nullptr || resources_->forward_inputs;
+  if (allowed && input.ref == nullptr && input.tensor.allocator() == output_allocator(out) &&
+      input.tensor.valid() && input.tensor.RefCountIsOne() &&
       input.tensor.dtype() == node_.output_type(out)) {
     auto n = TensorShape::ValidatedNumElements(shape.dims());
     if (n.ok() && *n == input.tensor.num_elements()) {
@@ -55,7 +102,35 @@ KernelRegistry& KernelRegistry::Global() {
 
 void KernelRegistry::Register(KernelDef def) {
   std::string op = def.op;
+  absl::WriterMutexLock lock(&mu_);
   kernels_.emplace(std::move(op), std::move(def));
+}
+
+bool KernelDef::IsHostMemoryArg(const std::string& arg) const {
+  return std::find(host_memory_args.begin(), host_memory_args.end(), arg) != host_memory_args.end();
+}
+
+std::string OutputArgName(const Node& node, int index) {
+  int slot = 0;
+  for (const ArgDef& arg : node.op_def().outputs) {
+    int count = 1;
+    if (!arg.number_attr.empty()) {
+      auto n = node.GetAttr<int64_t>(arg.number_attr);
+      count = n.ok() ? static_cast<int>(*n) : 0;
+    } else if (!arg.type_list_attr.empty()) {
+      auto types = node.GetAttr<std::vector<DataType>>(arg.type_list_attr);
+      count = types.ok() ? static_cast<int>(types->size()) : 0;
+    }
+    if (index < slot + count) return arg.name;
+    slot += count;
+  }
+  return "";
+}
+
+bool IsHostMemoryOutput(const Node& node, int index, const std::string& device_type) {
+  const KernelDef* def = KernelRegistry::Global().Find(node, device_type);
+  if (def == nullptr || def->host_memory_args.empty()) return false;
+  return def->IsHostMemoryArg(OutputArgName(node, index));
 }
 
 namespace {
@@ -69,6 +144,12 @@ bool Matches(const KernelDef& def, const Node& node) {
 }  // namespace
 
 const KernelDef* KernelRegistry::Find(const Node& node, const std::string& device_type) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return FindLocked(node, device_type);
+}
+
+const KernelDef* KernelRegistry::FindLocked(const Node& node,
+                                            const std::string& device_type) const {
   auto [begin, end] = kernels_.equal_range(node.op());
   for (auto it = begin; it != end; ++it) {
     if (it->second.device_type == device_type && Matches(it->second, node)) return &it->second;
@@ -77,6 +158,11 @@ const KernelDef* KernelRegistry::Find(const Node& node, const std::string& devic
 }
 
 std::vector<std::string> KernelRegistry::SupportedDeviceTypes(const Node& node) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return SupportedDeviceTypesLocked(node);
+}
+
+std::vector<std::string> KernelRegistry::SupportedDeviceTypesLocked(const Node& node) const {
   std::vector<std::string> out;
   auto [begin, end] = kernels_.equal_range(node.op());
   for (auto it = begin; it != end; ++it) {
@@ -88,10 +174,14 @@ std::vector<std::string> KernelRegistry::SupportedDeviceTypes(const Node& node) 
   return out;
 }
 
-KernelOrError KernelRegistry::CreateKernel(const Node& node,
-                                           const std::string& device_type) const {
-  const KernelDef* def = Find(node, device_type);
+KernelOrError KernelRegistry::CreateKernel(const Node& node, const std::string& device_type) const {
+  const KernelDef* def = nullptr;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    def = FindLocked(node, device_type);
+  }
   if (def == nullptr) {
+    absl::ReaderMutexLock lock(&mu_);
     std::string dtype;
     auto [begin, end] = kernels_.equal_range(node.op());
     for (auto it = begin; it != end; ++it) {
@@ -101,13 +191,23 @@ KernelOrError KernelRegistry::CreateKernel(const Node& node,
         break;
       }
     }
-    std::vector<std::string> devices = SupportedDeviceTypes(node);
+    std::vector<std::string> devices = SupportedDeviceTypesLocked(node);
     return absl::NotFoundError(absl::StrCat(
-        NodePrefix(node), "no ", device_type, " kernel", dtype, "; devices with a kernel: ",
-        devices.empty() ? "none" : absl::StrJoin(devices, ", ")));
+        NodePrefix(node), "no ", device_type, " kernel", dtype,
+        "; devices with a kernel: ", devices.empty() ? "none" : absl::StrJoin(devices, ", ")));
   }
+  // Outside the lock: factories may look kernels up themselves. `def` stays valid (see
+  // KernelRegistry).
   OpKernelConstruction construction(node);
-  return def->factory(construction);
+  KernelOrError kernel = def->factory(construction);
+  if (kernel.ok() && *kernel != nullptr && !def->host_memory_args.empty()) {
+    std::vector<bool>& host = (*kernel)->host_memory_outputs_;
+    host.assign(node.num_outputs(), false);
+    for (int i = 0; i < node.num_outputs(); ++i) {
+      host[i] = def->IsHostMemoryArg(OutputArgName(node, i));
+    }
+  }
+  return kernel;
 }
 
 }  // namespace quiver

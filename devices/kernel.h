@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ inline constexpr char kCpu[] = "CPU";
 inline constexpr char kGpu[] = "GPU";
 
 class ThreadPool;
+class Device;
+class OpKernel;
 
 // A TF1 variable (VariableV2): a mutable tensor that persists across Session::Run calls.
 struct Variable {
@@ -62,6 +65,17 @@ struct StepResources {
   std::function<Variable*(const std::string& name, bool create)> variable;
   ThreadPool* intra_op_pool = nullptr;
   StepCounters* counters = nullptr;  // set by the executor for the step; may be null
+  // Outputs larger than this are refused before allocating (ResourceExhausted; 0: no limit).
+  int64_t max_tensor_bytes = 0;
+  // false: forward_input_or_allocate_output always allocates (measures memory planning).
+  bool forward_inputs = true;
+  // The session's devices by full name (nullptr when unknown). A _Transfer kernel resolves
+  // its `src_device` attr with it: copying out of accelerator memory needs the source device.
+  // Unset outside a session.
+  std::function<Device*(const std::string& name)> find_device;
+  // Where HostMemory outputs of accelerator kernels are allocated: the session's CPU:0
+  // (nullptr: Device::DefaultCpu()).
+  Device* host_device = nullptr;
 };
 
 // A value flowing along an edge: a tensor, or a reference to a variable (TF1 ref edges).
@@ -72,11 +86,14 @@ struct TensorValue {
 
 class OpKernelContext {
  public:
+  // `device` (nullptr: Device::DefaultCpu()) is where the node runs; outputs are allocated
+  // from its allocator, except those `kernel`'s KernelDef keeps in host memory (nullptr: none).
   OpKernelContext(const Node& node, std::vector<TensorValue>* inputs,
-                  std::vector<TensorValue>* outputs, StepResources* resources)
-      : node_(node), inputs_(*inputs), outputs_(*outputs), resources_(resources) {}
+                  std::vector<TensorValue>* outputs, StepResources* resources,
+                  Device* device = nullptr, const OpKernel* kernel = nullptr);
 
   const Node& node() const { return node_; }
+  Device* device() const { return device_; }
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   int num_outputs() const { return static_cast<int>(outputs_.size()); }
   // The input tensor (for a ref input: the variable's current value).
@@ -84,7 +101,10 @@ class OpKernelContext {
   // The variable behind a ref input (nullptr if the input is not a ref).
   Variable* ref_input(int i) const { return inputs_[i].ref; }
 
-  // Allocates output i with the given shape and the node's output dtype.
+  // Allocates output i with the given shape and the node's output dtype from the device's
+  // allocator (the host device's for a HostMemory output of a kernel whose device memory is
+  // not host accessible). ResourceExhausted (naming node, op, shape, bytes and the limit)
+  // when the size overflows, exceeds StepResources::max_tensor_bytes or the allocator's limit.
   absl::StatusOr<Tensor*> allocate_output(int i, const TensorShape& shape);
   // Sets output i to an existing tensor (aliasing is fine: tensors are immutable once produced).
   void set_output(int i, Tensor t) { outputs_[i].tensor = std::move(t); }
@@ -100,6 +120,10 @@ class OpKernelContext {
 
   StepResources& resources() { return *resources_; }
   ThreadPool* intra_op_pool() const { return resources_->intra_op_pool; }
+  // The session's device with this full name (StepResources::find_device), or nullptr.
+  Device* FindDevice(const std::string& name) const;
+  // The allocator allocate_output uses for output i.
+  Allocator* output_allocator(int i) const;
 
   // InvalidArgument error prefixed with the node name and op, e.g.
   // "node 'MatMul' (MatMul): inner dimensions differ: [2,3] vs [4,5]".
@@ -110,12 +134,23 @@ class OpKernelContext {
   std::vector<TensorValue>& inputs_;
   std::vector<TensorValue>& outputs_;
   StepResources* resources_;
+  Device* device_;
+  const OpKernel* kernel_;
 };
 
 class OpKernel {
  public:
   virtual ~OpKernel() = default;
   virtual absl::Status Compute(OpKernelContext& ctx) const = 0;
+  // True when the KernelDef this kernel was created from (KernelRegistry::CreateKernel) keeps
+  // output `i` in host memory.
+  bool output_in_host_memory(int i) const {
+    return i >= 0 && i < static_cast<int>(host_memory_outputs_.size()) && host_memory_outputs_[i];
+  }
+
+ private:
+  friend class KernelRegistry;
+  std::vector<bool> host_memory_outputs_;  // per output slot; filled at creation
 };
 
 using KernelOrError = absl::StatusOr<std::unique_ptr<OpKernel>>;
@@ -143,8 +178,20 @@ struct KernelDef {
   std::vector<DataType> allowed_types;
   std::vector<std::string> host_memory_args;
   KernelFactory factory;
+
+  bool IsHostMemoryArg(const std::string& arg) const;
 };
 
+// The OpDef output argument that output slot `index` of `node` belongs to ("" if out of
+// range); expands "N * T" and list(type) args.
+std::string OutputArgName(const Node& node, int index);
+// True when `node`'s kernel on `device_type` keeps output `index` in host memory, so a CPU
+// consumer reads it without a copy.
+bool IsHostMemoryOutput(const Node& node, int index, const std::string& device_type);
+
+// Thread-safe: GPU kernels are registered when the first DeviceSet::Create finds a GPU, possibly
+// while another thread's session looks kernels up. Registered defs are never removed or moved
+// (std::multimap nodes are stable), so the pointers Find returns stay valid.
 class KernelRegistry {
  public:
   static KernelRegistry& Global();
@@ -158,7 +205,14 @@ class KernelRegistry {
   KernelOrError CreateKernel(const Node& node, const std::string& device_type) const;
 
  private:
-  std::multimap<std::string, KernelDef> kernels_;
+  const KernelDef* FindLocked(const Node& node, const std::string& device_type) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<std::string> SupportedDeviceTypesLocked(const Node& node) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Readers (placement, kernel creation) share it; registration is rare.
+  mutable absl::Mutex mu_;
+  std::multimap<std::string, KernelDef> kernels_ ABSL_GUARDED_BY(mu_);
 };
 
 struct KernelRegistrar {
@@ -168,8 +222,7 @@ struct KernelRegistrar {
   }
 };
 
-#define QUIVER_REGISTER_KERNEL(def, factory) \
-  QUIVER_REGISTER_KERNEL_UNIQ(__COUNTER__, def, factory)
+#define QUIVER_REGISTER_KERNEL(def, factory) QUIVER_REGISTER_KERNEL_UNIQ(__COUNTER__, def, factory)
 #define QUIVER_REGISTER_KERNEL_UNIQ(ctr, def, factory) \
   QUIVER_REGISTER_KERNEL_UNIQ2(ctr, def, factory)
 #define QUIVER_REGISTER_KERNEL_UNIQ2(ctr, def, factory) \
@@ -180,7 +233,8 @@ struct KernelRegistrar {
 // an error through `absl::Status* status`-free construction; use the factory form for that.
 template <typename K>
 KernelFactory MakeFactory() {
-  return [](OpKernelConstruction& c) -> KernelOrError { return std::unique_ptr<OpKernel>(new K(c)); };
+  return
+      [](OpKernelConstruction& c) -> KernelOrError { return std::unique_ptr<OpKernel>(new K(c)); };
 }
 
 }  // namespace quiver

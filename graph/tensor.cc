@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "devices/cpu/cpu_allocator.h"
 
 namespace quiver {
 
@@ -21,32 +22,34 @@ void TrackAllocation(int64_t bytes) {
 }  // namespace
 
 TensorMemoryStats GetTensorMemoryStats() {
-  return {g_current_bytes.load(std::memory_order_relaxed), g_peak_bytes.load(std::memory_order_relaxed)};
+  return {g_current_bytes.load(std::memory_order_relaxed),
+          g_peak_bytes.load(std::memory_order_relaxed)};
 }
 
 void ResetTensorMemoryPeak() {
   g_peak_bytes.store(g_current_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
-absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes) {
-  // aligned_alloc needs a size that is a multiple of the alignment; never allocate 0 bytes.
-  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (rounded == 0) rounded = kAlignment;
-  if (rounded < bytes) return absl::ResourceExhaustedError("tensor size overflows size_t");
-  void* p = std::aligned_alloc(kAlignment, rounded);
+absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes, Allocator* allocator) {
+  if (allocator == nullptr) allocator = ProcessCpuAllocator();
+  void* p = allocator->AllocateRaw(kAlignment, bytes);
   if (p == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory allocating ", bytes, " bytes"));
+    AllocatorStats stats = allocator->GetStats();
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "out of memory allocating ", bytes, " bytes on allocator '", allocator->Name(), "' (",
+        stats.bytes_in_use, " bytes in use",
+        stats.bytes_limit > 0 ? absl::StrCat(", limit ", stats.bytes_limit) : std::string(), ")"));
   }
   TrackAllocation(static_cast<int64_t>(bytes));
-  return std::shared_ptr<Buffer>(new Buffer(p, bytes));
+  return std::shared_ptr<Buffer>(new Buffer(p, bytes, allocator));
 }
 
 Buffer::~Buffer() {
-  std::free(data_);
+  allocator_->DeallocateRaw(data_);
   g_current_bytes.fetch_sub(static_cast<int64_t>(size_), std::memory_order_relaxed);
 }
 
-absl::StatusOr<Tensor> Tensor::Create(DataType dtype, const TensorShape& shape) {
+absl::StatusOr<int64_t> Tensor::BytesFor(DataType dtype, const TensorShape& shape) {
   if (!IsSupportedDataType(dtype)) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create a tensor of dtype ", DataTypeName(dtype)));
@@ -56,23 +59,32 @@ absl::StatusOr<Tensor> Tensor::Create(DataType dtype, const TensorShape& shape) 
   }
   auto n = TensorShape::ValidatedNumElements(shape.dims());
   if (!n.ok()) return n.status();
-  size_t elem = DataTypeSize(dtype);
-  if (*n > INT64_MAX / static_cast<int64_t>(elem)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor of shape ", shape.DebugString(), " is too large"));
+  auto elem = static_cast<int64_t>(DataTypeSize(dtype));
+  if (*n > INT64_MAX / elem) {
+    return absl::ResourceExhaustedError(absl::StrCat("tensor of ", DataTypeName(dtype), " shape ",
+                                                     shape.DebugString(),
+                                                     " is too large: its byte size overflows"));
   }
-  auto buffer = Buffer::Allocate(static_cast<size_t>(*n) * elem);
+  return *n * elem;
+}
+
+absl::StatusOr<Tensor> Tensor::Create(DataType dtype, const TensorShape& shape,
+                                      Allocator* allocator) {
+  auto bytes = BytesFor(dtype, shape);
+  if (!bytes.ok()) return bytes.status();
+  auto buffer = Buffer::Allocate(static_cast<size_t>(*bytes), allocator);
   if (!buffer.ok()) return buffer.status();
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = shape;
-  t.num_elements_ = *n;
+  t.num_elements_ = *bytes / static_cast<int64_t>(DataTypeSize(dtype));
   t.buffer_ = *std::move(buffer);
   return t;
 }
 
-absl::StatusOr<Tensor> Tensor::Zeros(DataType dtype, const TensorShape& shape) {
-  auto t = Create(dtype, shape);
+absl::StatusOr<Tensor> Tensor::Zeros(DataType dtype, const TensorShape& shape,
+                                     Allocator* allocator) {
+  auto t = Create(dtype, shape, allocator);
   if (t.ok() && t->num_bytes() > 0) std::memset(t->raw_data(), 0, t->num_bytes());
   return t;
 }
@@ -89,28 +101,42 @@ absl::StatusOr<Tensor> Tensor::Reshaped(const TensorShape& shape) const {
   return t;
 }
 
-absl::StatusOr<Tensor> Tensor::Clone() const {
-  auto t = Create(dtype_, shape_);
+absl::StatusOr<Tensor> Tensor::Clone(Allocator* allocator) const {
+  auto t = Create(dtype_, shape_, allocator);
   if (t.ok() && num_bytes() > 0) std::memcpy(t->raw_data(), raw_data(), num_bytes());
   return t;
 }
 
 double Tensor::ElementAsDouble(int64_t i) const {
   switch (dtype_) {
-    case DT_FLOAT: return data<float>()[i];
-    case DT_DOUBLE: return data<double>()[i];
-    case DT_INT32: return data<int32_t>()[i];
-    case DT_INT64: return static_cast<double>(data<int64_t>()[i]);
-    case DT_INT16: return data<int16_t>()[i];
-    case DT_INT8: return data<int8_t>()[i];
-    case DT_UINT8: return data<uint8_t>()[i];
-    case DT_UINT16: return data<uint16_t>()[i];
-    case DT_UINT32: return data<uint32_t>()[i];
-    case DT_UINT64: return static_cast<double>(data<uint64_t>()[i]);
-    case DT_BOOL: return data<bool>()[i] ? 1.0 : 0.0;
-    case DT_HALF: return HalfToFloat(data<uint16_t>()[i]);
-    case DT_BFLOAT16: return BFloat16ToFloat(data<uint16_t>()[i]);
-    default: return 0.0;
+    case DT_FLOAT:
+      return data<float>()[i];
+    case DT_DOUBLE:
+      return data<double>()[i];
+    case DT_INT32:
+      return data<int32_t>()[i];
+    case DT_INT64:
+      return static_cast<double>(data<int64_t>()[i]);
+    case DT_INT16:
+      return data<int16_t>()[i];
+    case DT_INT8:
+      return data<int8_t>()[i];
+    case DT_UINT8:
+      return data<uint8_t>()[i];
+    case DT_UINT16:
+      return data<uint16_t>()[i];
+    case DT_UINT32:
+      return data<uint32_t>()[i];
+    case DT_UINT64:
+      return static_cast<double>(data<uint64_t>()[i]);
+    case DT_BOOL:
+      return data<bool>()[i] ? 1.0 : 0.0;
+    case DT_HALF:
+      return HalfToFloat(data<uint16_t>()[i]);
+    case DT_BFLOAT16:
+      return BFloat16ToFloat(data<uint16_t>()[i]);
+    default:
+      return 0.0;
   }
 }
 

@@ -1,6 +1,7 @@
-// A reference-counted, typed, dense, row-major tensor on the host. Buffers are 64-byte
-// aligned (a cache line and a full AVX-512 vector) and shared between Tensor copies:
-// copying a Tensor is cheap and aliases the same bytes.
+// A reference-counted, typed, dense, row-major tensor. Buffers are 64-byte aligned (a cache
+// line and a full AVX-512 vector), come from an Allocator (a device's, or the process-wide host
+// allocator by default) and are shared between Tensor copies: copying a Tensor is cheap and
+// aliases the same bytes.
 #pragma once
 
 #include <cstddef>
@@ -10,32 +11,39 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "graph/allocator.h"
 #include "graph/tensor_shape.h"
 #include "graph/types.h"
 
 namespace quiver {
 
-// An owned, aligned block of bytes.
+// An owned, aligned block of bytes that remembers the allocator it came from.
 class Buffer {
  public:
-  static constexpr size_t kAlignment = 64;
-  // Returns nullptr-free buffer or an error if the allocation fails.
-  static absl::StatusOr<std::shared_ptr<Buffer>> Allocate(size_t bytes);
+  static constexpr size_t kAlignment = Allocator::kDefaultAlignment;
+  // A buffer from `allocator` (nullptr: ProcessCpuAllocator()), or ResourceExhausted naming
+  // the allocator, the size and its limit. The allocator must outlive the buffer.
+  static absl::StatusOr<std::shared_ptr<Buffer>> Allocate(size_t bytes,
+                                                          Allocator* allocator = nullptr);
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
   void* data() const { return data_; }
   size_t size() const { return size_; }
+  Allocator* allocator() const { return allocator_; }
 
  private:
-  Buffer(void* data, size_t size) : data_(data), size_(size) {}
+  Buffer(void* data, size_t size, Allocator* allocator)
+      : data_(data), size_(size), allocator_(allocator) {}
   void* data_;
   size_t size_;
+  Allocator* allocator_;
 };
 
-// Process-wide tensor memory: bytes currently held by Buffers and the peak since the last
-// reset (benchmarks report it; sessions will get per-device allocators).
+// Process-wide tensor memory: bytes currently held by Buffers of every allocator (all
+// sessions' devices included) and the peak since the last reset. Per-device figures come from
+// each Allocator's GetStats (RunMetadata::device_memory).
 struct TensorMemoryStats {
   int64_t current_bytes = 0;
   int64_t peak_bytes = 0;
@@ -46,10 +54,16 @@ void ResetTensorMemoryPeak();
 class Tensor {
  public:
   Tensor() = default;  // an empty (invalid) tensor: dtype DT_INVALID
-  // Allocates an uninitialised tensor. Fails on negative dims, overflow, or allocation failure.
-  static absl::StatusOr<Tensor> Create(DataType dtype, const TensorShape& shape);
-  // Allocates a zero-filled tensor.
-  static absl::StatusOr<Tensor> Zeros(DataType dtype, const TensorShape& shape);
+  // Allocates an uninitialised tensor from `allocator` (nullptr: the process-wide host
+  // allocator). Fails on negative dims, overflow, or allocation failure (ResourceExhausted).
+  static absl::StatusOr<Tensor> Create(DataType dtype, const TensorShape& shape,
+                                       Allocator* allocator = nullptr);
+  // Allocates a zero-filled tensor (host-accessible allocators only).
+  static absl::StatusOr<Tensor> Zeros(DataType dtype, const TensorShape& shape,
+                                      Allocator* allocator = nullptr);
+  // Bytes a tensor of this dtype and shape needs, or InvalidArgument on negative or unknown
+  // dims and ResourceExhausted when the product overflows int64 (checked before allocating).
+  static absl::StatusOr<int64_t> BytesFor(DataType dtype, const TensorShape& shape);
   // Convenience for tests and small constants. Aborts-free: returns an empty tensor on misuse.
   template <typename T>
   static Tensor FromVector(const std::vector<T>& values, const TensorShape& shape);
@@ -85,13 +99,14 @@ class Tensor {
 
   // A tensor with the same bytes and a new shape of the same element count.
   absl::StatusOr<Tensor> Reshaped(const TensorShape& shape) const;
-  // A deep copy with its own buffer.
-  absl::StatusOr<Tensor> Clone() const;
+  // A deep copy with its own buffer from `allocator` (nullptr: the process-wide host
+  // allocator). Both allocators must be host-accessible; devices copy with CopyTensor.
+  absl::StatusOr<Tensor> Clone(Allocator* allocator = nullptr) const;
+  // The allocator that owns the bytes (nullptr for an empty tensor).
+  Allocator* allocator() const { return buffer_ ? buffer_->allocator() : nullptr; }
   // True if this tensor is the only owner of its buffer (safe to write in place).
   bool RefCountIsOne() const { return buffer_ && buffer_.use_count() == 1; }
-  bool SharesBufferWith(const Tensor& other) const {
-    return buffer_ && buffer_ == other.buffer_;
-  }
+  bool SharesBufferWith(const Tensor& other) const { return buffer_ && buffer_ == other.buffer_; }
 
   // Element i converted to double (any numeric dtype); handy for small host-side reads.
   double ElementAsDouble(int64_t i) const;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "devices/kernel.h"
 #include "graph/status_macros.h"
 #include "passes/placer.h"
 
@@ -35,6 +36,19 @@ Endpoint Producer(Endpoint e) {
 
 }  // namespace
 
+bool InputNeedsTransfer(const Node& consumer, int i, const Endpoint& src, const DeviceInfo& src_dev,
+                        const DeviceInfo& dst) {
+  if (src_dev.name == dst.name) return false;
+  // An accelerator kernel's HostMemory output (Shape, Size, Rank on a GPU) is allocated in
+  // host memory (OpKernelContext::output_allocator): a CPU reads it as it is.
+  const bool host_output =
+      !src_dev.is_cpu() && IsHostMemoryOutput(*src.node, src.index, src_dev.type);
+  if (host_output && dst.is_cpu()) return false;
+  // Host-memory args are read from host memory: a producer whose output is there (a CPU, or a
+  // HostMemory output) needs no copy.
+  return !((src_dev.is_cpu() || host_output) && IsHostMemoryInput(consumer, i, dst));
+}
+
 absl::StatusOr<CopyInsertionStats> InsertCopies(Graph* graph, const DeviceSet& devices) {
   CopyInsertionStats stats;
   std::vector<Node*> nodes = graph->nodes();  // snapshot: transfers are added while iterating
@@ -53,10 +67,8 @@ absl::StatusOr<CopyInsertionStats> InsertCopies(Graph* graph, const DeviceSet& d
       Endpoint direct = n->input(i);
       Endpoint src = Producer(direct);
       ASSIGN_OR_RETURN(const DeviceInfo* src_dev, DeviceOf(*src.node, devices));
-      // Host-memory args are read from host memory: a CPU producer needs no copy.
-      const bool local = src_dev == dst || (src_dev->is_cpu() && IsHostMemoryInput(*n, i, *dst));
       Endpoint want = src;
-      if (!local) {
+      if (InputNeedsTransfer(*n, i, src, *src_dev, *dst)) {
         TransferKey key{src.node->id(), src.index, dst->name};
         auto it = transfers.find(key);
         if (it == transfers.end()) {

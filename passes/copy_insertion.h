@@ -4,8 +4,9 @@
 // Transfers follow the placement report's grouping (TF's DupRecvKey): one per (producer,
 // output, destination device), however many consumers read it there. Control edges move no
 // data and stay as they are; an input the destination kernel keeps in host memory needs no
-// copy when the producer is a CPU; ref edges are never rewired (the placer colocates a ref
-// consumer with its variable).
+// copy when the producer is a CPU; an output the producer's (accelerator) kernel keeps in host
+// memory (KernelDef::HostMemory, e.g. a GPU Shape) needs none to a CPU or to a host-memory
+// input; ref edges are never rewired (the placer colocates a ref consumer with its variable).
 //
 // Runs only on a session's private graph: graphs that are exported stay free of `_Transfer`.
 //
@@ -25,6 +26,12 @@ struct CopyInsertionStats {
   int transfers_inserted = 0;  // new _Transfer nodes
   int edges_rewired = 0;       // consumer inputs now reading a _Transfer
 };
+
+// Whether input `i` of `consumer` (placed on `dst`), produced at `src` on `src_dev`, must be
+// copied. The one rule that copy insertion and the placement report share, so that the report
+// predicts exactly the transfers a step executes.
+bool InputNeedsTransfer(const Node& consumer, int i, const Endpoint& src, const DeviceInfo& src_dev,
+                        const DeviceInfo& dst);
 
 // Inserts the transfers into a placed graph (every node assigned to a device of `devices`).
 // Running it again changes nothing: existing transfers are reused, and a transfer never reads

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "graph/status_macros.h"
+#include "passes/copy_insertion.h"
 
 namespace quiver {
 namespace {
@@ -186,10 +187,8 @@ absl::StatusOr<PlacementReport> BuildPlacementReport(const Graph& graph, const D
     for (int i = 0; i < n->num_inputs(); ++i) {
       Endpoint in = n->input(i);
       ASSIGN_OR_RETURN(const DeviceInfo* src, device_of(in.node));
-      if (src == dst) continue;
+      if (!InputNeedsTransfer(*n, i, in, *src, *dst)) continue;
       const bool host_arg = IsHostMemoryInput(*n, i, *dst);
-      // Host-memory args are read from host memory: a CPU producer needs no copy.
-      if (host_arg && src->is_cpu()) continue;
       auto key = std::make_tuple(in.node->id(), in.index, dst->name, host_arg,
                                  n->input_is_ref(i) ? n->id() : -1);
       auto found = dup.find(key);

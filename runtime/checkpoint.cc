@@ -26,7 +26,8 @@ void PutLE(std::string* out, uint64_t v, int bytes) {
 }
 uint64_t GetLE(const std::string& s, size_t offset, int bytes) {
   uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(s[offset + i])) << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(s[offset + i])) << (8 * i);
   return v;
 }
 
@@ -85,7 +86,10 @@ absl::Status SaveCheckpoint(Session& session, const std::string& path, int64_t g
   if (!proto.SerializeToString(&payload)) return absl::InternalError("cannot serialize checkpoint");
   std::string file(kMagic, sizeof(kMagic));
   PutLE(&file, payload.size(), 8);
-  PutLE(&file, crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())), 4);
+  PutLE(
+      &file,
+      crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())),
+      4);
   file += payload;
   return WriteFileAtomically(path, file);
 }
@@ -108,7 +112,8 @@ absl::StatusOr<int64_t> RestoreCheckpoint(Session& session, const std::string& p
                                 file.size() - kHeaderBytes, " (truncated?)"));
   }
   uint32_t expected_crc = static_cast<uint32_t>(GetLE(file, 16, 4));
-  uint32_t crc = crc32(0L, reinterpret_cast<const Bytef*>(file.data() + kHeaderBytes), static_cast<uInt>(length));
+  uint32_t crc = crc32(0L, reinterpret_cast<const Bytef*>(file.data() + kHeaderBytes),
+                       static_cast<uInt>(length));
   if (crc != expected_crc) return corrupt("checksum mismatch");
   CheckpointProto proto;
   if (!proto.ParseFromArray(file.data() + kHeaderBytes, static_cast<int>(length))) {

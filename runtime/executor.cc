@@ -24,60 +24,60 @@ void SetIntraOpThreads(int n) {
 }
 }  // namespace
 
-
-absl::StatusOr<std::shared_ptr<OpKernel>> StatefulKernelCache::GetOrCreate(const Node& node) {
+absl::StatusOr<std::shared_ptr<OpKernel>> StatefulKernelCache::GetOrCreate(
+    const Node& node, const std::string& device_type) {
   absl::MutexLock lock(&mu_);
-  auto it = kernels_.find(node.name());
+  std::string key = absl::StrCat(device_type, "/", node.name());
+  auto it = kernels_.find(key);
   if (it != kernels_.end()) return it->second;
-  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel, KernelRegistry::Global().CreateKernel(node, kCpu));
+  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel,
+                   KernelRegistry::Global().CreateKernel(node, device_type));
   std::shared_ptr<OpKernel> shared = std::move(kernel);
-  kernels_.emplace(node.name(), shared);
+  kernels_.emplace(key, shared);
   return shared;
 }
 
-absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
-                                                          const ExecutorSpec& spec,
-                                                          StatefulKernelCache* cache) {
+int Executor::num_nodes() const {
+  int n = 0;
+  for (const Item& item : items_) n += item.node != nullptr;
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
+    const Graph& graph, const PartitionedGraph& parts, int partition, const ExecutorSpec& spec,
+    Device* device, StatefulKernelCache* cache, const ExecutorOptions& options) {
   auto exec = std::unique_ptr<Executor>(new Executor);
+  exec->parts_ = &parts;
+  exec->device_ = device;
+  exec->options_ = options;
+  const Partition& part = parts.partitions[partition];
+  const std::string device_type = device != nullptr ? device->info().type : kCpu;
 
   // Fed endpoints, keyed by (node id, output index).
   absl::flat_hash_map<std::pair<int, int>, int> fed;
   for (size_t i = 0; i < spec.feeds.size(); ++i) {
     const Node* n = graph.FindNode(spec.feeds[i].node);
-    if (n == nullptr) return absl::NotFoundError("feed: no node named '" + spec.feeds[i].node + "'");
+    if (n == nullptr)
+      return absl::NotFoundError("feed: no node named '" + spec.feeds[i].node + "'");
     fed[{n->id(), spec.feeds[i].index}] = static_cast<int>(i);
   }
 
-  // Prune: walk back from fetches and targets, stopping at fed tensors.
+  // Recvs first (one slot for data, none for a control signal), then the nodes.
+  absl::flat_hash_map<std::pair<int, int>, int> recv_item;  // (src id, output) -> item
+  for (int e : part.recvs) {
+    const CrossEdge& edge = parts.edges[e];
+    Item item;
+    item.recv_edge = e;
+    item.output_base = exec->num_slots_;
+    if (!edge.is_control()) {
+      item.slot_uses.assign(1, 0);
+      exec->num_slots_ += 1;
+    }
+    recv_item[{edge.src->id(), edge.src_output}] = static_cast<int>(exec->items_.size());
+    exec->items_.push_back(std::move(item));
+  }
   std::vector<int> item_of(graph.num_node_ids(), -1);
-  std::vector<const Node*> needed;
-  std::vector<const Node*> stack;
-  auto visit = [&](const Node* n) {
-    if (item_of[n->id()] == -1) {
-      item_of[n->id()] = -2;  // marked; numbered below
-      stack.push_back(n);
-    }
-  };
-  for (const TensorId& f : spec.fetches) {
-    const Node* n = graph.FindNode(f.node);
-    if (!fed.contains({n->id(), f.index})) visit(n);
-  }
-  for (const std::string& t : spec.targets) visit(graph.FindNode(t));
-  while (!stack.empty()) {
-    const Node* n = stack.back();
-    stack.pop_back();
-    needed.push_back(n);
-    for (int i = 0; i < n->num_inputs(); ++i) {
-      Endpoint in = n->input(i);
-      if (!fed.contains({in.node->id(), in.index})) visit(in.node);
-    }
-    for (const Edge* e : n->control_in_edges()) visit(e->src);
-  }
-
-  // Number the needed nodes in topological order (stable, deterministic).
-  ASSIGN_OR_RETURN(std::vector<Node*> order, graph.TopologicalOrder());
-  for (Node* n : order) {
-    if (item_of[n->id()] != -2) continue;
+  for (const Node* n : part.nodes) {
     item_of[n->id()] = static_cast<int>(exec->items_.size());
     Item item;
     item.node = n;
@@ -87,12 +87,23 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
     exec->items_.push_back(std::move(item));
   }
 
-  for (Item& item : exec->items_) {
-    const Node* n = item.node;
+  auto producer_item = [&](const Node* src, int output) -> absl::StatusOr<int> {
+    if (item_of[src->id()] >= 0) return item_of[src->id()];
+    auto it = recv_item.find({src->id(), output});
+    if (it == recv_item.end()) {
+      return absl::InternalError(absl::StrCat("partition of '", part.device, "' has no recv for ",
+                                              src->name(), ":", output));
+    }
+    return it->second;
+  };
+
+  for (const Node* n : part.nodes) {
+    const int id = item_of[n->id()];
+    Item& item = exec->items_[id];
     if (cache != nullptr && n->is_stateful()) {
-      ASSIGN_OR_RETURN(item.kernel, cache->GetOrCreate(*n));
+      ASSIGN_OR_RETURN(item.kernel, cache->GetOrCreate(*n, device_type));
     } else {
-      ASSIGN_OR_RETURN(item.kernel, KernelRegistry::Global().CreateKernel(*n, kCpu));
+      ASSIGN_OR_RETURN(item.kernel, KernelRegistry::Global().CreateKernel(*n, device_type));
     }
     for (int i = 0; i < n->num_inputs(); ++i) {
       Endpoint in = n->input(i);
@@ -101,54 +112,57 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(const Graph& graph,
       auto f = fed.find({in.node->id(), in.index});
       if (f != fed.end()) {
         if (src.wants_ref) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "cannot feed '", in.TensorName(), "': node '", n->name(), "' needs it as a variable reference"));
+          return absl::InvalidArgumentError(absl::StrCat("cannot feed '", in.TensorName(),
+                                                         "': node '", n->name(),
+                                                         "' needs it as a variable reference"));
         }
         src.feed = f->second;
       } else {
-        Item& producer = exec->items_[item_of[in.node->id()]];
-        src.slot = producer.output_base + in.index;
-        producer.consumers.push_back(item_of[n->id()]);
-        producer.slot_uses[in.index]++;
-        item.num_pending++;
+        ASSIGN_OR_RETURN(int p, producer_item(in.node, in.index));
+        Item& producer = exec->items_[p];
+        const int out = producer.node != nullptr ? in.index : 0;
+        src.slot = producer.output_base + out;
+        producer.consumers.push_back(id);
+        producer.slot_uses[out]++;
+        exec->items_[id].num_pending++;
       }
-      item.inputs.push_back(src);
+      exec->items_[id].inputs.push_back(src);
     }
     for (const Edge* e : n->control_in_edges()) {
-      Item& producer = exec->items_[item_of[e->src->id()]];
-      producer.consumers.push_back(item_of[n->id()]);
-      item.num_pending++;
+      const int p = item_of[e->src->id()] >= 0 ? item_of[e->src->id()]
+                                               : recv_item.at({e->src->id(), kControlSlot});
+      exec->items_[p].consumers.push_back(id);
+      exec->items_[id].num_pending++;
     }
   }
-  for (const TensorId& f : spec.fetches) {
-    const Node* n = graph.FindNode(f.node);
-    FetchSource src;
-    auto it = fed.find({n->id(), f.index});
-    if (it != fed.end()) {
-      src.feed = it->second;
-    } else {
-      Item& producer = exec->items_[item_of[n->id()]];
-      src.slot = producer.output_base + f.index;
-      producer.slot_uses[f.index]++;
-    }
-    exec->fetches_.push_back(src);
+  for (int e : part.sends) {
+    const CrossEdge& edge = parts.edges[e];
+    exec->items_[item_of[edge.src->id()]].sends.push_back({edge.src_output, e});
+  }
+  for (size_t i = 0; i < spec.fetches.size(); ++i) {
+    if (parts.fetch_partition[i] != partition) continue;
+    const Node* n = graph.FindNode(spec.fetches[i].node);
+    Item& producer = exec->items_[item_of[n->id()]];
+    producer.slot_uses[spec.fetches[i].index]++;
+    exec->fetches_.push_back({static_cast<int>(i), producer.output_base + spec.fetches[i].index});
   }
   for (size_t i = 0; i < exec->items_.size(); ++i) {
-    if (exec->items_[i].num_pending == 0) exec->roots_.push_back(static_cast<int>(i));
+    const Item& item = exec->items_[i];
+    if (item.node != nullptr && item.num_pending == 0) exec->roots_.push_back(static_cast<int>(i));
   }
   return exec;
 }
 
-// Per-step state: the value table, pending counts and the completion latch.
+// Per-step state of one partition: the value table, pending counts and the completion latch.
 class Executor::StepState {
  public:
-  StepState(const Executor& exec, const std::vector<Tensor>& feeds, const StepResources& resources,
-            ThreadPool* pool, int intra_op_threads)
+  StepState(const Executor& exec, const std::vector<Tensor>& feeds, const StepParams& params,
+            Rendezvous* rendezvous, bool collect_timings)
       : exec_(exec),
         feeds_(feeds),
-        resources_(resources),
-        pool_(pool),
-        intra_op_threads_(intra_op_threads),
+        params_(params),
+        rendezvous_(rendezvous),
+        resources_(*params.resources),
         values_(exec.num_slots_),
         uses_(exec.num_slots_),
         pending_(exec.items_.size()) {
@@ -162,90 +176,132 @@ class Executor::StepState {
     }
     // The session's resources are shared by concurrent steps; the counters must not be.
     resources_.counters = &counters_;
+    if (!exec.options_.reuse_buffers) resources_.forward_inputs = false;
+    if (collect_timings) timings_ = std::make_unique<std::atomic<int64_t>[]>(exec.items_.size());
+    remaining_ = static_cast<int64_t>(exec_.items_.size());
   }
 
-  absl::Status RunAll(StepStats* stats) {
-    if (stats && stats->collect_node_timings) {
-      timings_ = std::make_unique<std::atomic<int64_t>[]>(exec_.items_.size());
+  // Registers the recvs and starts the roots: on the pool, except the first one when
+  // `run_first_here` (which then runs on the calling thread until it blocks on a recv).
+  void Start(bool run_first_here) {
+    for (size_t i = 0; i < exec_.items_.size(); ++i) {
+      const Item& item = exec_.items_[i];
+      if (item.node != nullptr) continue;
+      const int id = static_cast<int>(i);
+      rendezvous_->RecvAsync(exec_.parts_->edges[item.recv_edge].key,
+                             [this, id](const absl::Status& s, const TensorValue& v) {
+                               if (!s.ok()) {
+                                 Fail(s);
+                               } else if (!exec_.items_[id].slot_uses.empty()) {
+                                 values_[exec_.items_[id].output_base] = v;
+                               }
+                               Process(id, /*already_ran=*/true);
+                             });
     }
-    remaining_ = static_cast<int64_t>(exec_.items_.size());
-    if (remaining_ == 0) return absl::OkStatus();
-    for (size_t i = 1; i < exec_.roots_.size(); ++i) Dispatch(exec_.roots_[i]);
-    Process(exec_.roots_[0]);
-    std::unique_lock<std::mutex> lock(done_mu_);
-    done_cv_.wait(lock, [this] { return remaining_ == 0; });
+    const std::vector<int>& roots = exec_.roots_;
+    for (size_t i = 0; i < roots.size(); ++i) {
+      if (i == 0 && (run_first_here || params_.pool == nullptr)) continue;
+      Dispatch(roots[i]);
+    }
+    if (!roots.empty() && (run_first_here || params_.pool == nullptr)) Process(roots[0], false);
+  }
+
+  absl::Status Wait(StepStats* stats) {
+    {
+      std::unique_lock<std::mutex> lock(done_mu_);
+      done_cv_.wait(lock, [this] { return remaining_ == 0; });
+    }
     if (stats) {
       if (timings_) {
-        stats->node_timings.clear();
         for (size_t i = 0; i < exec_.items_.size(); ++i) {
+          if (exec_.items_[i].node == nullptr) continue;
           stats->node_timings.push_back({exec_.items_[i].node, timings_[i].load()});
         }
       }
-      stats->nodes_executed = executed_.load();
-      stats->transfers = counters_.transfers.load();
-      stats->transfer_bytes = counters_.transfer_bytes.load();
+      stats->nodes_executed += executed_.load();
+      stats->transfers += counters_.transfers.load();
+      stats->transfer_bytes += counters_.transfer_bytes.load();
     }
     std::lock_guard<std::mutex> status_lock(status_mu_);
     return status_;
   }
 
-  std::vector<Tensor> TakeFetches() {
-    std::vector<Tensor> out;
+  absl::Status CollectFetches(std::vector<Tensor>* out) {
     for (const FetchSource& f : exec_.fetches_) {
-      if (f.feed >= 0) {
-        out.push_back(feeds_[f.feed]);
-      } else {
-        out.push_back(values_[f.slot].tensor);
-      }
-    }
-    return out;
-  }
-
-  absl::Status CheckFetchesInitialized() {
-    for (const FetchSource& f : exec_.fetches_) {
-      if (f.slot < 0) continue;
       TensorValue& v = values_[f.slot];
       if (v.ref != nullptr) {  // fetching a variable reads its current value
         absl::ReaderMutexLock lock(&v.ref->mu);
         v.tensor = v.ref->value;
         if (!v.tensor.valid()) {
           return absl::FailedPreconditionError(
-              "Attempting to use uninitialized value (a fetched variable); run its initializer first");
+              "Attempting to use uninitialized value (a fetched variable); run its initializer "
+              "first");
         }
       }
+      (*out)[f.fetch] = v.tensor;
     }
     return absl::OkStatus();
   }
 
  private:
   void Dispatch(int item) {
-    if (pool_ != nullptr) {
-      pool_->Schedule([this, item] { Process(item); });
+    if (params_.pool != nullptr) {
+      params_.pool->Schedule([this, item] { Process(item, false); });
     } else {
-      Process(item);
+      Process(item, false);
     }
   }
 
-  // Runs `first`, then keeps running one newly ready successor inline and hands the others to
-  // the pool, so a chain runs on one thread without scheduling overhead.
-  void Process(int first) {
+  // The first error wins; it aborts the rendezvous so that every partition stops.
+  void Fail(const absl::Status& s) {
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      if (status_.ok()) status_ = s;
+    }
+    cancelled_.store(true, std::memory_order_release);
+    rendezvous_->StartAbort(s);
+  }
+
+  // Cancellation and deadline, checked between nodes.
+  bool ShouldStop() {
+    if (cancelled_.load(std::memory_order_acquire)) return true;
+    if (rendezvous_->aborted()) {
+      cancelled_.store(true, std::memory_order_release);
+      return true;
+    }
+    if (params_.cancellation != nullptr && params_.cancellation->cancelled()) {
+      Fail(absl::CancelledError("the step was cancelled"));
+      return true;
+    }
+    if (params_.deadline && std::chrono::steady_clock::now() > *params_.deadline) {
+      Fail(absl::DeadlineExceededError("the step ran past its RunOptions deadline"));
+      return true;
+    }
+    return false;
+  }
+
+  // Runs `first` (unless it already ran: a completed recv), then keeps running one newly ready
+  // successor inline and hands the others to the pool, so a chain runs on one thread.
+  void Process(int first, bool already_ran) {
     std::vector<int> local{first};
+    bool skip_run = already_ran;
     while (!local.empty()) {
       int id = local.back();
       local.pop_back();
       const Item& item = exec_.items_[id];
-      if (!cancelled_.load(std::memory_order_acquire)) {
+      if (!skip_run && !ShouldStop()) {
         absl::Status s = RunItem(item);
         if (!s.ok()) {
-          std::lock_guard<std::mutex> lock(status_mu_);
-          if (status_.ok()) status_ = s;
-          cancelled_.store(true, std::memory_order_release);
+          Fail(s);
+        } else {
+          SendOutputs(item);
         }
       }
+      skip_run = false;
       bool kept_one = false;
       for (int c : item.consumers) {
         if (pending_[c].fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          if (!kept_one || pool_ == nullptr) {
+          if (!kept_one || params_.pool == nullptr) {
             local.push_back(c);
             kept_one = true;
           } else {
@@ -254,6 +310,22 @@ class Executor::StepState {
         }
       }
       Finish();
+    }
+  }
+
+  void SendOutputs(const Item& item) {
+    for (const Send& send : item.sends) {
+      TensorValue v;
+      if (send.output != kControlSlot) {
+        const int slot = item.output_base + send.output;
+        v = values_[slot];
+        // Nobody here reads it: the receiver's copy is the only one kept.
+        if (item.slot_uses[send.output] == 0 && exec_.options_.reuse_buffers) {
+          values_[slot] = TensorValue();
+        }
+      }
+      absl::Status s = rendezvous_->Send(exec_.parts_->edges[send.edge].key, std::move(v));
+      if (!s.ok()) cancelled_.store(true, std::memory_order_release);
     }
   }
 
@@ -273,6 +345,8 @@ class Executor::StepState {
       // Dereference a variable at the time of use, like TF1 ref edges.
       absl::ReaderMutexLock lock(&v.ref->mu);
       out->tensor = v.ref->value;
+    } else if (!exec_.options_.reuse_buffers) {
+      *out = v;  // kept until the step ends
     } else if (uses_[src.slot].load(std::memory_order_acquire) == 1) {
       *out = std::move(v);  // last use: hand over ownership so the kernel may work in place
       uses_[src.slot].store(0, std::memory_order_relaxed);
@@ -282,36 +356,42 @@ class Executor::StepState {
     }
     if (!src.wants_ref && !out->tensor.valid()) {
       Endpoint in = item.node->input(i);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "Attempting to use uninitialized value ", in.node->name(), " (read by node '",
-          item.node->name(), "'); run its initializer first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("Attempting to use uninitialized value ", in.node->name(),
+                       " (read by node '", item.node->name(), "'); run its initializer first"));
     }
     return absl::OkStatus();
   }
 
   absl::Status RunItem(const Item& item) {
-    SetIntraOpThreads(intra_op_threads_);
+    SetIntraOpThreads(params_.intra_op_threads);
     std::vector<TensorValue> inputs(item.inputs.size());
     for (size_t i = 0; i < item.inputs.size(); ++i) {
       RETURN_IF_ERROR(GatherInput(item, static_cast<int>(i), &inputs[i]));
     }
     std::vector<TensorValue> outputs(item.node->num_outputs());
-    OpKernelContext ctx(*item.node, &inputs, &outputs, &resources_);
+    OpKernelContext ctx(*item.node, &inputs, &outputs, &resources_, exec_.device_,
+                        item.kernel.get());
     if (timings_) {
       auto start = std::chrono::steady_clock::now();
       absl::Status s = item.kernel->Compute(ctx);
       timings_[&item - exec_.items_.data()].store(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                               start)
               .count(),
           std::memory_order_relaxed);
       RETURN_IF_ERROR(s);
     } else {
       RETURN_IF_ERROR(item.kernel->Compute(ctx));
     }
+    inputs.clear();  // drop this step's last references before the outputs are published
     for (int o = 0; o < item.node->num_outputs(); ++o) {
-      if (!outputs[o].tensor.valid() && outputs[o].ref == nullptr && item.slot_uses[o] > 0) {
-        return absl::InternalError(absl::StrCat("node '", item.node->name(), "' (",
-                                                item.node->op(), ") did not set output ", o));
+      bool sent = false;
+      for (const Send& s : item.sends) sent |= s.output == o;
+      if (!outputs[o].tensor.valid() && outputs[o].ref == nullptr &&
+          (item.slot_uses[o] > 0 || sent)) {
+        return absl::InternalError(absl::StrCat("node '", item.node->name(), "' (", item.node->op(),
+                                                ") did not set output ", o));
       }
       values_[item.output_base + o] = std::move(outputs[o]);
     }
@@ -321,10 +401,10 @@ class Executor::StepState {
 
   const Executor& exec_;
   const std::vector<Tensor>& feeds_;
+  const StepParams& params_;
+  Rendezvous* rendezvous_;
   StepCounters counters_;
   StepResources resources_;  // a per-step copy pointing at counters_
-  ThreadPool* pool_;
-  int intra_op_threads_;
   std::vector<TensorValue> values_;
   std::vector<std::atomic<int>> uses_;
   std::unique_ptr<std::atomic<int64_t>[]> timings_;  // per item, when timing was asked for
@@ -338,22 +418,83 @@ class Executor::StepState {
   int64_t remaining_ = 0;
 };
 
-absl::StatusOr<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& feed_values,
-                                                  StepResources& resources, ThreadPool* pool,
-                                                  StepStats* stats, int intra_op_threads) const {
-  std::vector<Tensor> fetched;
+absl::StatusOr<std::unique_ptr<PartitionedExecutor>> PartitionedExecutor::Build(
+    const Graph& graph, const ExecutorSpec& spec, const DeviceLookup& devices,
+    StatefulKernelCache* cache, const ExecutorOptions& options) {
+  auto exec = std::unique_ptr<PartitionedExecutor>(new PartitionedExecutor);
+  ASSIGN_OR_RETURN(exec->parts_, PartitionGraph(graph, spec));
+  for (size_t p = 0; p < exec->parts_.partitions.size(); ++p) {
+    const std::string& name = exec->parts_.partitions[p].device;
+    Device* device = devices ? devices(name) : nullptr;
+    if (devices && device == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("nodes are assigned to '", name, "', which is not a device of the session"));
+    }
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<Executor> e,
+        Executor::Build(graph, exec->parts_, static_cast<int>(p), spec, device, cache, options));
+    exec->executors_.push_back(std::move(e));
+  }
+  for (size_t i = 0; i < spec.fetches.size(); ++i) {
+    int feed = -1;
+    for (size_t f = 0; f < spec.feeds.size(); ++f) {
+      if (spec.feeds[f].node == spec.fetches[i].node &&
+          spec.feeds[f].index == spec.fetches[i].index) {
+        feed = static_cast<int>(f);
+      }
+    }
+    exec->fed_fetch_.push_back(feed);
+  }
+  return exec;
+}
+
+int PartitionedExecutor::num_nodes() const {
+  int n = 0;
+  for (const auto& e : executors_) n += e->num_nodes();
+  return n;
+}
+
+absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<Tensor>& feeds,
+                                                             const StepParams& params,
+                                                             StepStats* stats) const {
+  std::vector<Tensor> fetched(fed_fetch_.size());
+  for (size_t i = 0; i < fed_fetch_.size(); ++i) {
+    if (fed_fetch_[i] >= 0) fetched[i] = feeds[fed_fetch_[i]];
+  }
   {
-    StepState state(*this, feed_values, resources, pool, intra_op_threads);
-    RETURN_IF_ERROR(state.RunAll(stats));
-    RETURN_IF_ERROR(state.CheckFetchesInitialized());
-    fetched = state.TakeFetches();
+    Rendezvous rendezvous;
+    const bool timings = stats != nullptr && stats->collect_node_timings;
+    std::vector<std::unique_ptr<Executor::StepState>> states;
+    for (const auto& e : executors_) {
+      states.push_back(
+          std::make_unique<Executor::StepState>(*e, feeds, params, &rendezvous, timings));
+    }
+    // Every partition starts at once; the caller's thread takes the first one's first chain.
+    for (size_t p = states.size(); p-- > 0;) states[p]->Start(/*run_first_here=*/p == 0);
+    absl::Status status;
+    for (auto& s : states) {
+      absl::Status one = s->Wait(stats);
+      if (status.ok() && !one.ok()) status = one;
+    }
+    // The status that aborted the step is the rendezvous' first one.
+    if (rendezvous.aborted()) status = rendezvous.status();
+    RETURN_IF_ERROR(status);
+    for (auto& s : states) RETURN_IF_ERROR(s->CollectFetches(&fetched));
   }
   // Once the step's own references are gone, a fetched buffer still shared is owned by a
   // variable (updated in place by later steps) or by the caller's feed: hand back a copy so
-  // the result never changes under the caller.
-  for (Tensor& t : fetched) {
-    if (t.valid() && !t.RefCountIsOne()) {
-      ASSIGN_OR_RETURN(t, t.Clone());
+  // the result never changes under the caller. Device memory is copied to the host.
+  for (size_t i = 0; i < fetched.size(); ++i) {
+    Tensor& t = fetched[i];
+    if (!t.valid()) continue;
+    const int p = parts_.fetch_partition[i];
+    Device* device = p >= 0 ? executors_[p]->device() : nullptr;
+    if (t.allocator() != nullptr && !t.allocator()->host_accessible()) {
+      ASSIGN_OR_RETURN(t, CopyTensor(t, Device::DefaultCpu(), device));
+    } else if (!t.RefCountIsOne()) {
+      // Host memory here, even from an accelerator's partition (a HostMemory output).
+      const bool host_device = device != nullptr && device->allocator()->host_accessible();
+      ASSIGN_OR_RETURN(t, t.Clone(host_device ? device->allocator() : nullptr));
     }
   }
   return fetched;

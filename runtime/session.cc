@@ -1,18 +1,23 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "graph/graphdef.h"
+#include "devices/device.h"
 #include "devices/device_set.h"
+#include "graph/graphdef.h"
 #include "graph/status_macros.h"
 #include "passes/copy_insertion.h"
+#include "passes/pass_manager.h"
 #include "passes/placement_report.h"
 #include "passes/placer.h"
 #include "runtime/executor.h"
@@ -30,26 +35,69 @@ class SessionImpl {
     int inter = options.inter_op_threads > 0 ? options.inter_op_threads : std::max(1, cores / 4);
     // inter-op x intra-op threads must not exceed the cores: OpenMP threads that outnumber
     // the cores spin at barriers and a tiny oneDNN op can then wait a whole time slice.
-    intra_op_threads_ = options.intra_op_threads > 0 ? options.intra_op_threads
-                                                     : std::max(1, cores / inter);
+    intra_op_threads_ =
+        options.intra_op_threads > 0 ? options.intra_op_threads : std::max(1, cores / inter);
     // The calling thread runs nodes too, so the pool gets one thread fewer.
     if (inter > 1) pool_ = std::make_unique<ThreadPool>(inter - 1);
     resources_.variable = [this](const std::string& name, bool create) {
       return GetVariable(name, create);
     };
     resources_.intra_op_pool = pool_.get();
+    resources_.max_tensor_bytes = options.max_tensor_bytes;
+    resources_.forward_inputs = options.reuse_buffers;
+    // Transfers out of accelerator memory copy through their source device.
+    resources_.find_device = [this](const std::string& name) { return FindDevice(name); };
+  }
+
+  // The session's devices, one allocator each (CPU:0, the virtual CPUs, GPUs).
+  absl::Status CreateDevices() {
+    if (options_.max_tensor_bytes < 0 || options_.max_total_bytes < 0) {
+      return absl::InvalidArgumentError("max_tensor_bytes and max_total_bytes must be >= 0");
+    }
+    ASSIGN_OR_RETURN(device_set_,
+                     DeviceSet::Create(DeviceSetOptions{options_.virtual_cpu_devices}));
+    for (const DeviceInfo& info : device_set_.devices()) {
+      ASSIGN_OR_RETURN(std::unique_ptr<Device> d,
+                       CreateDevice(info, DeviceOptions{options_.max_total_bytes}));
+      devices_.push_back(std::move(d));
+    }
+    // HostMemory outputs of accelerator kernels live in CPU:0's memory.
+    resources_.host_device = FindDevice(device_set_.host().name);
+    return absl::OkStatus();
+  }
+
+  // A host copy of `t`; a tensor in memory the host cannot read (a GPU variable) is copied out
+  // by the session device whose allocator holds it.
+  absl::StatusOr<Tensor> ToHost(const Tensor& t) const {
+    if (t.allocator() == nullptr || t.allocator()->host_accessible()) return t.Clone();
+    for (const auto& d : devices_) {
+      if (d->allocator() == t.allocator()) return CopyTensor(t, Device::DefaultCpu(), d.get());
+    }
+    return CopyTensor(t, Device::DefaultCpu());  // names the allocator in its error
+  }
+
+  Device* FindDevice(const std::string& name) const {
+    for (const auto& d : devices_) {
+      if (d->name() == name) return d.get();
+    }
+    return name.empty() ? FindDevice(device_set_.host().name) : nullptr;
   }
 
   absl::Status SetGraph(const Graph& graph) {
+    auto source = std::make_shared<Graph>();
+    RETURN_IF_ERROR(source->CopyFrom(graph));
+    RETURN_IF_ERROR(source->InferShapes());
+    // The whole graph placed once, for graph(), the report and log_device_placement; each
+    // signature is optimized and placed on its own copy of `source` when first run.
     auto copy = std::make_unique<Graph>();
-    RETURN_IF_ERROR(copy->CopyFrom(graph));
-    RETURN_IF_ERROR(copy->InferShapes());
-    RETURN_IF_ERROR(PlaceAndInsertCopies(*copy));
+    RETURN_IF_ERROR(copy->CopyFrom(*source));
+    RETURN_IF_ERROR(PlaceAndInsertCopies(*copy, options_.log_device_placement));
     absl::MutexLock lock(&mu_);
     // Executors point into the old graph; keep retired graphs alive until the session dies so
     // that a concurrent Run on an old executor stays valid.
     if (graph_) retired_graphs_.push_back(std::move(graph_));
     graph_ = std::move(copy);
+    source_ = std::move(source);
     executors_.clear();
     stateful_kernels_ = std::make_shared<StatefulKernelCache>();
     return absl::OkStatus();
@@ -63,10 +111,11 @@ class SessionImpl {
     for (const auto& [name, var] : variables_) {
       absl::ReaderMutexLock var_lock(&var->mu);
       if (!var->initialized()) continue;
-      ASSIGN_OR_RETURN(Tensor copy, var->value.Clone());
+      ASSIGN_OR_RETURN(Tensor copy, ToHost(var->value));
       out.emplace_back(name, std::move(copy));
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     return out;
   }
 
@@ -90,46 +139,58 @@ class SessionImpl {
       }
       const Node* n = it->second;
       auto shape = n->GetAttr<TensorShape>("shape");
-      if (value.dtype() != n->output_type(0) || (shape.ok() && !shape->IsCompatibleWith(value.shape()))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "variable '", name, "' is ", DataTypeName(n->output_type(0)),
-            shape.ok() ? shape->DebugString() : "", " but the value is ", DataTypeName(value.dtype()),
-            value.shape().DebugString()));
+      if (value.dtype() != n->output_type(0) ||
+          (shape.ok() && !shape->IsCompatibleWith(value.shape()))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("variable '", name, "' is ", DataTypeName(n->output_type(0)),
+                         shape.ok() ? shape->DebugString() : "", " but the value is ",
+                         DataTypeName(value.dtype()), value.shape().DebugString()));
       }
     }
     for (const auto& [name, value] : values) {
       Variable* var = GetVariable(name, /*create=*/true);
-      ASSIGN_OR_RETURN(Tensor copy, value.Clone());
+      // Into the memory of the device the variable is placed on.
+      Device* device = FindDevice(by_storage_name[name]->assigned_device());
+      // CopyTensor: a plain Clone would memcpy into memory the host may not be able to write.
+      ASSIGN_OR_RETURN(Tensor copy, device != nullptr ? CopyTensor(value, device) : value.Clone());
       absl::MutexLock var_lock(&var->mu);
       var->value = std::move(copy);
     }
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Session::Feed>& feeds,
+  absl::StatusOr<std::vector<Tensor>> Run(const RunOptions& run_options,
+                                          const std::vector<Session::Feed>& feeds,
                                           const std::vector<std::string>& fetches,
                                           const std::vector<std::string>& targets,
                                           RunMetadata* metadata) {
-    std::shared_ptr<const Executor> exec;
-    const Graph* graph;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (run_options.timeout_ms > 0) {
+      deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(run_options.timeout_ms);
+    }
+    std::shared_ptr<const Executable> exec;
+    std::shared_ptr<const Graph> source;
     std::shared_ptr<StatefulKernelCache> stateful_kernels;
     {
       absl::MutexLock lock(&mu_);
-      graph = graph_.get();
+      source = source_;
       stateful_kernels = stateful_kernels_;
     }
     std::vector<TensorId> feed_ids, fetch_ids;
-    RETURN_IF_ERROR(ParseNames(feeds, fetches, targets, *graph, &feed_ids, &fetch_ids));
+    RETURN_IF_ERROR(ParseNames(feeds, fetches, targets, *source, &feed_ids, &fetch_ids));
     std::vector<Tensor> feed_values;
     feed_values.reserve(feeds.size());
     for (size_t i = 0; i < feeds.size(); ++i) {
-      RETURN_IF_ERROR(CheckFeed(*graph, feed_ids[i], feeds[i].second));
+      RETURN_IF_ERROR(CheckFeed(*source, feed_ids[i], feeds[i].second));
       feed_values.push_back(feeds[i].second);
     }
-    std::string key = absl::StrCat(absl::StrJoin(feed_ids, ",", [](std::string* out, const TensorId& t) { out->append(t.ToString()); }),
-                                   "->",
-                                   absl::StrJoin(fetch_ids, ",", [](std::string* out, const TensorId& t) { out->append(t.ToString()); }),
-                                   "/", absl::StrJoin(targets, ","));
+    auto join_ids = [](const std::vector<TensorId>& ids) {
+      return absl::StrJoin(ids, ",",
+                           [](std::string* out, const TensorId& t) { out->append(t.ToString()); });
+    };
+    std::string key = absl::StrCat(join_ids(feed_ids), "->", join_ids(fetch_ids), "/",
+                                   absl::StrJoin(targets, ","));
     {
       absl::MutexLock lock(&mu_);
       auto it = executors_.find(key);
@@ -137,23 +198,35 @@ class SessionImpl {
     }
     if (!exec) {
       ExecutorSpec spec{feed_ids, fetch_ids, targets};
-      RETURN_IF_ERROR(CheckRequiredFeeds(*graph, spec));
-      ASSIGN_OR_RETURN(std::unique_ptr<Executor> built, Executor::Build(*graph, spec, stateful_kernels.get()));
-      exec = std::move(built);
+      RETURN_IF_ERROR(CheckRequiredFeeds(*source, spec));
+      ASSIGN_OR_RETURN(exec, Compile(*source, spec, stateful_kernels.get()));
       absl::MutexLock lock(&mu_);
       executors_.emplace(key, exec);
     }
     StepStats stats;
     stats.collect_node_timings = metadata != nullptr && metadata->collect_node_stats;
-    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->Run(feed_values, resources_, pool_.get(), &stats, intra_op_threads_));
+    StepParams params;
+    params.resources = &resources_;
+    params.pool = pool_.get();
+    params.intra_op_threads = intra_op_threads_;
+    params.cancellation = run_options.cancellation;
+    params.deadline = deadline;
+    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->executor->Run(feed_values, params, &stats));
     if (metadata) {
       metadata->node_stats.clear();
       for (const NodeTiming& t : stats.node_timings) {
-        metadata->node_stats.push_back({t.node->name(), t.node->op(), t.node->assigned_device(), t.nanos});
+        metadata->node_stats.push_back(
+            {t.node->name(), t.node->op(), t.node->assigned_device(), t.nanos});
       }
       metadata->nodes_executed = stats.nodes_executed;
       metadata->transfers = stats.transfers;
       metadata->transfer_bytes = stats.transfer_bytes;
+      metadata->device_memory.clear();
+      for (const auto& d : devices_) {
+        AllocatorStats a = d->allocator()->GetStats();
+        metadata->device_memory.push_back({d->name(), d->allocator()->Name(), a.bytes_in_use,
+                                           a.peak_bytes_in_use, a.bytes_limit});
+      }
     }
     return out;
   }
@@ -172,17 +245,64 @@ class SessionImpl {
   // Places every node (explicit request > colocation > soft placement > defaults), then puts a
   // _Transfer on every tensor that crosses devices so the copy really happens and is counted.
   // This graph is private to the session: exported graphs never carry transfers.
-  absl::Status PlaceAndInsertCopies(Graph& graph) {
-    ASSIGN_OR_RETURN(DeviceSet devices,
-                     DeviceSet::Create(DeviceSetOptions{options_.virtual_cpu_devices}));
+  absl::Status PlaceAndInsertCopies(Graph& graph, bool log) {
+    const DeviceSet& devices = device_set_;
     PlacerOptions placer_options;
     placer_options.allow_soft_placement = options_.allow_soft_placement;
     ASSIGN_OR_RETURN(Placement placement, PlaceGraph(&graph, devices, placer_options));
-    if (options_.log_device_placement) {
+    if (log) {
       ASSIGN_OR_RETURN(PlacementReport report, BuildPlacementReport(graph, devices, &placement));
       std::fputs(RenderPlacementText(report).c_str(), stderr);
     }
     return InsertCopies(&graph, devices).status();
+  }
+
+  // One signature's graph and its executors: prune + optimize (DESIGN's order: the pipeline,
+  // then placement, then copy insertion), partition per device, one executor per partition.
+  struct Executable {
+    std::unique_ptr<Graph> graph;
+    std::unique_ptr<PartitionedExecutor> executor;
+  };
+  absl::StatusOr<std::shared_ptr<const Executable>> Compile(const Graph& source,
+                                                            const ExecutorSpec& spec,
+                                                            StatefulKernelCache* stateful_kernels) {
+    auto exec = std::make_shared<Executable>();
+    exec->graph = std::make_unique<Graph>();
+    RETURN_IF_ERROR(exec->graph->CopyFrom(source));
+    RETURN_IF_ERROR(exec->graph->InferShapes());
+    if (options_.optimizer.level > 0) {
+      PassManagerOptions pm;
+      pm.level = options_.optimizer.level;
+      pm.disabled.insert(options_.optimizer.disabled_passes.begin(),
+                         options_.optimizer.disabled_passes.end());
+      PassContext ctx;
+      for (const TensorId& t : spec.feeds) ctx.feeds.push_back(t.ToString());
+      for (const TensorId& t : spec.fetches) ctx.fetches.push_back(t.ToString());
+      ctx.targets = spec.targets;
+      auto report = PassManager::Default(std::move(pm)).Run(exec->graph.get(), ctx);
+      if (!report.ok()) {
+        // A misspelt pass name is the caller's error; a pass that fails on this graph is not:
+        // like TF's meta-optimizer, run the graph unoptimized and say so.
+        if (report.status().code() == absl::StatusCode::kInvalidArgument &&
+            absl::StrContains(report.status().message(), "unknown pass")) {
+          return report.status();
+        }
+        std::fprintf(stderr, "quiver: optimizer failed, running the graph unoptimized: %s\n",
+                     report.status().ToString().c_str());
+        exec->graph = std::make_unique<Graph>();
+        RETURN_IF_ERROR(exec->graph->CopyFrom(source));
+        RETURN_IF_ERROR(exec->graph->InferShapes());
+      }
+    }
+    RETURN_IF_ERROR(PlaceAndInsertCopies(*exec->graph, /*log=*/false));
+    ExecutorOptions options;
+    options.reuse_buffers = options_.reuse_buffers;
+    ASSIGN_OR_RETURN(
+        exec->executor,
+        PartitionedExecutor::Build(
+            *exec->graph, spec, [this](const std::string& name) { return FindDevice(name); },
+            stateful_kernels, options));
+    return exec;
   }
 
   static absl::Status ParseNames(const std::vector<Session::Feed>& feeds,
@@ -193,15 +313,18 @@ class SessionImpl {
     auto resolve = [&](const std::string& name, const char* what) -> absl::StatusOr<TensorId> {
       ASSIGN_OR_RETURN(TensorId id, ParseTensorName(name));
       if (id.is_control) {
-        return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "' is a control input name; use a tensor name"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, " '", name, "' is a control input name; use a tensor name"));
       }
       const Node* n = graph.FindNode(id.node);
       if (n == nullptr) {
-        return absl::NotFoundError(absl::StrCat(what, " '", name, "': no node named '", id.node, "' in the graph"));
+        return absl::NotFoundError(
+            absl::StrCat(what, " '", name, "': no node named '", id.node, "' in the graph"));
       }
       if (id.index >= n->num_outputs()) {
-        return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "': node '", id.node, "' (", n->op(),
-                                                       ") has ", n->num_outputs(), " outputs"));
+        return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "': node '", id.node,
+                                                       "' (", n->op(), ") has ", n->num_outputs(),
+                                                       " outputs"));
       }
       return id;
     };
@@ -220,7 +343,8 @@ class SessionImpl {
     }
     for (const auto& t : targets) {
       if (graph.FindNode(t) == nullptr) {
-        return absl::NotFoundError(absl::StrCat("target '", t, "': no node named '", t, "' in the graph"));
+        return absl::NotFoundError(
+            absl::StrCat("target '", t, "': no node named '", t, "' in the graph"));
       }
     }
     if (fetches.empty() && targets.empty()) {
@@ -232,21 +356,24 @@ class SessionImpl {
   static absl::Status CheckFeed(const Graph& graph, const TensorId& id, const Tensor& value) {
     const Node* n = graph.FindNode(id.node);
     DataType expected = n->output_type(id.index);
-    if (!value.valid()) return absl::InvalidArgumentError(absl::StrCat("feed '", id.ToString(), "' is an empty tensor"));
+    if (!value.valid())
+      return absl::InvalidArgumentError(
+          absl::StrCat("feed '", id.ToString(), "' is an empty tensor"));
     if (value.dtype() != expected) {
       return absl::InvalidArgumentError(absl::StrCat("cannot feed ", DataTypeName(value.dtype()),
                                                      " to '", id.ToString(), "', which has dtype ",
                                                      DataTypeName(expected)));
     }
     TensorShape declared = n->output_shape(id.index);
-    if ((n->op() == "Placeholder" || n->op() == "PlaceholderWithDefault") && n->attrs().count("shape")) {
+    if ((n->op() == "Placeholder" || n->op() == "PlaceholderWithDefault") &&
+        n->attrs().count("shape")) {
       auto s = n->GetAttr<TensorShape>("shape");
       if (s.ok()) declared = *s;
     }
     if (!declared.IsCompatibleWith(value.shape())) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot feed value of shape ", value.shape().DebugString(),
-                                                     " for tensor '", id.ToString(), "', which has shape ",
-                                                     declared.DebugString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot feed value of shape ", value.shape().DebugString(), " for tensor '",
+                       id.ToString(), "', which has shape ", declared.DebugString()));
     }
     return absl::OkStatus();
   }
@@ -268,10 +395,10 @@ class SessionImpl {
       seen[n->id()] = true;
       if (n->op() == "Placeholder") {
         auto shape = n->GetAttr<TensorShape>("shape");
-        return absl::InvalidArgumentError(absl::StrCat(
-            "You must feed a value for placeholder tensor '", n->name(), "' with dtype ",
-            DataTypeName(n->output_type(0)), " and shape ",
-            shape.ok() ? shape->DebugString() : "<unknown>"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("You must feed a value for placeholder tensor '", n->name(),
+                         "' with dtype ", DataTypeName(n->output_type(0)), " and shape ",
+                         shape.ok() ? shape->DebugString() : "<unknown>"));
       }
       for (int i = 0; i < n->num_inputs(); ++i) {
         Endpoint in = n->input(i);
@@ -283,13 +410,17 @@ class SessionImpl {
   }
 
   SessionOptions options_;
+  // Devices first: destroyed last, after every executor and variable that uses them.
+  DeviceSet device_set_;
+  std::vector<std::unique_ptr<Device>> devices_;
   int intra_op_threads_ = 1;
   std::unique_ptr<ThreadPool> pool_;
   StepResources resources_;
   absl::Mutex mu_;
-  std::unique_ptr<Graph> graph_;
+  std::unique_ptr<Graph> graph_;         // placed whole graph (graph(), reports)
+  std::shared_ptr<const Graph> source_;  // as given, shapes inferred: what signatures copy
   std::vector<std::unique_ptr<Graph>> retired_graphs_;
-  std::map<std::string, std::shared_ptr<const Executor>> executors_;
+  std::map<std::string, std::shared_ptr<const Executable>> executors_;
   std::shared_ptr<StatefulKernelCache> stateful_kernels_;
   absl::Mutex variables_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Variable>> variables_;
@@ -301,6 +432,7 @@ Session::~Session() = default;
 absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Graph& graph,
                                                          const SessionOptions& options) {
   auto impl = std::make_unique<SessionImpl>(options);
+  RETURN_IF_ERROR(impl->CreateDevices());
   RETURN_IF_ERROR(impl->SetGraph(graph));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
@@ -318,7 +450,15 @@ absl::StatusOr<std::vector<Tensor>> Session::Run(const std::vector<Feed>& feeds,
                                                  const std::vector<std::string>& fetches,
                                                  const std::vector<std::string>& targets,
                                                  RunMetadata* metadata) {
-  return impl_->Run(feeds, fetches, targets, metadata);
+  return impl_->Run(RunOptions(), feeds, fetches, targets, metadata);
+}
+
+absl::StatusOr<std::vector<Tensor>> Session::Run(const RunOptions& run_options,
+                                                 const std::vector<Feed>& feeds,
+                                                 const std::vector<std::string>& fetches,
+                                                 const std::vector<std::string>& targets,
+                                                 RunMetadata* metadata) {
+  return impl_->Run(run_options, feeds, fetches, targets, metadata);
 }
 
 const Graph& Session::graph() const { return impl_->graph(); }

@@ -17,6 +17,7 @@
 #include "graph/graph.h"
 #include "graph/tensor.h"
 #include "proto/graph.pb.h"
+#include "runtime/run_options.h"
 
 namespace quiver {
 
@@ -33,7 +34,28 @@ struct SessionOptions {
   // Prints the placement report (every node's device and why) when the session is created.
   bool log_device_placement = false;
   // Extra logical CPU devices (CPU:1..CPU:N) that placement may use, like TF's virtual devices.
+  // Each device has its own allocator, so crossing devices is a real copy.
   int virtual_cpu_devices = 0;
+
+  // The graph optimization pipeline (PassManager::Default), run per Run signature before
+  // placement: level 0 runs nothing, 1 every pass not listed in `disabled_passes` (names as in
+  // PassManager::DefaultPassNames; an unknown name fails the Run that compiles). Fed tensors,
+  // fetches, targets, variables, stateful and random ops are never folded or removed.
+  struct Optimizer {
+    int level = 1;
+    std::vector<std::string> disabled_passes;
+  } optimizer;
+  // false: keep every intermediate tensor until the step ends and never compute in place,
+  // the baseline against which memory planning's peak is measured.
+  bool reuse_buffers = true;
+
+  // Resource limits, checked before allocating (ResourceExhausted naming node, op, shape,
+  // bytes and the limit). max_tensor_bytes caps one tensor a kernel allocates (0: none);
+  // the default, 16 GiB, refuses absurd declared shapes without touching real models.
+  int64_t max_tensor_bytes = int64_t{16} << 30;
+  // Caps the bytes held at once by each device's allocator of this session (intermediates,
+  // variables, fetched results still alive). 0: no cap beyond what the OS grants.
+  int64_t max_total_bytes = 0;
 };
 
 struct RunMetadata {
@@ -49,6 +71,16 @@ struct RunMetadata {
   // and the bytes they moved.
   int64_t transfers = 0;
   int64_t transfer_bytes = 0;
+  // Per device of the session, after the step: bytes its allocator holds now and its peak
+  // since the session was created.
+  struct DeviceMemory {
+    std::string device;  // full name
+    std::string allocator;
+    int64_t bytes_in_use = 0;
+    int64_t peak_bytes_in_use = 0;
+    int64_t bytes_limit = 0;  // 0: none
+  };
+  std::vector<DeviceMemory> device_memory;
 };
 
 class SessionImpl;
@@ -73,9 +105,19 @@ class Session {
                                           const std::vector<std::string>& fetches,
                                           const std::vector<std::string>& targets = {},
                                           RunMetadata* metadata = nullptr);
+  // The same with a deadline and/or a cancellation token (runtime/run_options.h): the step
+  // returns DeadlineExceeded or Cancelled, frees its memory, and the session stays usable.
+  // No defaults (metadata may be nullptr), so that calls like Run({}, {}, {"t"}) stay
+  // unambiguous.
+  absl::StatusOr<std::vector<Tensor>> Run(const RunOptions& run_options,
+                                          const std::vector<Feed>& feeds,
+                                          const std::vector<std::string>& fetches,
+                                          const std::vector<std::string>& targets,
+                                          RunMetadata* metadata);
 
   // The session's placed graph, including the internal _Transfer nodes copy insertion added
-  // between devices (export the graph you built, not this one).
+  // between devices (export the graph you built, not this one). This is the whole graph,
+  // unoptimized; each Run signature runs its own optimized and placed copy.
   const Graph& graph() const;
 
   // A copy of every initialised variable's value, by variable name (checkpoints use this).

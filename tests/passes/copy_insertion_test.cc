@@ -7,6 +7,7 @@
 #include <random>
 
 #include "devices/device_set.h"
+#include "devices/kernel.h"
 #include "graph/builder.h"
 #include "passes/copy_insertion.h"
 #include "passes/placement_report.h"
@@ -16,10 +17,12 @@
 namespace quiver {
 namespace {
 
-// CPU:0 plus the virtual CPU:1 and CPU:2.
+// CPU:0 plus the virtual CPU:1 and CPU:2. The optimizer is off: constant folding would fold
+// these small Const-fed graphs away, and with them the transfers under test.
 SessionOptions ThreeCpus() {
   SessionOptions options;
   options.virtual_cpu_devices = 2;
+  options.optimizer.level = 0;
   return options;
 }
 
@@ -30,6 +33,18 @@ Tensor Random(const TensorShape& shape, uint32_t seed) {
   for (float& x : v) x = dist(rng);
   return Tensor::FromVector<float>(v, shape);
 }
+
+// A fake accelerator type for hand-placed graphs (InsertCopies only reads the kernel table):
+// a Shape-like op whose output its kernel keeps in host memory, an op with a host-memory input
+// and one without.
+constexpr char kAcc[] = "CITEST";
+QUIVER_REGISTER_OP("CopyInsertionTestShape").Input("x: float").Output("shape: int32");
+QUIVER_REGISTER_OP("CopyInsertionTestUse").Input("x: float").Input("n: int32").Output("y: float");
+QUIVER_REGISTER_OP("CopyInsertionTestInt").Input("n: int32").Output("y: float");
+KernelOrError NeverCreated(OpKernelConstruction& c) { return c.Error("test-only kernel"); }
+QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestShape", kAcc).HostMemory("shape"), NeverCreated);
+QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestUse", kAcc).HostMemory("n"), NeverCreated);
+QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestInt", kAcc), NeverCreated);
 
 int CountTransfers(const Graph& g) {
   int n = 0;
@@ -274,6 +289,75 @@ TEST_CASE("InsertCopies groups consumers and is idempotent", "[copies]") {
   CHECK(again->transfers_inserted == 0);
   CHECK(again->edges_rewired == 0);
   CHECK(CountTransfers(g) == 2);
+}
+
+TEST_CASE("An accelerator's HostMemory outputs are read on the host without a copy", "[copies]") {
+  Graph g;
+  GraphBuilder b(&g);
+  Output x, s;
+  {
+    auto d = b.device("/device:CITEST:0");
+    x = b.Placeholder(DT_FLOAT, {2, 3}, "x");
+    s = b.Op("CopyInsertionTestShape", {x}, {}, "s");
+    b.Op("CopyInsertionTestUse", {x, s}, {}, "same_device");
+  }
+  {
+    auto d = b.device("/cpu:0");
+    Identity(s, "s_cpu0");
+    Identity(x, "x_cpu0");
+  }
+  {
+    auto d = b.device("/cpu:1");
+    Identity(s, "s_cpu1");
+  }
+  {
+    auto d = b.device("/device:CITEST:1");
+    b.Op("CopyInsertionTestUse", {x, s}, {}, "use");
+    b.Op("CopyInsertionTestInt", {s}, {}, "int");
+  }
+  REQUIRE(b.status().ok());
+  REQUIRE(g.InferShapes().ok());
+  // CPU:0, CPU:1, CITEST:0, CITEST:1, built by hand (no factories), placed by hand.
+  DeviceSet devices;
+  REQUIRE(devices.AddDevice(kCpu, 0).ok());
+  REQUIRE(devices.AddDevice(kCpu, 1).ok());
+  REQUIRE(devices.AddDevice(kAcc, 0).ok());
+  REQUIRE(devices.AddDevice(kAcc, 1).ok());
+  for (Node* n : g.nodes()) {
+    const DeviceInfo* d = devices.Find(n->requested_device());
+    REQUIRE(d != nullptr);
+    n->set_assigned_device(d->name);
+  }
+
+  auto stats = InsertCopies(&g, devices);
+  INFO(stats.status().ToString());
+  REQUIRE(stats.ok());
+  // Hand count, per data edge that crosses devices:
+  //   s -> s_cpu0 (CPU:0), s -> s_cpu1 (CPU:1): s is in host memory already      0
+  //   s -> use.n (CITEST:1, a host-memory input): read where it is               0
+  //   s -> int.n (CITEST:1, device memory): s/_transfer_to_CITEST_1              1
+  //   x -> use.x (CITEST:1): x/_transfer_to_CITEST_1                             1
+  //   x -> x_cpu0 (CPU:0): device memory to the host, x/_transfer_to_CPU_0       1
+  //   x, s -> same_device: same device                                           0
+  CHECK(stats->transfers_inserted == 3);
+  CHECK(stats->edges_rewired == 3);
+  CHECK(CountTransfers(g) == 3);
+  const Node* s_to_acc1 = g.FindNode("s/_transfer_to_CITEST_1");
+  const Node* x_to_acc1 = g.FindNode("x/_transfer_to_CITEST_1");
+  const Node* x_to_cpu0 = g.FindNode("x/_transfer_to_CPU_0");
+  REQUIRE(s_to_acc1 != nullptr);
+  REQUIRE(x_to_acc1 != nullptr);
+  REQUIRE(x_to_cpu0 != nullptr);
+  CHECK(g.FindNode("s_cpu0")->input(0).node == s.node());
+  CHECK(g.FindNode("s_cpu1")->input(0).node == s.node());
+  CHECK(g.FindNode("use")->input(0).node == x_to_acc1);
+  CHECK(g.FindNode("use")->input(1).node == s.node());
+  CHECK(g.FindNode("int")->input(0).node == s_to_acc1);
+  CHECK(g.FindNode("x_cpu0")->input(0).node == x_to_cpu0);
+  // The CPU _Transfer copies out of CITEST:0's memory through the device its attr names.
+  auto src = x_to_cpu0->GetAttr<std::string>("src_device");
+  REQUIRE(src.ok());
+  CHECK(*src == devices.Find("CITEST:0")->name);
 }
 
 TEST_CASE("InsertCopies needs a placed graph", "[copies]") {

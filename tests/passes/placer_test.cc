@@ -25,15 +25,28 @@ QUIVER_REGISTER_KERNEL(KernelDef("PlacerTestGpuOnly", kGpu),
                          return c.Error("test-only kernel");
                        });
 
+// An op with a CPU kernel only. Real ops (Relu, ...) also get GPU kernels in a process that
+// found a GPU, so tests about "no kernel on GPU" use this one.
+QUIVER_REGISTER_OP("PlacerTestCpuOnly")
+    .Input("x: float")
+    .Output("y: float")
+    .SetShapeFn(shape_fn::UnchangedShape);
+QUIVER_REGISTER_KERNEL(KernelDef("PlacerTestCpuOnly", kCpu),
+                       [](OpKernelConstruction& c) -> KernelOrError {
+                         return c.Error("test-only kernel");
+                       });
+
 const std::string kCpu0 = "/job:localhost/replica:0/task:0/device:CPU:0";
 const std::string kCpu1 = "/job:localhost/replica:0/task:0/device:CPU:1";
 const std::string kCpu2 = "/job:localhost/replica:0/task:0/device:CPU:2";
 const std::string kGpu0 = "/job:localhost/replica:0/task:0/device:GPU:0";
 
+// CPU:0..CPU:virtual_cpus only, built by hand: DeviceSet::Create would also add the GPUs of a
+// machine that has some.
 DeviceSet Cpus(int virtual_cpus) {
-  auto set = DeviceSet::Create({virtual_cpus});
-  REQUIRE(set.ok());
-  return std::move(*set);
+  DeviceSet set;
+  for (int i = 0; i <= virtual_cpus; ++i) REQUIRE(set.AddDevice(kCpu, i).ok());
+  return set;
 }
 
 DeviceSet CpusAndGpu() {
@@ -110,7 +123,8 @@ TEST_CASE("Placer: default is the highest-priority device with a kernel", "[plac
   GraphBuilder b(&g);
   Output x = b.Placeholder(DT_FLOAT, {4}, "x");
   Output gpu = b.Op("PlacerTestGpuOnly", {x}, {}, "gpu_only");
-  Output relu = Relu(x, "relu");  // only a CPU kernel: CPU:0 despite GPU:0 ranking higher
+  // Only a CPU kernel: CPU:0 despite GPU:0 ranking higher.
+  Output relu = b.Op("PlacerTestCpuOnly", {x}, {}, "relu");
   REQUIRE(b.status().ok());
   DeviceSet devices = CpusAndGpu();
   Placement p = Place(g, devices);
@@ -271,19 +285,19 @@ TEST_CASE("Placer: a request for a device without a kernel", "[placement]") {
   Output x = b.Placeholder(DT_FLOAT, {3}, "x");
   {
     auto d = b.device("/gpu:0");
-    r = Relu(x, "r");  // GPU:0 exists but Relu has only a CPU kernel
+    r = b.Op("PlacerTestCpuOnly", {x}, {}, "r");  // GPU:0 exists but the op has no GPU kernel
   }
   REQUIRE(b.status().ok());
   DeviceSet devices = CpusAndGpu();
   std::string err = PlaceError(g, devices);
-  CHECK(Contains(err, "Cannot assign a device for operation 'r' (Relu)"));
+  CHECK(Contains(err, "Cannot assign a device for operation 'r' (PlacerTestCpuOnly)"));
   CHECK(Contains(err, "explicitly assigned to /gpu:0 but no matching device has a kernel"));
-  CHECK(Contains(err, "devices with a kernel for op Relu: CPU"));
+  CHECK(Contains(err, "devices with a kernel for op PlacerTestCpuOnly: CPU"));
 
   Placement p = Place(g, devices, /*soft=*/true);
   CHECK(r.node()->assigned_device() == kCpu0);
   CHECK(Of(p, r).reason == PlacementReason::kSoftPlacement);
-  CHECK(Contains(Of(p, r).explanation, "requested /gpu:0 but no kernel for Relu"));
+  CHECK(Contains(Of(p, r).explanation, "requested /gpu:0 but no kernel for PlacerTestCpuOnly"));
 }
 
 TEST_CASE("Placer: malformed device names and kernel-less groups are errors", "[placement]") {

@@ -117,7 +117,8 @@ struct MnistModel {
 std::vector<Session::Feed> Batch(data::MnistBatcher& batcher, int n) {
   std::vector<float> x, y;
   batcher.NextBatch(n, &x, &y);
-  return {{"x", Tensor::FromVector<float>(x, {n, 784})}, {"y_", Tensor::FromVector<float>(y, {n, 10})}};
+  return {{"x", Tensor::FromVector<float>(x, {n, 784})},
+          {"y_", Tensor::FromVector<float>(y, {n, 10})}};
 }
 
 float Step(Session& s, const MnistModel& m, const std::vector<Session::Feed>& feeds) {
@@ -212,7 +213,9 @@ TEST_CASE("Checkpoint, restart and continue gives the same loss curve", "[traini
   MnistModel m(0.5);
   auto s = Session::Create(m.graph);
   REQUIRE(s.ok());
-  auto write = [](const std::string& p, const std::string& b) { std::ofstream(p, std::ios::binary) << b; };
+  auto write = [](const std::string& p, const std::string& b) {
+    std::ofstream(p, std::ios::binary) << b;
+  };
   std::string bad = path + ".bad";
   write(bad, bytes.substr(0, bytes.size() - 100));
   auto r1 = RestoreCheckpoint(**s, bad);
@@ -232,4 +235,32 @@ TEST_CASE("Checkpoint, restart and continue gives the same loss curve", "[traini
   REQUIRE(RestoreCheckpoint(**s, path).ok());
   fs::remove(path);
   fs::remove(bad);
+}
+
+TEST_CASE("Training with the optimizer pipeline on and off gives the same losses",
+          "[training][optimizer]") {
+  if (!fs::exists(MnistDir())) {
+    std::puts("QUIVER_SKIPPED: MNIST data not present");
+    SUCCEED();
+    return;
+  }
+  auto train = data::LoadMnist(MnistDir(), "train");
+  REQUIRE(train.ok());
+  // Same model, same batches; level 0 runs the graph as built, level 1 prunes, folds, fuses.
+  std::vector<std::vector<float>> losses(2);
+  for (int level : {0, 1}) {
+    MnistModel m(0.5);
+    SessionOptions options;
+    options.optimizer.level = level;
+    auto session = Session::Create(m.graph, options);
+    REQUIRE(session.ok());
+    REQUIRE((*session)->Run({}, {}, {m.init->name()}).ok());
+    data::MnistBatcher batcher(*train, 3);
+    for (int i = 0; i < 20; ++i) losses[level].push_back(Step(**session, m, Batch(batcher, 100)));
+  }
+  for (int i = 0; i < 20; ++i) {
+    INFO("step " << i);
+    CHECK(losses[1][i] == Approx(losses[0][i]).epsilon(1e-5));
+  }
+  CHECK(losses[0][19] < losses[0][0]);  // and it did learn
 }

@@ -1,5 +1,5 @@
 // quiver run GRAPH --feed NAME=FILE.npy --fetch NAME[:i] [--target NODE] [--out DIR]
-//                  [--format text|json]
+//                  [--format text|json] [--optimize-level 0|1] [--timeout-ms N]
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -50,9 +50,10 @@ std::string Values(const Tensor& t, int limit) {
 int RunMain(const std::vector<std::string>& argv) {
   const std::string cmd = "run";
   Args args;
-  absl::Status parsed =
-      ParseArgs(argv, {"feed", "fetch", "target", "out", "format", "inter-op-threads", "virtual-devices"},
-                {"log-device-placement"}, &args);
+  absl::Status parsed = ParseArgs(argv,
+                                  {"feed", "fetch", "target", "out", "format", "inter-op-threads",
+                                   "virtual-devices", "optimize-level", "timeout-ms"},
+                                  {"log-device-placement"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) {
     return Fail(cmd, kExitUsage, "expected exactly one GRAPH file (see 'quiver --help')");
@@ -76,13 +77,15 @@ int RunMain(const std::vector<std::string>& argv) {
     }
     auto t = ReadNpyFile(f.substr(eq + 1));
     if (!t.ok()) {
-      return Fail(cmd, kExitBadInput, absl::StrCat("feed '", f.substr(0, eq), "': ", t.status().message()));
+      return Fail(cmd, kExitBadInput,
+                  absl::StrCat("feed '", f.substr(0, eq), "': ", t.status().message()));
     }
     feeds.emplace_back(f.substr(0, eq), *std::move(t));
   }
 
   SessionOptions options;
-  if (args.Has("inter-op-threads")) options.inter_op_threads = std::atoi(args.Get("inter-op-threads").c_str());
+  if (args.Has("inter-op-threads"))
+    options.inter_op_threads = std::atoi(args.Get("inter-op-threads").c_str());
   if (args.Has("virtual-devices")) {
     options.virtual_cpu_devices = std::atoi(args.Get("virtual-devices").c_str());
     if (options.virtual_cpu_devices < 0 || options.virtual_cpu_devices > 64) {
@@ -90,14 +93,26 @@ int RunMain(const std::vector<std::string>& argv) {
     }
   }
   options.log_device_placement = args.Has("log-device-placement");
+  if (args.Has("optimize-level")) {
+    options.optimizer.level = std::atoi(args.Get("optimize-level").c_str());
+    if (options.optimizer.level < 0 || options.optimizer.level > 1) {
+      return Fail(cmd, kExitUsage, "--optimize-level must be 0 or 1");
+    }
+  }
+  RunOptions run_options;
+  if (args.Has("timeout-ms")) {
+    run_options.timeout_ms = std::atoll(args.Get("timeout-ms").c_str());
+    if (run_options.timeout_ms <= 0) return Fail(cmd, kExitUsage, "--timeout-ms must be > 0");
+  }
   auto session = Session::Create(**graph, options);
   if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
 
   const std::vector<std::string>& fetches = args.All("fetch");
-  auto outputs = (*session)->Run(feeds, fetches, args.All("target"));
+  auto outputs = (*session)->Run(run_options, feeds, fetches, args.All("target"), nullptr);
   if (!outputs.ok()) {
     absl::StatusCode code = outputs.status().code();
-    bool input_problem = code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound;
+    bool input_problem =
+        code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound;
     return Fail(cmd, input_problem ? kExitBadInput : kExitRunFailed, outputs.status());
   }
 
@@ -105,7 +120,9 @@ int RunMain(const std::vector<std::string>& argv) {
   if (!out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
-    if (ec) return Fail(cmd, kExitIoError, "cannot create --out directory '" + out_dir + "': " + ec.message());
+    if (ec)
+      return Fail(cmd, kExitIoError,
+                  "cannot create --out directory '" + out_dir + "': " + ec.message());
   }
   std::string json = "{\"outputs\": [";
   for (size_t i = 0; i < fetches.size(); ++i) {
@@ -132,7 +149,8 @@ int RunMain(const std::vector<std::string>& argv) {
             for (int d = 0; d < t.rank(); ++d) absl::StrAppend(&dims, d ? ", " : "", t.dim(d));
             return dims;
           }(),
-          s.min, s.max, s.mean, path.empty() ? std::string("null") : absl::StrCat("\"", JsonEscape(path), "\""));
+          s.min, s.max, s.mean,
+          path.empty() ? std::string("null") : absl::StrCat("\"", JsonEscape(path), "\""));
     }
   }
   if (format == "json") std::printf("%s]}\n", json.c_str());

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/device.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
 
@@ -93,8 +94,8 @@ class AssignOp : public OpKernel {
       }
     }
     // First assignment (or a new shape): a private copy, never an alias of the input, which
-    // may be a feed or another node's output.
-    auto copy = value.Clone();
+    // may be a feed or another node's output, in the memory of the variable's device.
+    auto copy = value.Clone(ctx.device()->allocator());
     if (!copy.ok()) return NodeError(ctx, copy.status());
     var->value = *std::move(copy);
     ctx.set_output_ref(0, var, var->value);
