@@ -67,7 +67,8 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
       if (!all_const) continue;
       const TensorShape& shape = n->output_shape(0);
       const int64_t elem = DataTypeSize(n->output_type(0));
-      if (shape.IsFullyDefined() && shape.num_elements() * elem > ctx.max_constant_bytes) {
+      if (shape.IsFullyDefined() && elem > 0 &&
+          shape.num_elements() > ctx.max_constant_bytes / elem) {
         stats.notes.push_back(
             absl::StrCat(n->name(), ": output ", shape.DebugString(), " exceeds the size limit"));
         given_up.insert(n->name());

@@ -193,6 +193,7 @@ absl::StatusOr<PassStats> FusionPass::Run(Graph* graph, const PassContext& ctx) 
     }
     for (const Edge* e : last->control_in_edges()) spec.control_inputs.push_back(e->src);
     spec.name = last->name();
+    const std::string chain_name = ChainName(chain);
     const std::string assigned = root->assigned_device();
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) graph->RemoveNode(*it);
     ASSIGN_OR_RETURN(Node * fused, graph->AddNode(std::move(spec)));
@@ -202,6 +203,7 @@ absl::StatusOr<PassStats> FusionPass::Run(Graph* graph, const PassContext& ctx) 
     RETURN_IF_ERROR(graph->InferNodeShape(fused));
     stats.nodes_removed += static_cast<int>(chain.size());
     stats.nodes_added += 1;
+    stats.changes.push_back(absl::StrCat(fused->name(), ": ", chain_name, " -> ", fused->op()));
   }
   return stats;
 }

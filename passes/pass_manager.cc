@@ -8,9 +8,12 @@
 #include "graph/graphdef.h"
 #include "graph/status_macros.h"
 #include "passes/arithmetic_simplification_pass.h"
+#include "passes/batch_norm_folding_pass.h"
 #include "passes/constant_folding_pass.h"
 #include "passes/cse_pass.h"
+#include "passes/elementwise_fusion_pass.h"
 #include "passes/fusion_pass.h"
+#include "passes/memory_planning_pass.h"
 #include "passes/prune_pass.h"
 
 namespace quiver {
@@ -60,6 +63,7 @@ std::string PassReport::ToString() const {
         &s, "  %-26s %5d -> %5d nodes  removed %d, added %d, changed %d  (%.3f ms)\n", e.pass,
         e.nodes_before, e.nodes_after, e.stats.nodes_removed, e.stats.nodes_added,
         e.stats.nodes_changed, absl::ToDoubleMilliseconds(e.stats.time));
+    for (const std::string& c : e.stats.changes) absl::StrAppend(&s, "      did: ", c, "\n");
     for (const std::string& note : e.stats.notes) absl::StrAppend(&s, "      note: ", note, "\n");
   }
   if (!dump_path.empty()) absl::StrAppend(&s, "dumped: ", dump_path, "\n");
@@ -81,7 +85,14 @@ absl::Status VerifyGraph(Graph* graph) {
 }
 
 std::vector<std::string> PassManager::DefaultPassNames() {
-  return {"prune", "constant_folding", "cse", "arithmetic_simplification", "fusion"};
+  return {"prune",
+          "constant_folding",
+          "cse",
+          "arithmetic_simplification",
+          "batch_norm_folding",
+          "fusion",
+          "elementwise_fusion",
+          "memory_planning"};
 }
 
 PassManager PassManager::Default(PassManagerOptions options) {
@@ -90,7 +101,10 @@ PassManager PassManager::Default(PassManagerOptions options) {
   pm.AddPass(std::make_unique<ConstantFoldingPass>());
   pm.AddPass(std::make_unique<CsePass>());
   pm.AddPass(std::make_unique<ArithmeticSimplificationPass>());
+  pm.AddPass(std::make_unique<BatchNormFoldingPass>());
   pm.AddPass(std::make_unique<FusionPass>());
+  pm.AddPass(std::make_unique<ElementwiseFusionPass>());
+  pm.AddPass(std::make_unique<MemoryPlanningPass>());
   return pm;
 }
 

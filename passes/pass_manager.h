@@ -16,9 +16,10 @@
 //   - One job per pass; passes do not depend on each other's side tables.
 //
 // The pipeline (PassManager::Default) runs, in order:
-//   prune -> constant_folding -> cse -> arithmetic_simplification -> fusion
-// Later passes (placement, copy insertion, memory planning) plug in after these with
-// AddPass. Level 0 runs nothing; level 1 runs every pass not disabled by name.
+//   prune -> constant_folding -> cse -> arithmetic_simplification -> batch_norm_folding
+//   -> fusion -> elementwise_fusion -> memory_planning (analysis only: predicted peak bytes)
+// Placement and copy insertion plug in at run time (Session), after these. Level 0 runs
+// nothing; level 1 runs every pass not disabled by name.
 #pragma once
 
 #include <memory>
@@ -55,7 +56,8 @@ struct PassStats {
   int nodes_removed = 0;
   int nodes_added = 0;
   int nodes_changed = 0;
-  std::vector<std::string> notes;  // why something was skipped
+  std::vector<std::string> notes;    // why something was skipped
+  std::vector<std::string> changes;  // what was rewritten (one line per fusion, fold, ...)
   absl::Duration time;
 };
 
@@ -102,7 +104,8 @@ absl::Status VerifyGraph(Graph* graph);
 class PassManager {
  public:
   explicit PassManager(PassManagerOptions options = {}) : options_(std::move(options)) {}
-  // The fixed pipeline: prune, constant_folding, cse, arithmetic_simplification, fusion.
+  // The fixed pipeline: prune, constant_folding, cse, arithmetic_simplification,
+  // batch_norm_folding, fusion, elementwise_fusion, memory_planning (see DefaultPassNames).
   static PassManager Default(PassManagerOptions options = {});
   // Names of the passes of the default pipeline, in order.
   static std::vector<std::string> DefaultPassNames();

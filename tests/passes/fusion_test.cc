@@ -39,7 +39,10 @@ bool HasNote(const PassStats& stats, const std::string& text) {
 
 std::vector<double> RunGraph(const Graph& graph, const std::vector<Session::Feed>& feeds,
                              const std::string& fetch) {
-  auto session = Session::Create(graph);
+  // Optimizer off: the graph runs exactly as given (the unoptimized baseline stays unfused).
+  SessionOptions options;
+  options.optimizer.level = 0;
+  auto session = Session::Create(graph, options);
   REQUIRE(session.ok());
   auto out = (*session)->Run(feeds, {fetch});
   REQUIRE(out.ok());

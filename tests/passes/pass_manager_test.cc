@@ -45,7 +45,7 @@ TEST_CASE("the default pipeline runs its passes in order and reports them", "[pa
   options.verify = true;
   auto report = PassManager::Default(options).Run(&graph, SampleContext());
   REQUIRE(report.ok());
-  REQUIRE(report->passes.size() == 5);
+  REQUIRE(report->passes.size() == 8);
   std::vector<std::string> names;
   for (const auto& e : report->passes) names.push_back(e.pass);
   CHECK(names == PassManager::DefaultPassNames());
@@ -53,13 +53,18 @@ TEST_CASE("the default pipeline runs its passes in order and reports them", "[pa
   CHECK(report->passes[1].stats.nodes_changed == 1);  // c folded (c1, c2 removed)
   CHECK(report->passes[2].stats.nodes_removed == 1);  // a2 merged into a1
   CHECK(report->passes[3].stats.nodes_removed == 2);  // times_one and its constant
-  // x, c, a1, y; a1 = Mul(x, c), y = AddV2(a1, a1).
+  // x, c, a1, y; a1 = Mul(x, c), y = AddV2(a1, a1); then a1 and y become one
+  // _FusedElementwise y = ["Mul i0 i1", "Add r0 r0"] over x and c.
+  CHECK(report->passes[6].pass == "elementwise_fusion");
+  CHECK(report->passes[6].stats.nodes_removed == 2);
+  CHECK(report->passes[6].stats.nodes_added == 1);
   CHECK(report->nodes_before == 10);
-  CHECK(report->nodes_after == 4);
-  CHECK(graph.num_nodes() == 4);
+  CHECK(report->nodes_after == 3);
+  CHECK(graph.num_nodes() == 3);
+  CHECK(graph.FindNode("y")->op() == "_FusedElementwise");
   const std::string text = report->ToString();
   CHECK(text.find("constant_folding") != std::string::npos);
-  CHECK(text.find("nodes: 10 -> 4") != std::string::npos);
+  CHECK(text.find("nodes: 10 -> 3") != std::string::npos);
 }
 
 TEST_CASE("level 0 and disabled passes leave the graph alone", "[passes]") {
@@ -77,7 +82,7 @@ TEST_CASE("level 0 and disabled passes leave the graph alone", "[passes]") {
     Graph graph;
     BuildSample(&graph);
     PassManagerOptions options;
-    options.disabled = {"prune", "cse"};
+    options.disabled = {"prune", "cse", "elementwise_fusion"};
     auto report = PassManager::Default(options).Run(&graph, SampleContext());
     REQUIRE(report.ok());
     CHECK(graph.FindNode("dead") != nullptr);
@@ -141,7 +146,10 @@ absl::StatusOr<std::vector<Tensor>> RunGraph(const Graph& graph, const fixture::
   }
   std::vector<std::string> fetches;
   for (const auto& f : m.fetches) fetches.push_back(f.first);
-  auto session = Session::Create(graph);
+  // Optimizer off: each graph runs as given (Session optimizes by default).
+  SessionOptions options;
+  options.optimizer.level = 0;
+  auto session = Session::Create(graph, options);
   if (!session.ok()) return session.status();
   return (*session)->Run(feeds, fetches);
 }
@@ -179,6 +187,12 @@ TEST_CASE("optimized TF fixtures compute what the originals compute", "[passes]"
         fixture::Comparison c = fixture::CompareTensors((*actual)[i], (*expected)[i], 1e-5, 1e-6);
         INFO(m->fetches[i].first << ": " << c.message);
         CHECK(c.ok);
+        // And against TensorFlow's own result for the fixture.
+        auto tf_result = ReadNpyFile((dir / m->fetches[i].second).string());
+        REQUIRE(tf_result.ok());
+        fixture::Comparison t = fixture::CompareTensors((*actual)[i], *tf_result, m->rtol, m->atol);
+        INFO(m->fetches[i].first << " vs TensorFlow: " << t.message);
+        CHECK(t.ok);
       }
     }
   }
