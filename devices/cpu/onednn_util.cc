@@ -1,6 +1,13 @@
 #include "devices/cpu/onednn_util.h"
 
+#include <omp.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <unordered_map>
 
 #include <Eigen/Core>
 
@@ -19,6 +26,92 @@ dnnl::engine& CpuEngine() {
 dnnl::stream& ThreadStream() {
   thread_local dnnl::stream stream(CpuEngine());
   return stream;
+}
+
+dnnl::primitive_attr ScratchpadAttr(dnnl::primitive_attr attr) {
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+namespace {
+// The calling thread's scratchpad: grows to the largest request, lives as long as the thread.
+// One kernel runs at a time per thread and its primitives run one after another, so one
+// buffer per thread is never used by two executions at once.
+void* ThreadScratchpad(size_t bytes) {
+  struct Scratch {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Scratch() { std::free(data); }
+  };
+  thread_local Scratch scratch;
+  if (bytes > scratch.size) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    void* grown = std::aligned_alloc(4096, rounded);
+    if (grown == nullptr) throw std::bad_alloc();
+    std::free(scratch.data);
+    scratch.data = grown;
+    scratch.size = rounded;
+  }
+  return scratch.data;
+}
+}  // namespace
+
+void Execute(const dnnl::primitive& prim, dnnl::stream& stream,
+             std::unordered_map<int, dnnl::memory> args) {
+  const dnnl_memory_desc_t* md =
+      dnnl_primitive_desc_query_md(prim.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+  if (md != nullptr) {
+    const dnnl::memory::desc scratch_desc(*md);
+    const size_t bytes = scratch_desc.get_size();
+    if (bytes > 0) {
+      args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratch_desc, CpuEngine(), ThreadScratchpad(bytes));
+    }
+  }
+  prim.execute(stream, args);
+  stream.wait();
+}
+
+void Reorder(const dnnl::reorder& reorder, dnnl::stream& stream, const dnnl::memory& from,
+             const dnnl::memory& to) {
+  Execute(reorder, stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+}
+
+bool MachineOversubscribed() {
+  static const bool enabled = [] {
+    // Opt-in: the thread count changes oneDNN's summation order, so with it on, results
+    // depend on the machine's load (two runs of one graph may differ in the last bits).
+    const char* env = std::getenv("QUIVER_ADAPTIVE_THREADS");
+    return env != nullptr && std::string(env) == "1";
+  }();
+  if (!enabled) return false;
+  static std::atomic<int64_t> next_check_ns{0};
+  static std::atomic<bool> oversubscribed{false};
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t next = next_check_ns.load(std::memory_order_relaxed);
+  if (now >= next && next_check_ns.compare_exchange_strong(next, now + 250'000'000)) {
+    double load = 0;
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (getloadavg(&load, 1) == 1 && cpus > 0) {
+      oversubscribed.store(load > 1.5 * static_cast<double>(cpus), std::memory_order_relaxed);
+    }
+  }
+  return oversubscribed.load(std::memory_order_relaxed);
+}
+
+int ThreadsForWork(double work) {
+  const int threads = omp_get_max_threads();
+  if (threads <= 1 || work < kSerialWork || MachineOversubscribed()) return 1;
+  return threads;
+}
+
+ScopedThreads::ScopedThreads(int n) : previous_(omp_get_max_threads()), threads_(n) {
+  if (threads_ != previous_) omp_set_num_threads(threads_);
+}
+
+ScopedThreads::~ScopedThreads() {
+  if (threads_ != previous_) omp_set_num_threads(previous_);
 }
 
 Dims ContiguousStrides(const Dims& dims) {
@@ -107,6 +200,11 @@ absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, con
   std::vector<int64_t> key = {nb, m, d.n, d.k, d.transpose_a, d.transpose_b};
   for (const CollapsedDim& cd : batch) key.insert(key.end(), {cd.size, cd.a_full, cd.b_full});
 
+  double work = 2.0 * m * d.n * d.k;
+  for (const CollapsedDim& cd : batch) work *= static_cast<double>(cd.size);
+  ScopedThreads threads(ThreadsForWork(work));
+  key.push_back(threads.threads());
+
   static PrimitiveCache<MatMulEntry>* cache = new PrimitiveCache<MatMulEntry>(256);
   return Guard(ctx, "matmul", [&]() -> absl::Status {
     auto entry = cache->GetOrCreate(key, [&] {
@@ -114,8 +212,8 @@ absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, con
       e.a = StridedDesc(a_dims, a_strides);
       e.b = StridedDesc(b_dims, b_strides);
       e.c = StridedDesc(c_dims, ContiguousStrides(c_dims));
-      e.prim = dnnl::matmul(
-          dnnl::matmul::primitive_desc(dnnl::matmul::desc(e.a, e.b, e.c), CpuEngine()));
+      e.prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(e.a, e.b, e.c),
+                                                         ScratchpadAttr(), CpuEngine()));
       return e;
     });
     dnnl::engine& eng = CpuEngine();
@@ -123,10 +221,112 @@ absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, con
     dnnl::memory bm(entry->b, eng, const_cast<float*>(b));
     dnnl::memory cm(entry->c, eng, c);
     dnnl::stream& s = ThreadStream();
-    entry->prim.execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-    s.wait();
+    Execute(entry->prim, s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
     return absl::OkStatus();
   });
+}
+
+struct PackedConstMatMul::Entry {
+  int64_t m = 0, n = 0, k = 0;
+  bool transpose_a = false, transpose_b = false;
+  int threads = 0;                  // OpenMP threads the primitive was made for
+  const float* b_source = nullptr;  // the B that b_packed holds
+  dnnl::memory::desc a, c, bias;
+  dnnl::matmul prim;
+  dnnl::memory b_packed;
+};
+
+absl::Status PackedConstMatMul::Run(const OpKernelContext& ctx, const BatchMatMulDims& d,
+                                    const float* a, const float* b, float* c, const float* bias,
+                                    const FusedActivation* act) const {
+  if (bias == nullptr && (!d.a_batch.empty() || !d.b_batch.empty())) {
+    return MatMulF32(ctx, d, a, b, c);
+  }
+  ScopedThreads threads(ThreadsForWork(2.0 * d.m * d.n * d.k));
+  auto matches = [&](const Entry& e) {
+    return e.m == d.m && e.n == d.n && e.k == d.k && e.transpose_a == d.transpose_a &&
+           e.transpose_b == d.transpose_b && e.b_source == b && e.threads == threads.threads();
+  };
+  std::shared_ptr<const Entry> entry;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& e : entries_) {
+      if (matches(*e)) entry = e;
+    }
+    if (entry == nullptr) {
+      // A new batch size, or B moved (then drop the stale packings of the old B).
+      entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                    [&](const auto& e) { return e->b_source != b; }),
+                     entries_.end());
+      if (entries_.size() >= kMaxShapes) entries_.erase(entries_.begin());  // the oldest goes
+      absl::Status built = Guard(ctx, "matmul (packed weights)", [&]() -> absl::Status {
+        auto e = std::make_shared<Entry>();
+        e->m = d.m;
+        e->n = d.n;
+        e->k = d.k;
+        e->transpose_a = d.transpose_a;
+        e->transpose_b = d.transpose_b;
+        e->b_source = b;
+        e->threads = threads.threads();
+        e->a = StridedDesc({d.m, d.k}, d.transpose_a ? Dims{1, d.m} : Dims{d.k, 1});
+        e->c = StridedDesc({d.m, d.n}, {d.n, 1});
+        const dnnl::memory::desc user_b =
+            StridedDesc({d.k, d.n}, d.transpose_b ? Dims{1, d.k} : Dims{d.n, 1});
+        const dnnl::memory::desc any_b({d.k, d.n}, dnnl::memory::data_type::f32,
+                                       dnnl::memory::format_tag::any);
+        dnnl::primitive_attr attr = ScratchpadAttr();
+        if (act != nullptr && act->present) {
+          dnnl::post_ops po;
+          po.append_eltwise(1.f, act->alg, act->alpha, act->beta);
+          attr.set_post_ops(po);
+        }
+        e->bias = StridedDesc({1, d.n}, {d.n, 1});
+        dnnl::matmul::primitive_desc pd(bias != nullptr
+                                            ? dnnl::matmul::desc(e->a, any_b, e->bias, e->c)
+                                            : dnnl::matmul::desc(e->a, any_b, e->c),
+                                        attr, CpuEngine());
+        e->prim = dnnl::matmul(pd);
+        // Batch sizes whose kernels want the same layout share one packed copy.
+        for (const auto& other : entries_) {
+          if (other->b_packed.get_desc() == pd.weights_desc()) e->b_packed = other->b_packed;
+        }
+        if (!e->b_packed) {
+          e->b_packed = dnnl::memory(pd.weights_desc(), CpuEngine());
+          dnnl::memory user(user_b, CpuEngine(), const_cast<float*>(b));
+          dnnl::stream& s = ThreadStream();
+          Reorder(dnnl::reorder(user, e->b_packed, ScratchpadAttr()), s, user, e->b_packed);
+        }
+        entry = e;
+        return absl::OkStatus();
+      });
+      RETURN_IF_ERROR(built);
+      entries_.push_back(entry);
+    }
+  }
+  return Guard(ctx, "matmul (packed weights)", [&]() -> absl::Status {
+    dnnl::engine& eng = CpuEngine();
+    dnnl::memory am(entry->a, eng, const_cast<float*>(a));
+    dnnl::memory cm(entry->c, eng, c);
+    dnnl::stream& s = ThreadStream();
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, entry->b_packed}, {DNNL_ARG_DST, cm}};
+    if (bias != nullptr) {
+      args.emplace(DNNL_ARG_BIAS, dnnl::memory(entry->bias, eng, const_cast<float*>(bias)));
+    }
+    Execute(entry->prim, s, std::move(args));
+    return absl::OkStatus();
+  });
+}
+
+bool InputIsConstant(const Node& node, int i) {
+  if (i >= node.num_inputs()) return false;
+  const Node* src = node.input(i).node;
+  for (int hops = 0; src != nullptr && hops < 16; ++hops) {
+    if (src->op() == "Const") return true;
+    if ((src->op() != "Identity" && src->op() != "Snapshot") || src->num_inputs() < 1) return false;
+    src = src->input(0).node;
+  }
+  return false;
 }
 
 template <typename T>
@@ -265,9 +465,25 @@ struct ConvEntry {
 
 absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const ConvDims& d,
                      const float* input, const float* filter, float* output) {
-  const std::vector<int64_t> key = {
-      d.n,        d.h,        d.w,          d.c,          d.kh,    d.kw,    d.oc,    d.groups,
-      d.stride_h, d.stride_w, d.dilation_h, d.dilation_w, d.pad_t, d.pad_b, d.pad_l, d.pad_r};
+  ScopedThreads threads(ThreadsForWork(2.0 * d.n * d.oh * d.ow * d.kh * d.kw *
+                                       static_cast<double>(d.c / d.groups) * d.oc));
+  const std::vector<int64_t> key = {d.n,
+                                    d.h,
+                                    d.w,
+                                    d.c,
+                                    d.kh,
+                                    d.kw,
+                                    d.oc,
+                                    d.groups,
+                                    d.stride_h,
+                                    d.stride_w,
+                                    d.dilation_h,
+                                    d.dilation_w,
+                                    d.pad_t,
+                                    d.pad_b,
+                                    d.pad_l,
+                                    d.pad_r,
+                                    threads.threads()};
   return Guard(ctx, "convolution", [&]() -> absl::Status {
     auto entry = cache.GetOrCreate(key, [&] {
       using tag = dnnl::memory::format_tag;
@@ -297,12 +513,12 @@ absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const C
           dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                           dnnl::algorithm::convolution_direct, e.src, any_weights,
                                           e.dst, strides, dilates, pad_l, pad_r),
-          CpuEngine());
+          ScratchpadAttr(), CpuEngine());
       e.weights = pd.weights_desc();
       e.conv = dnnl::convolution_forward(pd);
       if (e.weights != e.user_weights) {
-        e.weights_reorder = dnnl::reorder(
-            dnnl::reorder::primitive_desc(CpuEngine(), e.user_weights, CpuEngine(), e.weights));
+        e.weights_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
+            CpuEngine(), e.user_weights, CpuEngine(), e.weights, ScratchpadAttr()));
       }
       return e;
     });
@@ -313,11 +529,11 @@ absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const C
     dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter));
     if (entry->weights_reorder) {
       dnnl::memory reordered(entry->weights, eng);
-      entry->weights_reorder.execute(s, weights, reordered);
+      Reorder(entry->weights_reorder, s, weights, reordered);
       weights = reordered;
     }
-    entry->conv.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
-    s.wait();
+    Execute(entry->conv, s,
+            {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
     return absl::OkStatus();
   });
 }

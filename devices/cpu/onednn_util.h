@@ -2,15 +2,19 @@
 // per thread, a thread-safe LRU cache of primitives keyed by shapes, exception-to-Status
 // conversion, and the small GEMM/convolution helpers that more than one kernel file needs.
 //
-// Kernels' Compute is const and runs on several threads at once. oneDNN primitives may be
-// executed concurrently (their library-mode scratchpad is thread-local), so a cached primitive
-// is shared freely; only the cache itself needs a lock.
+// Kernels' Compute is const and runs on several threads at once, so a cached primitive runs
+// on any executor thread, concurrently. oneDNN's default (library-managed) scratchpad is one
+// buffer shared by all primitives, safe only when a primitive runs on the thread that created
+// it: measured, 10 wrong results in 8,000 concurrent runs of a MatMul + Add graph. So every
+// primitive is created with ScratchpadAttr() (user-managed scratchpad) and run through
+// Execute(), which hands it a buffer private to the calling thread. Only the cache needs a lock.
 #pragma once
 
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,6 +34,54 @@ using Dims = dnnl::memory::dims;
 dnnl::engine& CpuEngine();
 // A stream for the calling thread; streams are not thread-safe, so each thread gets its own.
 dnnl::stream& ThreadStream();
+
+// `attr` with a user-managed scratchpad: pass it to every primitive_desc (see the top).
+dnnl::primitive_attr ScratchpadAttr(dnnl::primitive_attr attr = dnnl::primitive_attr());
+// Runs `prim` on `stream` (and waits), adding DNNL_ARG_SCRATCHPAD from a buffer private to the
+// calling thread when the primitive needs one. Throws like primitive::execute.
+void Execute(const dnnl::primitive& prim, dnnl::stream& stream,
+             std::unordered_map<int, dnnl::memory> args);
+// A reorder from `from` to `to` (made with ScratchpadAttr), run through Execute.
+void Reorder(const dnnl::reorder& reorder, dnnl::stream& stream, const dnnl::memory& from,
+             const dnnl::memory& to);
+
+// ---- OpenMP threads per primitive ----------------------------------------------------------
+
+// Primitives with less work than this (FLOPs; element visits for pooling and normalisation)
+// run on one OpenMP thread. A parallel region costs a few microseconds on an idle machine,
+// most of what a second thread saves on such a primitive, and on a loaded one each region
+// can wait a whole scheduler time slice for its second thread (measured: a 784-512-256-10
+// MLP at batch 1 took 24 ms instead of 0.02 ms with 2 threads on a busy 2-vCPU machine).
+inline constexpr double kSerialWork = 8e6;
+
+// 1 below kSerialWork, or when the machine is oversubscribed; else the calling thread's
+// OpenMP setting.
+int ThreadsForWork(double work);
+
+// Whether runnable work exceeds the CPUs: the 1-minute load average above 1.5x the online
+// CPUs (re-read at most every 250 ms). OpenMP's barriers wait for every team thread, so on
+// an oversubscribed machine each parallel region can wait a time slice for a descheduled
+// thread (measured: a CNN training step 7x slower with 2 threads than with 1 at load 9 on 2
+// vCPUs). This is OpenMP's own dynamic adjustment (OMP_DYNAMIC, which libgomp also bases on
+// the load average), decided before a primitive is created because oneDNN primitives must
+// run with the thread count they were made for. Off by default (it makes
+// results depend on the load); QUIVER_ADAPTIVE_THREADS=1 turns it on.
+bool MachineOversubscribed();
+
+// Sets the calling thread's OpenMP thread count for the scope (oneDNN reads it both when it
+// creates a primitive and when it runs one, so a primitive must be created and run under the
+// same count: put threads() in its cache key), then restores it.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int n);
+  ~ScopedThreads();
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+  int threads() const { return threads_; }
+
+ private:
+  int previous_, threads_;
+};
 
 // Row-major strides for dims.
 Dims ContiguousStrides(const Dims& dims);
@@ -103,6 +155,33 @@ struct BatchMatMulDims {
 // float32 through the oneDNN matmul primitive (process-wide primitive cache).
 absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, const float* a,
                        const float* b, float* c);
+// A float32 2-D matmul C[M,N] = op(A) x op(B) whose B is a constant (a frozen graph's
+// weights): B is reordered once, per M, into the blocked layout oneDNN's kernel wants and kept,
+// instead of being repacked by the primitive on every call (measured: the 3136x1024 layer of
+// the MNIST CNN at batch 1 took 3x TensorFlow's time, which caches its packed weights too).
+// The kernel owning one must only feed it the same constant B; a different pointer repacks.
+// Thread-safe; the packings of the last kMaxShapes batch sizes are kept (batch sizes whose
+// kernels want the same layout share one copy).
+// With `bias` (length N) and `act` it is _FusedMatMul's C = act(op(A) x op(B) + bias); one
+// instance must always be called with or always without them.
+struct FusedActivation;
+class PackedConstMatMul {
+ public:
+  absl::Status Run(const OpKernelContext& ctx, const BatchMatMulDims& d, const float* a,
+                   const float* b, float* c, const float* bias = nullptr,
+                   const FusedActivation* act = nullptr) const;
+
+ private:
+  static constexpr size_t kMaxShapes = 8;
+  struct Entry;
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::shared_ptr<const Entry>> entries_;
+};
+
+// Whether input `i` of the node is a constant: a Const, possibly behind Identity/Snapshot
+// nodes (frozen TF graphs read every constant through an Identity).
+bool InputIsConstant(const Node& node, int i);
+
 // Other dtypes through Eigen's GEMM, one batch at a time. T: double, int32_t, int64_t.
 template <typename T>
 void MatMulGeneric(const BatchMatMulDims& d, const T* a, const T* b, T* c);

@@ -260,12 +260,21 @@ TEST_CASE("quiver bench reports latency, per-op times and memory", "[cli][bench]
   std::string graph = WriteGraph(GoodGraph(), "bench.pb");
   std::string feed = TempPath("x5.npy");
   REQUIRE(WriteNpyFile(Tensor::FromVector<float>(std::vector<float>(3000, 1.0f), {1000, 3}), feed).ok());
-  auto r = RunCli("bench " + graph + " --feed x=" + feed + " --fetch y --iters 5 --warmup 1 --format json");
+  auto r = RunCli("bench " + graph + " --feed x=" + feed +
+                  " --fetch y --iters 5 --warmup 1 --optimize-level 0 --format json");
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   // Every node that ran appears in the op table: Relu, Mul and the Const 'two' (x is fed).
   REQUIRE_THAT(r.out, Catch::Contains("\"iters\": 5") && Catch::Contains("\"op\": \"Relu\"") &&
                           Catch::Contains("\"op\": \"Mul\"") && Catch::Contains("\"p50\""));
+  // By default bench runs what a Session runs: the pipeline fuses Relu -> Mul(two) into one
+  // element-wise kernel, so neither op runs on its own.
+  auto fused = RunCli("bench " + graph + " --feed x=" + feed + " --fetch y --iters 2 --format json");
+  INFO(fused.err);
+  REQUIRE(fused.exit_code == 0);
+  CHECK_THAT(fused.out, Catch::Contains("\"op\": \"_FusedElementwise\"") &&
+                            !Catch::Contains("\"op\": \"Relu\""));
+  REQUIRE(RunCli("bench " + graph + " --fetch y --optimize-level 2").exit_code == 2);
   // The run allocates at least one 1000x3 float32 result (12000 bytes); Mul may reuse Relu's
   // buffer, so only the lower bound is certain.
   size_t at = r.out.find("\"peak_tensor_bytes\": ");

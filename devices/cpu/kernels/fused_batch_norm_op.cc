@@ -73,8 +73,12 @@ class FusedBatchNormOp : public OpKernel {
     // oneDNN orders dims N, C, spatial... whatever the layout; the tag names the layout.
     onednn::Dims dims = {x.dim(0), x.dim(channels_first_ ? 1 : rank_ - 1)};
     for (int i = 0; i < rank_ - 2; ++i) dims.push_back(x.dim(channels_first_ ? 2 + i : 1 + i));
+    // Memory-bound: one thread unless the tensor is large (see onednn::kSerialWork).
+    onednn::ScopedThreads threads(onednn::ThreadsForWork(2.0 * x.num_elements()));
+    std::vector<int64_t> key(dims.begin(), dims.end());
+    key.push_back(threads.threads());
     return onednn::Guard(ctx, "batch normalization", [&]() -> absl::Status {
-      auto entry = cache_.GetOrCreate(dims, [&] {
+      auto entry = cache_.GetOrCreate(key, [&] {
         BatchNormEntry e;
         const tag layout = rank_ == 4 ? (channels_first_ ? tag::nchw : tag::nhwc)
                                       : (channels_first_ ? tag::ncdhw : tag::ndhwc);
@@ -87,7 +91,7 @@ class FusedBatchNormOp : public OpKernel {
             dnnl::batch_normalization_forward(dnnl::batch_normalization_forward::primitive_desc(
                 dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference, e.data,
                                                         epsilon_, flags),
-                onednn::CpuEngine()));
+                onednn::ScratchpadAttr(), onednn::CpuEngine()));
         return e;
       });
       dnnl::engine& eng = onednn::CpuEngine();
@@ -96,13 +100,13 @@ class FusedBatchNormOp : public OpKernel {
       };
       dnnl::memory dst(entry->data, eng, y->data<float>());
       dnnl::stream& s = onednn::ThreadStream();
-      entry->prim.execute(s, {{DNNL_ARG_SRC, mem(entry->data, x)},
-                              {DNNL_ARG_DST, dst},
-                              {DNNL_ARG_SCALE, mem(entry->stats, ctx.input(1))},
-                              {DNNL_ARG_SHIFT, mem(entry->stats, ctx.input(2))},
-                              {DNNL_ARG_MEAN, mem(entry->stats, ctx.input(3))},
-                              {DNNL_ARG_VARIANCE, mem(entry->stats, ctx.input(4))}});
-      s.wait();
+      onednn::Execute(entry->prim, s,
+                      {{DNNL_ARG_SRC, mem(entry->data, x)},
+                       {DNNL_ARG_DST, dst},
+                       {DNNL_ARG_SCALE, mem(entry->stats, ctx.input(1))},
+                       {DNNL_ARG_SHIFT, mem(entry->stats, ctx.input(2))},
+                       {DNNL_ARG_MEAN, mem(entry->stats, ctx.input(3))},
+                       {DNNL_ARG_VARIANCE, mem(entry->stats, ctx.input(4))}});
       return absl::OkStatus();
     });
   }

@@ -56,9 +56,25 @@ class FusedConv2DOp : public OpKernel {
     if (input.num_elements() == 0 || filter.num_elements() == 0) {
       return ctx.Error("empty input or filter is not supported by the fused convolution");
     }
-    const std::vector<int64_t> key = {
-        d.n,        d.h,        d.w,          d.c,          d.kh,    d.kw,    d.oc,    d.groups,
-        d.stride_h, d.stride_w, d.dilation_h, d.dilation_w, d.pad_t, d.pad_b, d.pad_l, d.pad_r};
+    onednn::ScopedThreads threads(onednn::ThreadsForWork(
+        2.0 * d.n * d.oh * d.ow * d.kh * d.kw * static_cast<double>(d.c / d.groups) * d.oc));
+    const std::vector<int64_t> key = {d.n,
+                                      d.h,
+                                      d.w,
+                                      d.c,
+                                      d.kh,
+                                      d.kw,
+                                      d.oc,
+                                      d.groups,
+                                      d.stride_h,
+                                      d.stride_w,
+                                      d.dilation_h,
+                                      d.dilation_w,
+                                      d.pad_t,
+                                      d.pad_b,
+                                      d.pad_l,
+                                      d.pad_r,
+                                      threads.threads()};
     return onednn::Guard(ctx, "fused convolution", [&]() -> absl::Status {
       auto entry = cache_.GetOrCreate(key, [&] { return Build(d); });
       dnnl::engine& eng = onednn::CpuEngine();
@@ -69,14 +85,14 @@ class FusedConv2DOp : public OpKernel {
       dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter.data<float>()));
       if (entry->weights_reorder) {
         dnnl::memory reordered(entry->weights, eng);
-        entry->weights_reorder.execute(s, weights, reordered);
+        onednn::Reorder(entry->weights_reorder, s, weights, reordered);
         weights = reordered;
       }
-      entry->conv.execute(s, {{DNNL_ARG_SRC, src},
-                              {DNNL_ARG_WEIGHTS, weights},
-                              {DNNL_ARG_BIAS, b},
-                              {DNNL_ARG_DST, dst}});
-      s.wait();
+      onednn::Execute(entry->conv, s,
+                      {{DNNL_ARG_SRC, src},
+                       {DNNL_ARG_WEIGHTS, weights},
+                       {DNNL_ARG_BIAS, b},
+                       {DNNL_ARG_DST, dst}});
       return absl::OkStatus();
     });
   }
@@ -102,7 +118,7 @@ class FusedConv2DOp : public OpKernel {
     }
     e.user_weights = onednn::StridedDesc(wdims, wstrides);
     const dnnl::memory::desc any_weights(wdims, f32, tag::any);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = onednn::ScratchpadAttr();
     if (act_.present) {
       dnnl::post_ops po;
       po.append_eltwise(1.f, act_.alg, act_.alpha, act_.beta);
@@ -118,8 +134,9 @@ class FusedConv2DOp : public OpKernel {
     e.weights = pd.weights_desc();
     e.conv = dnnl::convolution_forward(pd);
     if (e.weights != e.user_weights) {
-      e.weights_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
-          onednn::CpuEngine(), e.user_weights, onednn::CpuEngine(), e.weights));
+      e.weights_reorder = dnnl::reorder(
+          dnnl::reorder::primitive_desc(onednn::CpuEngine(), e.user_weights, onednn::CpuEngine(),
+                                        e.weights, onednn::ScratchpadAttr()));
     }
     return e;
   }

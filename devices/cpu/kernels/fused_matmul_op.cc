@@ -1,6 +1,7 @@
 // _FusedMatMul on the CPU (float32 only): one oneDNN matmul primitive with the bias and the
 // activation as post-ops, so the product is written once instead of three times. float64
-// has no kernel; the fusion pass leaves such graphs unfused.
+// has no kernel; the fusion pass leaves such graphs unfused. A constant B (frozen weights)
+// is packed once into oneDNN's layout (onednn::PackedConstMatMul).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -22,8 +23,8 @@ struct FusedMatMulEntry {
 
 class FusedMatMulOp : public OpKernel {
  public:
-  FusedMatMulOp(bool ta, bool tb, onednn::FusedActivation act)
-      : transpose_a_(ta), transpose_b_(tb), act_(act) {}
+  FusedMatMulOp(bool ta, bool tb, onednn::FusedActivation act, bool constant_b)
+      : transpose_a_(ta), transpose_b_(tb), act_(act), constant_b_(constant_b) {}
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
@@ -51,8 +52,18 @@ class FusedMatMulOp : public OpKernel {
       // zero-sized K; fall back to a 1-row reference.
       return Fallback(bias.data<float>(), m, n, c);
     }
+    onednn::ScopedThreads threads(onednn::ThreadsForWork(2.0 * m * n * k));
+    if (constant_b_) {
+      onednn::BatchMatMulDims d;
+      d.m = m;
+      d.n = n;
+      d.k = k;
+      d.transpose_a = transpose_a_;
+      d.transpose_b = transpose_b_;
+      return packed_.Run(ctx, d, a.data<float>(), b.data<float>(), c, bias.data<float>(), &act_);
+    }
     return onednn::Guard(ctx, "fused matmul", [&]() -> absl::Status {
-      auto entry = cache_.GetOrCreate({m, n, k}, [&] {
+      auto entry = cache_.GetOrCreate({m, n, k, threads.threads()}, [&] {
         using onednn::Dims;
         FusedMatMulEntry e;
         // Transposes as strides: oneDNN reads the operands in place.
@@ -60,7 +71,7 @@ class FusedMatMulOp : public OpKernel {
         e.b = onednn::StridedDesc({k, n}, transpose_b_ ? Dims{1, k} : Dims{n, 1});
         e.bias = onednn::StridedDesc({1, n}, {n, 1});
         e.c = onednn::StridedDesc({m, n}, {n, 1});
-        dnnl::primitive_attr attr;
+        dnnl::primitive_attr attr = onednn::ScratchpadAttr();
         if (act_.present) {
           dnnl::post_ops po;
           po.append_eltwise(1.f, act_.alg, act_.alpha, act_.beta);
@@ -76,10 +87,9 @@ class FusedMatMulOp : public OpKernel {
       dnnl::memory biasm(entry->bias, eng, const_cast<float*>(bias.data<float>()));
       dnnl::memory cm(entry->c, eng, c);
       dnnl::stream& s = onednn::ThreadStream();
-      entry->prim.execute(
-          s,
+      onednn::Execute(
+          entry->prim, s,
           {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_BIAS, biasm}, {DNNL_ARG_DST, cm}});
-      s.wait();
       return absl::OkStatus();
     });
   }
@@ -113,14 +123,17 @@ class FusedMatMulOp : public OpKernel {
 
   const bool transpose_a_, transpose_b_;
   const onednn::FusedActivation act_;
+  const bool constant_b_;  // B is a Const (frozen weights): packed once
   onednn::PrimitiveCache<FusedMatMulEntry> cache_;
+  onednn::PackedConstMatMul packed_;
 };
 
 KernelOrError CreateFusedMatMul(OpKernelConstruction& c) {
   ASSIGN_OR_RETURN(bool ta, c.GetAttr<bool>("transpose_a"));
   ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
   ASSIGN_OR_RETURN(onednn::FusedActivation act, onednn::ParseFusedBiasActivation(c));
-  return std::unique_ptr<OpKernel>(new FusedMatMulOp(ta, tb, act));
+  return std::unique_ptr<OpKernel>(
+      new FusedMatMulOp(ta, tb, act, onednn::InputIsConstant(c.node(), 1)));
 }
 
 QUIVER_REGISTER_KERNEL(KernelDef("_FusedMatMul", kCpu).TypeConstraint("T", {DT_FLOAT}),

@@ -1,5 +1,6 @@
-// MatMul on the CPU: float32 through oneDNN's matmul primitive, float64/int32/int64 through
-// Eigen's GEMM (see onednn_util).
+// MatMul on the CPU: float32 through oneDNN's matmul primitive (with a constant B, e.g. a
+// frozen graph's weights, packed once: onednn::PackedConstMatMul), float64/int32/int64
+// through Eigen's GEMM (see onednn_util).
 #include <algorithm>
 #include <type_traits>
 
@@ -14,8 +15,8 @@ namespace {
 template <typename T>
 class MatMulOp : public OpKernel {
  public:
-  MatMulOp(bool transpose_a, bool transpose_b)
-      : transpose_a_(transpose_a), transpose_b_(transpose_b) {}
+  MatMulOp(bool transpose_a, bool transpose_b, bool constant_b)
+      : transpose_a_(transpose_a), transpose_b_(transpose_b), constant_b_(constant_b) {}
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
@@ -46,6 +47,7 @@ class MatMulOp : public OpKernel {
       return absl::OkStatus();
     }
     if constexpr (std::is_same_v<T, float>) {
+      if (constant_b_) return packed_.Run(ctx, d, a.data<float>(), b.data<float>(), c);
       return onednn::MatMulF32(ctx, d, a.data<float>(), b.data<float>(), c);
     } else {
       onednn::MatMulGeneric<T>(d, a.data<T>(), b.data<T>(), c);
@@ -55,13 +57,15 @@ class MatMulOp : public OpKernel {
 
  private:
   const bool transpose_a_, transpose_b_;
+  const bool constant_b_;  // B is a Const: pack it once (float32)
+  onednn::PackedConstMatMul packed_;
 };
 
 template <typename T>
 KernelOrError CreateMatMul(OpKernelConstruction& c) {
   ASSIGN_OR_RETURN(bool ta, c.GetAttr<bool>("transpose_a"));
   ASSIGN_OR_RETURN(bool tb, c.GetAttr<bool>("transpose_b"));
-  return std::unique_ptr<OpKernel>(new MatMulOp<T>(ta, tb));
+  return std::unique_ptr<OpKernel>(new MatMulOp<T>(ta, tb, onednn::InputIsConstant(c.node(), 1)));
 }
 
 QUIVER_REGISTER_KERNEL(KernelDef("MatMul", kCpu).TypeConstraint("T", {DT_FLOAT}),

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
@@ -196,25 +198,23 @@ class ApplyAdamOp : public OpKernel {
     const T* grad = ctx.input(9).data<T>();
     // The bias corrections of m and v folded into the step size, as TF does.
     const T alpha = lr * std::sqrt(T(1) - beta2_power) / (T(1) - beta1_power);
-    // The four arrays are distinct buffers (CheckOperands); __restrict and a branch-free body
-    // let the compiler vectorise the loop (sqrt and divide included), which matters: Adam on
-    // a 3M-parameter layer is memory-bound and was 15% of a CNN training step when scalar.
+    // Adam on a 3M-parameter layer is memory-bound, so the update must vectorise. A plain
+    // loop does not (std::sqrt keeps errno semantics, so GCC emits scalar code: measured 17%
+    // of a CNN training step under perf); Eigen's packet sqrt/divide do, with IEEE results.
+    // Blocks of kBlock elements keep the three passes' re-reads in the L1 cache.
     const T one_minus_beta1 = T(1) - beta1, one_minus_beta2 = T(1) - beta2;
     const T nesterov_scale = nesterov_ ? beta1 : T(1);
     const T nesterov_grad = nesterov_ ? one_minus_beta1 : T(0);
     ForElements(ctx, ctx.input(9).num_elements(), [&](int64_t i0, int64_t i1) {
-      T* __restrict var_p = var;
-      T* __restrict m_p = m;
-      T* __restrict v_p = v;
-      const T* __restrict g_p = grad;
-      for (int64_t i = i0; i < i1; ++i) {
-        const T g = g_p[i];
-        const T mi = m_p[i] + (g - m_p[i]) * one_minus_beta1;
-        const T vi = v_p[i] + (g * g - v_p[i]) * one_minus_beta2;
-        m_p[i] = mi;
-        v_p[i] = vi;
-        const T step = g * nesterov_grad + nesterov_scale * mi;
-        var_p[i] -= (step * alpha) / (std::sqrt(vi) + epsilon);
+      using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+      constexpr int64_t kBlock = 1024;
+      for (int64_t b = i0; b < i1; b += kBlock) {
+        const Eigen::Index len = static_cast<Eigen::Index>(std::min(kBlock, i1 - b));
+        Eigen::Map<const Array> g(grad + b, len);
+        Eigen::Map<Array> m_b(m + b, len), v_b(v + b, len), var_b(var + b, len);
+        m_b += (g - m_b) * one_minus_beta1;
+        v_b += (g * g - v_b) * one_minus_beta2;
+        var_b -= ((g * nesterov_grad + m_b * nesterov_scale) * alpha) / (v_b.sqrt() + epsilon);
       }
     });
     ctx.set_output_ref(0, vars.var(0), vars.var(0)->value);

@@ -3,7 +3,8 @@
 //
 // MaxPoolGrad recomputes each window's maximum from orig_input and routes the window's
 // gradient to the first position (row-major) holding it, as TF's CPU kernel does: ties go
-// to the earliest element, and overlapping windows accumulate.
+// to the earliest element, and overlapping windows accumulate. Non-overlapping windows (the
+// common 2x2 stride 2) take a vectorised path that writes each element once.
 // AvgPoolGrad spreads each gradient evenly over the in-bounds elements of its window (the
 // forward divides by that count: padding never counts).
 #include <algorithm>
@@ -94,6 +95,10 @@ class MaxPoolGradOp : public OpKernel {
     const T* in = input.data<T>();
     const T* grad = ctx.input(2).data<T>();
     T* o = out->data<T>();
+    if (g.stride_h >= g.kh && g.stride_w >= g.kw) {
+      NonOverlapping(ctx, g, in, grad, o);
+      return absl::OkStatus();
+    }
     std::fill(o, o + out->num_elements(), T(0));
     // Images are independent (each writes only its own slice of the output).
     ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
@@ -131,6 +136,64 @@ class MaxPoolGradOp : public OpKernel {
   }
 
  private:
+  // Windows that do not overlap (stride >= window, as in the usual 2x2 stride-2 pool): every
+  // input element lies in at most one window, so each window writes its elements outright,
+  // the gradient at its first maximum and zero elsewhere, with branch-free channel loops that
+  // vectorise. Elements in no window are zeroed first unless the windows tile the input.
+  static void NonOverlapping(const OpKernelContext& ctx, const PoolGeometry& g, const T* in,
+                             const T* grad, T* o) {
+    const bool tiles = g.pad_t == 0 && g.pad_l == 0 && g.stride_h == g.kh && g.stride_w == g.kw &&
+                       g.oh * g.kh >= g.h && g.ow * g.kw >= g.w;
+    ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
+      if (!tiles) std::fill(o + b0 * g.h * g.w * g.c, o + b1 * g.h * g.w * g.c, T(0));
+      std::vector<T> best_v(g.c), done_v(g.c);
+      T* __restrict best = best_v.data();
+      T* __restrict done = done_v.data();
+      const int64_t c = g.c;
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* img = in + b * g.h * g.w * c;
+        T* dimg = o + b * g.h * g.w * c;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            int64_t y0, y1, x0, x1;
+            g.Window(oy, ox, &y0, &y1, &x0, &x1);
+            if (y0 >= y1 || x0 >= x1) continue;
+            // The maximum as the reference loop finds it: strict <, so a NaN first element
+            // stays the maximum and later NaNs never win.
+            const T* __restrict first = img + (y0 * g.w + x0) * c;
+            for (int64_t ch = 0; ch < c; ++ch) {
+              best[ch] = first[ch];
+              done[ch] = T(0);
+            }
+            for (int64_t y = y0; y < y1; ++y) {
+              for (int64_t x = x0; x < x1; ++x) {
+                const T* __restrict px = img + (y * g.w + x) * c;
+                for (int64_t ch = 0; ch < c; ++ch) best[ch] = best[ch] < px[ch] ? px[ch] : best[ch];
+              }
+            }
+            // The first element (row-major) equal to the maximum takes the gradient; a NaN
+            // maximum came from the first element.
+            const T* __restrict gr = grad + ((b * g.oh + oy) * g.ow + ox) * c;
+            for (int64_t y = y0; y < y1; ++y) {
+              for (int64_t x = x0; x < x1; ++x) {
+                const T* __restrict px = img + (y * g.w + x) * c;
+                T* __restrict dst = dimg + (y * g.w + x) * c;
+                // Branch-free with unconditional stores: a conditional store compiles to
+                // vmaskmovps, which is microcoded and slow on AMD cores.
+                for (int64_t ch = 0; ch < c; ++ch) {
+                  const T is_max = (px[ch] == best[ch] || best[ch] != best[ch]) ? T(1) : T(0);
+                  const T take = is_max * (T(1) - done[ch]);  // 1 only at the first maximum
+                  dst[ch] = take != T(0) ? gr[ch] : T(0);
+                  done[ch] += take;
+                }
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+
   onednn::WindowAttrs window_;
 };
 

@@ -104,7 +104,10 @@ class PoolOp : public OpKernel {
  private:
   absl::Status RunOneDnn(const OpKernelContext& ctx, const PoolDims& d, int64_t pad_b,
                          int64_t pad_r, const float* input, float* output) const {
-    const std::vector<int64_t> key = {d.n, d.h, d.w, d.c, d.pad_t, pad_b, d.pad_l, pad_r};
+    onednn::ScopedThreads threads(
+        onednn::ThreadsForWork(static_cast<double>(d.n) * d.oh * d.ow * d.c * d.kh * d.kw));
+    const std::vector<int64_t> key = {
+        d.n, d.h, d.w, d.c, d.pad_t, pad_b, d.pad_l, pad_r, threads.threads()};
     return onednn::Guard(ctx, "pooling", [&]() -> absl::Status {
       auto entry = cache_.GetOrCreate(key, [&] {
         using tag = dnnl::memory::format_tag;
@@ -118,15 +121,14 @@ class PoolOp : public OpKernel {
             dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, e.src, e.dst,
                                         {d.stride_h, d.stride_w}, {d.kh, d.kw}, {d.pad_t, d.pad_l},
                                         {pad_b, pad_r}),
-            onednn::CpuEngine()));
+            onednn::ScratchpadAttr(), onednn::CpuEngine()));
         return e;
       });
       dnnl::engine& eng = onednn::CpuEngine();
       dnnl::memory src(entry->src, eng, const_cast<float*>(input));
       dnnl::memory dst(entry->dst, eng, output);
       dnnl::stream& s = onednn::ThreadStream();
-      entry->prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-      s.wait();
+      onednn::Execute(entry->prim, s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
       return absl::OkStatus();
     });
   }
