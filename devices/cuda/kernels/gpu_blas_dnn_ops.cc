@@ -1,0 +1,660 @@
+// GPU kernels over vendor libraries (float32, NHWC): MatMul and BatchMatMul(V2) on cuBLAS,
+// Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter / _FusedConv2D on cuDNN, and
+// MaxPool/AvgPool and their gradients on our own kernels (exact TF window semantics,
+// including SAME's asymmetric padding, which cuDNN pooling cannot express).
+//
+// Precision: cuBLAS runs in its default (pedantic-free, no TF32) mode and cuDNN convolutions
+// in CUDNN_FMA_MATH, so float32 results match the CPU within float tolerance rather than
+// TF32's ~1e-3.
+//
+// TF's filter layout [KH, KW, C, OC] is not one cuDNN takes: the filter is transposed to
+// [OC, KH, KW, C] (cuDNN's NHWC filter format) in scratch memory, and the filter gradient is
+// computed in that layout and transposed back. Asymmetric SAME padding (odd total) is handled
+// by copying the input into a zero-padded buffer and convolving with padding 0.
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/onednn_util.h"
+#include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/launchers.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace cuda {
+namespace {
+
+absl::Status CublasCheck(OpKernelContext& ctx, cublasStatus_t st, const char* what) {
+  if (st == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+  return ctx.Error(absl::StrCat(what, " failed: ", cublasGetStatusName(st)));
+}
+absl::Status CudnnCheck(OpKernelContext& ctx, cudnnStatus_t st, const char* what) {
+  if (st == CUDNN_STATUS_SUCCESS) return absl::OkStatus();
+  return ctx.Error(absl::StrCat(what, " failed: ", cudnnGetErrorString(st)));
+}
+
+// Row-major C[m,n] = op(A) op(B) through column-major cuBLAS: C^T = op(B)^T op(A)^T.
+absl::Status Gemm(OpKernelContext& ctx, cublasHandle_t h, cudaStream_t stream, bool ta, bool tb,
+                  int64_t m, int64_t n, int64_t k, const float* a, int64_t stride_a, const float* b,
+                  int64_t stride_b, float* c, int64_t stride_c, int64_t batch) {
+  const float one = 1.f, zero = 0.f;
+  if (m == 0 || n == 0 || batch == 0) return absl::OkStatus();
+  if (k == 0) {  // an empty inner dimension: C = 0 (every batch is contiguous here)
+    const cudaError_t err = cudaMemsetAsync(c, 0, batch * m * n * sizeof(float), stream);
+    if (err != cudaSuccess) return ctx.Error(std::string("memset: ") + cudaGetErrorString(err));
+    return absl::OkStatus();
+  }
+  const int lda = static_cast<int>(ta ? m : k), ldb = static_cast<int>(tb ? k : n);
+  return CublasCheck(
+      ctx,
+      cublasSgemmStridedBatched(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one,
+                                b, ldb, stride_b, a, lda, stride_a, &zero, c, static_cast<int>(n),
+                                stride_c, static_cast<int>(batch)),
+      "cublasSgemmStridedBatched");
+}
+
+// The activation of a _FusedMatMul/_FusedConv2D (fused_ops [BiasAdd] or [BiasAdd, act], one
+// arg), as our element-wise kernels: the same set the CPU kernels accept.
+struct FusedBiasAct {
+  bool act = false;
+  UnaryOp op = UnaryOp::kRelu;
+};
+absl::StatusOr<FusedBiasAct> ParseFused(OpKernelConstruction& c) {
+  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
+  auto num_args = c.GetAttr<int64_t>("num_args");
+  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || (num_args.ok() && *num_args != 1)) {
+    return c.Error("unsupported fused_ops: expected [BiasAdd] or [BiasAdd, <activation>], 1 arg");
+  }
+  FusedBiasAct f;
+  if (ops.size() == 1) return f;
+  f.act = true;
+  const std::string& a = ops[1];
+  if (a == "Relu") {
+    f.op = UnaryOp::kRelu;
+  } else if (a == "Relu6") {
+    f.op = UnaryOp::kRelu6;
+  } else if (a == "Elu") {
+    f.op = UnaryOp::kElu;
+  } else if (a == "Tanh") {
+    f.op = UnaryOp::kTanh;
+  } else if (a == "Sigmoid") {
+    f.op = UnaryOp::kSigmoid;
+  } else {
+    return c.Error("unsupported fused activation '" + a + "' (Relu, Relu6, Elu, Tanh, Sigmoid)");
+  }
+  return f;
+}
+
+// y += bias (per last-dim channel), then the activation, in place.
+absl::Status ApplyBiasAct(GpuScope& g, const FusedBiasAct& f, float* y, int64_t n, int64_t channels,
+                          int bias_input) {
+  OpKernelContext& ctx = g.ctx();
+  const Tensor& bias = ctx.input(bias_input);
+  if (bias.rank() != 1 || bias.dim(0) != channels) {
+    return ctx.Error(absl::StrCat("the fused bias must be 1-D with ", channels, " values, got ",
+                                  bias.shape().DebugString()));
+  }
+  ASSIGN_OR_RETURN(const float* bp, g.InAs<float>(bias_input));
+  if (n == 0) return absl::OkStatus();
+  RETURN_IF_ERROR(g.Check(LaunchBiasAdd(y, bp, y, n, channels, 1, g.stream()), "fused bias"));
+  if (f.act) RETURN_IF_ERROR(g.Check(LaunchUnary(f.op, y, y, n, g.stream()), "fused activation"));
+  return absl::OkStatus();
+}
+
+class MatMulGpuOp : public OpKernel {
+ public:
+  explicit MatMulGpuOp(bool fused = false) : fused_(fused) {}
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(ta_, c.GetAttr<bool>("transpose_a"));
+    ASSIGN_OR_RETURN(tb_, c.GetAttr<bool>("transpose_b"));
+    if (fused_) {
+      ASSIGN_OR_RETURN(fused_act_, ParseFused(c));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    if (a.rank() != 2 || b.rank() != 2) return ctx.Error("MatMul needs 2-D inputs");
+    const int64_t m = a.dim(ta_ ? 1 : 0), k = a.dim(ta_ ? 0 : 1);
+    const int64_t kb = b.dim(tb_ ? 1 : 0), n = b.dim(tb_ ? 0 : 1);
+    if (k != kb) {
+      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
+                                    ", In[1]: ", b.shape().DebugString()));
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    ASSIGN_OR_RETURN(cublasHandle_t h, g.device()->cublas());
+    ASSIGN_OR_RETURN(const float* ap, g.InAs<float>(0));
+    ASSIGN_OR_RETURN(const float* bp, g.InAs<float>(1));
+    ASSIGN_OR_RETURN(float* cp, g.OutAs<float>(0, TensorShape{m, n}));
+    {
+      std::lock_guard<std::mutex> lock(g.device()->library_mutex());
+      RETURN_IF_ERROR(Gemm(ctx, h, g.stream(), ta_, tb_, m, n, k, ap, 0, bp, 0, cp, 0, 1));
+    }
+    if (fused_) RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, cp, m * n, n, 2));
+    return g.Finish();
+  }
+
+ private:
+  bool fused_;
+  bool ta_ = false, tb_ = false;
+  FusedBiasAct fused_act_;
+};
+
+class BatchMatMulGpuOp : public OpKernel {
+ public:
+  explicit BatchMatMulGpuOp(bool broadcast) : broadcast_(broadcast) {}
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(adj_x_, c.GetAttr<bool>("adj_x"));
+    ASSIGN_OR_RETURN(adj_y_, c.GetAttr<bool>("adj_y"));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    const Tensor& y = ctx.input(1);
+    const int xr = x.rank(), yr = y.rank();
+    if (xr < 2 || yr < 2) return ctx.Error("BatchMatMul needs inputs of rank >= 2");
+    if (!broadcast_ && xr != yr) return ctx.Error("BatchMatMul needs inputs of equal rank");
+    const int64_t m = x.dim(adj_x_ ? xr - 1 : xr - 2), k = x.dim(adj_x_ ? xr - 2 : xr - 1);
+    const int64_t ky = y.dim(adj_y_ ? yr - 1 : yr - 2), n = y.dim(adj_y_ ? yr - 2 : yr - 1);
+    if (k != ky) {
+      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", x.shape().DebugString(),
+                                    ", In[1]: ", y.shape().DebugString()));
+    }
+    const int nb = std::max(xr, yr) - 2;
+    std::vector<int64_t> ab(nb, 1), bb(nb, 1), ob(nb, 1);
+    for (int i = 0; i < xr - 2; ++i) ab[nb - (xr - 2) + i] = x.dim(i);
+    for (int i = 0; i < yr - 2; ++i) bb[nb - (yr - 2) + i] = y.dim(i);
+    for (int i = 0; i < nb; ++i) {
+      if (ab[i] != bb[i] && ab[i] != 1 && bb[i] != 1) {
+        return ctx.Error(absl::StrCat("In[0] and In[1] must have compatible batch dimensions: ",
+                                      x.shape().DebugString(), " vs. ", y.shape().DebugString()));
+      }
+      ob[i] = std::max(ab[i], bb[i]);
+    }
+    std::vector<int64_t> out_dims = ob;
+    out_dims.push_back(m);
+    out_dims.push_back(n);
+    int64_t batches = 1, a_count = 1, b_count = 1;
+    for (int i = 0; i < nb; ++i) {
+      batches *= ob[i];
+      a_count *= ab[i];
+      b_count *= bb[i];
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    ASSIGN_OR_RETURN(cublasHandle_t h, g.device()->cublas());
+    ASSIGN_OR_RETURN(const float* xp, g.InAs<float>(0));
+    ASSIGN_OR_RETURN(const float* yp, g.InAs<float>(1));
+    ASSIGN_OR_RETURN(float* op, g.OutAs<float>(0, TensorShape(out_dims)));
+    const bool a_full = a_count == batches, b_full = b_count == batches;
+    std::lock_guard<std::mutex> lock(g.device()->library_mutex());
+    if ((a_full || a_count == 1) && (b_full || b_count == 1)) {
+      RETURN_IF_ERROR(Gemm(ctx, h, g.stream(), adj_x_, adj_y_, m, n, k, xp, a_full ? m * k : 0, yp,
+                           b_full ? k * n : 0, op, m * n, batches));
+    } else {  // mixed broadcasting: one GEMM per output batch
+      for (int64_t bi = 0; bi < batches; ++bi) {
+        int64_t rem = bi, ai = 0, yi = 0, astride = 1, bstride = 1;
+        for (int d = nb - 1; d >= 0; --d) {
+          const int64_t idx = rem % ob[d];
+          rem /= ob[d];
+          ai += (ab[d] == 1 ? 0 : idx) * astride;
+          yi += (bb[d] == 1 ? 0 : idx) * bstride;
+          astride *= ab[d];
+          bstride *= bb[d];
+        }
+        RETURN_IF_ERROR(Gemm(ctx, h, g.stream(), adj_x_, adj_y_, m, n, k, xp + ai * m * k, 0,
+                             yp + yi * k * n, 0, op + bi * m * n, 0, 1));
+      }
+    }
+    return g.Finish();
+  }
+
+ private:
+  bool broadcast_;
+  bool adj_x_ = false, adj_y_ = false;
+};
+
+// ---- cuDNN convolution -------------------------------------------------------------------------
+
+// RAII descriptors.
+struct Descriptors {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnActivationDescriptor_t act = nullptr;
+  ~Descriptors() {
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (act) cudnnDestroyActivationDescriptor(act);
+  }
+};
+
+// The conv problem after padding is made symmetric: input [n, hp, wp, c] (padded when the
+// original padding was asymmetric), symmetric pads ph, pw.
+struct ConvPlan {
+  onednn::ConvDims d;
+  bool explicit_pad = false;  // input copied into a zero-padded [n, hp, wp, c] buffer
+  int64_t hp = 0, wp = 0, ph = 0, pw = 0;
+};
+
+ConvPlan PlanConv(const onednn::ConvDims& d) {
+  ConvPlan p;
+  p.d = d;
+  p.explicit_pad = d.pad_t != d.pad_b || d.pad_l != d.pad_r;
+  p.hp = p.explicit_pad ? d.h + d.pad_t + d.pad_b : d.h;
+  p.wp = p.explicit_pad ? d.w + d.pad_l + d.pad_r : d.w;
+  p.ph = p.explicit_pad ? 0 : d.pad_t;
+  p.pw = p.explicit_pad ? 0 : d.pad_l;
+  return p;
+}
+
+absl::Status MakeDescriptors(OpKernelContext& ctx, const ConvPlan& p, Descriptors* ds) {
+  const onednn::ConvDims& d = p.d;
+  auto I = [](int64_t v) { return static_cast<int>(v); };
+  RETURN_IF_ERROR(CudnnCheck(ctx, cudnnCreateTensorDescriptor(&ds->x), "descriptor"));
+  RETURN_IF_ERROR(CudnnCheck(ctx, cudnnCreateTensorDescriptor(&ds->y), "descriptor"));
+  RETURN_IF_ERROR(CudnnCheck(ctx, cudnnCreateFilterDescriptor(&ds->w), "descriptor"));
+  RETURN_IF_ERROR(CudnnCheck(ctx, cudnnCreateConvolutionDescriptor(&ds->conv), "descriptor"));
+  RETURN_IF_ERROR(CudnnCheck(ctx,
+                             cudnnSetTensor4dDescriptor(ds->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
+                                                        I(d.n), I(d.c), I(p.hp), I(p.wp)),
+                             "cudnnSetTensor4dDescriptor(x)"));
+  RETURN_IF_ERROR(CudnnCheck(ctx,
+                             cudnnSetTensor4dDescriptor(ds->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
+                                                        I(d.n), I(d.oc), I(d.oh), I(d.ow)),
+                             "cudnnSetTensor4dDescriptor(y)"));
+  RETURN_IF_ERROR(
+      CudnnCheck(ctx,
+                 cudnnSetFilter4dDescriptor(ds->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, I(d.oc),
+                                            I(d.c / d.groups), I(d.kh), I(d.kw)),
+                 "cudnnSetFilter4dDescriptor"));
+  RETURN_IF_ERROR(
+      CudnnCheck(ctx,
+                 cudnnSetConvolution2dDescriptor(ds->conv, I(p.ph), I(p.pw), I(d.stride_h),
+                                                 I(d.stride_w), I(d.dilation_h), I(d.dilation_w),
+                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                 "cudnnSetConvolution2dDescriptor"));
+  RETURN_IF_ERROR(CudnnCheck(ctx, cudnnSetConvolutionGroupCount(ds->conv, I(d.groups)),
+                             "cudnnSetConvolutionGroupCount"));
+  RETURN_IF_ERROR(CudnnCheck(ctx, cudnnSetConvolutionMathType(ds->conv, CUDNN_FMA_MATH),
+                             "cudnnSetConvolutionMathType"));
+  return absl::OkStatus();
+}
+
+// [KH,KW,Cg,OC] -> [OC,KH,KW,Cg] (to_cudnn) or back.
+absl::Status TransposeFilter(GpuScope& g, const onednn::ConvDims& d, const float* src, float* dst,
+                             bool to_cudnn) {
+  const int64_t cg = d.c / d.groups;
+  int64_t dims_tf[4] = {d.kh, d.kw, cg, d.oc};
+  int64_t dims_cudnn[4] = {d.oc, d.kh, d.kw, cg};
+  int perm_to[4] = {3, 0, 1, 2}, perm_back[4] = {1, 2, 3, 0};
+  index::StridedIndexer ix;
+  if (!index::MakeTransposeIndexer(4, to_cudnn ? dims_tf : dims_cudnn,
+                                   to_cudnn ? perm_to : perm_back, &ix)) {
+    return g.ctx().Error("bad filter transpose");
+  }
+  return g.Check(LaunchGather(src, dst, sizeof(float), ix, g.stream()), "filter transpose");
+}
+
+// Copies x [n,h,w,c] into the interior of a zeroed [n,hp,wp,c] buffer (or, `back`, gathers the
+// interior of a padded gradient into dx).
+absl::Status PadCopy(GpuScope& g, const ConvPlan& p, const float* src, float* dst, bool back) {
+  const onednn::ConvDims& d = p.d;
+  int64_t padded[4] = {d.n, p.hp, p.wp, d.c};
+  index::StridedIndexer ix;
+  ix.rank = 4;
+  ix.dims[0] = d.n;
+  ix.dims[1] = d.h;
+  ix.dims[2] = d.w;
+  ix.dims[3] = d.c;
+  index::RowMajorStrides(4, padded, ix.strides);
+  ix.base = d.pad_t * ix.strides[1] + d.pad_l * ix.strides[2];
+  if (back) return g.Check(LaunchGather(src, dst, sizeof(float), ix, g.stream()), "unpad");
+  RETURN_IF_ERROR(g.Check(
+      cudaMemsetAsync(dst, 0, d.n * p.hp * p.wp * d.c * sizeof(float), g.stream()), "pad memset"));
+  return g.Check(LaunchScatter(src, dst, sizeof(float), ix, g.stream()), "pad");
+}
+
+absl::StatusOr<onednn::ConvDims> ConvDimsFor(OpKernelContext& ctx, const onednn::WindowAttrs& w,
+                                             const std::vector<int64_t>& input,
+                                             const std::vector<int64_t>& filter) {
+  if (input.size() != 4 || filter.size() != 4) {
+    return ctx.Error("Conv2D needs a 4-D NHWC input and a 4-D [KH,KW,C,OC] filter");
+  }
+  onednn::ConvDims d;
+  d.n = input[0];
+  d.h = input[1];
+  d.w = input[2];
+  d.c = input[3];
+  d.kh = filter[0];
+  d.kw = filter[1];
+  d.oc = filter[3];
+  if (filter[2] <= 0 || d.c % filter[2] != 0) {
+    return ctx.Error(
+        absl::StrCat("input depth ", d.c, " is not a multiple of the filter depth ", filter[2]));
+  }
+  d.groups = d.c / filter[2];
+  RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, w, &d));
+  return d;
+}
+
+std::vector<int64_t> ShapeOf(const Tensor& t) { return t.shape().dims(); }
+
+enum class ConvKind { kForward, kBackpropInput, kBackpropFilter, kFusedForward };
+
+class ConvGpuOp : public OpKernel {
+ public:
+  explicit ConvGpuOp(ConvKind kind) : kind_(kind) {}
+  absl::Status Init(OpKernelConstruction& c) {
+    RETURN_IF_ERROR(onednn::ParseWindowAttrs(c, &window_));
+    if (kind_ == ConvKind::kFusedForward) {
+      ASSIGN_OR_RETURN(fused_act_, ParseFused(c));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    std::vector<int64_t> in_shape, filter_shape;
+    int grad_input = -1;
+    switch (kind_) {
+      case ConvKind::kForward:
+      case ConvKind::kFusedForward:
+        RETURN_IF_ERROR(RequireFloat(ctx, 0));
+        in_shape = ShapeOf(ctx.input(0));
+        filter_shape = ShapeOf(ctx.input(1));
+        break;
+      case ConvKind::kBackpropInput: {
+        ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "input_sizes"));
+        filter_shape = ShapeOf(ctx.input(1));
+        grad_input = 2;
+        break;
+      }
+      case ConvKind::kBackpropFilter: {
+        in_shape = ShapeOf(ctx.input(0));
+        ASSIGN_OR_RETURN(filter_shape, GpuHostInts(ctx, 1, "filter_sizes"));
+        grad_input = 2;
+        break;
+      }
+    }
+    ASSIGN_OR_RETURN(onednn::ConvDims d, ConvDimsFor(ctx, window_, in_shape, filter_shape));
+    if (grad_input >= 0) {
+      const std::vector<int64_t> want = {d.n, d.oh, d.ow, d.oc};
+      if (ShapeOf(ctx.input(grad_input)) != want) {
+        return ctx.Error(
+            absl::StrCat("out_backprop has shape ", ctx.input(grad_input).shape().DebugString(),
+                         ", the convolution's output is ", TensorShape(want).DebugString()));
+      }
+    }
+    const ConvPlan p = PlanConv(d);
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    ASSIGN_OR_RETURN(cudnnHandle_t h, g.device()->cudnn());
+    // cuDNN handles are not safe for concurrent use: one library call sequence at a time.
+    std::lock_guard<std::mutex> lock(g.device()->library_mutex());
+    Descriptors ds;
+    RETURN_IF_ERROR(MakeDescriptors(ctx, p, &ds));
+    const size_t in_bytes = d.n * d.h * d.w * d.c * sizeof(float);
+    const size_t padded_bytes = d.n * p.hp * p.wp * d.c * sizeof(float);
+    const size_t filter_bytes = d.kh * d.kw * (d.c / d.groups) * d.oc * sizeof(float);
+    const float one = 1.f, zero = 0.f;
+    const bool empty = d.n * d.oh * d.ow * d.oc == 0 || in_bytes == 0 || filter_bytes == 0;
+
+    if (kind_ == ConvKind::kForward || kind_ == ConvKind::kFusedForward) {
+      ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
+      if (empty) return g.Finish();
+      ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
+      ASSIGN_OR_RETURN(const float* w_tf, g.InAs<float>(1));
+      ASSIGN_OR_RETURN(void* w_raw, g.Temp(filter_bytes));
+      float* w = static_cast<float*>(w_raw);
+      RETURN_IF_ERROR(TransposeFilter(g, d, w_tf, w, true));
+      if (p.explicit_pad) {
+        ASSIGN_OR_RETURN(void* xp_raw, g.Temp(padded_bytes));
+        RETURN_IF_ERROR(PadCopy(g, p, x, static_cast<float*>(xp_raw), false));
+        x = static_cast<float*>(xp_raw);
+      }
+      cudnnConvolutionFwdAlgoPerf_t perf[8];
+      int found = 0;
+      RETURN_IF_ERROR(CudnnCheck(
+          ctx,
+          cudnnGetConvolutionForwardAlgorithm_v7(h, ds.x, ds.w, ds.conv, ds.y, 8, &found, perf),
+          "cudnnGetConvolutionForwardAlgorithm_v7"));
+      cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+      for (int i = 0; i < found; ++i) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS) {
+          algo = perf[i].algo;
+          break;
+        }
+      }
+      size_t ws_bytes = 0;
+      RETURN_IF_ERROR(CudnnCheck(
+          ctx,
+          cudnnGetConvolutionForwardWorkspaceSize(h, ds.x, ds.w, ds.conv, ds.y, algo, &ws_bytes),
+          "cudnnGetConvolutionForwardWorkspaceSize"));
+      void* ws = nullptr;
+      if (ws_bytes > 0) {
+        ASSIGN_OR_RETURN(ws, g.Temp(ws_bytes));
+      }
+      RETURN_IF_ERROR(CudnnCheck(ctx,
+                                 cudnnConvolutionForward(h, &one, ds.x, x, ds.w, w, ds.conv, algo,
+                                                         ws, ws_bytes, &zero, ds.y, y),
+                                 "cudnnConvolutionForward"));
+      if (kind_ == ConvKind::kFusedForward) {  // bias (+ activation): our element-wise kernels
+        RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, y, d.n * d.oh * d.ow * d.oc, d.oc, 2));
+      }
+      return g.Finish();
+    }
+
+    if (kind_ == ConvKind::kBackpropInput) {
+      ASSIGN_OR_RETURN(float* dx, g.OutAs<float>(0, TensorShape(in_shape)));
+      if (in_bytes == 0) return g.Finish();
+      if (empty) {
+        RETURN_IF_ERROR(g.Check(cudaMemsetAsync(dx, 0, in_bytes, g.stream()), "memset"));
+        return g.Finish();
+      }
+      ASSIGN_OR_RETURN(const float* w_tf, g.InAs<float>(1));
+      ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(2));
+      ASSIGN_OR_RETURN(void* w_raw, g.Temp(filter_bytes));
+      float* w = static_cast<float*>(w_raw);
+      RETURN_IF_ERROR(TransposeFilter(g, d, w_tf, w, true));
+      float* dxp = dx;
+      if (p.explicit_pad) {
+        ASSIGN_OR_RETURN(void* raw, g.Temp(padded_bytes));
+        dxp = static_cast<float*>(raw);
+      }
+      cudnnConvolutionBwdDataAlgoPerf_t perf[8];
+      int found = 0;
+      RETURN_IF_ERROR(CudnnCheck(ctx,
+                                 cudnnGetConvolutionBackwardDataAlgorithm_v7(h, ds.w, ds.y, ds.conv,
+                                                                             ds.x, 8, &found, perf),
+                                 "cudnnGetConvolutionBackwardDataAlgorithm_v7"));
+      cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+      for (int i = 0; i < found; ++i) {
+        if (perf[i].status == CUDNN_STATUS_SUCCESS) {
+          algo = perf[i].algo;
+          break;
+        }
+      }
+      size_t ws_bytes = 0;
+      RETURN_IF_ERROR(CudnnCheck(ctx,
+                                 cudnnGetConvolutionBackwardDataWorkspaceSize(
+                                     h, ds.w, ds.y, ds.conv, ds.x, algo, &ws_bytes),
+                                 "cudnnGetConvolutionBackwardDataWorkspaceSize"));
+      void* ws = nullptr;
+      if (ws_bytes > 0) {
+        ASSIGN_OR_RETURN(ws, g.Temp(ws_bytes));
+      }
+      RETURN_IF_ERROR(CudnnCheck(ctx,
+                                 cudnnConvolutionBackwardData(h, &one, ds.w, w, ds.y, dy, ds.conv,
+                                                              algo, ws, ws_bytes, &zero, ds.x, dxp),
+                                 "cudnnConvolutionBackwardData"));
+      if (p.explicit_pad) RETURN_IF_ERROR(PadCopy(g, p, dxp, dx, true));
+      return g.Finish();
+    }
+
+    // kBackpropFilter
+    ASSIGN_OR_RETURN(float* dw_tf, g.OutAs<float>(0, TensorShape(filter_shape)));
+    if (filter_bytes == 0) return g.Finish();
+    if (empty) {
+      RETURN_IF_ERROR(g.Check(cudaMemsetAsync(dw_tf, 0, filter_bytes, g.stream()), "memset"));
+      return g.Finish();
+    }
+    ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
+    ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(2));
+    if (p.explicit_pad) {
+      ASSIGN_OR_RETURN(void* xp_raw, g.Temp(padded_bytes));
+      RETURN_IF_ERROR(PadCopy(g, p, x, static_cast<float*>(xp_raw), false));
+      x = static_cast<float*>(xp_raw);
+    }
+    ASSIGN_OR_RETURN(void* dw_raw, g.Temp(filter_bytes));
+    float* dw = static_cast<float*>(dw_raw);
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
+    int found = 0;
+    RETURN_IF_ERROR(CudnnCheck(ctx,
+                               cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, ds.x, ds.y, ds.conv,
+                                                                             ds.w, 8, &found, perf),
+                               "cudnnGetConvolutionBackwardFilterAlgorithm_v7"));
+    cudnnConvolutionBwdFilterAlgo_t algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+    for (int i = 0; i < found; ++i) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS) {
+        algo = perf[i].algo;
+        break;
+      }
+    }
+    size_t ws_bytes = 0;
+    RETURN_IF_ERROR(CudnnCheck(ctx,
+                               cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                                   h, ds.x, ds.y, ds.conv, ds.w, algo, &ws_bytes),
+                               "cudnnGetConvolutionBackwardFilterWorkspaceSize"));
+    void* ws = nullptr;
+    if (ws_bytes > 0) {
+      ASSIGN_OR_RETURN(ws, g.Temp(ws_bytes));
+    }
+    RETURN_IF_ERROR(CudnnCheck(ctx,
+                               cudnnConvolutionBackwardFilter(h, &one, ds.x, x, ds.y, dy, ds.conv,
+                                                              algo, ws, ws_bytes, &zero, ds.w, dw),
+                               "cudnnConvolutionBackwardFilter"));
+    RETURN_IF_ERROR(TransposeFilter(g, d, dw, dw_tf, false));
+    return g.Finish();
+  }
+
+ private:
+  ConvKind kind_;
+  onednn::WindowAttrs window_;
+  FusedBiasAct fused_act_;
+};
+
+// ---- pooling -----------------------------------------------------------------------------------
+
+absl::StatusOr<index::PoolGeometry> PoolGeometryFor(OpKernelContext& ctx,
+                                                    const onednn::WindowAttrs& w,
+                                                    const std::vector<int64_t>& in) {
+  if (in.size() != 4) return ctx.Error("pooling needs a 4-D NHWC input");
+  index::PoolGeometry g;
+  g.n = in[0];
+  g.h = in[1];
+  g.w = in[2];
+  g.c = in[3];
+  g.kh = w.ksize_h;
+  g.kw = w.ksize_w;
+  g.stride_h = w.stride_h;
+  g.stride_w = w.stride_w;
+  int64_t pad_b = w.explicit_pads[1], pad_r = w.explicit_pads[3];
+  g.pad_t = w.explicit_pads[0];
+  g.pad_l = w.explicit_pads[2];
+  if (!onednn::ComputeWindow(g.h, g.kh, g.stride_h, 1, w.padding, &g.oh, &g.pad_t, &pad_b) ||
+      !onednn::ComputeWindow(g.w, g.kw, g.stride_w, 1, w.padding, &g.ow, &g.pad_l, &pad_r)) {
+    return ctx.Error(absl::StrCat("the ", g.kh, "x", g.kw, " window does not fit the input ",
+                                  TensorShape(in).DebugString()));
+  }
+  return g;
+}
+
+class PoolGpuOp : public OpKernel {
+ public:
+  PoolGpuOp(bool is_max, bool grad) : is_max_(is_max), grad_(grad) {}
+  absl::Status Init(OpKernelConstruction& c) { return onednn::ParseWindowAttrs(c, &window_); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    std::vector<int64_t> in_shape;
+    if (grad_ && !is_max_) {
+      ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "orig_input_shape"));
+    } else {
+      RETURN_IF_ERROR(RequireFloat(ctx, 0));
+      in_shape = ShapeOf(ctx.input(0));
+    }
+    ASSIGN_OR_RETURN(index::PoolGeometry geo, PoolGeometryFor(ctx, window_, in_shape));
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    if (!grad_) {
+      ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
+      ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{geo.n, geo.oh, geo.ow, geo.c}));
+      RETURN_IF_ERROR(g.Check(LaunchPool(is_max_, x, y, geo, g.stream()), "pool"));
+      return g.Finish();
+    }
+    const int dy_input = is_max_ ? 2 : 1;
+    const std::vector<int64_t> want = {geo.n, geo.oh, geo.ow, geo.c};
+    if (ShapeOf(ctx.input(dy_input)) != want) {
+      return ctx.Error(absl::StrCat("grad has shape ", ctx.input(dy_input).shape().DebugString(),
+                                    ", the pooling output is ", TensorShape(want).DebugString()));
+    }
+    const float* x = nullptr;
+    if (is_max_) {
+      ASSIGN_OR_RETURN(x, g.InAs<float>(0));
+    }
+    ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(dy_input));
+    ASSIGN_OR_RETURN(float* dx, g.OutAs<float>(0, TensorShape(in_shape)));
+    RETURN_IF_ERROR(g.Check(LaunchPoolGrad(is_max_, x, dy, dx, geo, g.stream()), "pool grad"));
+    return g.Finish();
+  }
+
+ private:
+  bool is_max_, grad_;
+  onednn::WindowAttrs window_;
+};
+
+template <typename K, typename... Args>
+KernelFactory InitWith(Args... args) {
+  return [args...](OpKernelConstruction& c) -> KernelOrError {
+    auto k = std::make_unique<K>(args...);
+    RETURN_IF_ERROR(k->Init(c));
+    return std::unique_ptr<OpKernel>(std::move(k));
+  };
+}
+
+KernelDef F(const char* op) { return KernelDef(op, kGpu).TypeConstraint("T", {DT_FLOAT}); }
+
+const bool registered = [] {
+  RegisterGpuKernel(F("MatMul"), InitWith<MatMulGpuOp>(false));
+  RegisterGpuKernel(F("_FusedMatMul"), InitWith<MatMulGpuOp>(true));
+  RegisterGpuKernel(F("BatchMatMul"), InitWith<BatchMatMulGpuOp>(false));
+  RegisterGpuKernel(F("BatchMatMulV2"), InitWith<BatchMatMulGpuOp>(true));
+  RegisterGpuKernel(F("Conv2D"), InitWith<ConvGpuOp>(ConvKind::kForward));
+  RegisterGpuKernel(F("_FusedConv2D"), InitWith<ConvGpuOp>(ConvKind::kFusedForward));
+  RegisterGpuKernel(F("Conv2DBackpropInput").HostMemory("input_sizes"),
+                    InitWith<ConvGpuOp>(ConvKind::kBackpropInput));
+  RegisterGpuKernel(F("Conv2DBackpropFilter").HostMemory("filter_sizes"),
+                    InitWith<ConvGpuOp>(ConvKind::kBackpropFilter));
+  RegisterGpuKernel(F("MaxPool"), InitWith<PoolGpuOp>(true, false));
+  RegisterGpuKernel(F("AvgPool"), InitWith<PoolGpuOp>(false, false));
+  RegisterGpuKernel(F("MaxPoolGrad"), InitWith<PoolGpuOp>(true, true));
+  RegisterGpuKernel(F("AvgPoolGrad").HostMemory("orig_input_shape"),
+                    InitWith<PoolGpuOp>(false, true));
+  return true;
+}();
+
+}  // namespace
+}  // namespace cuda
+}  // namespace quiver

@@ -1,0 +1,1071 @@
+// GPU OpKernels (float32) over the launchers in launchers.h: element-wise with broadcasting,
+// activation gradients, BiasAdd/BiasAddGrad, reductions, ArgMax/ArgMin, Softmax/LogSoftmax,
+// SoftmaxCrossEntropyWithLogits, the optimizer updates, random numbers, Transpose, Slice,
+// ConcatV2, and the state/shape plumbing a training graph needs on the GPU (VariableV2,
+// Assign, Identity, Reshape). Shapes, axes and sizes are HostMemory inputs, as in TF.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "devices/common/philox.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/kernels/cwise_ops_common.h"
+#include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/launchers.h"
+#include "devices/device.h"
+#include "graph/ops/array_shapes.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace cuda {
+namespace {
+
+using array_kernels::InitFactory;
+
+#define GPU_ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN(lhs, expr)
+
+std::vector<int64_t> Dims(const TensorShape& s) {
+  std::vector<int64_t> d(s.rank());
+  for (int i = 0; i < s.rank(); ++i) d[i] = s.dim(i);
+  return d;
+}
+
+// ---- element-wise ----------------------------------------------------------------------------
+
+class UnaryGpuOp : public OpKernel {
+ public:
+  explicit UnaryGpuOp(UnaryOp op) : op_(op) {}
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, x.shape()));
+    RETURN_IF_ERROR(g.Check(LaunchUnary(op_, in, out, x.num_elements(), g.stream()), "unary"));
+    return g.Finish();
+  }
+
+ private:
+  UnaryOp op_;
+};
+
+class BinaryGpuOp : public OpKernel {
+ public:
+  // `same_shape`: TF's *Grad ops take two inputs of one shape (no broadcasting).
+  BinaryGpuOp(BinaryOp op, bool same_shape) : op_(op), same_shape_(same_shape) {}
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    RETURN_IF_ERROR(RequireFloat(ctx, 1));
+    const Tensor& x = ctx.input(0);
+    const Tensor& y = ctx.input(1);
+    if (same_shape_ && x.shape() != y.shape()) {
+      return ctx.Error(absl::StrCat("inputs must have the same shape, got ",
+                                    x.shape().DebugString(), " and ", y.shape().DebugString()));
+    }
+    GPU_ASSIGN_OR_RETURN(cwise::BroadcastPlan plan, cwise::PlanBroadcast(x.shape(), y.shape()));
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* a, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(const float* b, g.InAs<float>(1));
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, plan.output_shape));
+    const int64_t n = plan.num_elements;
+    functor::BroadcastIndexer bcast;
+    const functor::BroadcastIndexer* pb = nullptr;
+    if (x.num_elements() != n || y.num_elements() != n) {
+      const int rank = static_cast<int>(plan.out_dims.size());
+      if (rank > 0 && !functor::MakeBroadcastIndexer(rank, plan.out_dims.data(), plan.x_dims.data(),
+                                                     plan.y_dims.data(), &bcast)) {
+        return ctx.Error("broadcast rank exceeds the GPU kernel's limit of 8 collapsed dims");
+      }
+      if (rank == 0) {  // every dim is 1
+        bcast.rank = 0;
+      }
+      pb = &bcast;
+    }
+    RETURN_IF_ERROR(g.Check(LaunchBinary(op_, a, b, out, n, pb, g.stream()), "binary"));
+    return g.Finish();
+  }
+
+ private:
+  BinaryOp op_;
+  bool same_shape_;
+};
+
+KernelFactory UnaryFactory(UnaryOp op) {
+  return [op](OpKernelConstruction&) -> KernelOrError {
+    return std::unique_ptr<OpKernel>(new UnaryGpuOp(op));
+  };
+}
+KernelFactory BinaryFactory(BinaryOp op, bool same_shape) {
+  return [op, same_shape](OpKernelConstruction&) -> KernelOrError {
+    return std::unique_ptr<OpKernel>(new BinaryGpuOp(op, same_shape));
+  };
+}
+
+KernelDef FloatDef(const char* op, const char* attr = "T") {
+  return KernelDef(op, kGpu).TypeConstraint(attr, {DT_FLOAT});
+}
+
+const bool cwise_registered = [] {
+  const std::pair<const char*, UnaryOp> unary[] = {
+      {"Neg", UnaryOp::kNeg},
+      {"Abs", UnaryOp::kAbs},
+      {"Square", UnaryOp::kSquare},
+      {"Exp", UnaryOp::kExp},
+      {"Log", UnaryOp::kLog},
+      {"Sqrt", UnaryOp::kSqrt},
+      {"Rsqrt", UnaryOp::kRsqrt},
+      {"Tanh", UnaryOp::kTanh},
+      {"Sigmoid", UnaryOp::kSigmoid},
+      {"Relu", UnaryOp::kRelu},
+      {"Relu6", UnaryOp::kRelu6},
+      {"Elu", UnaryOp::kElu},
+      {"Reciprocal", UnaryOp::kReciprocal},
+      {"Sign", UnaryOp::kSign},
+      {"Floor", UnaryOp::kFloor},
+      {"Ceil", UnaryOp::kCeil},
+  };
+  for (const auto& [name, op] : unary) RegisterGpuKernel(FloatDef(name), UnaryFactory(op));
+  const std::pair<const char*, BinaryOp> binary[] = {
+      {"Add", BinaryOp::kAdd},         {"AddV2", BinaryOp::kAdd},
+      {"Sub", BinaryOp::kSub},         {"Mul", BinaryOp::kMul},
+      {"RealDiv", BinaryOp::kRealDiv}, {"Div", BinaryOp::kRealDiv},
+      {"Maximum", BinaryOp::kMaximum}, {"Minimum", BinaryOp::kMinimum},
+      {"Pow", BinaryOp::kPow},         {"SquaredDifference", BinaryOp::kSquaredDifference},
+  };
+  for (const auto& [name, op] : binary) RegisterGpuKernel(FloatDef(name), BinaryFactory(op, false));
+  const std::pair<const char*, BinaryOp> grads[] = {
+      {"ReluGrad", BinaryOp::kReluGrad},
+      {"Relu6Grad", BinaryOp::kRelu6Grad},
+      {"SigmoidGrad", BinaryOp::kSigmoidGrad},
+      {"TanhGrad", BinaryOp::kTanhGrad},
+  };
+  for (const auto& [name, op] : grads) RegisterGpuKernel(FloatDef(name), BinaryFactory(op, true));
+  return true;
+}();
+
+// ---- BiasAdd / BiasAddGrad (NHWC, or NCHW with rank >= 3: channels in dim 1) -----------------
+
+absl::StatusOr<bool> ParseNchw(OpKernelConstruction& c) {
+  auto format = c.GetAttr<std::string>("data_format");
+  if (!format.ok()) return false;
+  if (*format != "NHWC" && *format != "NCHW") {
+    return c.Error("data_format must be NHWC or NCHW, got '" + *format + "'");
+  }
+  return *format == "NCHW";
+}
+
+// The channel dim of BiasAdd's value: the last, or 1 for NCHW with rank >= 3 (as on the CPU).
+int ChannelDim(const Tensor& x, bool nchw) { return nchw && x.rank() >= 3 ? 1 : x.rank() - 1; }
+
+class BiasAddGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(nchw_, ParseNchw(c));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    if (x.rank() < 2) return ctx.Error("value must be at least 2-D");
+    const int cd = ChannelDim(x, nchw_);
+    if (b.rank() != 1 || b.dim(0) != x.dim(cd)) {
+      return ctx.Error(absl::StrCat("bias ", b.shape().DebugString(),
+                                    " must be 1-D and match the channel dim of value ",
+                                    x.shape().DebugString()));
+    }
+    int64_t inner = 1;
+    for (int d = cd + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* xp, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(const float* bp, g.InAs<float>(1));
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, x.shape()));
+    RETURN_IF_ERROR(
+        g.Check(LaunchBiasAdd(xp, bp, out, x.num_elements(), std::max<int64_t>(b.dim(0), 1),
+                              std::max<int64_t>(inner, 1), g.stream()),
+                "BiasAdd"));
+    return g.Finish();
+  }
+
+ private:
+  bool nchw_ = false;
+};
+
+// Reduces `x` over the dims flagged in `reduced` into a freshly allocated output 0.
+absl::Status ReduceInto(GpuScope& g, ReduceOp op, const Tensor& x, const std::vector<bool>& reduced,
+                        const TensorShape& out_shape) {
+  OpKernelContext& ctx = g.ctx();
+  const int rank = x.rank();
+  if (rank > index::kMaxRank) {
+    return ctx.Error(absl::StrCat("rank ", rank, " exceeds the GPU reduction limit of 8"));
+  }
+  std::vector<int64_t> dims = Dims(x.shape());
+  int64_t cdims[index::kMaxRank];
+  bool cred[index::kMaxRank];
+  bool red[index::kMaxRank];
+  for (int d = 0; d < rank; ++d) red[d] = reduced[d];
+  const int crank = index::CollapseReduceDims(rank, dims.data(), red, cdims, cred);
+  index::ReduceIndexer ix;
+  if (!index::MakeReduceIndexer(crank, cdims, cred, &ix)) return ctx.Error("bad reduction");
+  GPU_ASSIGN_OR_RETURN(const void* in_raw, g.In(x));
+  const float* in = static_cast<const float*>(in_raw);
+  GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, out_shape));
+  if (x.num_elements() == 0) {  // identity of the reduction (NaN for a mean)
+    const float v = op == ReduceOp::kSum    ? 0.f
+                    : op == ReduceOp::kProd ? 1.f
+                    : op == ReduceOp::kMean ? std::nanf("")
+                    : op == ReduceOp::kMax  ? -INFINITY
+                                            : INFINITY;
+    int64_t n = 1;
+    for (int64_t d : out_shape.dims()) n *= d;
+    return g.Check(LaunchFill(out, n, v, g.stream()), "reduce fill");
+  }
+  return g.Check(LaunchReduce(op, in, out, ix, g.stream()), "reduce");
+}
+
+class BiasAddGradGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(nchw_, ParseNchw(c));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    if (x.rank() < 2) return ctx.Error("out_backprop must be at least 2-D");
+    const int cd = ChannelDim(x, nchw_);
+    std::vector<bool> reduced(x.rank(), true);
+    reduced[cd] = false;
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    RETURN_IF_ERROR(ReduceInto(g, ReduceOp::kSum, x, reduced, TensorShape{x.dim(cd)}));
+    return g.Finish();
+  }
+
+ private:
+  bool nchw_ = false;
+};
+
+// ---- FusedBatchNorm / V2 / V3 ------------------------------------------------------------------
+
+class FusedBatchNormGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(epsilon_, c.GetAttr<float>("epsilon"));
+    auto factor = c.GetAttr<float>("exponential_avg_factor");
+    factor_ = factor.ok() ? *factor : 1.0f;
+    ASSIGN_OR_RETURN(format_, c.GetAttr<std::string>("data_format"));
+    ASSIGN_OR_RETURN(is_training_, c.GetAttr<bool>("is_training"));
+    if (format_ != "NHWC" && format_ != "NCHW" && format_ != "NDHWC" && format_ != "NCDHW") {
+      return c.Error("unsupported data_format '" + format_ + "'");
+    }
+    if (!(epsilon_ >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", epsilon_));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    const int rank = static_cast<int>(format_.size());
+    const bool channels_first = format_ == "NCHW" || format_ == "NCDHW";
+    if (x.rank() != rank) {
+      return ctx.Error(absl::StrCat("x must be ", rank, "-D for data_format ", format_, ", got ",
+                                    x.shape().DebugString()));
+    }
+    const int cd = channels_first ? 1 : rank - 1;
+    const int64_t c = x.dim(cd);
+    const int checked = (is_training_ && factor_ == 1.0f) ? 3 : 5;
+    for (int i = 1; i < 5; ++i) {
+      const Tensor& t = ctx.input(i);
+      if (t.rank() != 1 || (i < checked && t.dim(0) != c)) {
+        return ctx.Error(absl::StrCat("input ", i, " ", t.shape().DebugString(),
+                                      " must be 1-D with the channel count ", c));
+      }
+    }
+    int64_t inner = 1;
+    for (int d = cd + 1; d < rank; ++d) inner *= x.dim(d);
+    const int64_t count = c == 0 ? 0 : x.num_elements() / c;
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, x.shape()));
+    if (ctx.num_outputs() > 5) {  // V3's reserve_space_3: a scalar 0, as on the CPU
+      GPU_ASSIGN_OR_RETURN(float* r3, g.OutAs<float>(5, TensorShape{}));
+      RETURN_IF_ERROR(g.Check(LaunchFill(r3, 1, 0.f, g.stream()), "reserve_space_3"));
+    }
+    GPU_ASSIGN_OR_RETURN(const float* xp, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(const float* scale, g.InAs<float>(1));
+    GPU_ASSIGN_OR_RETURN(const float* offset, g.InAs<float>(2));
+    GPU_ASSIGN_OR_RETURN(void* scratch, g.Temp(2 * std::max<int64_t>(c, 1) * sizeof(float)));
+    if (!is_training_) {  // the statistics pass through, as on the CPU
+      ctx.set_output(1, ctx.input(3));
+      ctx.set_output(2, ctx.input(4));
+      ctx.set_output(3, ctx.input(3));
+      ctx.set_output(4, ctx.input(4));
+      GPU_ASSIGN_OR_RETURN(const float* mean, g.InAs<float>(3));
+      GPU_ASSIGN_OR_RETURN(const float* var, g.InAs<float>(4));
+      RETURN_IF_ERROR(g.Check(LaunchBatchNorm(xp, scale, offset, mean, var, epsilon_, factor_,
+                                              false, count, c, inner, y, nullptr, nullptr, nullptr,
+                                              nullptr, static_cast<float*>(scratch), g.stream()),
+                              "FusedBatchNorm"));
+      return g.Finish();
+    }
+    float* outs[4];
+    for (int i = 0; i < 4; ++i) {
+      GPU_ASSIGN_OR_RETURN(outs[i], g.OutAs<float>(i + 1, TensorShape{c}));
+    }
+    if (count == 0) {  // no samples: statistics undefined (NaN), saved ones 0, as on the CPU
+      for (int i = 0; i < 4; ++i) {
+        RETURN_IF_ERROR(g.Check(LaunchFill(outs[i], c, i < 2 ? std::nanf("") : 0.f, g.stream()),
+                                "FusedBatchNorm"));
+      }
+      return g.Finish();
+    }
+    const float* old_mean = nullptr;
+    const float* old_var = nullptr;
+    if (factor_ != 1.0f) {
+      GPU_ASSIGN_OR_RETURN(old_mean, g.InAs<float>(3));
+      GPU_ASSIGN_OR_RETURN(old_var, g.InAs<float>(4));
+    }
+    RETURN_IF_ERROR(g.Check(LaunchBatchNorm(xp, scale, offset, old_mean, old_var, epsilon_, factor_,
+                                            true, count, c, inner, y, outs[0], outs[1], outs[2],
+                                            outs[3], static_cast<float*>(scratch), g.stream()),
+                            "FusedBatchNorm"));
+    return g.Finish();
+  }
+
+ private:
+  float epsilon_ = 1e-3f, factor_ = 1.0f;
+  std::string format_;
+  bool is_training_ = true;
+};
+
+// ---- reductions and ArgMax ---------------------------------------------------------------------
+
+// Normalises axes against `rank` into a mask; TF's error text for out-of-range axes.
+absl::StatusOr<std::vector<bool>> AxesMask(OpKernelContext& ctx, int axes_input, int rank) {
+  GPU_ASSIGN_OR_RETURN(std::vector<int64_t> axes, GpuHostInts(ctx, axes_input, "axes", -1));
+  std::vector<bool> mask(rank, false);
+  for (int64_t a : axes) {
+    if (a < -rank || a >= rank) {
+      return ctx.Error(absl::StrCat("Invalid reduction dimension (", a, " for input with ", rank,
+                                    " dimension(s)"));
+    }
+    mask[a < 0 ? a + rank : a] = true;
+  }
+  return mask;
+}
+
+class ReduceGpuOp : public OpKernel {
+ public:
+  ReduceGpuOp(OpKernelConstruction& c, ReduceOp op) : op_(op) {
+    auto keep = c.GetAttr<bool>("keep_dims");
+    keep_dims_ = keep.ok() && *keep;
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(std::vector<bool> mask, AxesMask(ctx, 1, x.rank()));
+    std::vector<int64_t> out_dims;
+    for (int d = 0; d < x.rank(); ++d) {
+      if (!mask[d]) {
+        out_dims.push_back(x.dim(d));
+      } else if (keep_dims_) {
+        out_dims.push_back(1);
+      }
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    RETURN_IF_ERROR(ReduceInto(g, op_, x, mask, TensorShape(out_dims)));
+    return g.Finish();
+  }
+
+ private:
+  ReduceOp op_;
+  bool keep_dims_ = false;
+};
+
+KernelFactory ReduceFactory(ReduceOp op) {
+  return [op](OpKernelConstruction& c) -> KernelOrError {
+    return std::unique_ptr<OpKernel>(new ReduceGpuOp(c, op));
+  };
+}
+
+class ArgGpuOp : public OpKernel {
+ public:
+  explicit ArgGpuOp(bool is_min) : is_min_(is_min) {}
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 1, "dimension"));
+    const int rank = x.rank();
+    if (axis < -rank || axis >= rank) {
+      return ctx.Error(absl::StrCat("Expected dimension in the range [", -rank, ", ", rank,
+                                    "), but got ", axis));
+    }
+    if (axis < 0) axis += rank;
+    if (x.dim(static_cast<int>(axis)) == 0) {
+      return ctx.Error("Reduction axis " + std::to_string(axis) + " is empty in shape " +
+                       x.shape().DebugString());
+    }
+    if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
+    std::vector<int64_t> dims = Dims(x.shape()), out_dims;
+    bool red[index::kMaxRank] = {};
+    red[axis] = true;
+    for (int d = 0; d < rank; ++d) {
+      if (d != axis) out_dims.push_back(dims[d]);
+    }
+    index::ReduceIndexer ix;
+    if (!index::MakeReduceIndexer(rank, dims.data(), red, &ix)) return ctx.Error("bad axis");
+    const bool int64_out = ctx.node().output_type(0) == DT_INT64;
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(out_dims)));
+    RETURN_IF_ERROR(g.Check(LaunchArgMax(is_min_, in, out, int64_out, ix, g.stream()), "ArgMax"));
+    return g.Finish();
+  }
+
+ private:
+  bool is_min_;
+};
+
+// ---- softmax and cross-entropy -----------------------------------------------------------------
+
+class SoftmaxGpuOp : public OpKernel {
+ public:
+  explicit SoftmaxGpuOp(bool log) : log_(log) {}
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    if (x.rank() < 1) return ctx.Error("logits must have rank >= 1");
+    const int64_t cols = x.dim(x.rank() - 1);
+    const int64_t rows = cols == 0 ? 0 : x.num_elements() / cols;
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, x.shape()));
+    RETURN_IF_ERROR(g.Check(LaunchSoftmax(in, out, rows, cols, log_, g.stream()), "softmax"));
+    return g.Finish();
+  }
+
+ private:
+  bool log_;
+};
+
+class XentGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    RETURN_IF_ERROR(RequireFloat(ctx, 1));
+    const Tensor& logits = ctx.input(0);
+    const Tensor& labels = ctx.input(1);
+    if (logits.rank() != 2 || logits.shape() != labels.shape()) {
+      return ctx.Error(absl::StrCat("logits and labels must be 2-D and of one shape, got ",
+                                    logits.shape().DebugString(), " and ",
+                                    labels.shape().DebugString()));
+    }
+    const int64_t rows = logits.dim(0), cols = logits.dim(1);
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* lp, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(const float* yp, g.InAs<float>(1));
+    GPU_ASSIGN_OR_RETURN(float* loss, g.OutAs<float>(0, TensorShape{rows}));
+    GPU_ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, logits.shape()));
+    RETURN_IF_ERROR(g.Check(LaunchSoftmaxXent(lp, yp, loss, back, rows, cols, g.stream()), "xent"));
+    return g.Finish();
+  }
+};
+
+// ---- optimizer updates on ref variables --------------------------------------------------------
+
+// Locks the distinct variables behind ref inputs [0, n) in address order.
+class VarLocks {
+ public:
+  ~VarLocks() {
+    for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) (*it)->mu.Unlock();
+  }
+  absl::Status Acquire(OpKernelContext& ctx, int n) {
+    std::vector<Variable*> v;
+    for (int i = 0; i < n; ++i) {
+      if (ctx.ref_input(i) == nullptr) {
+        return ctx.Error(absl::StrCat("input ", i, " must be a reference to a variable"));
+      }
+      v.push_back(ctx.ref_input(i));
+    }
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    for (Variable* x : v) {
+      x->mu.Lock();
+      vars_.push_back(x);
+    }
+    for (int i = 0; i < n; ++i) {
+      Variable* x = ctx.ref_input(i);
+      if (!x->initialized()) {
+        return ctx.Error(absl::StrCat("Attempting to use uninitialized value ",
+                                      ctx.node().input(i).node->name()));
+      }
+      if (x->value.dtype() != DT_FLOAT || x->value.shape() != ctx.ref_input(0)->value.shape()) {
+        return ctx.Error("the variables of an update must be float32 of one shape");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<Variable*> vars_;
+};
+
+absl::Status CheckScalar(OpKernelContext& ctx, int i, const char* what) {
+  if (ctx.input(i).num_elements() != 1 || ctx.input(i).dtype() != DT_FLOAT) {
+    return ctx.Error(
+        absl::StrCat(what, " must be a float scalar, got ", ctx.input(i).shape().DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+class ApplyGradientDescentGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    VarLocks locks;
+    RETURN_IF_ERROR(locks.Acquire(ctx, 1));
+    RETURN_IF_ERROR(CheckScalar(ctx, 1, "alpha"));
+    Tensor& var = ctx.ref_input(0)->value;
+    if (ctx.input(2).shape() != var.shape()) return ctx.Error("var and delta differ in shape");
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+    GPU_ASSIGN_OR_RETURN(const float* alpha, g.InAs<float>(1));
+    GPU_ASSIGN_OR_RETURN(const float* delta, g.InAs<float>(2));
+    RETURN_IF_ERROR(g.Check(LaunchApplyGradientDescent(static_cast<float*>(vp), alpha, delta,
+                                                       var.num_elements(), g.stream()),
+                            "ApplyGradientDescent"));
+    RETURN_IF_ERROR(g.Finish());
+    ctx.set_output_ref(0, ctx.ref_input(0), var);
+    return absl::OkStatus();
+  }
+};
+
+class ApplyMomentumGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(nesterov_, c.GetAttr<bool>("use_nesterov"));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    // var, accum, lr, grad, momentum
+    VarLocks locks;
+    RETURN_IF_ERROR(locks.Acquire(ctx, 2));
+    RETURN_IF_ERROR(CheckScalar(ctx, 2, "lr"));
+    RETURN_IF_ERROR(CheckScalar(ctx, 4, "momentum"));
+    Tensor& var = ctx.ref_input(0)->value;
+    Tensor& accum = ctx.ref_input(1)->value;
+    if (ctx.input(3).shape() != var.shape()) return ctx.Error("var and grad differ in shape");
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+    GPU_ASSIGN_OR_RETURN(void* ap, g.InOut(accum));
+    GPU_ASSIGN_OR_RETURN(const float* lr, g.InAs<float>(2));
+    GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(3));
+    GPU_ASSIGN_OR_RETURN(const float* mom, g.InAs<float>(4));
+    RETURN_IF_ERROR(
+        g.Check(LaunchApplyMomentum(static_cast<float*>(vp), static_cast<float*>(ap), lr, grad, mom,
+                                    var.num_elements(), nesterov_, g.stream()),
+                "ApplyMomentum"));
+    RETURN_IF_ERROR(g.Finish());
+    ctx.set_output_ref(0, ctx.ref_input(0), var);
+    return absl::OkStatus();
+  }
+
+ private:
+  bool nesterov_ = false;
+};
+
+class ApplyAdamGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(nesterov_, c.GetAttr<bool>("use_nesterov"));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    // var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad
+    VarLocks locks;
+    RETURN_IF_ERROR(locks.Acquire(ctx, 3));
+    const char* names[] = {"beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"};
+    for (int i = 3; i < 9; ++i) RETURN_IF_ERROR(CheckScalar(ctx, i, names[i - 3]));
+    Tensor& var = ctx.ref_input(0)->value;
+    if (ctx.input(9).shape() != var.shape()) return ctx.Error("var and grad differ in shape");
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+    GPU_ASSIGN_OR_RETURN(void* mp, g.InOut(ctx.ref_input(1)->value));
+    GPU_ASSIGN_OR_RETURN(void* vvp, g.InOut(ctx.ref_input(2)->value));
+    const float* s[6];
+    for (int i = 0; i < 6; ++i) {
+      GPU_ASSIGN_OR_RETURN(s[i], g.InAs<float>(3 + i));
+    }
+    GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(9));
+    RETURN_IF_ERROR(g.Check(LaunchApplyAdam(static_cast<float*>(vp), static_cast<float*>(mp),
+                                            static_cast<float*>(vvp), s[0], s[1], s[2], s[3], s[4],
+                                            s[5], grad, var.num_elements(), nesterov_, g.stream()),
+                            "ApplyAdam"));
+    RETURN_IF_ERROR(g.Finish());
+    ctx.set_output_ref(0, ctx.ref_input(0), var);
+    return absl::OkStatus();
+  }
+
+ private:
+  bool nesterov_ = false;
+};
+
+// ---- random (the CPU kernels' Philox layout: 256 counters reserved per output) ---------------
+
+class RandomGpuOp : public OpKernel {
+ public:
+  explicit RandomGpuOp(RandomDist dist) : dist_(dist) {}
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(int64_t seed, c.GetAttr<int64_t>("seed"));
+    ASSIGN_OR_RETURN(int64_t seed2, c.GetAttr<int64_t>("seed2"));
+    uint64_t s1 = static_cast<uint64_t>(seed), s2 = static_cast<uint64_t>(seed2);
+    if (s1 == 0 && s2 == 0) {
+      std::random_device rd;
+      s1 = (static_cast<uint64_t>(rd()) << 32) | rd();
+      s2 = (static_cast<uint64_t>(rd()) << 32) | rd();
+    }
+    base_ = random::Philox4x32(s1, s2);
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, GpuHostInts(ctx, 0, "shape"));
+    for (int64_t d : dims) {
+      if (d < 0) return ctx.Error("shape dims must be non-negative");
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    TensorShape shape(dims);
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, shape));
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    if (n == 0) return g.Finish();
+    random::Philox4x32 gen = base_;
+    gen.Skip(next_.fetch_add(static_cast<uint64_t>(n) * 256, std::memory_order_relaxed));
+    RETURN_IF_ERROR(g.Check(LaunchRandom(dist_, gen, out, n, g.stream()), "random"));
+    return g.Finish();
+  }
+
+ private:
+  RandomDist dist_;
+  random::Philox4x32 base_;
+  mutable std::atomic<uint64_t> next_{0};
+};
+
+KernelFactory RandomFactory(RandomDist dist) {
+  return [dist](OpKernelConstruction& c) -> KernelOrError {
+    auto k = std::make_unique<RandomGpuOp>(dist);
+    RETURN_IF_ERROR(k->Init(c));
+    return std::unique_ptr<OpKernel>(std::move(k));
+  };
+}
+
+// ---- Transpose / Slice / ConcatV2 --------------------------------------------------------------
+
+class TransposeGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> perm64, GpuHostInts(ctx, 1, "perm"));
+    const int rank = x.rank();
+    if (static_cast<int>(perm64.size()) != rank) {
+      return ctx.Error(absl::StrCat("transpose expects a vector of size ", rank,
+                                    ". But input(1) is a vector of size ", perm64.size()));
+    }
+    if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
+    std::vector<int> perm(perm64.begin(), perm64.end());
+    std::vector<int64_t> dims = Dims(x.shape()), out_dims(rank);
+    index::StridedIndexer ix;
+    if (!index::MakeTransposeIndexer(rank, dims.data(), perm.data(), &ix)) {
+      return ctx.Error("perm is not a permutation of the input's dims");
+    }
+    for (int d = 0; d < rank; ++d) out_dims[d] = dims[perm[d]];
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const void* in, g.In(0));
+    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(out_dims)));
+    RETURN_IF_ERROR(
+        g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "transpose"));
+    return g.Finish();
+  }
+};
+
+class SliceGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    const int rank = x.rank();
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> begin, GpuHostInts(ctx, 1, "begin"));
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> size, GpuHostInts(ctx, 2, "size"));
+    if (static_cast<int>(begin.size()) != rank || static_cast<int>(size.size()) != rank) {
+      return ctx.Error("begin and size must have one entry per input dim");
+    }
+    if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
+    std::vector<int64_t> dims = Dims(x.shape()), step(rank, 1);
+    for (int d = 0; d < rank; ++d) {
+      if (size[d] == -1) size[d] = dims[d] - begin[d];
+      if (begin[d] < 0 || size[d] < 0 || begin[d] + size[d] > dims[d]) {
+        return ctx.Error(absl::StrCat("Expected begin[", d, "] = ", begin[d], " and size[", d,
+                                      "] = ", size[d], " to fit in dim ", dims[d]));
+      }
+    }
+    index::StridedIndexer ix;
+    if (!index::MakeSliceIndexer(rank, dims.data(), begin.data(), step.data(), size.data(), &ix)) {
+      return ctx.Error("slice out of range");
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const void* in, g.In(0));
+    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(size)));
+    RETURN_IF_ERROR(
+        g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "slice"));
+    return g.Finish();
+  }
+};
+
+// StridedSlice: TF's masks resolved by the planner the CPU kernel and shape inference share,
+// then one gather over (begin, stride, size) per input dim.
+class StridedSliceGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(masks_.begin_mask, c.GetAttr<int64_t>("begin_mask"));
+    ASSIGN_OR_RETURN(masks_.end_mask, c.GetAttr<int64_t>("end_mask"));
+    ASSIGN_OR_RETURN(masks_.ellipsis_mask, c.GetAttr<int64_t>("ellipsis_mask"));
+    ASSIGN_OR_RETURN(masks_.new_axis_mask, c.GetAttr<int64_t>("new_axis_mask"));
+    ASSIGN_OR_RETURN(masks_.shrink_axis_mask, c.GetAttr<int64_t>("shrink_axis_mask"));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> begin, GpuHostInts(ctx, 1, "begin"));
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> end, GpuHostInts(ctx, 2, "end"));
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> strides, GpuHostInts(ctx, 3, "strides"));
+    auto plan = array_shapes::PlanStridedSlice(x.shape(), &begin, &end, &strides,
+                                               static_cast<int>(begin.size()), masks_);
+    if (!plan.ok()) return ctx.Error(std::string(plan.status().message()));
+    if (plan->is_identity) {
+      GPU_ASSIGN_OR_RETURN(Tensor r, x.Reshaped(plan->output_shape));
+      ctx.set_output(0, std::move(r));
+      return absl::OkStatus();
+    }
+    const int rank = x.rank();
+    if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
+    std::vector<int64_t> dims = Dims(x.shape());
+    index::StridedIndexer ix;
+    if (!index::MakeSliceIndexer(rank, dims.data(), plan->begin.data(), plan->stride.data(),
+                                 plan->size.data(), &ix)) {
+      return ctx.Error("strided slice out of range");
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const void* in, g.In(0));
+    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, plan->output_shape));
+    RETURN_IF_ERROR(
+        g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "strided slice"));
+    return g.Finish();
+  }
+
+ private:
+  array_shapes::StridedSliceMasks masks_;
+};
+
+class ConcatV2GpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const int n = ctx.num_inputs() - 1;
+    if (n < 1) return ctx.Error("ConcatV2 needs at least one value");
+    GPU_ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, n, "axis"));
+    const Tensor& first = ctx.input(0);
+    const int rank = first.rank();
+    if (rank == 0) return ctx.Error("cannot concatenate scalars");
+    if (axis < -rank || axis >= rank) {
+      return ctx.Error(absl::StrCat("ConcatOp : Expected concatenating dimensions in the range [",
+                                    -rank, ", ", rank, "), but got ", axis));
+    }
+    if (axis < 0) axis += rank;
+    if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
+    std::vector<int64_t> out_dims = Dims(first.shape());
+    out_dims[axis] = 0;
+    for (int i = 0; i < n; ++i) {
+      const Tensor& t = ctx.input(i);
+      if (t.rank() != rank || t.dtype() != first.dtype()) {
+        return ctx.Error("ConcatOp : Ranks and dtypes of all inputs must match");
+      }
+      for (int d = 0; d < rank; ++d) {
+        if (d != axis && t.dim(d) != first.dim(d)) {
+          return ctx.Error(absl::StrCat(
+              "ConcatOp : Dimension ", d, " in both shapes must be equal: shape[0] = ",
+              first.shape().DebugString(), " vs. shape[", i, "] = ", t.shape().DebugString()));
+        }
+      }
+      out_dims[axis] += t.dim(static_cast<int>(axis));
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(out_dims)));
+    int64_t offset = 0;
+    for (int i = 0; i < n; ++i) {
+      const Tensor& t = ctx.input(i);
+      std::vector<int64_t> in_dims = Dims(t.shape());
+      index::StridedIndexer ix;
+      if (!index::MakeConcatInputIndexer(rank, in_dims.data(), out_dims.data(),
+                                         static_cast<int>(axis), offset, &ix)) {
+        return ctx.Error("bad concat input");
+      }
+      GPU_ASSIGN_OR_RETURN(const void* in, g.In(i));
+      RETURN_IF_ERROR(
+          g.Check(LaunchScatter(in, out, DataTypeSize(t.dtype()), ix, g.stream()), "concat"));
+      offset += in_dims[axis];
+    }
+    return g.Finish();
+  }
+};
+
+// ---- state and plumbing ------------------------------------------------------------------------
+
+// VariableV2 on the GPU: the variable's value lives in whatever memory its first Assign put it
+// (device memory when the executor runs Assign with the GPU as ctx.device()).
+class VariableGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(std::string shared_name, c.GetAttr<std::string>("shared_name"));
+    name_ = shared_name.empty() ? c.node().name() : shared_name;  // as the CPU kernel
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    if (!ctx.resources().variable) return ctx.Error("this step has no variable store");
+    Variable* v = ctx.resources().variable(name_, true);
+    if (v == nullptr) return ctx.Error(absl::StrCat("could not create variable '", name_, "'"));
+    absl::ReaderMutexLock lock(&v->mu);
+    ctx.set_output_ref(0, v, v->value);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string name_;
+};
+
+class AssignGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(validate_shape_, c.GetAttr<bool>("validate_shape"));
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    Variable* var = ctx.ref_input(0);
+    if (var == nullptr) return ctx.Error("input 'ref' must be a reference to a variable");
+    const Tensor& value = ctx.input(1);
+    if (!value.valid()) return ctx.Error("the value to assign is empty");
+    absl::MutexLock lock(&var->mu);
+    if (var->initialized() && validate_shape_ && var->value.shape() != value.shape()) {
+      return ctx.Error(absl::StrCat("Assign requires shapes of both tensors to match. lhs shape= ",
+                                    var->value.shape().DebugString(),
+                                    " rhs shape= ", value.shape().DebugString()));
+    }
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    const bool in_place = var->initialized() && var->value.shape() == value.shape() &&
+                          var->value.dtype() == value.dtype();
+    if (!in_place) {
+      GPU_ASSIGN_OR_RETURN(Tensor t,
+                           Tensor::Create(value.dtype(), value.shape(), ctx.device()->allocator()));
+      var->value = std::move(t);
+    }
+    if (value.num_bytes() > 0 && !var->value.SharesBufferWith(value)) {
+      GPU_ASSIGN_OR_RETURN(const void* src, g.In(value));
+      GPU_ASSIGN_OR_RETURN(void* dst, g.WriteTo(var->value));
+      RETURN_IF_ERROR(g.Check(
+          cudaMemcpyAsync(dst, src, value.num_bytes(), cudaMemcpyDeviceToDevice, g.stream()),
+          "Assign copy"));
+    }
+    RETURN_IF_ERROR(g.Finish());
+    ctx.set_output_ref(0, var, var->value);
+    return absl::OkStatus();
+  }
+
+ private:
+  bool validate_shape_ = true;
+};
+
+// Identity (also reads a ref: its output is the variable's current value) and Reshape alias
+// the input's buffer: no device work.
+class IdentityGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    Variable* v = ctx.ref_input(0);
+    if (v != nullptr) {
+      absl::MutexLock lock(&v->mu);
+      if (!v->initialized()) {
+        return ctx.Error("Attempting to use uninitialized value " +
+                         ctx.node().input(0).node->name());
+      }
+      ctx.set_output(0, v->value);
+    } else {
+      ctx.set_output(0, ctx.input(0));
+    }
+    return absl::OkStatus();
+  }
+};
+
+class ReshapeGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, GpuHostInts(ctx, 1, "shape"));
+    int unknown = -1;
+    int64_t known = 1;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] == -1) {
+        if (unknown >= 0) return ctx.Error("only one input size may be -1");
+        unknown = static_cast<int>(i);
+      } else if (dims[i] < 0) {
+        return ctx.Error("size " + std::to_string(i) + " must be non-negative");
+      } else {
+        known *= dims[i];
+      }
+    }
+    if (unknown >= 0) {
+      if (known == 0 || x.num_elements() % known != 0) {
+        return ctx.Error("Input to reshape cannot be inferred: " + x.shape().DebugString());
+      }
+      dims[unknown] = x.num_elements() / known;
+      known *= dims[unknown];
+    }
+    if (known != x.num_elements()) {
+      return ctx.Error(absl::StrCat("Input to reshape is a tensor with ", x.num_elements(),
+                                    " values, but the requested shape has ", known));
+    }
+    GPU_ASSIGN_OR_RETURN(Tensor r, x.Reshaped(TensorShape(dims)));
+    ctx.set_output(0, std::move(r));
+    return absl::OkStatus();
+  }
+};
+
+// _Transfer into this GPU (copy insertion runs it on the destination): host memory, or another
+// device's memory (copied out by that device, found by the `src_device` attr in the session's
+// device table), in; a fresh buffer of the GPU's allocator out. Counted like the CPU one.
+class TransferGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    auto src = c.GetAttr<std::string>("src_device");  // absent on hand-made transfers
+    if (src.ok()) src_device_ = *src;
+    return absl::OkStatus();
+  }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& in = ctx.input(0);
+    Device* dst = ctx.device();
+    if (AsCudaDevice(dst) == nullptr) {  // a context without the GPU: stage through the shared one
+      auto shared = SharedCudaDevice(0);
+      if (!shared.ok()) return ctx.Error(std::string(shared.status().message()));
+      dst = *shared;
+    }
+    Device* src = nullptr;
+    if (in.allocator() != nullptr && !in.allocator()->host_accessible()) {
+      if (in.allocator() == dst->allocator()) {
+        src = dst;  // already in this GPU's memory (a same-device copy)
+      } else if (!src_device_.empty()) {
+        src = ctx.FindDevice(src_device_);
+      }
+      if (src == nullptr || src->allocator()->host_accessible()) {
+        return ctx.Error(absl::StrCat("the input is in ", in.allocator()->Name(),
+                                      ", which the host cannot read, and its source device '",
+                                      src_device_, "' is not such a device of this session"));
+      }
+    }
+    auto copy = CopyTensor(in, dst, src);
+    if (!copy.ok()) return ctx.Error(std::string(copy.status().message()));
+    ctx.set_output(0, *std::move(copy));
+    if (StepCounters* counters = ctx.resources().counters) {
+      counters->transfers.fetch_add(1, std::memory_order_relaxed);
+      counters->transfer_bytes.fetch_add(static_cast<int64_t>(in.num_bytes()),
+                                         std::memory_order_relaxed);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string src_device_;
+};
+
+template <typename K, typename... Args>
+KernelFactory Simple(Args... args) {
+  return [args...](OpKernelConstruction&) -> KernelOrError {
+    return std::unique_ptr<OpKernel>(new K(args...));
+  };
+}
+
+const bool others_registered = [] {
+  RegisterGpuKernel(FloatDef("BiasAdd"), InitFactory<BiasAddGpuOp>());
+  RegisterGpuKernel(FloatDef("BiasAddGrad"), InitFactory<BiasAddGradGpuOp>());
+  for (const char* bn : {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"}) {
+    RegisterGpuKernel(FloatDef(bn), InitFactory<FusedBatchNormGpuOp>());
+  }
+  const std::pair<const char*, ReduceOp> reductions[] = {
+      {"Sum", ReduceOp::kSum}, {"Mean", ReduceOp::kMean}, {"Max", ReduceOp::kMax},
+      {"Min", ReduceOp::kMin}, {"Prod", ReduceOp::kProd},
+  };
+  for (const auto& [name, op] : reductions) {
+    RegisterGpuKernel(FloatDef(name).HostMemory("reduction_indices"), ReduceFactory(op));
+  }
+  RegisterGpuKernel(FloatDef("ArgMax").HostMemory("dimension"), Simple<ArgGpuOp>(false));
+  RegisterGpuKernel(FloatDef("ArgMin").HostMemory("dimension"), Simple<ArgGpuOp>(true));
+  RegisterGpuKernel(FloatDef("Softmax"), Simple<SoftmaxGpuOp>(false));
+  RegisterGpuKernel(FloatDef("LogSoftmax"), Simple<SoftmaxGpuOp>(true));
+  RegisterGpuKernel(FloatDef("SoftmaxCrossEntropyWithLogits"), Simple<XentGpuOp>());
+  RegisterGpuKernel(FloatDef("ApplyGradientDescent"), Simple<ApplyGradientDescentGpuOp>());
+  RegisterGpuKernel(FloatDef("ApplyMomentum"), InitFactory<ApplyMomentumGpuOp>());
+  RegisterGpuKernel(FloatDef("ApplyAdam"), InitFactory<ApplyAdamGpuOp>());
+  RegisterGpuKernel(FloatDef("RandomUniform", "dtype").HostMemory("shape"),
+                    RandomFactory(RandomDist::kUniform));
+  RegisterGpuKernel(FloatDef("RandomStandardNormal", "dtype").HostMemory("shape"),
+                    RandomFactory(RandomDist::kNormal));
+  RegisterGpuKernel(FloatDef("TruncatedNormal", "dtype").HostMemory("shape"),
+                    RandomFactory(RandomDist::kTruncatedNormal));
+  // No int32: as in TF, int32 tensors are shapes and axes, kept in host memory (on the CPU),
+  // where the GPU kernels' HostMemory args expect them.
+  const std::vector<DataType> movable = {DT_FLOAT, DT_INT64, DT_DOUBLE, DT_BOOL};
+  RegisterGpuKernel(KernelDef("Transpose", kGpu).TypeConstraint("T", movable).HostMemory("perm"),
+                    Simple<TransposeGpuOp>());
+  RegisterGpuKernel(
+      KernelDef("Slice", kGpu).TypeConstraint("T", movable).HostMemory("begin").HostMemory("size"),
+      Simple<SliceGpuOp>());
+  RegisterGpuKernel(KernelDef("StridedSlice", kGpu)
+                        .TypeConstraint("T", movable)
+                        .HostMemory("begin")
+                        .HostMemory("end")
+                        .HostMemory("strides"),
+                    InitFactory<StridedSliceGpuOp>());
+  RegisterGpuKernel(KernelDef("ConcatV2", kGpu).TypeConstraint("T", movable).HostMemory("axis"),
+                    Simple<ConcatV2GpuOp>());
+  RegisterGpuKernel(KernelDef("VariableV2", kGpu).TypeConstraint("dtype", {DT_FLOAT}),
+                    InitFactory<VariableGpuOp>());
+  RegisterGpuKernel(KernelDef("Assign", kGpu).TypeConstraint("T", {DT_FLOAT}),
+                    InitFactory<AssignGpuOp>());
+  RegisterGpuKernel(KernelDef("Identity", kGpu).TypeConstraint("T", movable),
+                    Simple<IdentityGpuOp>());
+  RegisterGpuKernel(KernelDef("StopGradient", kGpu).TypeConstraint("T", movable),
+                    Simple<IdentityGpuOp>());
+  RegisterGpuKernel(KernelDef("PlaceholderWithDefault", kGpu).TypeConstraint("dtype", movable),
+                    Simple<IdentityGpuOp>());
+  RegisterGpuKernel(KernelDef("_Transfer", kGpu).TypeConstraint("T", array_kernels::AllTypes()),
+                    InitFactory<TransferGpuOp>());
+  RegisterGpuKernel(KernelDef("Reshape", kGpu).TypeConstraint("T", movable).HostMemory("shape"),
+                    Simple<ReshapeGpuOp>());
+  return true;
+}();
+
+}  // namespace
+}  // namespace cuda
+}  // namespace quiver

@@ -1,0 +1,195 @@
+// Where the MNIST training graphs land once GPU kernels exist, checked without a GPU: a DeviceSet
+// with GPU:0 added by hand, the GPU kernel table registered, and the real placer. The graphs are
+// those of tools/examples/mnist_softmax.cc and mnist_cnn.cc (rebuilt here). The property that
+// lets them train on a GPU is that nothing computed in device memory has to come back to the
+// host mid-step: every GPU -> CPU transfer carries a host-memory output (Shape, Size, Rank),
+// and float math all runs on the GPU.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <string>
+
+#include "devices/cuda/cuda_device.h"
+#include "devices/device_set.h"
+#include "graph/builder.h"
+#include "graph/graphdef.h"
+#include "graph/optimizers.h"
+#include "passes/copy_insertion.h"
+#include "passes/placement_report.h"
+#include "passes/placer.h"
+
+namespace quiver {
+namespace {
+
+absl::Status SoftmaxModel(Graph& graph) {
+  GraphBuilder b(&graph);
+  auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
+  auto y_ = b.Placeholder(DT_FLOAT, {-1, 10}, "y_");
+  auto on_gpu = b.device("/gpu:0");
+  auto W = b.Variable(b.Zeros({784, 10}), "W");
+  auto bias = b.Variable(b.Zeros({10}), "b");
+  Output y = MatMul(x, W) + bias;
+  Output loss = ReduceMeanAll(SoftmaxCrossEntropyWithLogits(y_, y), "cross_entropy");
+  ReduceMeanAll(Cast(Equal(ArgMax(y, 1), ArgMax(y_, 1)), DT_FLOAT), "accuracy");
+  auto train = GradientDescentOptimizer(0.5).Minimize(b, loss);
+  if (!train.ok()) return train.status();
+  b.GlobalVariablesInitializer();
+  return b.status();
+}
+
+absl::Status CnnModel(Graph& graph) {
+  GraphBuilder b(&graph);
+  auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
+  auto y_ = b.Placeholder(DT_FLOAT, {-1, 10}, "y_");
+  auto keep_prob = b.Placeholder(DT_FLOAT, {}, "keep_prob");
+  auto on_gpu = b.device("/gpu:0");
+  auto weight = [&](const TensorShape& shape, int64_t seed, const std::string& name) {
+    return b.Variable(TruncatedNormal(b, shape, 0.1, seed), name);
+  };
+  auto bias = [&](int64_t n, const std::string& name) {
+    return b.Variable(b.Const(Tensor::FromVector<float>(std::vector<float>(n, 0.1f), {n})), name);
+  };
+  Output image = Reshape(x, {-1, 28, 28, 1});
+  Output h1 = MaxPool(
+      Relu(Conv2D(image, weight({5, 5, 1, 32}, 1, "W1"), {1, 1, 1, 1}, "SAME") + bias(32, "b1")),
+      {1, 2, 2, 1}, {1, 2, 2, 1}, "SAME");
+  Output h2 = MaxPool(
+      Relu(Conv2D(h1, weight({5, 5, 32, 64}, 2, "W2"), {1, 1, 1, 1}, "SAME") + bias(64, "b2")),
+      {1, 2, 2, 1}, {1, 2, 2, 1}, "SAME");
+  Output fc1 =
+      Dropout(Relu(MatMul(Reshape(h2, {-1, 7 * 7 * 64}), weight({7 * 7 * 64, 1024}, 3, "W3")) +
+                   bias(1024, "b3")),
+              keep_prob, 4);
+  Output logits = MatMul(fc1, weight({1024, 10}, 5, "W4")) + bias(10, "b4");
+  Output loss = ReduceMeanAll(SoftmaxCrossEntropyWithLogits(y_, logits), "cross_entropy");
+  ReduceSumAll(Cast(Equal(ArgMax(logits, 1), ArgMax(y_, 1)), DT_FLOAT), "correct");
+  auto train = AdamOptimizer(1e-4).Minimize(b, loss);
+  if (!train.ok()) return train.status();
+  b.GlobalVariablesInitializer();
+  return b.status();
+}
+
+// Places `graph` with soft placement on CPU:0 + GPU:0 and checks that no tensor in device memory
+// goes back to the host: GPU -> CPU transfers only carry host-memory outputs.
+void CheckNoDeviceToHost(Graph& graph, const std::string& what, int* on_gpu = nullptr) {
+  cuda::RegisterPendingGpuKernels();
+  auto devices = DeviceSet::Create();
+  REQUIRE(devices.ok());
+  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
+  PlacerOptions options;
+  options.allow_soft_placement = true;
+  auto placement = PlaceGraph(&graph, *devices, options);
+  if (!placement.ok()) FAIL(what << ": " << placement.status().ToString());
+  auto report = BuildPlacementReport(graph, *devices, &*placement);
+  REQUIRE(report.ok());
+  for (const TransferReport& t : report->transfers) {
+    if (t.from.find("GPU") == std::string::npos) continue;
+    const Node* n = graph.FindNode(t.tensor.substr(0, t.tensor.rfind(':')));
+    REQUIRE(n != nullptr);
+    CAPTURE(what, t.tensor, n->op());
+    CHECK((n->op() == "Shape" || n->op() == "Size" || n->op() == "Rank"));
+  }
+  if (on_gpu != nullptr) {
+    *on_gpu = 0;
+    for (const NodeReport& n : report->nodes) *on_gpu += n.device.find("GPU") != std::string::npos;
+  }
+}
+
+void CheckPlacement(Graph& graph, const std::string& what) {
+  cuda::RegisterPendingGpuKernels();  // this process only: the CPU suite never sees them
+  auto devices = DeviceSet::Create();
+  REQUIRE(devices.ok());
+  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
+  PlacerOptions options;
+  options.allow_soft_placement = true;
+  auto placement = PlaceGraph(&graph, *devices, options);
+  if (!placement.ok()) FAIL(placement.status().ToString());
+  auto report = BuildPlacementReport(graph, *devices, &*placement);
+  REQUIRE(report.ok());
+  int feeds_in = 0;
+  for (const TransferReport& t : report->transfers) {
+    const std::string producer = t.tensor.substr(0, t.tensor.rfind(':'));
+    const Node* n = graph.FindNode(producer);
+    REQUIRE(n != nullptr);
+    CAPTURE(what, t.tensor, n->op(), t.from, t.to);
+    // Nothing comes back from the device: the GPU's HostMemory outputs (Shape, Size, Rank)
+    // are already in host memory, and the report knows it (copy insertion's rule).
+    CHECK(t.from.find("GPU") == std::string::npos);
+    if (n->op() == "Placeholder") {
+      ++feeds_in;
+    } else {
+      CHECK(t.dtype != "float");  // only integer shape arithmetic comes from the CPU
+    }
+  }
+  CHECK(feeds_in >= 2);
+  for (const NodeReport& n : report->nodes) {
+    const Node* node = graph.FindNode(n.name);
+    REQUIRE(node != nullptr);
+    if (n.device.find("CPU") == std::string::npos || node->op() == "Placeholder") continue;
+    // What stays on the CPU is integer shape/axis arithmetic and its constants.
+    CAPTURE(what, n.name, n.op);
+    CHECK((node->num_outputs() == 0 || node->output_type(0) != DT_FLOAT));
+  }
+  // The report predicts exactly the transfers copy insertion makes (the step executes those).
+  auto copies = InsertCopies(&graph, *devices);
+  REQUIRE(copies.ok());
+  CHECK(copies->transfers_inserted == static_cast<int>(report->transfers.size()));
+  for (const Node* n : graph.nodes()) {
+    if (n->op() != kTransferOp) continue;
+    auto src = n->GetAttr<std::string>("src_device");
+    REQUIRE(src.ok());
+    CAPTURE(what, n->name());
+    CHECK(src->find("GPU") == std::string::npos);  // nothing copied out of device memory
+  }
+  std::cout << what << ": " << report->totals.nodes << " nodes, " << report->totals.transfers
+            << " transfers in the placement report, " << copies->transfers_inserted
+            << " inserted by copy insertion" << std::endl;
+}
+
+TEST_CASE("GPU placement: MNIST softmax training needs no device-to-host copy mid-step",
+          "[gpu][placement]") {
+  Graph graph;
+  REQUIRE(SoftmaxModel(graph).ok());
+  CheckPlacement(graph, "mnist_softmax");
+}
+
+TEST_CASE("GPU placement: MNIST CNN training needs no device-to-host copy mid-step",
+          "[gpu][placement]") {
+  Graph graph;
+  REQUIRE(CnnModel(graph).ok());
+  CheckPlacement(graph, "mnist_cnn");
+}
+
+TEST_CASE("GPU placement: TF fixtures requested on /gpu:0 need no device-to-host copy mid-step",
+          "[gpu][placement]") {
+  const char* env = std::getenv("QUIVER_TEST_DATA_DIR");
+  const std::filesystem::path root =
+      std::filesystem::path(env != nullptr ? env : QUIVER_TEST_DATA_DIR) / "tf";
+  std::vector<std::filesystem::path> cases;
+  for (const auto& e : std::filesystem::directory_iterator(root)) {
+    if (e.is_directory()) cases.push_back(e.path());
+  }
+  std::sort(cases.begin(), cases.end());
+  REQUIRE(cases.size() >= 10);
+  int total_on_gpu = 0;
+  for (const auto& dir : cases) {
+    auto path = dir / "graph.pb";
+    if (!std::filesystem::exists(path)) path = dir / "graph.pbtxt";
+    auto graph_def = ReadGraphDefFile(path.string());
+    REQUIRE(graph_def.ok());
+    for (auto& node : *graph_def->mutable_node()) node.set_device("/device:GPU:0");
+    Graph graph;
+    REQUIRE(ImportGraphDef(*graph_def, &graph).ok());
+    int on_gpu = 0;
+    CheckNoDeviceToHost(graph, dir.filename().string(), &on_gpu);
+    total_on_gpu += on_gpu;
+  }
+  CHECK(total_on_gpu > 150);  // the float fixtures run mostly on the GPU
+}
+
+}  // namespace
+}  // namespace quiver

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The one GPU check for Quiver (issue 5). Two halves:
+#
+#   Here (Debian dev/CI machine: CUDA toolkit, our Debian libs, no GPU):
+#     tools/gpu_check.sh --pack OUT.tar.xz [--build-dir DIR]
+#       builds a Release tree with CUDA (QUIVER_CUDA=ON, sm_90) in DIR (default build-gpucheck;
+#       an existing configured tree is reused incrementally), then packs into one .tar.xz
+#       (< 64 MiB): the binaries (quiver_gpu_tests, quiver CLI, mnist_softmax, mnist_cnn),
+#       libquiver.so, every non-system shared library `ldd` lists (libdnnl, libprotobuf,
+#       libabsl_*, libgomp, ...; CUDA libraries excepted: the GPU machine brings its own),
+#       the TF fixtures and MNIST.
+#
+#   There (H100/H200: CUDA 13 driver, PyTorch with nvidia/* wheels, no registry, none of our
+#   Debian libs):
+#     tools/gpu_check.sh --run ARCHIVE [--workdir DIR]
+#       unpacks, puts the bundle's libs and the CUDA libs found in python3's site-packages
+#       (nvidia/*/lib, nvidia/cu13/lib) and /usr/local/cuda on LD_LIBRARY_PATH, prints the card
+#       and driver, runs the gpu-labelled tests (GPU kernels vs CPU kernels, every TF fixture on
+#       /gpu:0), trains mnist_softmax and mnist_cnn for fixed steps on the GPU, times a few
+#       graphs GPU vs CPU (CPU = the same binary with CUDA_VISIBLE_DEVICES=''), and prints a
+#       short table last. Budget: under 8 minutes. Exit status 0 only if everything passed.
+#
+#   Without a GPU, --run degrades: the tests report skipped and the table says so (exit 2).
+set -uo pipefail
+
+usage() {
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  exit 64
+}
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
+MODE="${1:-}"
+[ $# -ge 2 ] || usage
+TARGET="$2"
+shift 2
+BUILD_DIR="$REPO/build-gpucheck"
+WORKDIR="/tmp/quiver-gpu-check"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) BUILD_DIR="$(cd "$REPO" && realpath -m "$2")"; shift 2 ;;
+    --workdir) WORKDIR="$(realpath -m "$2")"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+log() { printf '[gpu_check %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# ---------------------------------------------------------------------------------------------
+pack() {
+  local out
+  out="$(realpath -m "$TARGET")"
+  command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || {
+    echo "gpu_check --pack: no nvcc here; pack on a machine with the CUDA toolkit" >&2
+    exit 1
+  }
+  export PATH="$PATH:/usr/local/cuda/bin"
+  log "configuring $BUILD_DIR (Release, QUIVER_CUDA=ON, sm_90)"
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+                                            -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+  CCACHE_BASEDIR="$REPO" cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DQUIVER_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 "${launcher[@]}" >/dev/null || exit 1
+  log "building (this is the slow part on 2 cores)"
+  CCACHE_BASEDIR="$REPO" cmake --build "$BUILD_DIR" -j"$(nproc)" \
+    --target quiver quiver_cli quiver_gpu_tests mnist_softmax mnist_cnn || exit 1
+
+  local stage
+  stage="$(mktemp -d)/quiver-gpu-bundle"
+  mkdir -p "$stage/bin" "$stage/lib" "$stage/data/mnist" "$stage/data/tests"
+  local bins=(quiver_gpu_tests quiver mnist_softmax mnist_cnn)
+  for b in "${bins[@]}"; do
+    local f
+    f="$(find "$BUILD_DIR" -maxdepth 3 -type f -name "$b" -perm -u+x | head -1)"
+    [ -n "$f" ] || { echo "gpu_check --pack: $b not built in $BUILD_DIR" >&2; exit 1; }
+    cp "$f" "$stage/bin/"
+    strip --strip-unneeded "$stage/bin/$b" 2>/dev/null || true
+  done
+  cp "$BUILD_DIR/libquiver.so" "$stage/lib/"
+  strip --strip-unneeded "$stage/lib/libquiver.so" 2>/dev/null || true
+
+  # Non-system libraries: everything ldd resolves except glibc's own, libstdc++/libgcc (newer
+  # on the GPU machine), and CUDA's (the GPU machine's driver-matched ones are used there).
+  local skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+\.|libgcc_s\.|libcuda\.|libcudart\.|libcublas|libcublasLt\.|libcudnn|libnvrtc|libnvJitLink)'
+  local libs
+  libs="$(for f in "$stage"/bin/* "$stage/lib/libquiver.so"; do ldd "$f"; done |
+          awk '/=> \// {print $1" "$3}' | sort -u)"
+  while read -r name path; do
+    [ -n "$name" ] || continue
+    if [[ "$name" =~ $skip ]]; then continue; fi
+    cp -L "$path" "$stage/lib/$name"
+    strip --strip-unneeded "$stage/lib/$name" 2>/dev/null || true
+  done <<<"$libs"
+  # What the CUDA libraries must provide there (sonames), for the run half to check.
+  for f in "$stage"/bin/* "$stage/lib/libquiver.so"; do ldd "$f"; done |
+    awk '{print $1}' | grep -E '^lib(cudart|cublas|cublasLt|cudnn|nvrtc)' | sort -u \
+    >"$stage/lib/CUDA_SONAMES"
+
+  cp -r "$REPO/tests/data/tf" "$stage/data/tests/"
+  local mnist="$REPO/../shared/data/mnist"
+  if [ -d "$mnist" ]; then
+    cp "$mnist"/*.gz "$stage/data/mnist/" 2>/dev/null || true
+    cp "$mnist"/SHA256SUMS.raw "$stage/data/mnist/" 2>/dev/null || true
+  else
+    log "warning: no MNIST at $mnist; the training steps will be skipped there"
+  fi
+  cp "$SCRIPT_DIR/gpu_check.sh" "$stage/gpu_check.sh"
+  (cd "$REPO" && git rev-parse HEAD 2>/dev/null; git -C "$REPO" status --short 2>/dev/null | head -50) \
+    >"$stage/BUILD_INFO" || true
+  {
+    echo "built: $(date -u +%FT%TZ) on $(uname -n)"
+    nvcc --version 2>/dev/null | tail -1
+  } >>"$stage/BUILD_INFO"
+
+  log "packing $(du -sh "$stage" | cut -f1) into $out"
+  tar -C "$(dirname "$stage")" -cf - "$(basename "$stage")" | xz -T0 -6 >"$out" || exit 1
+  rm -rf "$(dirname "$stage")"
+  local size
+  size=$(stat -c %s "$out")
+  log "archive: $out ($((size / 1024 / 1024)) MiB, $size bytes)"
+  if [ "$size" -ge $((64 * 1024 * 1024)) ]; then
+    echo "gpu_check --pack: archive is over 64 MiB" >&2
+    exit 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+RESULTS=()
+result() { RESULTS+=("$(printf '%-34s %-8s %s' "$1" "$2" "$3")"); }
+
+run() {
+  local start_all=$SECONDS
+  local archive
+  archive="$(realpath -m "$TARGET")"
+  [ -f "$archive" ] || { echo "gpu_check --run: no archive $archive" >&2; exit 1; }
+  rm -rf "$WORKDIR" && mkdir -p "$WORKDIR"
+  log "unpacking $archive into $WORKDIR"
+  if ! tar -C "$WORKDIR" -xJf "$archive" 2>/dev/null; then
+    python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
+      "$archive" "$WORKDIR" || { echo "cannot unpack $archive" >&2; exit 1; }
+  fi
+  local B="$WORKDIR/quiver-gpu-bundle"
+
+  # CUDA libraries: python3's nvidia wheels first (PyTorch's, driver-matched), then the toolkit.
+  local cuda_dirs
+  cuda_dirs="$(python3 - <<'EOF' 2>/dev/null
+import glob, os, site, sys
+roots = []
+try:
+    roots += site.getsitepackages()
+except Exception:
+    pass
+roots += [p for p in sys.path if p.endswith("-packages")]
+seen = []
+for r in roots:
+    for d in sorted(glob.glob(os.path.join(r, "nvidia", "*", "lib")) +
+                    glob.glob(os.path.join(r, "nvidia", "*", "lib64"))):
+        if d not in seen and glob.glob(os.path.join(d, "lib*.so*")):
+            seen.append(d)
+print(":".join(seen))
+EOF
+)"
+  local extra=""
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -d "$d" ] && extra="$extra:$d"
+  done
+  export LD_LIBRARY_PATH="$B/lib${cuda_dirs:+:$cuda_dirs}$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export QUIVER_TEST_DATA_DIR="$B/data/tests"
+  export PATH="$B/bin:$PATH"
+
+  echo "==================== machine ===================="
+  cat "$B/BUILD_INFO" 2>/dev/null | sed 's/^/build: /'
+  local gpu_name="none" driver="none"
+  if command -v nvidia-smi >/dev/null && nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi
+    gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+    driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)"
+  else
+    echo "nvidia-smi: not available (no GPU or driver here)"
+  fi
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  echo "CUDA libraries as resolved (needed: $(tr '\n' ' ' <"$B/lib/CUDA_SONAMES" 2>/dev/null)):"
+  ldd "$B/lib/libquiver.so" | grep -E 'libcu|libnvrtc' | sed 's/^/  /'
+  local missing
+  missing="$(ldd "$B/lib/libquiver.so" "$B/bin/quiver_gpu_tests" | grep 'not found' | sort -u)"
+  if [ -n "$missing" ]; then
+    echo "MISSING LIBRARIES:"
+    echo "$missing"
+    result "shared libraries" "FAIL" "$(echo "$missing" | awk '{print $1}' | tr '\n' ' ')"
+  else
+    result "shared libraries" "ok" "all resolved"
+  fi
+
+  # 1. The gpu-labelled tests: kernels vs CPU and every TF fixture on /gpu:0.
+  echo "==================== gpu tests ===================="
+  local t0=$SECONDS out rc
+  out="$(timeout 240 "$B/bin/quiver_gpu_tests" --durations yes 2>&1)"
+  rc=$?
+  echo "$out" | tail -80
+  local skipped=0
+  if echo "$out" | grep -q QUIVER_SKIPPED; then skipped=1; fi
+  local summary
+  summary="$(echo "$out" | grep -E '^(All tests passed|test cases:)' | tail -1)"
+  if [ $rc -ne 0 ]; then
+    result "gpu tests (kernels + fixtures)" "FAIL" "rc=$rc $summary"
+  elif [ $skipped -eq 1 ]; then
+    result "gpu tests (kernels + fixtures)" "SKIPPED" "no GPU: $(echo "$out" | grep -m1 -o 'QUIVER_SKIPPED.*' | cut -c1-80)"
+  else
+    result "gpu tests (kernels + fixtures)" "ok" "$summary ($((SECONDS - t0)) s)"
+  fi
+  echo "$out" | grep -E '^fixture ' | sed 's/^/  /'
+
+  # 2. Training on the GPU (default placement puts every op with a GPU kernel there).
+  local have_mnist=0
+  ls "$B"/data/mnist/*.gz >/dev/null 2>&1 && have_mnist=1
+  train() {  # name steps threshold [CPU]
+    local name=$1 steps=$2 min=$3 dev=${4:-GPU} env=()
+    [ "$dev" = CPU ] && env=(CUDA_VISIBLE_DEVICES=)
+    if [ $have_mnist -eq 0 ]; then result "$name ($dev)" "SKIPPED" "no MNIST in the bundle"; return; fi
+    local o r acc secs
+    o="$(env "${env[@]}" timeout 150 "$B/bin/$name" --data "$B/data/mnist" --steps "$steps" --quiet 2>&1)"
+    r=$?
+    echo "$o" | tail -5 | sed "s/^/  $name ($dev): /"
+    acc="$(echo "$o" | awk '/^test accuracy:/ {print $3}' | tail -1)"
+    secs="$(echo "$o" | awk '/^train time:/ {print $3}' | tail -1)"
+    local eps
+    eps="$(echo "$o" | awk '/^examples\/s:/ {print $2}' | tail -1)"
+    if [ $r -ne 0 ] || [ -z "$acc" ]; then
+      result "$name ($dev, $steps steps)" "FAIL" "rc=$r $(echo "$o" | tail -1 | cut -c1-60)"
+    elif awk -v a="$acc" -v m="$min" 'BEGIN {exit !(a >= m)}'; then
+      result "$name ($dev, $steps steps)" "ok" "accuracy $acc, train ${secs}s, ${eps} examples/s"
+    else
+      result "$name ($dev, $steps steps)" "FAIL" "accuracy $acc < $min, train ${secs}s"
+    fi
+  }
+  echo "==================== training ===================="
+  if [ $skipped -eq 1 ]; then
+    result "mnist_softmax / mnist_cnn (GPU)" "SKIPPED" "no GPU"
+  else
+    train mnist_softmax 1000 0.915 GPU
+    train mnist_cnn 300 0.90 GPU
+  fi
+  # The same CNN on the CPU for a speed comparison (fewer steps: examples/s is what counts).
+  train mnist_cnn 100 0.0 CPU
+
+  # 3. Timings: the same graphs through `quiver bench`, GPU then CPU.
+  echo "==================== timings ===================="
+  bench() {  # fixture dev
+    local fx=$1 dev=$2 env=() dir="$B/data/tests/tf/$1"
+    [ "$dev" = CPU ] && env=(CUDA_VISIBLE_DEVICES=)
+    local args=() line
+    while read -r kind name file; do
+      case "$kind" in
+        feed) args+=(--feed "$name=$dir/$file") ;;
+        fetch) args+=(--fetch "$name") ;;
+      esac
+    done <"$dir/manifest.txt"
+    line="$(env "${env[@]}" timeout 60 "$B/bin/quiver" bench "$dir/graph.pb" "${args[@]}" \
+            --iters 50 --warmup 5 2>&1 | sed -n 's/^latency ms:.* p50 \([0-9.]*\).*/\1/p' | head -1)"
+    echo "${line:+p50 $line ms}"
+  }
+  for fx in mlp cnn batch_matmul; do
+    [ -d "$B/data/tests/tf/$fx" ] || continue
+    local g c
+    if [ $skipped -eq 1 ]; then g="(no GPU)"; else g="$(bench "$fx" GPU)"; fi
+    c="$(bench "$fx" CPU)"
+    echo "  $fx: GPU: $g | CPU: $c"
+    result "bench $fx (quiver bench)" "info" "GPU ${g:-failed} | CPU ${c:-failed}"
+  done
+
+  echo
+  echo "==================== summary ===================="
+  echo "card: $gpu_name   driver: $driver   date: $(date -u +%F)   total: $((SECONDS - start_all)) s"
+  local fail=0 skip=0
+  for r in "${RESULTS[@]}"; do
+    echo "$r"
+    [[ "$r" == *" FAIL "* ]] && fail=1
+    [[ "$r" == *" SKIPPED "* ]] && skip=1
+  done
+  if [ $fail -ne 0 ]; then echo "RESULT: FAIL"; exit 1; fi
+  if [ $skip -ne 0 ]; then echo "RESULT: NO GPU (GPU checks skipped; nothing verified on a GPU)"; exit 2; fi
+  echo "RESULT: PASS"
+}
+
+case "$MODE" in
+  --pack) pack ;;
+  --run) run ;;
+  *) usage ;;
+esac
