@@ -33,7 +33,8 @@ absl::StatusOr<TensorId> ParseTensorName(const std::string& name) {
     id.index = index;
     s = s.substr(0, colon);
   }
-  if (s.empty()) return absl::InvalidArgumentError(absl::StrCat("malformed tensor name '", name, "'"));
+  if (s.empty())
+    return absl::InvalidArgumentError(absl::StrCat("malformed tensor name '", name, "'"));
   id.node = s;
   return id;
 }
@@ -64,8 +65,7 @@ absl::StatusOr<Node*> Graph::AddNode(NodeSpec spec) {
   }
   const OpDef* op_def = OpRegistry::Global().Find(spec.op);
   if (op_def == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("node '", spec.name, "': unknown op '", spec.op, "'"));
+    return absl::NotFoundError(absl::StrCat("node '", spec.name, "': unknown op '", spec.op, "'"));
   }
   auto node = std::make_unique<Node>();
   node->name_ = spec.name;
@@ -85,17 +85,17 @@ absl::StatusOr<Node*> Graph::AddNode(NodeSpec spec) {
   for (size_t i = 0; i < spec.inputs.size(); ++i) {
     const Endpoint& in = spec.inputs[i];
     if (in.node == nullptr || in.index < 0 || in.index >= in.node->num_outputs()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          prefix(), "input ", i, " refers to ",
-          in.node ? absl::StrCat("output ", in.index, " of '", in.node->name(), "', which has ",
-                                 in.node->num_outputs(), " outputs")
-                  : "no node"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(prefix(), "input ", i, " refers to ",
+                       in.node ? absl::StrCat("output ", in.index, " of '", in.node->name(),
+                                              "', which has ", in.node->num_outputs(), " outputs")
+                               : "no node"));
     }
     DataType got = in.node->output_type(in.index);
     if (got != node->input_types_[i]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          prefix(), "input ", i, " ('", in.TensorName(), "') is ", DataTypeName(got),
-          " but the op expects ", DataTypeName(node->input_types_[i])));
+      return absl::InvalidArgumentError(
+          absl::StrCat(prefix(), "input ", i, " ('", in.TensorName(), "') is ", DataTypeName(got),
+                       " but the op expects ", DataTypeName(node->input_types_[i])));
     }
     if (node->input_is_ref_[i] && !in.node->output_is_ref(in.index)) {
       return absl::InvalidArgumentError(absl::StrCat(prefix(), "input ", i, " ('", in.TensorName(),
@@ -141,7 +141,9 @@ void Graph::AddControlEdge(Node* src, Node* dst) {
 }
 
 void Graph::RemoveEdge(Edge* edge) {
-  auto erase = [](std::vector<Edge*>& v, Edge* e) { v.erase(std::remove(v.begin(), v.end(), e), v.end()); };
+  auto erase = [](std::vector<Edge*>& v, Edge* e) {
+    v.erase(std::remove(v.begin(), v.end(), e), v.end());
+  };
   erase(edge->src->out_edges_, edge);
   if (edge->IsControl()) {
     erase(edge->dst->in_control_, edge);
@@ -159,12 +161,13 @@ void Graph::RemoveEdge(Edge* edge) {
 
 absl::Status Graph::UpdateInput(Node* dst, int dst_input, Endpoint src) {
   if (dst_input < 0 || dst_input >= dst->num_inputs()) {
-    return absl::InvalidArgumentError(absl::StrCat("node '", dst->name(), "' has no input ", dst_input));
+    return absl::InvalidArgumentError(
+        absl::StrCat("node '", dst->name(), "' has no input ", dst_input));
   }
   if (src.node->output_type(src.index) != dst->input_type(dst_input)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot connect ", src.TensorName(), " (",
-                                                   DataTypeName(src.node->output_type(src.index)),
-                                                   ") to input ", dst_input, " of '", dst->name(), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot connect ", src.TensorName(), " (", DataTypeName(src.node->output_type(src.index)),
+        ") to input ", dst_input, " of '", dst->name(), "'"));
   }
   if (Edge* old = dst->in_data_[dst_input]) RemoveEdge(old);
   AddEdgeInternal(src.node, src.index, dst, dst_input);
@@ -236,6 +239,27 @@ absl::StatusOr<std::vector<Node*>> Graph::TopologicalOrder() const {
   return order;
 }
 
+namespace {
+// Shape functions see the values of Const inputs up to this many elements.
+constexpr int64_t kMaxShapeFnConstElements = 4096;
+
+// Whether a Const's value is small enough to hand to shape functions, judged from its declared
+// shape so that a large (or hostile, splatted) constant is not decoded once per consumer.
+bool SmallConstant(const Node& node) {
+  auto it = node.attrs().find("value");
+  if (it == node.attrs().end() || it->second.value_case() != AttrValue::kTensor) return false;
+  const auto& shape = it->second.tensor().tensor_shape();
+  if (shape.unknown_rank()) return false;
+  int64_t n = 1;
+  for (const auto& d : shape.dim()) {
+    if (d.size() < 0 || d.size() > kMaxShapeFnConstElements) return false;
+    n *= d.size();  // each factor <= 4096 and n <= 4096 before: no overflow
+    if (n > kMaxShapeFnConstElements) return false;
+  }
+  return true;
+}
+}  // namespace
+
 absl::Status Graph::InferNodeShape(Node* n) {
   std::vector<TensorShape> shapes;
   std::vector<Tensor> const_values(n->num_inputs());
@@ -245,9 +269,9 @@ absl::Status Graph::InferNodeShape(Node* n) {
     shapes.push_back(in.node->output_shape(in.index));
     // Constant values let Reshape/Fill/... infer concrete shapes from small Const inputs.
     const Tensor* known = nullptr;
-    if (in.node->op() == "Const") {
+    if (in.node->op() == "Const" && SmallConstant(*in.node)) {
       auto value = in.node->GetAttr<Tensor>("value");
-      if (value.ok() && value->num_elements() <= 4096) {
+      if (value.ok()) {
         const_values[i] = *std::move(value);
         known = &const_values[i];
       }

@@ -448,25 +448,33 @@ void ExportGraphDef(const Graph& graph, tensorflow::GraphDef* gd) {
   gd->mutable_versions()->set_producer(producer != 0 ? producer : kDefaultProducer);
 }
 
-absl::StatusOr<tensorflow::GraphDef> ReadGraphDefFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path));
+absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(const std::string& bytes, GraphDefFormat format,
+                                                   const std::string& source) {
   tensorflow::GraphDef gd;
   std::string text_error;
   // Garbage input makes protobuf log (e.g. invalid UTF-8 in a string field) on top of the
   // error we return; keep stderr to the one clear message.
   google::protobuf::LogSilencer quiet;
-  if (HasTextExtension(path)) {
+  if (format == GraphDefFormat::kText) {
     if (ParseText(bytes, &gd, &text_error)) return gd;
     return absl::InvalidArgumentError(
-        absl::StrCat("'", path, "' is not a text GraphDef: ", text_error));
+        absl::StrCat("'", source, "' is not a text GraphDef: ", text_error));
   }
   if (gd.ParseFromString(bytes) && LooksLikeGraphDef(gd, bytes)) return gd;
   // A text GraphDef saved under a binary name: accept it if it has content.
-  if (ParseText(bytes, &gd, &text_error) && (gd.node_size() > 0 || gd.has_versions())) {
+  if (format == GraphDefFormat::kAuto && ParseText(bytes, &gd, &text_error) &&
+      (gd.node_size() > 0 || gd.has_versions())) {
     return gd;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("'", path, "' is not a GraphDef (binary or text protobuf)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "'", source, "' is not a GraphDef (",
+      format == GraphDefFormat::kAuto ? "binary or text protobuf" : "binary protobuf", ")"));
+}
+
+absl::StatusOr<tensorflow::GraphDef> ReadGraphDefFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path));
+  return ParseGraphDef(
+      bytes, HasTextExtension(path) ? GraphDefFormat::kText : GraphDefFormat::kAuto, path);
 }
 
 absl::Status WriteGraphDefFile(const tensorflow::GraphDef& gd, const std::string& path) {

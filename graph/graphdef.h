@@ -20,6 +20,15 @@ absl::Status ImportGraphDef(const tensorflow::GraphDef& graph_def, Graph* graph)
 // Writes the graph as a GraphDef (nodes in topological order; requested devices, attrs).
 void ExportGraphDef(const Graph& graph, tensorflow::GraphDef* graph_def);
 
+// How ParseGraphDef reads bytes: binary protobuf, text format, or binary and then text.
+enum class GraphDefFormat { kBinary, kText, kAuto };
+
+// Parses GraphDef bytes (kAuto: binary, or text when the binary parse fails or yields
+// garbage and the text parse yields nodes or versions). Never crashes on malformed bytes;
+// errors are InvalidArgument and name `source` (a file name, "input").
+absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(const std::string& bytes, GraphDefFormat format,
+                                                   const std::string& source = "input");
+
 // Reads a GraphDef from a file: binary protobuf, or text format when the name ends in
 // ".pbtxt"/".pbtext"/".txt" (or the binary parse fails and the text parse succeeds).
 absl::StatusOr<tensorflow::GraphDef> ReadGraphDefFile(const std::string& path);

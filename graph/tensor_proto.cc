@@ -1,5 +1,6 @@
 #include "graph/tensor_proto.h"
 
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -40,7 +41,15 @@ absl::Status FillCast(const char* field_name, const Field& field, int64_t n, Out
                        [](In v) { return static_cast<Out>(v); });
 }
 
+std::atomic<int64_t> g_max_proto_tensor_bytes{kDefaultMaxProtoTensorBytes};
+
 }  // namespace
+
+void SetMaxProtoTensorBytes(int64_t bytes) {
+  g_max_proto_tensor_bytes.store(bytes, std::memory_order_relaxed);
+}
+
+int64_t MaxProtoTensorBytes() { return g_max_proto_tensor_bytes.load(std::memory_order_relaxed); }
 
 absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
   const int dtype_int = static_cast<int>(proto.dtype());
@@ -86,6 +95,14 @@ absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
     return t;
   }
 
+  // The typed fields can describe any number of elements with a few values: bound what they
+  // make us allocate (checked in the element domain so that n * elem cannot overflow).
+  const int64_t max_bytes = MaxProtoTensorBytes();
+  if (n > max_bytes / static_cast<int64_t>(elem)) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, " has ", n,
+                                                     " elements, over the limit of ", max_bytes,
+                                                     " bytes for a tensor in a GraphDef"));
+  }
   auto t = Tensor::Create(dtype, shape);
   if (!t.ok()) return t.status();
   absl::Status s;

@@ -16,7 +16,10 @@ bool TensorShape::IsFullyDefined() const {
 int64_t TensorShape::num_elements() const {
   if (!IsFullyDefined()) return -1;
   int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
+  for (int64_t d : dims_) {
+    // A product past int64 cannot be a tensor's; treat it as unknown rather than wrap.
+    if (__builtin_mul_overflow(n, d, &n)) return -1;
+  }
   return n;
 }
 
@@ -28,8 +31,8 @@ absl::StatusOr<int64_t> TensorShape::ValidatedNumElements(const std::vector<int6
           absl::StrCat("shape [", absl::StrJoin(dims, ","), "] has a negative dimension"));
     }
     if (d != 0 && n > INT64_MAX / d) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "shape [", absl::StrJoin(dims, ","), "] has more elements than fit in 64 bits"));
+      return absl::InvalidArgumentError(absl::StrCat("shape [", absl::StrJoin(dims, ","),
+                                                     "] has more elements than fit in 64 bits"));
     }
     n *= d;
   }

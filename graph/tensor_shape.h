@@ -33,8 +33,9 @@ class TensorShape {
   void AddDim(int64_t d) { dims_.push_back(d); }
   bool IsFullyDefined() const;
 
-  // Product of the dims; -1 if any dim or the rank is unknown. Callers that build shapes from
-  // untrusted input use ValidatedNumElements instead, which rejects overflow.
+  // Product of the dims; -1 if any dim or the rank is unknown, or if the product overflows
+  // int64 (no tensor has such a shape; ValidatedNumElements says why). Callers that build shapes
+  // from untrusted input use ValidatedNumElements instead, which rejects overflow.
   int64_t num_elements() const;
   static absl::StatusOr<int64_t> ValidatedNumElements(const std::vector<int64_t>& dims);
 

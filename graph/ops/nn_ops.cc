@@ -155,10 +155,22 @@ absl::StatusOr<int64_t> WindowOutput(const InferenceContext& c, int64_t in, int6
                                      int64_t stride, int64_t dilation, const std::string& padding,
                                      int64_t pad_before, int64_t pad_after, const char* dim) {
   if (in == kUnknown) return kUnknown;
-  if (padding == "SAME") return (in + stride - 1) / stride;
+  // ceil(in / stride), without the overflow of in + stride - 1.
+  if (padding == "SAME") return in / stride + (in % stride != 0 ? 1 : 0);
   if (k == kUnknown) return kUnknown;
-  const int64_t eff_k = (k - 1) * dilation + 1;
-  const int64_t padded = padding == "EXPLICIT" ? in + pad_before + pad_after : in;
+  // Sizes, strides, dilations and paddings come from the graph file: any of them may be near
+  // 2^63, so each step is checked.
+  int64_t eff_k = 0, padded = in;
+  if (k < 1 || __builtin_mul_overflow(k - 1, dilation, &eff_k) ||
+      __builtin_add_overflow(eff_k, 1, &eff_k)) {
+    return c.Error(absl::StrCat("the window (size ", k, ", dilation ", dilation, ") in ", dim,
+                                " is not a positive size that fits in int64"));
+  }
+  if (padding == "EXPLICIT" && (__builtin_add_overflow(in, pad_before, &padded) ||
+                                __builtin_add_overflow(padded, pad_after, &padded))) {
+    return c.Error(absl::StrCat("the padded input ", dim, " (", in, " + ", pad_before, " + ",
+                                pad_after, ") does not fit in int64"));
+  }
   if (padded < eff_k) {
     return c.Error(absl::StrCat("the window (size ", k, ", dilation ", dilation,
                                 ") is larger than the padded input ", dim, " (", padded,
@@ -209,13 +221,19 @@ absl::Status ConvShape(InferenceContext& c, bool depthwise) {
                                                        " must equal the filter's in_channels "
                                                        "(dim 2) of ",
                                                        filter.DebugString())));
-    if (ch != kUnknown && f_out != kUnknown) out_c = ch * f_out;
+    if (ch != kUnknown && f_out != kUnknown && __builtin_mul_overflow(ch, f_out, &out_c)) {
+      return c.Error(absl::StrCat("output depth ", ch, " x ", f_out, " does not fit in int64"));
+    }
   } else {
     if (f_in == 0) return c.Error("the filter's in_channels (dim 2) must not be 0");
     if (in_c != kUnknown && f_in != kUnknown && in_c % f_in != 0) {
       return c.Error(absl::StrCat("input depth ", in_c, " of ", input.DebugString(),
                                   " is not a multiple of the filter's in_channels ", f_in,
                                   " (filter ", filter.DebugString(), ")"));
+    }
+    if (in_c == 0 && f_in != kUnknown) {
+      return c.Error(absl::StrCat("input ", input.DebugString(),
+                                  " has depth 0; a convolution needs at least one channel"));
     }
     if (in_c != kUnknown && f_in != kUnknown && f_out != kUnknown && f_out % (in_c / f_in)) {
       return c.Error(absl::StrCat("out_channels ", f_out, " must be a multiple of the ",

@@ -235,3 +235,42 @@ TEST_CASE("TensorToProto writes exact tensor_content and round-trips", "[tensor_
     CHECK(std::memcmp(back->raw_data(), t.raw_data(), t.num_bytes()) == 0);
   }
 }
+
+TEST_CASE("A splat past the tensor size limit is refused before allocating", "[tensor_proto]") {
+  // 10^6 x 10^6 floats from one float_val: 4 TB, refused under the default 2 GiB limit.
+  auto p = Proto(tensorflow::DT_FLOAT, {1000000, 1000000});
+  p.add_float_val(1.0f);
+  auto t = TensorFromProto(p);
+  REQUIRE_FALSE(t.ok());
+  CHECK(t.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(Message(t.status()), Catch::Contains("1000000000000 elements"));
+
+  // The limit is in bytes: 1024 doubles (8 KiB) pass at 8 KiB and fail at 8 KiB - 1.
+  const int64_t saved = MaxProtoTensorBytes();
+  CHECK(saved == kDefaultMaxProtoTensorBytes);
+  auto q = Proto(tensorflow::DT_DOUBLE, {32, 32});
+  q.add_double_val(2.5);
+  SetMaxProtoTensorBytes(8192);
+  auto ok = TensorFromProto(q);
+  SetMaxProtoTensorBytes(8191);
+  auto refused = TensorFromProto(q);
+  SetMaxProtoTensorBytes(saved);
+  REQUIRE(ok.ok());
+  CHECK(ok->data<double>()[1023] == 2.5);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == absl::StatusCode::kResourceExhausted);
+}
+
+TEST_CASE("TensorShape::num_elements reports an overflowing product as unknown", "[tensor]") {
+  // 2^32 * 2^32 = 2^64 does not fit in int64.
+  const TensorShape huge{int64_t{1} << 32, int64_t{1} << 32};
+  CHECK(huge.num_elements() == -1);
+  CHECK_FALSE(TensorShape::ValidatedNumElements(huge.dims()).ok());
+  // 2^31 * 2^31 = 2^62 fits.
+  CHECK(TensorShape({int64_t{1} << 31, int64_t{1} << 31}).num_elements() == int64_t{1} << 62);
+  // As in ValidatedNumElements (and TensorFlow's TensorShape), the running product must fit,
+  // even when a later dim is 0; a leading 0 keeps it 0.
+  CHECK(TensorShape({int64_t{1} << 62, 4, 0}).num_elements() == -1);
+  CHECK_FALSE(TensorShape::ValidatedNumElements({int64_t{1} << 62, 4, 0}).ok());
+  CHECK(TensorShape({0, int64_t{1} << 62, 4}).num_elements() == 0);
+}

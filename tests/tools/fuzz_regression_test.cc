@@ -1,0 +1,101 @@
+// Replays every input the fuzzers (tests/fuzz, tools/fuzz.sh) ever crashed, leaked or timed out
+// on, kept under tests/data/fuzz_regressions/<target>/: each must now end in a value or a
+// clean error Status, with the target's invariants intact.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "graph/tensor_proto.h"
+#include "tests/fuzz/fuzz_targets.h"
+
+using namespace quiver;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<fs::path> Inputs(const std::string& target) {
+  std::vector<fs::path> files;
+  const fs::path dir = fs::path(QUIVER_TEST_DATA_DIR) / "fuzz_regressions" / target;
+  if (!fs::is_directory(dir)) return files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file()) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string ReadBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The outcome of a regression input: no broken invariant, and an error (if any) that says
+// what is wrong instead of an internal or unknown failure.
+void CheckOutcome(const fs::path& file, const fuzz::Outcome& outcome) {
+  INFO(file.filename().string() << ": " << outcome.status.ToString());
+  CHECK(outcome.violation.empty());
+  if (!outcome.status.ok()) {
+    CHECK_FALSE(outcome.status.message().empty());
+    CHECK(outcome.status.code() != absl::StatusCode::kInternal);
+    CHECK(outcome.status.code() != absl::StatusCode::kUnknown);
+  }
+}
+
+// The fuzzers run with tighter memory than a user's process; replay under the same limit.
+struct FuzzLimits {
+  FuzzLimits() : saved(MaxProtoTensorBytes()) { SetMaxProtoTensorBytes(int64_t{64} << 20); }
+  ~FuzzLimits() { SetMaxProtoTensorBytes(saved); }
+  int64_t saved;
+};
+
+}  // namespace
+
+TEST_CASE("Fuzzer regressions: GraphDef import (binary and text)", "[fuzz][graphdef]") {
+  FuzzLimits limits;
+  for (const auto& file : Inputs("graphdef_fuzzer")) {
+    CheckOutcome(file, fuzz::GraphDefImport(ReadBytes(file), GraphDefFormat::kBinary));
+  }
+  for (const auto& file : Inputs("graphdef_text_fuzzer")) {
+    CheckOutcome(file, fuzz::GraphDefImport(ReadBytes(file), GraphDefFormat::kText));
+  }
+}
+
+TEST_CASE("Fuzzer regressions: import + shape inference + default pipeline", "[fuzz][passes]") {
+  FuzzLimits limits;
+  for (const auto& file : Inputs("optimize_fuzzer")) {
+    CheckOutcome(file, fuzz::ImportAndOptimize(ReadBytes(file)));
+  }
+}
+
+TEST_CASE("Fuzzer regressions: .npy parsing", "[fuzz][npy]") {
+  for (const auto& file : Inputs("npy_fuzzer")) CheckOutcome(file, fuzz::NpyParse(ReadBytes(file)));
+}
+
+TEST_CASE("Fuzz harnesses accept the fixtures they are seeded with", "[fuzz]") {
+  // The seeds must import cleanly, or the fuzzers start from nothing.
+  const fs::path tf = fs::path(QUIVER_TEST_DATA_DIR) / "tf";
+  int graphs = 0;
+  for (const auto& entry : fs::directory_iterator(tf)) {
+    const fs::path pb = entry.path() / "graph.pb";
+    if (!fs::exists(pb)) continue;
+    const std::string bytes = ReadBytes(pb);
+    INFO(pb.string());
+    auto outcome = fuzz::GraphDefImport(bytes, GraphDefFormat::kBinary);
+    CHECK(outcome.status.ok());
+    CHECK(outcome.violation.empty());
+    auto optimized = fuzz::ImportAndOptimize(std::string(1, '\x01') + bytes);
+    CHECK(optimized.status.ok());
+    CHECK(optimized.violation.empty());
+    ++graphs;
+  }
+  CHECK(graphs >= 10);
+  const fs::path npy = fs::path(QUIVER_TEST_DATA_DIR) / "npy" / "f32_2x3.npy";
+  auto outcome = fuzz::NpyParse(ReadBytes(npy));
+  CHECK(outcome.status.ok());
+  CHECK(outcome.violation.empty());
+}
