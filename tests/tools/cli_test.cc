@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "graph/attr_value.h"
 #include "graph/npy.h"
 #include "proto/graph.pb.h"
@@ -55,8 +56,8 @@ std::string WriteGraph(const tensorflow::GraphDef& def, const std::string& name)
   return path;
 }
 
-tensorflow::NodeDef* AddNode(tensorflow::GraphDef* def, const std::string& name, const std::string& op,
-                             std::vector<std::string> inputs = {}) {
+tensorflow::NodeDef* AddNode(tensorflow::GraphDef* def, const std::string& name,
+                             const std::string& op, std::vector<std::string> inputs = {}) {
   auto* n = def->add_node();
   n->set_name(name);
   n->set_op(op);
@@ -84,9 +85,7 @@ tensorflow::GraphDef GoodGraph() {
   return def;
 }
 
-bool OneLine(const std::string& s) {
-  return !s.empty() && s.find('\n') == s.size() - 1;
-}
+bool OneLine(const std::string& s) { return !s.empty() && s.find('\n') == s.size() - 1; }
 
 }  // namespace
 
@@ -146,13 +145,16 @@ TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", 
     auto def = GoodGraph();
     AddNode(&def, "a", "FrobnicateV7", {"x"});
     AddNode(&def, "b", "Teleport", {"x"});
-    cases.push_back({"unknown ops", "run " + WriteGraph(def, "unknown.pb") + " --fetch y", 3,
+    cases.push_back({"unknown ops",
+                     "run " + WriteGraph(def, "unknown.pb") + " --fetch y",
+                     3,
                      {"FrobnicateV7", "Teleport"}});
   }
   {  // dangling input
     auto def = GoodGraph();
     def.mutable_node(1)->set_input(0, "ghost");
-    cases.push_back({"dangling", "run " + WriteGraph(def, "dangling.pb") + " --fetch y", 3, {"ghost"}});
+    cases.push_back(
+        {"dangling", "run " + WriteGraph(def, "dangling.pb") + " --fetch y", 3, {"ghost"}});
   }
   {  // cycle: r <- y
     auto def = GoodGraph();
@@ -162,30 +164,45 @@ TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", 
   {  // wrong attr type
     auto def = GoodGraph();
     (*def.mutable_node(1)->mutable_attr())["T"] = MakeAttr(int64_t{3});
-    cases.push_back({"attr type", "run " + WriteGraph(def, "attr.pb") + " --fetch y", 3, {"'T'", "int"}});
+    cases.push_back(
+        {"attr type", "run " + WriteGraph(def, "attr.pb") + " --fetch y", 3, {"'T'", "int"}});
   }
   {  // tensor_content size mismatch
     auto def = GoodGraph();
     auto* t = (*def.mutable_node(2)->mutable_attr())["value"].mutable_tensor();
     t->clear_float_val();
     t->set_tensor_content(std::string(7, '\0'));
-    cases.push_back({"content size", "run " + WriteGraph(def, "content.pb") + " --fetch y", 3, {"two"}});
+    cases.push_back(
+        {"content size", "run " + WriteGraph(def, "content.pb") + " --fetch y", 3, {"two"}});
   }
   {  // feed of the wrong dtype
     std::string ints = TempPath("ints.npy");
     REQUIRE(WriteNpyFile(Tensor::FromVector<int32_t>({1, 2, 3}, {1, 3}), ints).ok());
-    cases.push_back({"feed dtype", "run " + good_graph + " --feed x=" + ints + " --fetch y", 4, {"int32", "float32"}});
+    cases.push_back({"feed dtype",
+                     "run " + good_graph + " --feed x=" + ints + " --fetch y",
+                     4,
+                     {"int32", "float32"}});
   }
   {  // feed of the wrong shape
     std::string wide = TempPath("wide.npy");
     REQUIRE(WriteNpyFile(Tensor::FromVector<float>({1, 2, 3, 4}, {1, 4}), wide).ok());
-    cases.push_back({"feed shape", "run " + good_graph + " --feed x=" + wide + " --fetch y", 4, {"[1,4]", "[?,3]"}});
+    cases.push_back({"feed shape",
+                     "run " + good_graph + " --feed x=" + wide + " --fetch y",
+                     4,
+                     {"[1,4]", "[?,3]"}});
   }
-  cases.push_back({"missing fetch node", "run " + good_graph + " --feed x=" + feed + " --fetch nope", 4, {"nope"}});
-  cases.push_back({"missing required feed", "run " + good_graph + " --fetch y", 4, {"You must feed", "'x'"}});
-  cases.push_back({"missing graph file", "run /nonexistent/g.pb --fetch y", 3, {"/nonexistent/g.pb"}});
-  cases.push_back({"bad npy", "run " + good_graph + " --feed x=" + good_graph + " --fetch y", 4, {"feed 'x'"}});
-  cases.push_back({"unknown flag", "run " + good_graph + " --fetch y --frobnicate", 2, {"--frobnicate"}});
+  cases.push_back({"missing fetch node",
+                   "run " + good_graph + " --feed x=" + feed + " --fetch nope",
+                   4,
+                   {"nope"}});
+  cases.push_back(
+      {"missing required feed", "run " + good_graph + " --fetch y", 4, {"You must feed", "'x'"}});
+  cases.push_back(
+      {"missing graph file", "run /nonexistent/g.pb --fetch y", 3, {"/nonexistent/g.pb"}});
+  cases.push_back(
+      {"bad npy", "run " + good_graph + " --feed x=" + good_graph + " --fetch y", 4, {"feed 'x'"}});
+  cases.push_back(
+      {"unknown flag", "run " + good_graph + " --fetch y --frobnicate", 2, {"--frobnicate"}});
 
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
@@ -208,11 +225,13 @@ TEST_CASE("quiver place reports devices, reasons and transfers", "[cli][placemen
   std::string graph = WriteGraph(def, "placed.pb");
   auto text = RunCli("place " + graph + " --virtual-devices 1");
   REQUIRE(text.exit_code == 0);
-  REQUIRE_THAT(text.out, Catch::Contains("explicit: requested /cpu:1") && Catch::Contains("transfers (2)"));
+  REQUIRE_THAT(text.out,
+               Catch::Contains("explicit: requested /cpu:1") && Catch::Contains("transfers (2)"));
   auto json = RunCli("place " + graph + " --virtual-devices 1 --format json");
   REQUIRE(json.exit_code == 0);
   REQUIRE_THAT(json.out, Catch::Contains("\"devices\"") && Catch::Contains("\"nodes\"") &&
-                             Catch::Contains("\"transfers\"") && Catch::Contains("\"tensor\": \"x:0\""));
+                             Catch::Contains("\"transfers\"") &&
+                             Catch::Contains("\"tensor\": \"x:0\""));
   // Without the virtual device the explicit /cpu:1 request is impossible unless soft.
   auto hard = RunCli("place " + graph);
   REQUIRE(hard.exit_code == 3);
@@ -222,7 +241,8 @@ TEST_CASE("quiver place reports devices, reasons and transfers", "[cli][placemen
   // quiver run gives the same numbers on 2 devices as on one.
   std::string feed = TempPath("x3.npy");
   REQUIRE(WriteNpyFile(Tensor::FromVector<float>({-1, 2, 3}, {1, 3}), feed).ok());
-  auto run = RunCli("run " + graph + " --virtual-devices 1 --feed x=" + feed + " --fetch y --format json");
+  auto run =
+      RunCli("run " + graph + " --virtual-devices 1 --feed x=" + feed + " --fetch y --format json");
   REQUIRE(run.exit_code == 0);
   REQUIRE_THAT(run.out, Catch::Contains("\"max\": 6") && Catch::Contains("\"min\": 0"));
 }
@@ -259,7 +279,8 @@ TEST_CASE("quiver optimize writes a smaller graph that computes the same", "[cli
 TEST_CASE("quiver bench reports latency, per-op times and memory", "[cli][bench]") {
   std::string graph = WriteGraph(GoodGraph(), "bench.pb");
   std::string feed = TempPath("x5.npy");
-  REQUIRE(WriteNpyFile(Tensor::FromVector<float>(std::vector<float>(3000, 1.0f), {1000, 3}), feed).ok());
+  REQUIRE(WriteNpyFile(Tensor::FromVector<float>(std::vector<float>(3000, 1.0f), {1000, 3}), feed)
+              .ok());
   auto r = RunCli("bench " + graph + " --feed x=" + feed +
                   " --fetch y --iters 5 --warmup 1 --optimize-level 0 --format json");
   INFO(r.err);
@@ -269,7 +290,8 @@ TEST_CASE("quiver bench reports latency, per-op times and memory", "[cli][bench]
                           Catch::Contains("\"op\": \"Mul\"") && Catch::Contains("\"p50\""));
   // By default bench runs what a Session runs: the pipeline fuses Relu -> Mul(two) into one
   // element-wise kernel, so neither op runs on its own.
-  auto fused = RunCli("bench " + graph + " --feed x=" + feed + " --fetch y --iters 2 --format json");
+  auto fused =
+      RunCli("bench " + graph + " --feed x=" + feed + " --fetch y --iters 2 --format json");
   INFO(fused.err);
   REQUIRE(fused.exit_code == 0);
   CHECK_THAT(fused.out, Catch::Contains("\"op\": \"_FusedElementwise\"") &&
@@ -281,4 +303,44 @@ TEST_CASE("quiver bench reports latency, per-op times and memory", "[cli][bench]
   REQUIRE(at != std::string::npos);
   REQUIRE(std::atoll(r.out.c_str() + at + 21) >= 12000);
   REQUIRE(RunCli("bench " + graph + " --fetch y --iters 0").exit_code == 2);
+}
+
+TEST_CASE("quiver run maps limits and timeouts to their own exit codes", "[cli][errors]") {
+  // A Fill whose declared size (10^18 floats) cannot exist: a resource-limit error before any
+  // allocation, exit 7.
+  tensorflow::GraphDef huge;
+  auto* dims = AddNode(&huge, "dims", "Const");
+  SetAttr(dims, "dtype", MakeAttr(DT_INT64));
+  SetAttr(dims, "value", MakeAttr(Tensor::FromVector<int64_t>({1000000, 1000000, 1000000}, {3})));
+  auto* one = AddNode(&huge, "one", "Const");
+  SetAttr(one, "dtype", MakeAttr(DT_FLOAT));
+  SetAttr(one, "value", MakeAttr(Tensor::Scalar<float>(1.0f)));
+  auto* fill = AddNode(&huge, "big", "Fill", {"dims", "one"});
+  SetAttr(fill, "T", MakeAttr(DT_FLOAT));
+  SetAttr(fill, "index_type", MakeAttr(DT_INT64));
+  auto r = RunCli("run " + WriteGraph(huge, "huge.pb") + " --fetch big");
+  INFO(r.err);
+  CHECK(r.exit_code == 7);
+  CHECK(OneLine(r.err));
+
+  // Eight chained 1024x1024 MatMuls (~2 GFLOP each) take far longer than 1 ms: exit 8.
+  tensorflow::GraphDef slow;
+  auto* sdims = AddNode(&slow, "dims", "Const");
+  SetAttr(sdims, "dtype", MakeAttr(DT_INT32));
+  SetAttr(sdims, "value", MakeAttr(Tensor::FromVector<int32_t>({1024, 1024}, {2})));
+  auto* half = AddNode(&slow, "half", "Const");
+  SetAttr(half, "dtype", MakeAttr(DT_FLOAT));
+  SetAttr(half, "value", MakeAttr(Tensor::Scalar<float>(0.5f)));
+  SetAttr(AddNode(&slow, "a", "Fill", {"dims", "half"}), "T", MakeAttr(DT_FLOAT));
+  std::string prev = "a";
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = absl::StrCat("m", i);
+    SetAttr(AddNode(&slow, name, "MatMul", {prev, "a"}), "T", MakeAttr(DT_FLOAT));
+    prev = name;
+  }
+  auto t = RunCli("run " + WriteGraph(slow, "slow.pb") + " --fetch " + prev +
+                  " --optimize-level 0 --timeout-ms 1");
+  INFO(t.err);
+  CHECK(t.exit_code == 8);
+  CHECK(OneLine(t.err));
 }

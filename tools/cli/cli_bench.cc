@@ -111,7 +111,7 @@ int BenchMain(const std::vector<std::string>& argv) {
   if (!args.All("init").empty()) {
     auto start = std::chrono::steady_clock::now();
     if (auto r = (*session)->Run(feeds, {}, args.All("init")); !r.ok()) {
-      return Fail(cmd, kExitRunFailed, r.status());
+      return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed), r.status());
     }
     init_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -121,7 +121,8 @@ int BenchMain(const std::vector<std::string>& argv) {
     return (*session)->Run(feeds, args.All("fetch"), args.All("target"), meta);
   };
   for (int i = 0; i < warmup; ++i) {
-    if (auto r = run(nullptr); !r.ok()) return Fail(cmd, kExitRunFailed, r.status());
+    if (auto r = run(nullptr); !r.ok())
+      return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed), r.status());
   }
   // Timed runs (no per-node clocks), then the same number of profiled runs.
   std::vector<double> ms;
@@ -134,7 +135,7 @@ int BenchMain(const std::vector<std::string>& argv) {
     auto r = run(nullptr);
     double elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (!r.ok()) return Fail(cmd, kExitRunFailed, r.status());
+    if (!r.ok()) return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed), r.status());
     ms.push_back(elapsed);
     peak = std::max(peak, GetTensorMemoryStats().peak_bytes - before);
     timed_ms += elapsed;
@@ -149,7 +150,8 @@ int BenchMain(const std::vector<std::string>& argv) {
   for (int i = 0; i < profile_iters; ++i) {
     RunMetadata meta;
     meta.collect_node_stats = true;
-    if (auto r = run(&meta); !r.ok()) return Fail(cmd, kExitRunFailed, r.status());
+    if (auto r = run(&meta); !r.ok())
+      return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed), r.status());
     for (const auto& n : meta.node_stats) {
       per_op[n.op].first += n.nanos;
       per_node[n.name].first += n.nanos;

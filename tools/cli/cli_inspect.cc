@@ -18,7 +18,8 @@ int InspectMain(const std::vector<std::string>& argv) {
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
   std::string format = args.Get("format", "text");
-  if (format != "text" && format != "json") return Fail(cmd, kExitUsage, "--format must be text or json");
+  if (format != "text" && format != "json")
+    return Fail(cmd, kExitUsage, "--format must be text or json");
 
   auto graph = LoadGraph(args.positional[0]);
   if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
@@ -65,12 +66,15 @@ int InspectMain(const std::vector<std::string>& argv) {
   if (format == "text") {
     std::printf("graph: %s\nnodes: %d\n", args.positional[0].c_str(), (*graph)->num_nodes());
     std::printf("inputs (%zu):\n", inputs.size());
-    for (const Io& io : inputs) std::printf("  %s  %s %s\n", io.name.c_str(), io.dtype.c_str(), io.shape.c_str());
+    for (const Io& io : inputs)
+      std::printf("  %s  %s %s\n", io.name.c_str(), io.dtype.c_str(), io.shape.c_str());
     std::printf("outputs (%zu):\n", outputs.size());
-    for (const Io& io : outputs) std::printf("  %s  %s %s\n", io.name.c_str(), io.dtype.c_str(), io.shape.c_str());
-    std::printf("parameters: %lld (%lld bytes)%s\n", static_cast<long long>(params),
-                static_cast<long long>(param_bytes),
-                variables ? absl::StrCat(" in ", variables, " variables and constants").c_str() : "");
+    for (const Io& io : outputs)
+      std::printf("  %s  %s %s\n", io.name.c_str(), io.dtype.c_str(), io.shape.c_str());
+    std::printf(
+        "parameters: %lld (%lld bytes)%s\n", static_cast<long long>(params),
+        static_cast<long long>(param_bytes),
+        variables ? absl::StrCat(" in ", variables, " variables and constants").c_str() : "");
     std::printf("ops (%zu kinds):\n", histogram.size());
     std::vector<std::pair<std::string, int>> ops(histogram.begin(), histogram.end());
     std::stable_sort(ops.begin(), ops.end(), [](auto& a, auto& b) { return a.second > b.second; });
@@ -86,10 +90,11 @@ int InspectMain(const std::vector<std::string>& argv) {
   std::string ops = absl::StrJoin(histogram, ", ", [](std::string* out, const auto& kv) {
     absl::StrAppend(out, "\"", JsonEscape(kv.first), "\": ", kv.second);
   });
-  std::printf("{\"nodes\": %d, \"inputs\": [%s], \"outputs\": [%s], \"parameters\": %lld, "
-              "\"parameter_bytes\": %lld, \"ops\": {%s}}\n",
-              (*graph)->num_nodes(), io_json(inputs).c_str(), io_json(outputs).c_str(),
-              static_cast<long long>(params), static_cast<long long>(param_bytes), ops.c_str());
+  std::printf(
+      "{\"nodes\": %d, \"inputs\": [%s], \"outputs\": [%s], \"parameters\": %lld, "
+      "\"parameter_bytes\": %lld, \"ops\": {%s}}\n",
+      (*graph)->num_nodes(), io_json(inputs).c_str(), io_json(outputs).c_str(),
+      static_cast<long long>(params), static_cast<long long>(param_bytes), ops.c_str());
   return kExitOk;
 }
 

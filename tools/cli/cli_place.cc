@@ -58,7 +58,9 @@ int PlaceMain(const std::vector<std::string>& argv) {
   } else if (format == "svg") {
     // Graphviz renders the DOT; it is optional, so say how to get it when it is missing.
     if (std::system("command -v dot >/dev/null 2>&1") != 0) {
-      return Fail(cmd, kExitUsage, "--format svg needs Graphviz's 'dot' (apt-get install graphviz); use --format dot");
+      return Fail(
+          cmd, kExitUsage,
+          "--format svg needs Graphviz's 'dot' (apt-get install graphviz); use --format dot");
     }
     std::string dot_text = RenderPlacementDot(**graph, *report);
     FILE* pipe = popen("dot -Tsvg", "w");

@@ -113,7 +113,9 @@ int RunMain(const std::vector<std::string>& argv) {
     absl::StatusCode code = outputs.status().code();
     bool input_problem =
         code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound;
-    return Fail(cmd, input_problem ? kExitBadInput : kExitRunFailed, outputs.status());
+    return Fail(
+        cmd, RunFailureExitCode(outputs.status(), input_problem ? kExitBadInput : kExitRunFailed),
+        outputs.status());
   }
 
   std::string out_dir = args.Get("out");

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tools/cli/commands.h"
 
 namespace quiver::cli {
 
@@ -35,7 +36,8 @@ absl::Status ParseArgs(const std::vector<std::string>& argv,
       has_value = true;
     }
     if (is(bool_flags, name)) {
-      if (has_value) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " takes no value"));
+      if (has_value)
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " takes no value"));
       out->flags[name].push_back("true");
     } else if (is(value_flags, name)) {
       if (!has_value) {
@@ -63,14 +65,34 @@ int Fail(const std::string& command, int code, const absl::Status& status) {
   return Fail(command, code, std::string(status.message()));
 }
 
+int RunFailureExitCode(const absl::Status& status, int otherwise) {
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return kExitResourceExhausted;
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+      return kExitTimeout;
+    default:
+      return otherwise;
+  }
+}
+
 std::string JsonEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += absl::StrFormat("\\u%04x", c);

@@ -29,6 +29,9 @@ absl::Status ParseArgs(const std::vector<std::string>& argv,
 // Prints "quiver <command>: <message>" on one line to stderr and returns `code`.
 int Fail(const std::string& command, int code, const std::string& message);
 int Fail(const std::string& command, int code, const absl::Status& status);
+// The exit code for a failed Run: a resource limit (7), a timeout or cancellation (8), else
+// `otherwise`.
+int RunFailureExitCode(const absl::Status& status, int otherwise);
 
 std::string JsonEscape(const std::string& s);
 

@@ -8,11 +8,13 @@ namespace quiver::cli {
 
 // Exit codes (documented in the README).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitUsage = 2;         // bad flags or arguments
-inline constexpr int kExitBadGraph = 3;      // unreadable or invalid graph file
-inline constexpr int kExitBadInput = 4;      // bad feed file, feed dtype/shape, missing feed/fetch
-inline constexpr int kExitRunFailed = 5;     // a kernel failed while running
-inline constexpr int kExitIoError = 6;       // cannot write outputs
+inline constexpr int kExitUsage = 2;      // bad flags or arguments
+inline constexpr int kExitBadGraph = 3;   // unreadable or invalid graph file
+inline constexpr int kExitBadInput = 4;   // bad feed file, feed dtype/shape, missing feed/fetch
+inline constexpr int kExitRunFailed = 5;  // a kernel failed while running
+inline constexpr int kExitIoError = 6;    // cannot write outputs
+inline constexpr int kExitResourceExhausted = 7;  // a memory limit, or a tensor too big to exist
+inline constexpr int kExitTimeout = 8;            // --timeout-ms passed (or the step was cancelled)
 
 inline constexpr char kUsage[] =
     "usage: quiver <command> [options]\n"
@@ -20,6 +22,7 @@ inline constexpr char kUsage[] =
     "commands:\n"
     "  run GRAPH --fetch NAME[:i] [--fetch ...] [--feed NAME=FILE.npy ...] [--target NODE ...]\n"
     "            [--out DIR] [--format text|json] [--virtual-devices N] [--log-device-placement]\n"
+    "            [--optimize-level 0|1] [--timeout-ms N]\n"
     "      Runs a GraphDef (.pb binary or .pbtxt text) on the CPU and prints each fetched\n"
     "      tensor's summary; with --out writes DIR/<name with / and : as _>.npy.\n"
     "  inspect GRAPH [--format text|json]\n"
@@ -30,13 +33,16 @@ inline constexpr char kUsage[] =
     "  optimize GRAPH -o OUT.pb [--fetch NAME ...] [--disable PASS ...] [--level 0|1]\n"
     "           [--dump-after PASS --dump-dir DIR] [--report]\n"
     "      Runs the pass pipeline (prune, constant folding, CSE, arithmetic simplification,\n"
-    "      MatMul/Conv2D+BiasAdd+activation fusion)\n"
-    "      and writes a portable GraphDef.\n"
-    "  bench GRAPH --fetch NAME [--feed NAME=FILE.npy ...] [--iters N] [--warmup N] [--top K]\n"
+    "      batch-norm folding, MatMul/Conv2D fusion, element-wise fusion, memory planning)\n"
+    "      and writes a portable GraphDef; --report lists every rewrite and skipped candidate.\n"
+    "  bench GRAPH --fetch NAME [--feed NAME=FILE.npy ...] [--target NODE ...] [--init NODE ...]\n"
+    "        [--iters N] [--warmup N] [--profile-iters N] [--max-seconds S] [--top K]\n"
+    "        [--inter-op-threads N] [--intra-op-threads N] [--optimize-level 0|1]\n"
     "        [--format text|json]\n"
     "      Latency percentiles, per-op kernel time table and peak tensor memory.\n"
     "\n"
-    "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error\n";
+    "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error,\n"
+    "            7 resource limit, 8 timeout or cancelled\n";
 
 int RunCommand(const std::string& command, const std::vector<std::string>& args);
 int RunMain(const std::vector<std::string>& args);
