@@ -110,27 +110,10 @@ bool KernelDef::IsHostMemoryArg(const std::string& arg) const {
   return std::find(host_memory_args.begin(), host_memory_args.end(), arg) != host_memory_args.end();
 }
 
-std::string OutputArgName(const Node& node, int index) {
-  int slot = 0;
-  for (const ArgDef& arg : node.op_def().outputs) {
-    int count = 1;
-    if (!arg.number_attr.empty()) {
-      auto n = node.GetAttr<int64_t>(arg.number_attr);
-      count = n.ok() ? static_cast<int>(*n) : 0;
-    } else if (!arg.type_list_attr.empty()) {
-      auto types = node.GetAttr<std::vector<DataType>>(arg.type_list_attr);
-      count = types.ok() ? static_cast<int>(types->size()) : 0;
-    }
-    if (index < slot + count) return arg.name;
-    slot += count;
-  }
-  return "";
-}
-
 bool IsHostMemoryOutput(const Node& node, int index, const std::string& device_type) {
   const KernelDef* def = KernelRegistry::Global().Find(node, device_type);
   if (def == nullptr || def->host_memory_args.empty()) return false;
-  return def->IsHostMemoryArg(OutputArgName(node, index));
+  return def->IsHostMemoryArg(node.OutputArgName(index));
 }
 
 namespace {
@@ -204,7 +187,7 @@ KernelOrError KernelRegistry::CreateKernel(const Node& node, const std::string& 
     std::vector<bool>& host = (*kernel)->host_memory_outputs_;
     host.assign(node.num_outputs(), false);
     for (int i = 0; i < node.num_outputs(); ++i) {
-      host[i] = def->IsHostMemoryArg(OutputArgName(node, i));
+      host[i] = def->IsHostMemoryArg(node.OutputArgName(i));
     }
   }
   return kernel;

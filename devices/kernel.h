@@ -182,9 +182,6 @@ struct KernelDef {
   bool IsHostMemoryArg(const std::string& arg) const;
 };
 
-// The OpDef output argument that output slot `index` of `node` belongs to ("" if out of
-// range); expands "N * T" and list(type) args.
-std::string OutputArgName(const Node& node, int index);
 // True when `node`'s kernel on `device_type` keeps output `index` in host memory, so a CPU
 // consumer reads it without a copy.
 bool IsHostMemoryOutput(const Node& node, int index, const std::string& device_type);

@@ -311,4 +311,31 @@ absl::Status Graph::CopyFrom(const Graph& other) {
   return absl::OkStatus();
 }
 
+namespace {
+std::string ArgNameAtSlot(const Node& node, const std::vector<ArgDef>& args, int index) {
+  int slot = 0;
+  for (const ArgDef& arg : args) {
+    int count = 1;
+    if (!arg.number_attr.empty()) {
+      auto n = node.GetAttr<int64_t>(arg.number_attr);
+      count = n.ok() ? static_cast<int>(*n) : 0;
+    } else if (!arg.type_list_attr.empty()) {
+      auto types = node.GetAttr<std::vector<DataType>>(arg.type_list_attr);
+      count = types.ok() ? static_cast<int>(types->size()) : 0;
+    }
+    if (index < slot + count) return arg.name;
+    slot += count;
+  }
+  return "";
+}
+}  // namespace
+
+std::string Node::InputArgName(int index) const {
+  return ArgNameAtSlot(*this, op_def().inputs, index);
+}
+
+std::string Node::OutputArgName(int index) const {
+  return ArgNameAtSlot(*this, op_def().outputs, index);
+}
+
 }  // namespace quiver

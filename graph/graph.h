@@ -60,6 +60,10 @@ class Node {
   absl::StatusOr<T> GetAttr(const std::string& attr_name) const {
     return ::quiver::GetAttr<T>(attrs_, attr_name);
   }
+  // The OpDef argument that input / output slot `index` belongs to ("" if none): list args
+  // (N, type lists) cover several slots. Kernels declare HostMemory by argument name.
+  std::string InputArgName(int index) const;
+  std::string OutputArgName(int index) const;
 
   // The device the user asked for ("" = no preference) and the one placement chose.
   const std::string& requested_device() const { return requested_device_; }

@@ -110,28 +110,11 @@ bool Contains(const std::vector<const DeviceInfo*>& v, const DeviceInfo* d) {
 
 }  // namespace
 
-std::string InputArgName(const Node& node, int index) {
-  const OpDef& op = node.op_def();
-  int slot = 0;
-  for (const ArgDef& arg : op.inputs) {
-    int count = 1;
-    if (!arg.number_attr.empty()) {
-      auto n = node.GetAttr<int64_t>(arg.number_attr);
-      count = n.ok() ? static_cast<int>(*n) : 0;
-    } else if (!arg.type_list_attr.empty()) {
-      auto types = node.GetAttr<std::vector<DataType>>(arg.type_list_attr);
-      count = types.ok() ? static_cast<int>(types->size()) : 0;
-    }
-    if (index < slot + count) return arg.name;
-    slot += count;
-  }
-  return "";
-}
 
 bool IsHostMemoryInput(const Node& node, int index, const DeviceInfo& device) {
   const KernelDef* def = KernelRegistry::Global().Find(node, device.type);
   if (def == nullptr || def->host_memory_args.empty()) return false;
-  std::string arg = InputArgName(node, index);
+  std::string arg = node.InputArgName(index);
   return std::find(def->host_memory_args.begin(), def->host_memory_args.end(), arg) !=
          def->host_memory_args.end();
 }

@@ -67,9 +67,6 @@ struct Placement {
 absl::StatusOr<Placement> PlaceGraph(Graph* graph, const DeviceSet& devices,
                                      const PlacerOptions& options);
 
-// The OpDef input argument that input slot `index` belongs to ("" if out of range): "shape"
-// for Reshape's input 1. Expands "N * T" and list(type) args.
-std::string InputArgName(const Node& node, int index);
 // True when `node`'s kernel on `device` keeps input `index` in host memory (KernelDef::
 // HostMemory), so a producer on a CPU device feeds it without a copy.
 bool IsHostMemoryInput(const Node& node, int index, const DeviceInfo& device);
