@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "devices/common/elementwise_program.h"
+#include "devices/device_name.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
 
@@ -35,20 +36,27 @@ std::optional<OpCode> OpCodeOf(const Node& n) {
   return op;
 }
 
-bool OnCpu(const std::string& device) {
-  return device.empty() || absl::AsciiStrToLower(device).find("cpu") != std::string::npos;
+// The device type a node asks for or was given: "CPU" when it names none (every graph can run
+// there), "" when the name does not parse (then nothing is fused onto it).
+std::string DeviceTypeOf(const std::string& device) {
+  if (device.empty()) return kCpu;
+  absl::StatusOr<ParsedDeviceName> parsed = ParseDeviceName(device);
+  if (!parsed.ok()) return "";
+  return parsed->has_type ? absl::AsciiStrToUpper(parsed->type) : std::string(kCpu);
 }
 
 const std::string& DeviceOf(const Node& n) {
   return n.assigned_device().empty() ? n.requested_device() : n.assigned_device();
 }
 
-// Whether a CPU _FusedElementwise kernel exists for `dtype` (probed once per dtype with a
-// scratch node, as the kernel registry matches nodes).
+// Whether a _FusedElementwise kernel exists for `dtype` on `device_type` (probed once per pair
+// with a scratch node, as the kernel registry matches nodes). GPU kernels are in the registry
+// only where a GPU answers.
 class KernelProbe {
  public:
-  bool Has(DataType dtype) {
-    auto it = cache_.find(dtype);
+  bool Has(DataType dtype, const std::string& device_type) {
+    const auto key = std::make_pair(dtype, device_type);
+    auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     bool found = false;
     Graph g;
@@ -66,14 +74,14 @@ class KernelProbe {
       spec.attrs["program"] = MakeAttr(std::vector<std::string>{"Neg i0"});
       spec.inputs = {{*x, 0}};
       absl::StatusOr<Node*> probe = g.AddNode(std::move(spec));
-      found = probe.ok() && KernelRegistry::Global().Find(**probe, kCpu) != nullptr;
+      found = probe.ok() && KernelRegistry::Global().Find(**probe, device_type) != nullptr;
     }
-    cache_[dtype] = found;
+    cache_[key] = found;
     return found;
   }
 
  private:
-  std::map<DataType, bool> cache_;
+  std::map<std::pair<DataType, std::string>, bool> cache_;
 };
 
 class Fuser {
@@ -108,12 +116,11 @@ class Fuser {
  private:
   // Why `root` cannot root a fused group, or "".
   std::string RootProblem(const Node& root) {
-    if (!OnCpu(DeviceOf(root))) {
-      return absl::StrCat("device ", DeviceOf(root), " has no _FusedElementwise kernel");
-    }
+    const std::string type = DeviceTypeOf(DeviceOf(root));
     const DataType t = root.output_type(0);
-    if (!probe_.Has(t)) {
-      return absl::StrCat("no CPU kernel for _FusedElementwise with T=", DataTypeName(t));
+    if (type.empty() || !probe_.Has(t, type)) {
+      return absl::StrCat("no _FusedElementwise kernel for T=", DataTypeName(t), " on ",
+                          DeviceOf(root).empty() ? std::string(kCpu) : DeviceOf(root));
     }
     if (root.output_shape(0).unknown_rank()) return "output rank unknown";
     return "";
