@@ -21,25 +21,43 @@
 #       short table last. Budget: under 8 minutes. Exit status 0 only if everything passed.
 #
 #   Without a GPU, --run degrades: the tests report skipped and the table says so (exit 2).
+#
+#   Comparison with PyTorch and JAX (issue 7, tools/gpu_compare/):
+#     --pack also writes the tools/bench cases (GraphDefs + feeds + TF reference values, made
+#       with TensorFlow here: python3 must import tensorflow, else they are left out with a
+#       warning) into the bundle's compare/; --no-compare leaves them out.
+#     --run ... --compare adds a last stage: gpu_compare.py runs every case in Quiver
+#       (`quiver bench`), PyTorch eager, torch.compile and jax.jit on the GPU (the CPU without
+#       one), checks their outputs agree, and adds one summary line per case. About 2-4 min on
+#       the GPU (torch.compile's compiles dominate); --compare-only skips stages 1-3.
+#       --compare-timeout S (default 300) bounds it; its JSON is WORKDIR/compare.json.
 set -uo pipefail
 
 usage() {
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"
   exit 64
 }
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
 MODE="${1:-}"
+ORIG_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
 [ $# -ge 2 ] || usage
 TARGET="$2"
 shift 2
 BUILD_DIR="$REPO/build-gpucheck"
 WORKDIR="/tmp/quiver-gpu-check"
+COMPARE=0          # --run: 1 adds the PyTorch/JAX stage, 2 runs only it
+COMPARE_TIMEOUT=300
+PACK_COMPARE=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) BUILD_DIR="$(cd "$REPO" && realpath -m "$2")"; shift 2 ;;
     --workdir) WORKDIR="$(realpath -m "$2")"; shift 2 ;;
+    --compare) [ "$COMPARE" = 2 ] || COMPARE=1; shift ;;
+    --compare-only) COMPARE=2; shift ;;
+    --compare-timeout) COMPARE_TIMEOUT="$2"; shift 2 ;;
+    --no-compare) PACK_COMPARE=0; shift ;;
     *) usage ;;
   esac
 done
@@ -105,6 +123,31 @@ pack() {
     log "warning: no MNIST at $mnist; the training steps will be skipped there"
   fi
   cp "$SCRIPT_DIR/gpu_check.sh" "$stage/gpu_check.sh"
+  # The PyTorch/JAX comparison: the GPU machine has no TensorFlow, so the cases are written
+  # here, as their own archive with a dictionary large enough to share cnn_b1's and cnn_b256's
+  # weights (the two frozen graphs differ in a few bytes).
+  if [ "$PACK_COMPARE" = 1 ]; then
+    if python3 -c 'import tensorflow' >/dev/null 2>&1; then
+      log "writing the PyTorch/JAX comparison cases (TensorFlow)"
+      mkdir -p "$stage/compare"
+      local cases
+      cases="$(mktemp -d)/cases"
+      if TF_CPP_MIN_LOG_LEVEL=3 python3 "$SCRIPT_DIR/gpu_compare/export_cases.py" --out "$cases" \
+           >"$stage/compare/export.log" 2>&1; then
+        tar -C "$(dirname "$cases")" --sort=name -cf - cases |
+          xz -T1 --lzma2=preset=6,dict=32MiB >"$stage/compare/cases.tar.xz" || exit 1
+        cp "$SCRIPT_DIR/gpu_compare/gpu_compare.py" "$stage/compare/"
+        log "comparison cases: $(du -sh "$cases" | cut -f1) -> $(du -h "$stage/compare/cases.tar.xz" | cut -f1)"
+      else
+        log "warning: export_cases.py failed (see below); no comparison cases in the bundle"
+        tail -5 "$stage/compare/export.log" >&2
+        rm -rf "$stage/compare"
+      fi
+      rm -rf "$(dirname "$cases")"
+    else
+      log "warning: python3 has no tensorflow; no PyTorch/JAX comparison cases in the bundle"
+    fi
+  fi
   (cd "$REPO" && git rev-parse HEAD 2>/dev/null; git -C "$REPO" status --short 2>/dev/null | head -50) \
     >"$stage/BUILD_INFO" || true
   {
@@ -126,6 +169,63 @@ pack() {
 
 # ---------------------------------------------------------------------------------------------
 RESULTS=()
+compare_stage() {  # bundle gpu_name
+  local B=$1 dev=cuda
+  [ "$2" = none ] && dev=cpu
+  local py="${PYTHON:-python3}" t0=$SECONDS
+  if [ ! -f "$B/compare/cases.tar.xz" ] || [ ! -f "$B/compare/gpu_compare.py" ]; then
+    result "compare vs PyTorch/JAX" "SKIPPED" "no comparison cases in the bundle (packed without TF?)"
+    return
+  fi
+  rm -rf "$WORKDIR/compare" && mkdir -p "$WORKDIR/compare"
+  if ! tar -C "$WORKDIR/compare" -xJf "$B/compare/cases.tar.xz" 2>/dev/null; then
+    "$py" -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
+      "$B/compare/cases.tar.xz" "$WORKDIR/compare" ||
+      { result "compare vs PyTorch/JAX" "FAIL" "cannot unpack the cases"; return; }
+  fi
+  local json="$WORKDIR/compare.json" rc
+  # Python (PyTorch, JAX) runs with the caller's LD_LIBRARY_PATH, not the bundle's libs (zlib,
+  # libgomp, protobuf, ...); quiver gets them through a wrapper.
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$LD_LIBRARY_PATH" "$B/bin/quiver" \
+    >"$WORKDIR/compare/quiver" && chmod +x "$WORKDIR/compare/quiver"
+  # torch.compile is skipped for the cases left once 60% of the time is spent.
+  env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" timeout "$COMPARE_TIMEOUT" "$py" \
+    "$B/compare/gpu_compare.py" --cases "$WORKDIR/compare/cases" --quiver "$WORKDIR/compare/quiver" \
+    --device "$dev" --budget-s $((COMPARE_TIMEOUT * 6 / 10)) \
+    --out "$json" >"$WORKDIR/compare.txt" 2>"$WORKDIR/compare.log"
+  rc=$?
+  grep -E '^(>>|   )' "$WORKDIR/compare.log" | grep -v Warning | tail -60
+  cat "$WORKDIR/compare.txt"
+  if [ $rc -eq 124 ]; then
+    result "compare vs PyTorch/JAX ($dev)" "FAIL" "timed out after ${COMPARE_TIMEOUT}s (log: $WORKDIR/compare.log)"
+    return
+  fi
+  if [ ! -f "$json" ]; then
+    tail -20 "$WORKDIR/compare.log"
+    result "compare vs PyTorch/JAX ($dev)" "FAIL" "rc=$rc, no results (log: $WORKDIR/compare.log)"
+    return
+  fi
+  local st=ok msg="all outputs agree"
+  # Without a GPU it runs on the CPU: the script is checked, the GPU is not.
+  [ "$dev" = cpu ] && { st=SKIPPED; msg="no GPU: ran on the CPU, all outputs agree"; }
+  [ $rc -ne 0 ] && { st=FAIL; msg="rc=$rc: a check failed"; }
+  result "compare vs PyTorch/JAX ($dev)" "$st" "$msg, $((SECONDS - t0)) s, $json"
+  local line
+  while IFS= read -r line; do RESULTS+=("$line"); done < <("$py" - "$json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+def ms(r, fw):
+    v = r.get(fw, {}).get("host_median_ms")
+    return "%.3f" % v if v is not None else ("err" if "error" in r.get(fw, {}) else "-")
+for r in d["results"]:
+    ratios = "/".join("%.2f" % r[k] if k in r else "-" for k in
+                      ("quiver_over_torch", "quiver_over_torch_compile", "quiver_over_jax"))
+    print("%-34s %-8s %s" % ("  %s" % r["case"], "info",
+          "ms: Q %s, eager %s, compile %s, jax %s; Q/x %s" % (
+              ms(r, "quiver"), ms(r, "torch"), ms(r, "torch_compile"), ms(r, "jax"), ratios)))
+EOF
+)
+}
 result() { RESULTS+=("$(printf '%-34s %-8s %s' "$1" "$2" "$3")"); }
 
 run() {
@@ -191,6 +291,7 @@ EOF
     result "shared libraries" "ok" "all resolved"
   fi
 
+  if [ "$COMPARE" != 2 ]; then  # --compare-only skips stages 1-3
   # 1. The gpu-labelled tests: kernels vs CPU and every TF fixture on /gpu:0.
   echo "==================== gpu tests ===================="
   local t0=$SECONDS out rc
@@ -267,6 +368,13 @@ EOF
     echo "  $fx: GPU: $g | CPU: $c"
     result "bench $fx (quiver bench)" "info" "GPU ${g:-failed} | CPU ${c:-failed}"
   done
+  fi  # stages 1-3
+
+  # 4. (--compare) The tools/bench cases in Quiver, PyTorch eager, torch.compile and jax.jit.
+  if [ "$COMPARE" != 0 ]; then
+    echo "==================== PyTorch / JAX comparison ===================="
+    compare_stage "$B" "$gpu_name"
+  fi
 
   echo
   echo "==================== summary ===================="
