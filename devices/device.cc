@@ -5,9 +5,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/cpu/cpu_allocator.h"
 #include "devices/kernel.h"
+#include "graph/mutex.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
@@ -27,7 +27,7 @@ class CpuDevice final : public Device {
   Allocator* allocator_;
 };
 
-absl::Mutex factories_mu;
+Mutex factories_mu;
 std::map<std::string, DeviceFactory>& Factories() {
   static auto* factories = new std::map<std::string, DeviceFactory>();
   return *factories;
@@ -60,7 +60,7 @@ Device* Device::DefaultCpu() {
 }
 
 void RegisterDeviceFactory(const std::string& type, DeviceFactory factory) {
-  absl::MutexLock lock(&factories_mu);
+  MutexLock lock(&factories_mu);
   Factories()[type] = std::move(factory);
 }
 
@@ -76,7 +76,7 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(const DeviceInfo& info,
   }
   DeviceFactory factory;
   {
-    absl::MutexLock lock(&factories_mu);
+    MutexLock lock(&factories_mu);
     auto it = Factories().find(info.type);
     if (it != Factories().end()) factory = it->second;
   }

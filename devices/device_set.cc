@@ -4,13 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/kernel.h"
+#include "graph/mutex.h"
 
 namespace quiver {
 namespace {
 
-absl::Mutex factories_mu;
+Mutex factories_mu;
 std::vector<DeviceSet::Factory>& Factories() {
   static auto* factories = new std::vector<DeviceSet::Factory>();
   return *factories;
@@ -27,7 +27,7 @@ int DeviceTypePriority(const std::string& type) {
 }
 
 void DeviceSet::RegisterFactory(Factory factory) {
-  absl::MutexLock lock(&factories_mu);
+  MutexLock lock(&factories_mu);
   Factories().push_back(std::move(factory));
 }
 
@@ -43,7 +43,7 @@ absl::StatusOr<DeviceSet> DeviceSet::Create(const DeviceSetOptions& options) {
   }
   std::vector<Factory> factories;
   {
-    absl::MutexLock lock(&factories_mu);
+    MutexLock lock(&factories_mu);
     factories = Factories();
   }
   for (const Factory& f : factories) {

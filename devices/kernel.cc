@@ -102,7 +102,7 @@ KernelRegistry& KernelRegistry::Global() {
 
 void KernelRegistry::Register(KernelDef def) {
   std::string op = def.op;
-  absl::WriterMutexLock lock(&mu_);
+  WriterMutexLock lock(&mu_);
   kernels_.emplace(std::move(op), std::move(def));
 }
 
@@ -127,7 +127,7 @@ bool Matches(const KernelDef& def, const Node& node) {
 }  // namespace
 
 const KernelDef* KernelRegistry::Find(const Node& node, const std::string& device_type) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return FindLocked(node, device_type);
 }
 
@@ -141,7 +141,7 @@ const KernelDef* KernelRegistry::FindLocked(const Node& node,
 }
 
 std::vector<std::string> KernelRegistry::SupportedDeviceTypes(const Node& node) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return SupportedDeviceTypesLocked(node);
 }
 
@@ -160,11 +160,11 @@ std::vector<std::string> KernelRegistry::SupportedDeviceTypesLocked(const Node& 
 KernelOrError KernelRegistry::CreateKernel(const Node& node, const std::string& device_type) const {
   const KernelDef* def = nullptr;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     def = FindLocked(node, device_type);
   }
   if (def == nullptr) {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     std::string dtype;
     auto [begin, end] = kernels_.equal_range(node.op());
     for (auto it = begin; it != end; ++it) {

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "graph/graph.h"
+#include "graph/mutex.h"
 #include "graph/tensor.h"
 
 namespace quiver {
@@ -32,7 +32,7 @@ class OpKernel;
 
 // A TF1 variable (VariableV2): a mutable tensor that persists across Session::Run calls.
 struct Variable {
-  absl::Mutex mu;
+  Mutex mu;
   Tensor value;  // invalid until first assigned
   bool initialized() const { return value.valid(); }
 };
@@ -208,7 +208,7 @@ class KernelRegistry {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Readers (placement, kernel creation) share it; registration is rare.
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::multimap<std::string, KernelDef> kernels_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -26,7 +26,7 @@ void SetIntraOpThreads(int n) {
 
 absl::StatusOr<std::shared_ptr<OpKernel>> StatefulKernelCache::GetOrCreate(
     const Node& node, const std::string& device_type) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string key = absl::StrCat(device_type, "/", node.name());
   auto it = kernels_.find(key);
   if (it != kernels_.end()) return it->second;
@@ -230,7 +230,7 @@ class Executor::StepState {
     for (const FetchSource& f : exec_.fetches_) {
       TensorValue& v = values_[f.slot];
       if (v.ref != nullptr) {  // fetching a variable reads its current value
-        absl::ReaderMutexLock lock(&v.ref->mu);
+        ReaderMutexLock lock(&v.ref->mu);
         v.tensor = v.ref->value;
         if (!v.tensor.valid()) {
           return absl::FailedPreconditionError(
@@ -343,7 +343,7 @@ class Executor::StepState {
     TensorValue& v = values_[src.slot];
     if (v.ref != nullptr && !src.wants_ref) {
       // Dereference a variable at the time of use, like TF1 ref edges.
-      absl::ReaderMutexLock lock(&v.ref->mu);
+      ReaderMutexLock lock(&v.ref->mu);
       out->tensor = v.ref->value;
     } else if (!exec_.options_.reuse_buffers) {
       *out = v;  // kept until the step ends

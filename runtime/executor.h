@@ -38,7 +38,7 @@ class StatefulKernelCache {
                                                         const std::string& device_type);
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<std::string, std::shared_ptr<OpKernel>> kernels_;
 };
 

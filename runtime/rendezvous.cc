@@ -10,7 +10,7 @@ namespace quiver {
 absl::Status Rendezvous::Send(const std::string& key, TensorValue value) {
   DoneCallback waiter;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!abort_status_.ok()) return abort_status_;
     Entry& e = table_[key];
     if (e.has_value)
@@ -33,7 +33,7 @@ void Rendezvous::RecvAsync(const std::string& key, DoneCallback done) {
   absl::Status status;
   TensorValue value;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (abort_status_.ok()) {
       Entry& e = table_[key];
       if (!e.has_value) {
@@ -53,7 +53,7 @@ void Rendezvous::StartAbort(const absl::Status& status) {
   std::vector<DoneCallback> waiters;
   absl::Status s = status.ok() ? absl::CancelledError("step aborted") : status;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!abort_status_.ok()) return;
     abort_status_ = s;
     aborted_.store(true, std::memory_order_release);
@@ -66,7 +66,7 @@ void Rendezvous::StartAbort(const absl::Status& status) {
 }
 
 absl::Status Rendezvous::status() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return abort_status_;
 }
 

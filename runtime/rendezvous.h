@@ -16,8 +16,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/kernel.h"
+#include "graph/mutex.h"
 
 namespace quiver {
 
@@ -45,7 +45,7 @@ class Rendezvous {
     TensorValue value;
     DoneCallback waiter;
   };
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::atomic<bool> aborted_{false};
   absl::Status abort_status_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Entry> table_ ABSL_GUARDED_BY(mu_);

@@ -11,10 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/device.h"
 #include "devices/device_set.h"
 #include "graph/graphdef.h"
+#include "graph/mutex.h"
 #include "graph/status_macros.h"
 #include "passes/copy_insertion.h"
 #include "passes/pass_manager.h"
@@ -92,7 +92,7 @@ class SessionImpl {
     auto copy = std::make_unique<Graph>();
     RETURN_IF_ERROR(copy->CopyFrom(*source));
     RETURN_IF_ERROR(PlaceAndInsertCopies(*copy, options_.log_device_placement));
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // Executors point into the old graph; keep retired graphs alive until the session dies so
     // that a concurrent Run on an old executor stays valid.
     if (graph_) retired_graphs_.push_back(std::move(graph_));
@@ -107,9 +107,9 @@ class SessionImpl {
 
   absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadVariables() {
     std::vector<std::pair<std::string, Tensor>> out;
-    absl::MutexLock lock(&variables_mu_);
+    MutexLock lock(&variables_mu_);
     for (const auto& [name, var] : variables_) {
-      absl::ReaderMutexLock var_lock(&var->mu);
+      ReaderMutexLock var_lock(&var->mu);
       if (!var->initialized()) continue;
       ASSIGN_OR_RETURN(Tensor copy, ToHost(var->value));
       out.emplace_back(name, std::move(copy));
@@ -122,7 +122,7 @@ class SessionImpl {
   absl::Status AssignVariables(const std::vector<std::pair<std::string, Tensor>>& values) {
     const Graph* graph;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       graph = graph_.get();
     }
     // Variable storage is keyed by shared_name when set, else by node name (VariableV2 kernel).
@@ -153,7 +153,7 @@ class SessionImpl {
       Device* device = FindDevice(by_storage_name[name]->assigned_device());
       // CopyTensor: a plain Clone would memcpy into memory the host may not be able to write.
       ASSIGN_OR_RETURN(Tensor copy, device != nullptr ? CopyTensor(value, device) : value.Clone());
-      absl::MutexLock var_lock(&var->mu);
+      MutexLock var_lock(&var->mu);
       var->value = std::move(copy);
     }
     return absl::OkStatus();
@@ -173,7 +173,7 @@ class SessionImpl {
     std::shared_ptr<const Graph> source;
     std::shared_ptr<StatefulKernelCache> stateful_kernels;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       source = source_;
       stateful_kernels = stateful_kernels_;
     }
@@ -192,7 +192,7 @@ class SessionImpl {
     std::string key = absl::StrCat(join_ids(feed_ids), "->", join_ids(fetch_ids), "/",
                                    absl::StrJoin(targets, ","));
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto it = executors_.find(key);
       if (it != executors_.end()) exec = it->second;
     }
@@ -200,7 +200,7 @@ class SessionImpl {
       ExecutorSpec spec{feed_ids, fetch_ids, targets};
       RETURN_IF_ERROR(CheckRequiredFeeds(*source, spec));
       ASSIGN_OR_RETURN(exec, Compile(*source, spec, stateful_kernels.get()));
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       executors_.emplace(key, exec);
     }
     StepStats stats;
@@ -233,7 +233,7 @@ class SessionImpl {
 
  private:
   Variable* GetVariable(const std::string& name, bool create) {
-    absl::MutexLock lock(&variables_mu_);
+    MutexLock lock(&variables_mu_);
     auto it = variables_.find(name);
     if (it != variables_.end()) return it->second.get();
     if (!create) return nullptr;
@@ -416,13 +416,13 @@ class SessionImpl {
   int intra_op_threads_ = 1;
   std::unique_ptr<ThreadPool> pool_;
   StepResources resources_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::unique_ptr<Graph> graph_;         // placed whole graph (graph(), reports)
   std::shared_ptr<const Graph> source_;  // as given, shapes inferred: what signatures copy
   std::vector<std::unique_ptr<Graph>> retired_graphs_;
   std::map<std::string, std::shared_ptr<const Executable>> executors_;
   std::shared_ptr<StatefulKernelCache> stateful_kernels_;
-  absl::Mutex variables_mu_;
+  Mutex variables_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Variable>> variables_;
 };
 

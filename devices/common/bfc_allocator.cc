@@ -33,7 +33,7 @@ int BFCAllocator::BinForSize(size_t size) {
 BFCAllocator::BFCAllocator(std::unique_ptr<SubAllocator> sub, std::string name,
                            BFCAllocatorOptions options)
     : sub_(std::move(sub)), name_(std::move(name)), options_(options) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   bins_.reserve(kNumBins);
   for (int i = 0; i < kNumBins; ++i) bins_.emplace_back(BinOrder{&chunks_});
   next_region_bytes_ = RoundedBytes(std::max<size_t>(options_.initial_region_bytes, 1));
@@ -41,7 +41,7 @@ BFCAllocator::BFCAllocator(std::unique_ptr<SubAllocator> sub, std::string name,
 }
 
 BFCAllocator::~BFCAllocator() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   // Outstanding allocations die with the allocator (their owners outlived it: a bug there).
   for (Region& r : regions_) {
     if (r.ptr != nullptr) sub_->Free(r.ptr, r.size);
@@ -181,13 +181,13 @@ void* BFCAllocator::AllocateRaw(size_t alignment, size_t num_bytes) {
     return nullptr;
   }
   if (num_bytes > (size_t{1} << 62)) return nullptr;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return AllocateLocked(RoundedBytes(num_bytes));
 }
 
 void BFCAllocator::DeallocateRaw(void* ptr) {
   if (ptr == nullptr) return;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = in_use_.find(ptr);
   if (it == in_use_.end()) return;  // not ours: ignore rather than corrupt the lists
   ChunkId id = it->second;
@@ -209,17 +209,17 @@ void BFCAllocator::DeallocateRaw(void* ptr) {
 }
 
 AllocatorStats BFCAllocator::GetStats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
 void BFCAllocator::ClearPeak() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   stats_.peak_bytes_in_use = stats_.bytes_in_use;
 }
 
 BFCExtraStats BFCAllocator::GetExtraStats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   BFCExtraStats s;
   s.bytes_reserved = static_cast<int64_t>(reserved_);
   for (const Region& r : regions_) s.num_regions += r.ptr != nullptr;
@@ -235,13 +235,13 @@ BFCExtraStats BFCAllocator::GetExtraStats() const {
 }
 
 size_t BFCAllocator::AllocatedSize(const void* ptr) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = in_use_.find(ptr);
   return it == in_use_.end() ? 0 : chunks_[it->second].size;
 }
 
 std::string BFCAllocator::CheckInvariants() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   size_t reserved = 0;
   int64_t in_use_bytes = 0;
   size_t free_chunks = 0, in_use_chunks = 0;

@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "graph/allocator.h"
+#include "graph/mutex.h"
 
 namespace quiver {
 
@@ -134,7 +134,7 @@ class BFCAllocator : public Allocator {
   const std::string name_;
   const BFCAllocatorOptions options_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
   std::vector<ChunkId> free_ids_ ABSL_GUARDED_BY(mu_);  // recycled chunk slots
   std::vector<Region> regions_ ABSL_GUARDED_BY(mu_);    // ptr == nullptr: returned slot

@@ -46,7 +46,7 @@ CpuAllocator::CpuAllocator(CpuAllocatorOptions options) : options_(std::move(opt
 }
 
 CpuAllocator::~CpuAllocator() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ReleaseCacheLocked();
 }
 
@@ -67,7 +67,7 @@ void* CpuAllocator::AllocateRaw(size_t alignment, size_t num_bytes) {
                          options_.max_cached_bytes > 0;
   void* base = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stats_.bytes_limit > 0 &&
         stats_.bytes_in_use + static_cast<int64_t>(num_bytes) > stats_.bytes_limit) {
       return nullptr;
@@ -96,7 +96,7 @@ void* CpuAllocator::AllocateRaw(size_t alignment, size_t num_bytes) {
       base = std::aligned_alloc(header, header + class_bytes);
     }
     if (base == nullptr) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       stats_.num_allocs--;
       stats_.bytes_in_use -= static_cast<int64_t>(num_bytes);
       live_blocks_--;
@@ -116,7 +116,7 @@ void CpuAllocator::DeallocateRaw(void* ptr) {
   bool keep = false;
   bool delete_self = false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stats_.bytes_in_use -= static_cast<int64_t>(h.requested);
     live_blocks_--;
     const auto class_bytes = static_cast<int64_t>(h.class_bytes);
@@ -133,27 +133,27 @@ void CpuAllocator::DeallocateRaw(void* ptr) {
 }
 
 AllocatorStats CpuAllocator::GetStats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
 void CpuAllocator::ClearPeak() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   stats_.peak_bytes_in_use = stats_.bytes_in_use;
 }
 
 void CpuAllocator::SetBytesLimit(int64_t bytes_limit) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   stats_.bytes_limit = bytes_limit;
 }
 
 int64_t CpuAllocator::cached_bytes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return cached_bytes_;
 }
 
 void CpuAllocator::ReleaseCache() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ReleaseCacheLocked();
 }
 
@@ -170,7 +170,7 @@ void CpuAllocator::DeleteWhenIdle(std::unique_ptr<CpuAllocator> allocator) {
   CpuAllocator* a = allocator.release();
   bool delete_now;
   {
-    absl::MutexLock lock(&a->mu_);
+    MutexLock lock(&a->mu_);
     a->ReleaseCacheLocked();
     a->delete_when_idle_ = true;
     delete_now = a->live_blocks_ == 0;

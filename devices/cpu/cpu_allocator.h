@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "graph/allocator.h"
+#include "graph/mutex.h"
 
 namespace quiver {
 
@@ -67,7 +67,7 @@ class CpuAllocator final : public Allocator {
   void ReleaseCacheLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CpuAllocatorOptions options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   AllocatorStats stats_ ABSL_GUARDED_BY(mu_);
   int64_t live_blocks_ ABSL_GUARDED_BY(mu_) = 0;
   bool delete_when_idle_ ABSL_GUARDED_BY(mu_) = false;

@@ -249,7 +249,7 @@ absl::Status PackedConstMatMul::Run(const OpKernelContext& ctx, const BatchMatMu
   };
   std::shared_ptr<const Entry> entry;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& e : entries_) {
       if (matches(*e)) entry = e;
     }

@@ -22,8 +22,8 @@
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/kernel.h"
+#include "graph/mutex.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace quiver {
@@ -117,7 +117,7 @@ class PrimitiveCache {
   // lock so concurrent first calls with one shape create the primitive once.
   template <typename Make>
   std::shared_ptr<const Entry> GetOrCreate(const Key& key, Make&& make) const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = index_.find(key);
     if (it != index_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second);  // most recently used first
@@ -136,7 +136,7 @@ class PrimitiveCache {
  private:
   using List = std::list<std::pair<Key, std::shared_ptr<const Entry>>>;
   const size_t capacity_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   mutable List lru_;
   mutable absl::flat_hash_map<Key, typename List::iterator> index_;
 };
@@ -174,7 +174,7 @@ class PackedConstMatMul {
  private:
   static constexpr size_t kMaxShapes = 8;
   struct Entry;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   mutable std::vector<std::shared_ptr<const Entry>> entries_;
 };
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/device_set.h"
+#include "graph/mutex.h"
 
 namespace quiver {
 namespace cuda {
@@ -242,9 +242,9 @@ CudaDevice* AsCudaDevice(Device* device) {
 }
 
 absl::StatusOr<CudaDevice*> SharedCudaDevice(int ordinal) {
-  static absl::Mutex mu;
+  static Mutex mu;
   static auto* devices = new std::map<int, CudaDevice*>();
-  absl::MutexLock lock(&mu);
+  MutexLock lock(&mu);
   auto it = devices->find(ordinal);
   if (it != devices->end()) return it->second;
   DeviceInfo info;
@@ -266,7 +266,7 @@ absl::StatusOr<CudaDevice*> SharedCudaDevice(int ordinal) {
 namespace {
 
 struct PendingKernels {
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<KernelDef> defs;
   bool registered = false;
   int count = 0;
@@ -282,7 +282,7 @@ PendingKernels& Pending() {
 void RegisterGpuKernel(KernelDef def, KernelFactory factory) {
   def.factory = std::move(factory);
   PendingKernels& p = Pending();
-  absl::MutexLock lock(&p.mu);
+  MutexLock lock(&p.mu);
   p.count++;
   if (p.registered) {
     KernelRegistry::Global().Register(std::move(def));
@@ -293,7 +293,7 @@ void RegisterGpuKernel(KernelDef def, KernelFactory factory) {
 
 void RegisterPendingGpuKernels() {
   PendingKernels& p = Pending();
-  absl::MutexLock lock(&p.mu);
+  MutexLock lock(&p.mu);
   if (p.registered) return;
   for (KernelDef& def : p.defs) KernelRegistry::Global().Register(std::move(def));
   p.defs.clear();
@@ -302,7 +302,7 @@ void RegisterPendingGpuKernels() {
 
 int NumGpuKernels() {
   PendingKernels& p = Pending();
-  absl::MutexLock lock(&p.mu);
+  MutexLock lock(&p.mu);
   return p.count;
 }
 

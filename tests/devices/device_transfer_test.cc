@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "devices/device.h"
 #include "devices/device_set.h"
 #include "devices/kernel.h"
 #include "graph/builder.h"
+#include "graph/mutex.h"
 #include "graph/op_registry.h"
 #include "graph/status_macros.h"
 #include "runtime/session.h"
@@ -37,20 +37,20 @@ class FakeDeviceAllocator final : public Allocator {
                        num_bytes == 0 ? 1 : num_bytes) != 0) {
       return nullptr;
     }
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stats_.num_allocs++;
     return p;
   }
   void DeallocateRaw(void* ptr) override { std::free(ptr); }
   AllocatorStats GetStats() const override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return stats_;
   }
   void ClearPeak() override {}
   bool host_accessible() const override { return false; }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   AllocatorStats stats_;
 };
 

@@ -90,13 +90,13 @@ struct Fixture {
 
   // The ref a variable output carries, as a consumer's ref input.
   static TensorValue RefOf(Variable* v) {
-    absl::ReaderMutexLock lock(&v->mu);
+    ReaderMutexLock lock(&v->mu);
     return TensorValue{v->value, v};
   }
 };
 
 std::vector<float> Values(Variable* v) {
-  absl::ReaderMutexLock lock(&v->mu);
+  ReaderMutexLock lock(&v->mu);
   return v->value.ToVector<float>();
 }
 
@@ -221,7 +221,7 @@ TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
     Fixture f;
     Variable* v = f.RunVariable().ref;
     {
-      absl::MutexLock lock(&v->mu);
+      MutexLock lock(&v->mu);
       v->value = Tensor::FromVector<float>({1, 2, 3, 4}, TensorShape{2, 2});
     }
     Tensor held = v->value;
@@ -249,7 +249,7 @@ TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
     Fixture fi(DT_INT64, TensorShape{3});
     Variable* v = fi.RunVariable().ref;
     {
-      absl::MutexLock lock(&v->mu);
+      MutexLock lock(&v->mu);
       v->value = Tensor::FromVector<int64_t>({1, 2, 3}, TensorShape{3});
     }
     Node* c = fi.Const("c", v->value);
@@ -264,7 +264,7 @@ TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
     Fixture fh(DT_HALF, TensorShape{2});
     Variable* h = fh.RunVariable().ref;
     {
-      absl::MutexLock lock(&h->mu);  // 1.0 and 2.0
+      MutexLock lock(&h->mu);  // 1.0 and 2.0
       h->value = Tensor::FromVector<Half>({Half{0x3c00}, Half{0x4000}}, TensorShape{2});
     }
     Node* ch = fh.Const("c", h->value);
@@ -292,7 +292,7 @@ TEST_CASE("Concurrent AssignAdd steps do not lose updates", "[state]") {
   Fixture f(DT_INT32, TensorShape{4});
   Variable* v = f.RunVariable().ref;
   {
-    absl::MutexLock lock(&v->mu);
+    MutexLock lock(&v->mu);
     v->value = Tensor::Zeros(DT_INT32, {4}).value();
   }
   Node* c = f.Const("c", v->value);

@@ -710,7 +710,7 @@ struct VarFixture {
                                   const std::vector<Tensor>& operands) {
     std::vector<TensorValue> in;
     for (Variable* v : refs) {
-      absl::ReaderMutexLock lock(&v->mu);
+      ReaderMutexLock lock(&v->mu);
       in.push_back({v->value, v});
     }
     for (const Tensor& t : operands) in.push_back({t, nullptr});
@@ -732,7 +732,7 @@ Tensor Scl(double v) {
 
 template <typename T>
 std::vector<double> Values(Variable* v) {
-  absl::ReaderMutexLock lock(&v->mu);
+  ReaderMutexLock lock(&v->mu);
   return ToDoubles<T>(v->value);
 }
 

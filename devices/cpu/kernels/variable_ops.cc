@@ -38,7 +38,7 @@ class VariableOp : public OpKernel {
     if (!ctx.resources().variable) return ctx.Error("this step has no variable store");
     Variable* var = ctx.resources().variable(name_, /*create=*/true);
     if (var == nullptr) return ctx.Error(absl::StrCat("could not create variable '", name_, "'"));
-    absl::ReaderMutexLock lock(&var->mu);
+    ReaderMutexLock lock(&var->mu);
     // The value may still be invalid: the executor reports "Attempting to use uninitialized
     // value" if a non-ref consumer dereferences it.
     ctx.set_output_ref(0, var, var->value);
@@ -56,7 +56,7 @@ class IsVariableInitializedOp : public OpKernel {
     ASSIGN_OR_RETURN(Variable * var, RefInput(ctx, 0));
     bool initialized;
     {
-      absl::ReaderMutexLock lock(&var->mu);
+      ReaderMutexLock lock(&var->mu);
       initialized = var->initialized();
     }
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{}));
@@ -77,7 +77,7 @@ class AssignOp : public OpKernel {
     if (!value.valid()) return ctx.Error("the value to assign is empty");
     // Held for the whole update whatever use_locking says: an unlocked swap of `value` could
     // free a buffer another thread is reading.
-    absl::MutexLock lock(&var->mu);
+    MutexLock lock(&var->mu);
     if (var->initialized()) {
       if (validate_shape_ && var->value.shape() != value.shape()) {
         return ctx.Error(absl::StrCat(
@@ -132,7 +132,7 @@ class AssignUpdateOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     ASSIGN_OR_RETURN(Variable * var, RefInput(ctx, 0));
     const Tensor& value = ctx.input(1);
-    absl::MutexLock lock(&var->mu);
+    MutexLock lock(&var->mu);
     if (!var->initialized()) {
       return ctx.Error(
           absl::StrCat("Attempting to use uninitialized value ", ctx.node().input(0).node->name()));

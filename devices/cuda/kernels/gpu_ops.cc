@@ -848,7 +848,7 @@ class VariableGpuOp : public OpKernel {
     if (!ctx.resources().variable) return ctx.Error("this step has no variable store");
     Variable* v = ctx.resources().variable(name_, true);
     if (v == nullptr) return ctx.Error(absl::StrCat("could not create variable '", name_, "'"));
-    absl::ReaderMutexLock lock(&v->mu);
+    ReaderMutexLock lock(&v->mu);
     ctx.set_output_ref(0, v, v->value);
     return absl::OkStatus();
   }
@@ -868,7 +868,7 @@ class AssignGpuOp : public OpKernel {
     if (var == nullptr) return ctx.Error("input 'ref' must be a reference to a variable");
     const Tensor& value = ctx.input(1);
     if (!value.valid()) return ctx.Error("the value to assign is empty");
-    absl::MutexLock lock(&var->mu);
+    MutexLock lock(&var->mu);
     if (var->initialized() && validate_shape_ && var->value.shape() != value.shape()) {
       return ctx.Error(absl::StrCat("Assign requires shapes of both tensors to match. lhs shape= ",
                                     var->value.shape().DebugString(),
@@ -906,7 +906,7 @@ class IdentityGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     Variable* v = ctx.ref_input(0);
     if (v != nullptr) {
-      absl::MutexLock lock(&v->mu);
+      MutexLock lock(&v->mu);
       if (!v->initialized()) {
         return ctx.Error("Attempting to use uninitialized value " +
                          ctx.node().input(0).node->name());
