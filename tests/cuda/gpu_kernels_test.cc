@@ -126,9 +126,10 @@ absl::StatusOr<std::vector<Tensor>> RunGpu(const std::string& op, const AttrMap&
   return outputs;
 }
 
-// CPU vs GPU (both paths) for one op.
-void Compare(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
-             double rtol = 1e-5, double atol = 1e-5, const std::vector<int>& host_inputs = {}) {
+// CPU vs GPU (both paths) for one op: true when every output matches (mismatches are also
+// reported with their details as they are found).
+bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
+                double rtol = 1e-5, double atol = 1e-5, const std::vector<int>& host_inputs = {}) {
   CAPTURE(op);
   auto cpu = testing::RunKernel(op, attrs, inputs);
   if (!cpu.ok()) FAIL("CPU reference: " << cpu.status().ToString());
@@ -144,8 +145,9 @@ void Compare(const std::string& op, const AttrMap& attrs, const std::vector<Tens
     REQUIRE(node.ok());
     auto kernel = KernelRegistry::Global().CreateKernel(**node, kGpu);
     if (!kernel.ok()) FAIL("GPU kernel: " << kernel.status().ToString());
-    return;
+    return true;
   }
+  bool all_match = true;
   for (bool resident : {true, false}) {
     CAPTURE(resident);
     auto gpu = RunGpu(op, attrs, inputs, resident, host_inputs);
@@ -154,9 +156,13 @@ void Compare(const std::string& op, const AttrMap& attrs, const std::vector<Tens
     for (size_t i = 0; i < cpu->size(); ++i) {
       CAPTURE(i);
       fixture::Comparison c = fixture::CompareTensors((*gpu)[i], (*cpu)[i], rtol, atol);
-      if (!c.ok) FAIL_CHECK(c.message);
+      if (!c.ok) {
+        UNSCOPED_INFO(c.message);
+        all_match = false;
+      }
     }
   }
+  return all_match;
 }
 
 TEST_CASE("GPU: element-wise unary ops match the CPU", "[gpu]") {
@@ -166,9 +172,9 @@ TEST_CASE("GPU: element-wise unary ops match the CPU", "[gpu]") {
   Tensor pos = Random({3, 37, 5}, &rng, 0.1f, 4.f);
   for (const char* op : {"Neg", "Abs", "Square", "Exp", "Tanh", "Sigmoid", "Relu", "Relu6", "Elu",
                          "Sign", "Floor", "Ceil"}) {
-    Compare(op, {}, {x});
+    CHECK(MatchesCpu(op, {}, {x}));
   }
-  for (const char* op : {"Log", "Sqrt", "Rsqrt", "Reciprocal"}) Compare(op, {}, {pos});
+  for (const char* op : {"Log", "Sqrt", "Rsqrt", "Reciprocal"}) CHECK(MatchesCpu(op, {}, {pos}));
 }
 
 TEST_CASE("GPU: element-wise binary ops with broadcasting match the CPU", "[gpu]") {
@@ -182,36 +188,37 @@ TEST_CASE("GPU: element-wise binary ops with broadcasting match the CPU", "[gpu]
     for (const char* op : {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
                            "SquaredDifference", "Pow"}) {
       Tensor base = std::string(op) == "Pow" ? Random(xs, &rng, 0.1f, 2.f) : x;
-      Compare(op, {}, {base, y});
+      CHECK(MatchesCpu(op, {}, {base, y}));
     }
   }
   Tensor a = Random({8, 9}, &rng, -7.f, 7.f), g = Random({8, 9}, &rng);
-  for (const char* op : {"ReluGrad", "Relu6Grad"}) Compare(op, {}, {g, a});
+  for (const char* op : {"ReluGrad", "Relu6Grad"}) CHECK(MatchesCpu(op, {}, {g, a}));
   Tensor y = Random({8, 9}, &rng, 0.f, 1.f);
-  for (const char* op : {"SigmoidGrad", "TanhGrad"}) Compare(op, {}, {y, g});
+  for (const char* op : {"SigmoidGrad", "TanhGrad"}) CHECK(MatchesCpu(op, {}, {y, g}));
 }
 
 TEST_CASE("GPU: BiasAdd, BiasAddGrad and reductions match the CPU", "[gpu]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(3);
   Tensor x = Random({2, 6, 5, 7}, &rng), b = Random({7}, &rng);
-  Compare("BiasAdd", {}, {x, b});
-  Compare("BiasAddGrad", {}, {x}, 1e-5, 1e-4);
+  CHECK(MatchesCpu("BiasAdd", {}, {x, b}));
+  CHECK(MatchesCpu("BiasAddGrad", {}, {x}, 1e-5, 1e-4));
   AttrMap nchw = {{"data_format", MakeAttr(std::string("NCHW"))}};
-  Compare("BiasAdd", nchw, {x, Random({6}, &rng)});
-  Compare("BiasAddGrad", nchw, {x}, 1e-5, 1e-4);
+  CHECK(MatchesCpu("BiasAdd", nchw, {x, Random({6}, &rng)}));
+  CHECK(MatchesCpu("BiasAddGrad", nchw, {x}, 1e-5, 1e-4));
   for (const char* op : {"Sum", "Mean", "Max", "Min", "Prod"}) {
     for (const std::vector<int32_t>& axes :
          std::vector<std::vector<int32_t>>{{0}, {1, 2}, {3}, {0, 3}, {-1}, {0, 1, 2, 3}, {}}) {
       for (bool keep : {false, true}) {
         CAPTURE(axes, keep);
-        Compare(op, {{"keep_dims", MakeAttr(keep)}}, {x, Vec<int32_t>(axes)}, 1e-4, 1e-4, {1});
+        CHECK(MatchesCpu(op, {{"keep_dims", MakeAttr(keep)}}, {x, Vec<int32_t>(axes)}, 1e-4, 1e-4,
+                         {1}));
       }
     }
   }
   Tensor big = Random({1000, 300}, &rng);
-  Compare("Sum", {}, {big, Vec<int32_t>({0, 1})}, 1e-4, 1e-3, {1});
-  Compare("Mean", {}, {big, Vec<int32_t>({1})}, 1e-4, 1e-4, {1});
+  CHECK(MatchesCpu("Sum", {}, {big, Vec<int32_t>({0, 1})}, 1e-4, 1e-3, {1}));
+  CHECK(MatchesCpu("Mean", {}, {big, Vec<int32_t>({1})}, 1e-4, 1e-4, {1}));
 }
 
 TEST_CASE("GPU: ArgMax/ArgMin, Softmax, LogSoftmax and cross-entropy match the CPU", "[gpu]") {
@@ -220,16 +227,16 @@ TEST_CASE("GPU: ArgMax/ArgMin, Softmax, LogSoftmax and cross-entropy match the C
   Tensor x = Random({5, 7, 9}, &rng);
   for (const char* op : {"ArgMax", "ArgMin"}) {
     for (int32_t axis : {0, 1, 2, -1}) {
-      Compare(op, {}, {x, Tensor::Scalar<int32_t>(axis)}, 0, 0, {1});
-      Compare(op, {{"output_type", MakeAttr(DT_INT32)}}, {x, Tensor::Scalar<int32_t>(axis)}, 0, 0,
-              {1});
+      CHECK(MatchesCpu(op, {}, {x, Tensor::Scalar<int32_t>(axis)}, 0, 0, {1}));
+      CHECK(MatchesCpu(op, {{"output_type", MakeAttr(DT_INT32)}},
+                       {x, Tensor::Scalar<int32_t>(axis)}, 0, 0, {1}));
     }
   }
   Tensor logits = Random({64, 10}, &rng, -5.f, 5.f);
-  Compare("Softmax", {}, {logits});
-  Compare("LogSoftmax", {}, {logits});
+  CHECK(MatchesCpu("Softmax", {}, {logits}));
+  CHECK(MatchesCpu("LogSoftmax", {}, {logits}));
   Tensor labels = Random({64, 10}, &rng, 0.f, 1.f);
-  Compare("SoftmaxCrossEntropyWithLogits", {}, {logits, labels}, 1e-5, 1e-5);
+  CHECK(MatchesCpu("SoftmaxCrossEntropyWithLogits", {}, {logits, labels}, 1e-5, 1e-5));
 }
 
 TEST_CASE("GPU: Transpose, Slice and ConcatV2 match the CPU", "[gpu]") {
@@ -238,26 +245,29 @@ TEST_CASE("GPU: Transpose, Slice and ConcatV2 match the CPU", "[gpu]") {
   Tensor x = Random({3, 4, 5, 6}, &rng);
   for (const std::vector<int32_t>& perm :
        std::vector<std::vector<int32_t>>{{0, 1, 2, 3}, {3, 2, 1, 0}, {0, 3, 1, 2}, {2, 0, 3, 1}}) {
-    Compare("Transpose", {}, {x, Vec<int32_t>(perm)}, 0, 0, {1});
+    CHECK(MatchesCpu("Transpose", {}, {x, Vec<int32_t>(perm)}, 0, 0, {1}));
   }
-  Compare("Slice", {}, {x, Vec<int32_t>({1, 0, 2, 3}), Vec<int32_t>({2, -1, 3, 2})}, 0, 0, {1, 2});
+  CHECK(MatchesCpu("Slice", {}, {x, Vec<int32_t>({1, 0, 2, 3}), Vec<int32_t>({2, -1, 3, 2})}, 0, 0,
+                   {1, 2}));
   auto masks = [](int64_t b, int64_t e, int64_t ell, int64_t na, int64_t sh) {
     return AttrMap{{"begin_mask", MakeAttr(b)},        {"end_mask", MakeAttr(e)},
                    {"ellipsis_mask", MakeAttr(ell)},   {"new_axis_mask", MakeAttr(na)},
                    {"shrink_axis_mask", MakeAttr(sh)}, {"Index", MakeAttr(DT_INT32)}};
   };
   // x[1:3, ::-2, 4:0:-1, :] and x[..., 1] (shrink) and x[:, newaxis, 2].
-  Compare("StridedSlice", masks(0b1000, 0b1010, 0, 0, 0),
-          {x, Vec<int32_t>({1, 0, 4, 0}), Vec<int32_t>({3, 0, 0, 0}), Vec<int32_t>({1, -2, -1, 1})},
-          0, 0, {1, 2, 3});
-  Compare("StridedSlice", masks(0, 0, 0b1, 0, 0b10),
-          {x, Vec<int32_t>({0, 1}), Vec<int32_t>({0, 2}), Vec<int32_t>({1, 1})}, 0, 0, {1, 2, 3});
-  Compare("StridedSlice", masks(0b1, 0b1, 0, 0b10, 0b100),
-          {x, Vec<int32_t>({0, 0, 2}), Vec<int32_t>({0, 0, 3}), Vec<int32_t>({1, 1, 1})}, 0, 0,
-          {1, 2, 3});
+  CHECK(MatchesCpu(
+      "StridedSlice", masks(0b1000, 0b1010, 0, 0, 0),
+      {x, Vec<int32_t>({1, 0, 4, 0}), Vec<int32_t>({3, 0, 0, 0}), Vec<int32_t>({1, -2, -1, 1})}, 0,
+      0, {1, 2, 3}));
+  CHECK(MatchesCpu("StridedSlice", masks(0, 0, 0b1, 0, 0b10),
+                   {x, Vec<int32_t>({0, 1}), Vec<int32_t>({0, 2}), Vec<int32_t>({1, 1})}, 0, 0,
+                   {1, 2, 3}));
+  CHECK(MatchesCpu("StridedSlice", masks(0b1, 0b1, 0, 0b10, 0b100),
+                   {x, Vec<int32_t>({0, 0, 2}), Vec<int32_t>({0, 0, 3}), Vec<int32_t>({1, 1, 1})},
+                   0, 0, {1, 2, 3}));
   Tensor a = Random({3, 2, 5}, &rng), b = Random({3, 4, 5}, &rng), c = Random({3, 1, 5}, &rng);
-  Compare("ConcatV2", {}, {a, b, c, Tensor::Scalar<int32_t>(1)}, 0, 0, {3});
-  Compare("ConcatV2", {}, {a, a, Tensor::Scalar<int32_t>(-1)}, 0, 0, {2});
+  CHECK(MatchesCpu("ConcatV2", {}, {a, b, c, Tensor::Scalar<int32_t>(1)}, 0, 0, {3}));
+  CHECK(MatchesCpu("ConcatV2", {}, {a, a, Tensor::Scalar<int32_t>(-1)}, 0, 0, {2}));
 }
 
 TEST_CASE("GPU: MatMul and BatchMatMulV2 (cuBLAS) match the CPU", "[gpu]") {
@@ -267,22 +277,22 @@ TEST_CASE("GPU: MatMul and BatchMatMulV2 (cuBLAS) match the CPU", "[gpu]") {
     for (bool tb : {false, true}) {
       Tensor a = Random(ta ? std::vector<int64_t>{33, 17} : std::vector<int64_t>{17, 33}, &rng);
       Tensor b = Random(tb ? std::vector<int64_t>{29, 33} : std::vector<int64_t>{33, 29}, &rng);
-      Compare("MatMul", {{"transpose_a", MakeAttr(ta)}, {"transpose_b", MakeAttr(tb)}}, {a, b},
-              1e-4, 1e-4);
+      CHECK(MatchesCpu("MatMul", {{"transpose_a", MakeAttr(ta)}, {"transpose_b", MakeAttr(tb)}},
+                       {a, b}, 1e-4, 1e-4));
     }
   }
   Tensor x = Random({4, 3, 5, 6}, &rng), y = Random({3, 6, 7}, &rng),
          z = Random({4, 1, 6, 7}, &rng);
   for (bool adj_y : {false, true}) {
     Tensor yy = adj_y ? Random({3, 7, 6}, &rng) : y;
-    Compare("BatchMatMulV2", {{"adj_x", MakeAttr(false)}, {"adj_y", MakeAttr(adj_y)}}, {x, yy},
-            1e-4, 1e-4);
+    CHECK(MatchesCpu("BatchMatMulV2", {{"adj_x", MakeAttr(false)}, {"adj_y", MakeAttr(adj_y)}},
+                     {x, yy}, 1e-4, 1e-4));
   }
   Tensor w = Random({1, 3, 6, 7}, &rng);
-  Compare("BatchMatMulV2", {{"adj_x", MakeAttr(false)}, {"adj_y", MakeAttr(false)}},
-          {Random({4, 1, 5, 6}, &rng), w}, 1e-4, 1e-4);  // mixed broadcasting
-  Compare("BatchMatMulV2", {{"adj_x", MakeAttr(false)}, {"adj_y", MakeAttr(false)}}, {x, z}, 1e-4,
-          1e-4);
+  CHECK(MatchesCpu("BatchMatMulV2", {{"adj_x", MakeAttr(false)}, {"adj_y", MakeAttr(false)}},
+                   {Random({4, 1, 5, 6}, &rng), w}, 1e-4, 1e-4));  // mixed broadcasting
+  CHECK(MatchesCpu("BatchMatMulV2", {{"adj_x", MakeAttr(false)}, {"adj_y", MakeAttr(false)}},
+                   {x, z}, 1e-4, 1e-4));
 }
 
 AttrMap ConvAttrs(const std::string& padding, int64_t stride) {
@@ -298,19 +308,21 @@ TEST_CASE("GPU: Conv2D and its backprops (cuDNN) match the CPU", "[gpu]") {
       CAPTURE(padding, stride);
       Tensor x = Random({2, 9, 8, 3}, &rng), f = Random({3, 3, 3, 5}, &rng);
       AttrMap attrs = ConvAttrs(padding, stride);
-      Compare("Conv2D", attrs, {x, f}, 1e-4, 1e-4);
+      CHECK(MatchesCpu("Conv2D", attrs, {x, f}, 1e-4, 1e-4));
       auto y = testing::RunKernel("Conv2D", attrs, {x, f});
       REQUIRE(y.ok());
       Tensor dy = Random((*y)[0].shape().dims(), &rng);
-      Compare("Conv2DBackpropInput", attrs, {Vec<int32_t>({2, 9, 8, 3}), f, dy}, 1e-4, 1e-4, {0});
-      Compare("Conv2DBackpropFilter", attrs, {x, Vec<int32_t>({3, 3, 3, 5}), dy}, 1e-4, 1e-3, {1});
+      CHECK(MatchesCpu("Conv2DBackpropInput", attrs, {Vec<int32_t>({2, 9, 8, 3}), f, dy}, 1e-4,
+                       1e-4, {0}));
+      CHECK(MatchesCpu("Conv2DBackpropFilter", attrs, {x, Vec<int32_t>({3, 3, 3, 5}), dy}, 1e-4,
+                       1e-3, {1}));
     }
   }
   // 5x5 SAME stride 1 (the MNIST CNN's first layer) and an asymmetric SAME case (even kernel).
   Tensor x = Random({4, 28, 28, 1}, &rng), f = Random({5, 5, 1, 8}, &rng);
-  Compare("Conv2D", ConvAttrs("SAME", 1), {x, f}, 1e-4, 1e-4);
+  CHECK(MatchesCpu("Conv2D", ConvAttrs("SAME", 1), {x, f}, 1e-4, 1e-4));
   Tensor f2 = Random({2, 2, 1, 4}, &rng);
-  Compare("Conv2D", ConvAttrs("SAME", 1), {x, f2}, 1e-4, 1e-4);
+  CHECK(MatchesCpu("Conv2D", ConvAttrs("SAME", 1), {x, f2}, 1e-4, 1e-4));
 }
 
 TEST_CASE("GPU: _FusedMatMul and _FusedConv2D match the CPU's fused kernels", "[gpu]") {
@@ -323,15 +335,16 @@ TEST_CASE("GPU: _FusedMatMul and _FusedConv2D match the CPU's fused kernels", "[
                   {"transpose_b", MakeAttr(true)},
                   {"fused_ops", MakeAttr(ops)},
                   {"num_args", MakeAttr(int64_t{1})}};
-    Compare("_FusedMatMul", mm,
-            {Random({16, 12}, &rng, -3.f, 3.f), Random({9, 12}, &rng), Random({9}, &rng)}, 1e-4,
-            1e-4);
+    CHECK(MatchesCpu("_FusedMatMul", mm,
+                     {Random({16, 12}, &rng, -3.f, 3.f), Random({9, 12}, &rng), Random({9}, &rng)},
+                     1e-4, 1e-4));
     AttrMap conv = ConvAttrs("SAME", 1);
     conv["fused_ops"] = MakeAttr(ops);
     conv["num_args"] = MakeAttr(int64_t{1});
-    Compare("_FusedConv2D", conv,
-            {Random({2, 7, 7, 3}, &rng, -3.f, 3.f), Random({3, 3, 3, 4}, &rng), Random({4}, &rng)},
-            1e-4, 1e-4);
+    CHECK(MatchesCpu(
+        "_FusedConv2D", conv,
+        {Random({2, 7, 7, 3}, &rng, -3.f, 3.f), Random({3, 3, 3, 4}, &rng), Random({4}, &rng)},
+        1e-4, 1e-4));
   }
 }
 
@@ -349,10 +362,10 @@ TEST_CASE("GPU: FusedBatchNorm (training and inference) matches the CPU", "[gpu]
                          {"data_format", MakeAttr(format)},
                          {"is_training", MakeAttr(training)},
                          {"U", MakeAttr(DT_FLOAT)}};
-        Compare("FusedBatchNormV3", attrs,
-                {x, Random({c}, &rng, 0.5f, 2.f), Random({c}, &rng), Random({c}, &rng),
-                 Random({c}, &rng, 0.5f, 2.f)},
-                1e-4, 1e-4);
+        CHECK(MatchesCpu("FusedBatchNormV3", attrs,
+                         {x, Random({c}, &rng, 0.5f, 2.f), Random({c}, &rng), Random({c}, &rng),
+                          Random({c}, &rng, 0.5f, 2.f)},
+                         1e-4, 1e-4));
       }
     }
   }
@@ -368,13 +381,13 @@ TEST_CASE("GPU: MaxPool, AvgPool and their gradients match the CPU", "[gpu]") {
                        {"strides", MakeAttr(std::vector<int64_t>{1, 2, 2, 1})},
                        {"padding", MakeAttr(padding)}};
       CAPTURE(padding, k);
-      Compare("MaxPool", attrs, {x});
-      Compare("AvgPool", attrs, {x});
+      CHECK(MatchesCpu("MaxPool", attrs, {x}));
+      CHECK(MatchesCpu("AvgPool", attrs, {x}));
       auto y = testing::RunKernel("MaxPool", attrs, {x});
       REQUIRE(y.ok());
       Tensor dy = Random((*y)[0].shape().dims(), &rng);
-      Compare("MaxPoolGrad", attrs, {x, (*y)[0], dy}, 1e-5, 1e-5);
-      Compare("AvgPoolGrad", attrs, {Vec<int32_t>({2, 9, 7, 3}), dy}, 1e-5, 1e-5, {0});
+      CHECK(MatchesCpu("MaxPoolGrad", attrs, {x, (*y)[0], dy}, 1e-5, 1e-5));
+      CHECK(MatchesCpu("AvgPoolGrad", attrs, {Vec<int32_t>({2, 9, 7, 3}), dy}, 1e-5, 1e-5, {0}));
     }
   }
 }
@@ -385,7 +398,7 @@ TEST_CASE("GPU: random ops draw the CPU kernels' Philox streams", "[gpu]") {
     AttrMap attrs = {{"dtype", MakeAttr(DT_FLOAT)},
                      {"seed", MakeAttr(int64_t{87654321})},
                      {"seed2", MakeAttr(int64_t{42})}};
-    Compare(op, attrs, {Vec<int32_t>({7, 13})}, 1e-5, 1e-6, {0});
+    CHECK(MatchesCpu(op, attrs, {Vec<int32_t>({7, 13})}, 1e-5, 1e-6, {0}));
   }
 }
 
@@ -488,22 +501,22 @@ TEST_CASE("GPU: shape plumbing (Tile, Fill, AddN, Shape, ExpandDims, Squeeze) ma
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(10);
   Tensor x = Random({2, 3, 4}, &rng);
-  Compare("Tile", {}, {x, Vec<int32_t>({2, 1, 3})}, 0, 0, {1});
-  Compare("Tile", {}, {Random({5}, &rng), Vec<int64_t>({4})}, 0, 0, {1});
-  Compare("Fill", {}, {Vec<int32_t>({3, 5}), Tensor::Scalar(2.5f)}, 0, 0, {0});
-  Compare("ZerosLike", {}, {x}, 0, 0);
-  Compare("OnesLike", {}, {x}, 0, 0);
-  Compare("AddN", {}, {x, Random({2, 3, 4}, &rng), Random({2, 3, 4}, &rng)}, 1e-6, 1e-6);
-  Compare("AddN", {}, {x}, 0, 0);
-  Compare("Shape", {}, {x}, 0, 0);
-  Compare("Shape", {{"out_type", MakeAttr(DT_INT64)}}, {x}, 0, 0);
-  Compare("Size", {}, {x}, 0, 0);
-  Compare("Rank", {}, {x}, 0, 0);
-  Compare("ExpandDims", {}, {x, Tensor::Scalar<int32_t>(-1)}, 0, 0, {1});
-  Compare("Squeeze", {}, {Random({1, 3, 1, 2}, &rng)}, 0, 0);
-  Compare("Squeeze", {{"squeeze_dims", MakeAttr(std::vector<int64_t>{2})}},
-          {Random({1, 3, 1, 2}, &rng)}, 0, 0);
-  Compare("Reshape", {}, {x, Vec<int32_t>({4, -1})}, 0, 0, {1});
+  CHECK(MatchesCpu("Tile", {}, {x, Vec<int32_t>({2, 1, 3})}, 0, 0, {1}));
+  CHECK(MatchesCpu("Tile", {}, {Random({5}, &rng), Vec<int64_t>({4})}, 0, 0, {1}));
+  CHECK(MatchesCpu("Fill", {}, {Vec<int32_t>({3, 5}), Tensor::Scalar(2.5f)}, 0, 0, {0}));
+  CHECK(MatchesCpu("ZerosLike", {}, {x}, 0, 0));
+  CHECK(MatchesCpu("OnesLike", {}, {x}, 0, 0));
+  CHECK(MatchesCpu("AddN", {}, {x, Random({2, 3, 4}, &rng), Random({2, 3, 4}, &rng)}, 1e-6, 1e-6));
+  CHECK(MatchesCpu("AddN", {}, {x}, 0, 0));
+  CHECK(MatchesCpu("Shape", {}, {x}, 0, 0));
+  CHECK(MatchesCpu("Shape", {{"out_type", MakeAttr(DT_INT64)}}, {x}, 0, 0));
+  CHECK(MatchesCpu("Size", {}, {x}, 0, 0));
+  CHECK(MatchesCpu("Rank", {}, {x}, 0, 0));
+  CHECK(MatchesCpu("ExpandDims", {}, {x, Tensor::Scalar<int32_t>(-1)}, 0, 0, {1}));
+  CHECK(MatchesCpu("Squeeze", {}, {Random({1, 3, 1, 2}, &rng)}, 0, 0));
+  CHECK(MatchesCpu("Squeeze", {{"squeeze_dims", MakeAttr(std::vector<int64_t>{2})}},
+                   {Random({1, 3, 1, 2}, &rng)}, 0, 0));
+  CHECK(MatchesCpu("Reshape", {}, {x, Vec<int32_t>({4, -1})}, 0, 0, {1}));
 }
 
 TEST_CASE("GPU: comparisons and Cast match the CPU", "[gpu]") {
@@ -518,19 +531,19 @@ TEST_CASE("GPU: comparisons and Cast match the CPU", "[gpu]") {
   Tensor xi = Tensor::FromVector<int64_t>({1, 5, -3, 7, 5, 2}, TensorShape{6});
   Tensor yi = Tensor::FromVector<int64_t>({1, 4, -3, 8, 5, 9}, TensorShape{6});
   for (const char* op : {"Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual"}) {
-    Compare(op, {}, {x, y}, 0, 0);
-    Compare(op, {}, {x, x}, 0, 0);
-    Compare(op, {}, {xi, yi}, 0, 0);
+    CHECK(MatchesCpu(op, {}, {x, y}, 0, 0));
+    CHECK(MatchesCpu(op, {}, {x, x}, 0, 0));
+    CHECK(MatchesCpu(op, {}, {xi, yi}, 0, 0));
   }
   Tensor f = Tensor::FromVector<float>({-2.7f, -0.5f, 0.f, 0.5f, 3.9f, 3e9f, -3e9f, std::nanf("")},
                                        TensorShape{8});
   for (DataType to : {DT_INT32, DT_INT64, DT_BOOL, DT_DOUBLE}) {
-    Compare("Cast", {{"DstT", MakeAttr(to)}}, {f}, 0, 0);
+    CHECK(MatchesCpu("Cast", {{"DstT", MakeAttr(to)}}, {f}, 0, 0));
   }
   Tensor bools = Tensor::FromVector<bool>({true, false, true}, TensorShape{3});
-  Compare("Cast", {{"DstT", MakeAttr(DT_FLOAT)}}, {bools}, 0, 0);
-  Compare("Cast", {{"DstT", MakeAttr(DT_FLOAT)}}, {xi}, 0, 0);
-  Compare("Cast", {{"DstT", MakeAttr(DT_INT32)}}, {xi}, 0, 0);
+  CHECK(MatchesCpu("Cast", {{"DstT", MakeAttr(DT_FLOAT)}}, {bools}, 0, 0));
+  CHECK(MatchesCpu("Cast", {{"DstT", MakeAttr(DT_FLOAT)}}, {xi}, 0, 0));
+  CHECK(MatchesCpu("Cast", {{"DstT", MakeAttr(DT_INT32)}}, {xi}, 0, 0));
 }
 
 // Every TensorFlow fixture with every node requested on /gpu:0 (soft placement keeps the

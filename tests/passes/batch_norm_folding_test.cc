@@ -8,6 +8,7 @@
 #include "passes/batch_norm_folding_pass.h"
 #include "runtime/session.h"
 #include "tests/devices/nn_test_util.h"
+#include "tests/passes/pass_test_util.h"
 
 namespace quiver {
 namespace {
@@ -16,38 +17,12 @@ using nn_test::MakeTensor;
 using nn_test::MaxError;
 using nn_test::RandomValues;
 using nn_test::ToDoubles;
+using pass_test::CountOp;
+using pass_test::HasNote;
+using pass_test::RunGraph;
 
 PassStats RunPass(Graph* graph, const PassContext& ctx) {
-  BatchNormFoldingPass pass;
-  auto stats = pass.Run(graph, ctx);
-  REQUIRE(stats.ok());
-  REQUIRE(VerifyGraph(graph).ok());
-  return *stats;
-}
-
-int CountOp(const Graph& graph, const std::string& op) {
-  int n = 0;
-  for (Node* node : graph.nodes()) n += node->op() == op;
-  return n;
-}
-
-bool HasNote(const PassStats& stats, const std::string& text) {
-  for (const std::string& n : stats.notes) {
-    if (n.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
-std::vector<double> RunGraph(const Graph& graph, const std::vector<Session::Feed>& feeds,
-                             const std::string& fetch) {
-  // Optimizer off: the graph runs exactly as given (the unoptimized baseline stays unfused).
-  SessionOptions options;
-  options.optimizer.level = 0;
-  auto session = Session::Create(graph, options);
-  REQUIRE(session.ok());
-  auto out = (*session)->Run(feeds, {fetch});
-  REQUIRE(out.ok());
-  return ToDoubles<float>((*out)[0]);
+  return pass_test::RunPassAndVerify<BatchNormFoldingPass>(graph, ctx);
 }
 
 AttrMap BnAttrs(bool training = false, float eps = 1e-3f) {

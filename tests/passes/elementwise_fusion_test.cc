@@ -11,6 +11,7 @@
 #include "passes/elementwise_fusion_pass.h"
 #include "runtime/session.h"
 #include "tests/devices/nn_test_util.h"
+#include "tests/passes/pass_test_util.h"
 
 namespace quiver {
 namespace {
@@ -19,26 +20,11 @@ using nn_test::MakeTensor;
 using nn_test::MaxError;
 using nn_test::RandomValues;
 using nn_test::ToDoubles;
+using pass_test::CountOp;
+using pass_test::HasNote;
 
 PassStats RunPass(Graph* graph, const PassContext& ctx) {
-  ElementwiseFusionPass pass;
-  auto stats = pass.Run(graph, ctx);
-  REQUIRE(stats.ok());
-  REQUIRE(VerifyGraph(graph).ok());
-  return *stats;
-}
-
-int CountOp(const Graph& graph, const std::string& op) {
-  int n = 0;
-  for (Node* node : graph.nodes()) n += node->op() == op;
-  return n;
-}
-
-bool HasNote(const PassStats& stats, const std::string& text) {
-  for (const std::string& n : stats.notes) {
-    if (n.find(text) != std::string::npos) return true;
-  }
-  return false;
+  return pass_test::RunPassAndVerify<ElementwiseFusionPass>(graph, ctx);
 }
 
 std::vector<std::vector<double>> RunGraph(const Graph& graph,
