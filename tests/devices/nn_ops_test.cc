@@ -14,9 +14,9 @@ using namespace quiver::nn_test;
 
 namespace {
 
-// Runs MatMul for one transpose combination and compares with the double reference.
+// Runs MatMul for one transpose combination: the max error against the double reference.
 template <typename T>
-void CheckMatMul(int64_t m, int64_t k, int64_t n, bool ta, bool tb, double tol) {
+double MatMulError(int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
   const std::vector<double> a = RandomValues(m * k, 1), b = RandomValues(k * n, 2);
   const TensorShape as = ta ? TensorShape{k, m} : TensorShape{m, k};
   const TensorShape bs = tb ? TensorShape{n, k} : TensorShape{k, n};
@@ -24,13 +24,13 @@ void CheckMatMul(int64_t m, int64_t k, int64_t n, bool ta, bool tb, double tol) 
                        {MakeTensor<T>(a, as), MakeTensor<T>(b, bs)});
   REQUIRE(out.ok());
   REQUIRE((*out)[0].shape() == TensorShape{m, n});
-  CHECK(MaxError(ToDoubles<T>((*out)[0]), RefMatMul(a.data(), b.data(), m, k, n, ta, tb)) < tol);
+  return MaxError(ToDoubles<T>((*out)[0]), RefMatMul(a.data(), b.data(), m, k, n, ta, tb));
 }
 
-// BatchMatMulV2 on broadcast batch shapes against per-batch reference products.
+// BatchMatMulV2 on broadcast batch shapes: the max error against per-batch reference products.
 template <typename T>
-void CheckBatchMatMul(const std::vector<int64_t>& xb, const std::vector<int64_t>& yb, int64_t m,
-                      int64_t k, int64_t n, bool adj_x, bool adj_y, double tol) {
+double BatchMatMulError(const std::vector<int64_t>& xb, const std::vector<int64_t>& yb, int64_t m,
+                        int64_t k, int64_t n, bool adj_x, bool adj_y) {
   std::vector<int64_t> xd = xb, yd = yb;
   xd.insert(xd.end(), {adj_x ? k : m, adj_x ? m : k});
   yd.insert(yd.end(), {adj_y ? n : k, adj_y ? k : n});
@@ -66,7 +66,7 @@ void CheckBatchMatMul(const std::vector<int64_t>& xb, const std::vector<int64_t>
         RefMatMul(x.data() + xo * m * k, y.data() + yo * k * n, m, k, n, adj_x, adj_y);
     want.insert(want.end(), c.begin(), c.end());
   }
-  CHECK(MaxError(ToDoubles<T>((*out)[0]), want) < tol);
+  return MaxError(ToDoubles<T>((*out)[0]), want);
 }
 
 }  // namespace
@@ -92,10 +92,10 @@ TEST_CASE("MatMul odd sizes and every transpose combination", "[nn]") {
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
       INFO("transpose_a=" << ta << " transpose_b=" << tb);
-      CheckMatMul<float>(7, 13, 5, ta, tb, 1e-5);
-      CheckMatMul<double>(7, 13, 5, ta, tb, 1e-12);
-      CheckMatMul<float>(65, 130, 33, ta, tb, 1e-4);  // past one SIMD block in every dim
-      CheckMatMul<double>(1, 1, 1, ta, tb, 1e-12);
+      CHECK(MatMulError<float>(7, 13, 5, ta, tb) < 1e-5);
+      CHECK(MatMulError<double>(7, 13, 5, ta, tb) < 1e-12);
+      CHECK(MatMulError<float>(65, 130, 33, ta, tb) < 1e-4);  // past one SIMD block in every dim
+      CHECK(MatMulError<double>(1, 1, 1, ta, tb) < 1e-12);
     }
   }
 }
@@ -150,13 +150,15 @@ TEST_CASE("BatchMatMulV2 broadcasts batch dimensions", "[nn]") {
   for (bool adj_x : {false, true}) {
     for (bool adj_y : {false, true}) {
       INFO("adj_x=" << adj_x << " adj_y=" << adj_y);
-      CheckBatchMatMul<float>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y, 1e-5);  // both broadcast
-      CheckBatchMatMul<double>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y, 1e-12);
-      CheckBatchMatMul<float>({3}, {}, 7, 13, 5, adj_x, adj_y, 1e-5);        // y unbatched
-      CheckBatchMatMul<float>({}, {3}, 7, 13, 5, adj_x, adj_y, 1e-5);        // x unbatched
-      CheckBatchMatMul<float>({2, 3}, {2, 3}, 3, 4, 2, adj_x, adj_y, 1e-5);  // equal batches
-      CheckBatchMatMul<double>({4, 1, 2}, {3, 1}, 2, 3, 4, adj_x, adj_y, 1e-12);
-      CheckBatchMatMul<float>({4, 1, 2}, {3, 1}, 2, 3, 4, adj_x, adj_y, 1e-5);
+      CHECK(BatchMatMulError<float>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y) <
+            1e-5);  // both broadcast
+      CHECK(BatchMatMulError<double>({2, 1}, {1, 3}, 4, 5, 6, adj_x, adj_y) < 1e-12);
+      CHECK(BatchMatMulError<float>({3}, {}, 7, 13, 5, adj_x, adj_y) < 1e-5);  // y unbatched
+      CHECK(BatchMatMulError<float>({}, {3}, 7, 13, 5, adj_x, adj_y) < 1e-5);  // x unbatched
+      CHECK(BatchMatMulError<float>({2, 3}, {2, 3}, 3, 4, 2, adj_x, adj_y) <
+            1e-5);  // equal batches
+      CHECK(BatchMatMulError<double>({4, 1, 2}, {3, 1}, 2, 3, 4, adj_x, adj_y) < 1e-12);
+      CHECK(BatchMatMulError<float>({4, 1, 2}, {3, 1}, 2, 3, 4, adj_x, adj_y) < 1e-5);
     }
   }
 }
