@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -69,30 +70,54 @@ std::vector<R> RefBroadcast(const std::vector<T>& x, const std::vector<int64_t>&
   return result;
 }
 
+// Matches a tensor against expected values: |got - want| <= abs + rel * |want| per element
+// (NaN matches NaN, infinities match exactly; rel = abs = 0 compares exactly in T). Catch
+// prints the first mismatch.
 template <typename T>
-void CheckClose(const Tensor& t, const std::vector<T>& expected, double rel, double abs_tol = 0) {
-  REQUIRE(t.num_elements() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const double got = static_cast<double>(t.data<T>()[i]);
-    const double want = static_cast<double>(expected[i]);
-    CAPTURE(i, got, want);
-    if (std::isnan(want)) {
-      CHECK(std::isnan(got));
-    } else if (std::isinf(want)) {
-      CHECK(got == want);
-    } else {
-      CHECK(std::fabs(got - want) <= abs_tol + rel * std::fabs(want));
+class TensorMatches : public Catch::MatcherBase<Tensor> {
+ public:
+  TensorMatches(std::vector<T> want, double rel, double abs_tol, bool exact)
+      : want_(std::move(want)), rel_(rel), abs_(abs_tol), exact_(exact) {}
+  bool match(const Tensor& t) const override {
+    if (t.num_elements() != static_cast<int64_t>(want_.size())) {
+      mismatch_ = "element count " + std::to_string(t.num_elements());
+      return false;
     }
+    for (size_t i = 0; i < want_.size(); ++i) {
+      const T g = t.data<T>()[i];
+      if (!Same(g, want_[i])) {
+        std::ostringstream os;
+        os << "element " << i << " is " << +g << ", expected " << +want_[i];
+        mismatch_ = os.str();
+        return false;
+      }
+    }
+    return true;
   }
+  std::string describe() const override { return "matches the expected values; " + mismatch_; }
+
+ private:
+  bool Same(T got_t, T want_t) const {
+    if (exact_) return got_t == want_t;
+    const double got = static_cast<double>(got_t), want = static_cast<double>(want_t);
+    if (std::isnan(want)) return std::isnan(got);
+    if (std::isinf(want)) return got == want;
+    return std::fabs(got - want) <= abs_ + rel_ * std::fabs(want);
+  }
+  std::vector<T> want_;
+  double rel_, abs_;
+  bool exact_;
+  mutable std::string mismatch_;
+};
+
+template <typename T>
+TensorMatches<T> IsCloseTo(std::vector<T> want, double rel, double abs_tol = 0) {
+  return TensorMatches<T>(std::move(want), rel, abs_tol, /*exact=*/false);
 }
 
 template <typename T>
-void CheckEqual(const Tensor& t, const std::vector<T>& expected) {
-  REQUIRE(t.num_elements() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    CHECK(t.data<T>()[i] == expected[i]);
-  }
+TensorMatches<T> IsExactly(std::vector<T> want) {
+  return TensorMatches<T>(std::move(want), 0, 0, /*exact=*/true);
 }
 
 Tensor RunOne(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {},
@@ -146,9 +171,9 @@ TEST_CASE("Unary float kernels match std:: math", "[cwise]") {
       Tensor yf = RunOne(c.op, {Tensor::FromVector<float>(xf, {n})});
       REQUIRE(yf.dtype() == DT_FLOAT);
       REQUIRE(yf.shape() == TensorShape{n});
-      CheckClose(yf, ef, c.float_rel, 1e-30);
+      CHECK_THAT(yf, IsCloseTo(ef, c.float_rel, 1e-30));
       Tensor yd = RunOne(c.op, {Tensor::FromVector<double>(xd, {n})});
-      CheckClose(yd, ed, 1e-12, 1e-300);
+      CHECK_THAT(yd, IsCloseTo(ed, 1e-12, 1e-300));
     }
   }
 }
@@ -159,20 +184,20 @@ TEST_CASE("Unary kernels handle special values", "[cwise]") {
   auto run = [&](const std::string& op, std::vector<float> x) {
     return RunOne(op, {Tensor::FromVector<float>(x, {static_cast<int64_t>(x.size())})});
   };
-  CheckClose<float>(run("Exp", {-inf, 0, 100}), {0, 1, inf}, 0);
-  CheckClose<float>(run("Log", {0, 1, -1}), {-inf, 0, nan}, 0);
-  CheckClose<float>(run("Sqrt", {0, 4, -1}), {0, 2, nan}, 0);
-  CheckClose<float>(run("Rsqrt", {0, 4}), {inf, 0.5f}, 1e-6);
-  CheckClose<float>(run("Sigmoid", {-200, 0, 200}), {0, 0.5f, 1}, 1e-6);
-  CheckClose<float>(run("Tanh", {-inf, 0, inf, 50}), {-1, 0, 1, 1}, 1e-6);
-  CheckClose<float>(run("Floor", {-1.5f, 1.5f, -0.0f}), {-2, 1, 0}, 0);
-  CheckClose<float>(run("Ceil", {-1.5f, 1.5f}), {-1, 2}, 0);
-  CheckClose<float>(run("Relu", {nan, -1, 2}), {nan, 0, 2}, 0);
-  CheckClose<float>(run("Relu6", {nan, -1, 7, 3}), {nan, 0, 6, 3}, 0);
-  CheckClose<float>(run("Sign", {nan, -0.0f, -3, 3}), {nan, 0, -1, 1}, 0);
-  CheckClose<float>(run("Reciprocal", {0, -4}), {inf, -0.25f}, 0);
+  CHECK_THAT(run("Exp", {-inf, 0, 100}), IsCloseTo<float>({0, 1, inf}, 0));
+  CHECK_THAT(run("Log", {0, 1, -1}), IsCloseTo<float>({-inf, 0, nan}, 0));
+  CHECK_THAT(run("Sqrt", {0, 4, -1}), IsCloseTo<float>({0, 2, nan}, 0));
+  CHECK_THAT(run("Rsqrt", {0, 4}), IsCloseTo<float>({inf, 0.5f}, 1e-6));
+  CHECK_THAT(run("Sigmoid", {-200, 0, 200}), IsCloseTo<float>({0, 0.5f, 1}, 1e-6));
+  CHECK_THAT(run("Tanh", {-inf, 0, inf, 50}), IsCloseTo<float>({-1, 0, 1, 1}, 1e-6));
+  CHECK_THAT(run("Floor", {-1.5f, 1.5f, -0.0f}), IsCloseTo<float>({-2, 1, 0}, 0));
+  CHECK_THAT(run("Ceil", {-1.5f, 1.5f}), IsCloseTo<float>({-1, 2}, 0));
+  CHECK_THAT(run("Relu", {nan, -1, 2}), IsCloseTo<float>({nan, 0, 2}, 0));
+  CHECK_THAT(run("Relu6", {nan, -1, 7, 3}), IsCloseTo<float>({nan, 0, 6, 3}, 0));
+  CHECK_THAT(run("Sign", {nan, -0.0f, -3, 3}), IsCloseTo<float>({nan, 0, -1, 1}, 0));
+  CHECK_THAT(run("Reciprocal", {0, -4}), IsCloseTo<float>({inf, -0.25f}, 0));
   // Scalars and empty tensors.
-  CheckClose<float>(RunOne("Neg", {Tensor::Scalar<float>(2)}), {-2}, 0);
+  CHECK_THAT(RunOne("Neg", {Tensor::Scalar<float>(2)}), IsCloseTo<float>({-2}, 0));
   Tensor empty = RunOne("Exp", {Tensor::FromVector<float>({}, {0, 3})});
   CHECK(empty.shape() == TensorShape{0, 3});
 }
@@ -180,16 +205,17 @@ TEST_CASE("Unary kernels handle special values", "[cwise]") {
 TEST_CASE("Unary integer kernels", "[cwise]") {
   const int32_t min32 = std::numeric_limits<int32_t>::min();
   Tensor x = Tensor::FromVector<int32_t>({-7, 0, 5, min32}, {2, 2});
-  CheckEqual<int32_t>(RunOne("Neg", {x}), {7, 0, -5, min32});  // wraps like TF
-  CheckEqual<int32_t>(RunOne("Abs", {x}), {7, 0, 5, min32});
-  CheckEqual<int32_t>(RunOne("Sign", {x}), {-1, 0, 1, -1});
-  CheckEqual<int32_t>(RunOne("Square", {Tensor::FromVector<int32_t>({-3, 4}, {2})}), {9, 16});
+  CHECK_THAT(RunOne("Neg", {x}), IsExactly<int32_t>({7, 0, -5, min32}));  // wraps like TF
+  CHECK_THAT(RunOne("Abs", {x}), IsExactly<int32_t>({7, 0, 5, min32}));
+  CHECK_THAT(RunOne("Sign", {x}), IsExactly<int32_t>({-1, 0, 1, -1}));
+  CHECK_THAT(RunOne("Square", {Tensor::FromVector<int32_t>({-3, 4}, {2})}),
+             IsExactly<int32_t>({9, 16}));
   Tensor x64 = Tensor::FromVector<int64_t>({-(int64_t(1) << 40), 3}, {2});
-  CheckEqual<int64_t>(RunOne("Abs", {x64}), {int64_t(1) << 40, 3});
-  CheckEqual<int64_t>(RunOne("Square", {x64}), {0, 9});  // 2^80 wraps to 0
-  CheckEqual<int32_t>(RunOne("Relu", {x}), {0, 0, 5, 0});
-  CheckEqual<bool>(RunOne("LogicalNot", {Tensor::FromVector<bool>({true, false}, {2})}),
-                   {false, true});
+  CHECK_THAT(RunOne("Abs", {x64}), IsExactly<int64_t>({int64_t(1) << 40, 3}));
+  CHECK_THAT(RunOne("Square", {x64}), IsExactly<int64_t>({0, 9}));  // 2^80 wraps to 0
+  CHECK_THAT(RunOne("Relu", {x}), IsExactly<int32_t>({0, 0, 5, 0}));
+  CHECK_THAT(RunOne("LogicalNot", {Tensor::FromVector<bool>({true, false}, {2})}),
+             IsExactly<bool>({false, true}));
 }
 
 TEST_CASE("Binary float kernels broadcast like NumPy", "[cwise]") {
@@ -246,7 +272,7 @@ TEST_CASE("Binary float kernels broadcast like NumPy", "[cwise]") {
         Tensor z = RunOne(op.name, {Tensor::FromVector<float>(x, TensorShape(xs)),
                                     Tensor::FromVector<float>(y, TensorShape(ys))});
         CHECK(Dims(z.shape()) == out_shape);
-        CheckClose(z, expected, 2e-6, 1e-6);
+        CHECK_THAT(z, IsCloseTo(expected, 2e-6, 1e-6));
 
         // float64 through the same shapes.
         std::vector<double> xd(x.begin(), x.end()), yd(y.begin(), y.end());
@@ -254,7 +280,7 @@ TEST_CASE("Binary float kernels broadcast like NumPy", "[cwise]") {
             xd, xs, yd, ys, [&](double a, double b) { return op.ref(a, b); }, &out_shape);
         Tensor zd = RunOne(op.name, {Tensor::FromVector<double>(xd, TensorShape(xs)),
                                      Tensor::FromVector<double>(yd, TensorShape(ys))});
-        CheckClose(zd, expected_d, 1e-12, 1e-12);
+        CHECK_THAT(zd, IsCloseTo(expected_d, 1e-12, 1e-12));
       }
     }
   }
@@ -264,31 +290,31 @@ TEST_CASE("Binary integer kernels", "[cwise]") {
   Tensor a = Tensor::FromVector<int32_t>({7, -7, 7, -7, 6, 0}, {6});
   Tensor b = Tensor::FromVector<int32_t>({2, 2, -2, -2, 3, 5}, {6});
   // Div truncates (C++/TF Div); FloorDiv/FloorMod follow Python.
-  CheckEqual<int32_t>(RunOne("Div", {a, b}), {3, -3, -3, 3, 2, 0});
-  CheckEqual<int32_t>(RunOne("FloorDiv", {a, b}), {3, -4, -4, 3, 2, 0});
-  CheckEqual<int32_t>(RunOne("FloorMod", {a, b}), {1, 1, -1, -1, 0, 0});
-  CheckEqual<int32_t>(RunOne("Add", {a, b}), {9, -5, 5, -9, 9, 5});
-  CheckEqual<int32_t>(RunOne("Sub", {a, b}), {5, -9, 9, -5, 3, -5});
-  CheckEqual<int32_t>(RunOne("Mul", {a, b}), {14, -14, -14, 14, 18, 0});
-  CheckEqual<int32_t>(RunOne("Maximum", {a, b}), {7, 2, 7, -2, 6, 5});
-  CheckEqual<int32_t>(RunOne("Minimum", {a, b}), {2, -7, -2, -7, 3, 0});
-  CheckEqual<int32_t>(RunOne("SquaredDifference", {a, b}), {25, 81, 81, 25, 9, 25});
-  CheckEqual<int32_t>(RunOne("Pow", {a, Tensor::FromVector<int32_t>({0, 1, 2, 3, 2, 0}, {6})}),
-                      {1, -7, 49, -343, 36, 1});
+  CHECK_THAT(RunOne("Div", {a, b}), IsExactly<int32_t>({3, -3, -3, 3, 2, 0}));
+  CHECK_THAT(RunOne("FloorDiv", {a, b}), IsExactly<int32_t>({3, -4, -4, 3, 2, 0}));
+  CHECK_THAT(RunOne("FloorMod", {a, b}), IsExactly<int32_t>({1, 1, -1, -1, 0, 0}));
+  CHECK_THAT(RunOne("Add", {a, b}), IsExactly<int32_t>({9, -5, 5, -9, 9, 5}));
+  CHECK_THAT(RunOne("Sub", {a, b}), IsExactly<int32_t>({5, -9, 9, -5, 3, -5}));
+  CHECK_THAT(RunOne("Mul", {a, b}), IsExactly<int32_t>({14, -14, -14, 14, 18, 0}));
+  CHECK_THAT(RunOne("Maximum", {a, b}), IsExactly<int32_t>({7, 2, 7, -2, 6, 5}));
+  CHECK_THAT(RunOne("Minimum", {a, b}), IsExactly<int32_t>({2, -7, -2, -7, 3, 0}));
+  CHECK_THAT(RunOne("SquaredDifference", {a, b}), IsExactly<int32_t>({25, 81, 81, 25, 9, 25}));
+  CHECK_THAT(RunOne("Pow", {a, Tensor::FromVector<int32_t>({0, 1, 2, 3, 2, 0}, {6})}),
+             IsExactly<int32_t>({1, -7, 49, -343, 36, 1}));
   // int64 with broadcasting: [2,3] op [3].
   Tensor m = Tensor::FromVector<int64_t>({10, 20, 30, -10, -20, -30}, {2, 3});
   Tensor v = Tensor::FromVector<int64_t>({3, -4, 7}, {3});
-  CheckEqual<int64_t>(RunOne("FloorDiv", {m, v}), {3, -5, 4, -4, 5, -5});
-  CheckEqual<int64_t>(RunOne("FloorMod", {m, v}), {1, 0, 2, 2, 0, 5});
-  CheckEqual<int64_t>(RunOne("Add", {m, v}), {13, 16, 37, -7, -24, -23});
+  CHECK_THAT(RunOne("FloorDiv", {m, v}), IsExactly<int64_t>({3, -5, 4, -4, 5, -5}));
+  CHECK_THAT(RunOne("FloorMod", {m, v}), IsExactly<int64_t>({1, 0, 2, 2, 0, 5}));
+  CHECK_THAT(RunOne("Add", {m, v}), IsExactly<int64_t>({13, 16, 37, -7, -24, -23}));
   // MIN / -1 must not trap.
   const int32_t min32 = std::numeric_limits<int32_t>::min();
-  CheckEqual<int32_t>(RunOne("Div", {Tensor::Scalar<int32_t>(min32), Tensor::Scalar<int32_t>(-1)}),
-                      {min32});
+  CHECK_THAT(RunOne("Div", {Tensor::Scalar<int32_t>(min32), Tensor::Scalar<int32_t>(-1)}),
+             IsExactly<int32_t>({min32}));
   // Wrapping addition.
-  CheckEqual<int32_t>(RunOne("Add", {Tensor::Scalar<int32_t>(std::numeric_limits<int32_t>::max()),
-                                     Tensor::Scalar<int32_t>(1)}),
-                      {min32});
+  CHECK_THAT(RunOne("Add", {Tensor::Scalar<int32_t>(std::numeric_limits<int32_t>::max()),
+                            Tensor::Scalar<int32_t>(1)}),
+             IsExactly<int32_t>({min32}));
 }
 
 TEST_CASE("Integer division by zero and negative powers are errors", "[cwise]") {
@@ -317,8 +343,8 @@ TEST_CASE("Maximum and Minimum propagate NaN", "[cwise]") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   Tensor a = Tensor::FromVector<float>({nan, 1, 2}, {3});
   Tensor b = Tensor::FromVector<float>({1, nan, 3}, {3});
-  CheckClose<float>(RunOne("Maximum", {a, b}), {nan, nan, 3}, 0);
-  CheckClose<float>(RunOne("Minimum", {a, b}), {nan, nan, 2}, 0);
+  CHECK_THAT(RunOne("Maximum", {a, b}), IsCloseTo<float>({nan, nan, 3}, 0));
+  CHECK_THAT(RunOne("Minimum", {a, b}), IsCloseTo<float>({nan, nan, 2}, 0));
 }
 
 TEST_CASE("Incompatible broadcast shapes are errors naming both shapes", "[cwise]") {
@@ -339,26 +365,28 @@ TEST_CASE("Incompatible broadcast shapes are errors naming both shapes", "[cwise
 TEST_CASE("Comparison kernels", "[cwise]") {
   Tensor x = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
   Tensor y = Tensor::FromVector<float>({2, 2, 7}, {3});
-  CheckEqual<bool>(RunOne("Less", {x, y}), {true, false, true, false, false, true});
-  CheckEqual<bool>(RunOne("LessEqual", {x, y}), {true, true, true, false, false, true});
-  CheckEqual<bool>(RunOne("Greater", {x, y}), {false, false, false, true, true, false});
-  CheckEqual<bool>(RunOne("GreaterEqual", {x, y}), {false, true, false, true, true, false});
-  CheckEqual<bool>(RunOne("Equal", {x, y}), {false, true, false, false, false, false});
-  CheckEqual<bool>(RunOne("NotEqual", {x, y}), {true, false, true, true, true, true});
+  CHECK_THAT(RunOne("Less", {x, y}), IsExactly<bool>({true, false, true, false, false, true}));
+  CHECK_THAT(RunOne("LessEqual", {x, y}), IsExactly<bool>({true, true, true, false, false, true}));
+  CHECK_THAT(RunOne("Greater", {x, y}), IsExactly<bool>({false, false, false, true, true, false}));
+  CHECK_THAT(RunOne("GreaterEqual", {x, y}),
+             IsExactly<bool>({false, true, false, true, true, false}));
+  CHECK_THAT(RunOne("Equal", {x, y}), IsExactly<bool>({false, true, false, false, false, false}));
+  CHECK_THAT(RunOne("NotEqual", {x, y}), IsExactly<bool>({true, false, true, true, true, true}));
   // Scalar on the left, int64.
   Tensor v = Tensor::FromVector<int64_t>({-1, 0, 1}, {3});
-  CheckEqual<bool>(RunOne("Greater", {Tensor::Scalar<int64_t>(0), v}), {true, false, false});
+  CHECK_THAT(RunOne("Greater", {Tensor::Scalar<int64_t>(0), v}),
+             IsExactly<bool>({true, false, false}));
   // double and int32 with NaN / outer broadcasting.
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  CheckEqual<bool>(RunOne("Equal", {Tensor::FromVector<double>({nan, 1}, {2}),
-                                    Tensor::FromVector<double>({nan, 1}, {2})}),
-                   {false, true});
-  CheckEqual<bool>(RunOne("Less", {Tensor::FromVector<int32_t>({1, 2}, {2, 1}),
-                                   Tensor::FromVector<int32_t>({0, 1, 2}, {1, 3})}),
-                   {false, false, true, false, false, false});
-  CheckEqual<bool>(
+  CHECK_THAT(RunOne("Equal", {Tensor::FromVector<double>({nan, 1}, {2}),
+                              Tensor::FromVector<double>({nan, 1}, {2})}),
+             IsExactly<bool>({false, true}));
+  CHECK_THAT(RunOne("Less", {Tensor::FromVector<int32_t>({1, 2}, {2, 1}),
+                             Tensor::FromVector<int32_t>({0, 1, 2}, {1, 3})}),
+             IsExactly<bool>({false, false, true, false, false, false}));
+  CHECK_THAT(
       RunOne("Equal", {Tensor::FromVector<bool>({true, false}, {2}), Tensor::Scalar<bool>(true)}),
-      {true, false});
+      IsExactly<bool>({true, false}));
 }
 
 TEST_CASE("Equal with incompatible_shape_error=false returns a scalar", "[cwise]") {
@@ -376,8 +404,8 @@ TEST_CASE("Equal with incompatible_shape_error=false returns a scalar", "[cwise]
 TEST_CASE("Logical kernels broadcast", "[cwise]") {
   Tensor a = Tensor::FromVector<bool>({true, true, false, false}, {2, 2});
   Tensor b = Tensor::FromVector<bool>({true, false}, {2});
-  CheckEqual<bool>(RunOne("LogicalAnd", {a, b}), {true, false, false, false});
-  CheckEqual<bool>(RunOne("LogicalOr", {a, b}), {true, true, true, false});
+  CHECK_THAT(RunOne("LogicalAnd", {a, b}), IsExactly<bool>({true, false, false, false}));
+  CHECK_THAT(RunOne("LogicalOr", {a, b}), IsExactly<bool>({true, true, true, false}));
 }
 
 TEST_CASE("Cast converts like TensorFlow", "[cwise][cast]") {
@@ -389,33 +417,36 @@ TEST_CASE("Cast converts like TensorFlow", "[cwise][cast]") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   // Float -> int truncates toward zero; out-of-range saturates; NaN -> 0.
   Tensor f = Tensor::FromVector<float>({2.7f, -2.7f, 0.5f, -0.5f, 3e9f, -3e9f, nan}, {7});
-  CheckEqual<int32_t>(cast(f, DT_INT32), {2, -2, 0, 0, std::numeric_limits<int32_t>::max(),
-                                          std::numeric_limits<int32_t>::min(), 0});
-  CheckEqual<int64_t>(cast(f, DT_INT64), {2, -2, 0, 0, 3000000000LL, -3000000000LL, 0});
-  CheckEqual<uint8_t>(
-      cast(Tensor::FromVector<float>({255.9f, 256.0f, -1.0f, 12.5f}, {4}), DT_UINT8),
-      {255, 255, 0, 12});
-  CheckEqual<int8_t>(cast(Tensor::FromVector<double>({-128.7, 127.9, 200}, {3}), DT_INT8),
-                     {-128, 127, 127});
+  CHECK_THAT(cast(f, DT_INT32),
+             IsExactly<int32_t>({2, -2, 0, 0, std::numeric_limits<int32_t>::max(),
+                                 std::numeric_limits<int32_t>::min(), 0}));
+  CHECK_THAT(cast(f, DT_INT64), IsExactly<int64_t>({2, -2, 0, 0, 3000000000LL, -3000000000LL, 0}));
+  CHECK_THAT(cast(Tensor::FromVector<float>({255.9f, 256.0f, -1.0f, 12.5f}, {4}), DT_UINT8),
+             IsExactly<uint8_t>({255, 255, 0, 12}));
+  CHECK_THAT(cast(Tensor::FromVector<double>({-128.7, 127.9, 200}, {3}), DT_INT8),
+             IsExactly<int8_t>({-128, 127, 127}));
   // Integer narrowing wraps.
-  CheckEqual<int32_t>(
-      cast(Tensor::FromVector<int64_t>({(int64_t(1) << 32) + 5, -1}, {2}), DT_INT32), {5, -1});
-  CheckEqual<uint8_t>(cast(Tensor::FromVector<int32_t>({-1, 256, 65}, {3}), DT_UINT8),
-                      {255, 0, 65});
-  CheckEqual<int16_t>(cast(Tensor::FromVector<int32_t>({70000}, {1}), DT_INT16),
-                      {static_cast<int16_t>(70000 - 65536)});
+  CHECK_THAT(cast(Tensor::FromVector<int64_t>({(int64_t(1) << 32) + 5, -1}, {2}), DT_INT32),
+             IsExactly<int32_t>({5, -1}));
+  CHECK_THAT(cast(Tensor::FromVector<int32_t>({-1, 256, 65}, {3}), DT_UINT8),
+             IsExactly<uint8_t>({255, 0, 65}));
+  CHECK_THAT(cast(Tensor::FromVector<int32_t>({70000}, {1}), DT_INT16),
+             IsExactly<int16_t>({static_cast<int16_t>(70000 - 65536)}));
   // Bool both ways.
-  CheckEqual<bool>(cast(Tensor::FromVector<float>({0.0f, -0.0f, 0.1f, nan}, {4}), DT_BOOL),
-                   {false, false, true, true});
-  CheckEqual<bool>(cast(Tensor::FromVector<int32_t>({0, 3}, {2}), DT_BOOL), {false, true});
-  CheckEqual<float>(cast(Tensor::FromVector<bool>({true, false}, {2}), DT_FLOAT), {1.0f, 0.0f});
-  CheckEqual<int64_t>(cast(Tensor::FromVector<bool>({true, false}, {2}), DT_INT64), {1, 0});
+  CHECK_THAT(cast(Tensor::FromVector<float>({0.0f, -0.0f, 0.1f, nan}, {4}), DT_BOOL),
+             IsExactly<bool>({false, false, true, true}));
+  CHECK_THAT(cast(Tensor::FromVector<int32_t>({0, 3}, {2}), DT_BOOL),
+             IsExactly<bool>({false, true}));
+  CHECK_THAT(cast(Tensor::FromVector<bool>({true, false}, {2}), DT_FLOAT),
+             IsExactly<float>({1.0f, 0.0f}));
+  CHECK_THAT(cast(Tensor::FromVector<bool>({true, false}, {2}), DT_INT64),
+             IsExactly<int64_t>({1, 0}));
   // Int -> float rounds to nearest.
-  CheckEqual<float>(cast(Tensor::FromVector<int32_t>({16777217, -3}, {2}), DT_FLOAT),
-                    {16777216.0f, -3.0f});
-  CheckEqual<double>(cast(Tensor::FromVector<float>({0.1f}, {1}), DT_DOUBLE),
-                     {static_cast<double>(0.1f)});
-  CheckEqual<float>(cast(Tensor::FromVector<double>({0.1}, {1}), DT_FLOAT), {0.1f});
+  CHECK_THAT(cast(Tensor::FromVector<int32_t>({16777217, -3}, {2}), DT_FLOAT),
+             IsExactly<float>({16777216.0f, -3.0f}));
+  CHECK_THAT(cast(Tensor::FromVector<float>({0.1f}, {1}), DT_DOUBLE),
+             IsExactly<double>({static_cast<double>(0.1f)}));
+  CHECK_THAT(cast(Tensor::FromVector<double>({0.1}, {1}), DT_FLOAT), IsExactly<float>({0.1f}));
 }
 
 TEST_CASE("Cast to and from float16 and bfloat16", "[cwise][cast]") {
@@ -431,10 +462,11 @@ TEST_CASE("Cast to and from float16 and bfloat16", "[cwise][cast]") {
   const std::vector<uint16_t> half_bits = {0x3C00, 0xC000, 0x7BFF, 0x7C00, 0x0001};
   for (size_t i = 0; i < half_bits.size(); ++i) CHECK(h.data<uint16_t>()[i] == half_bits[i]);
   // Back to float32 and to int32 (through float).
-  CheckEqual<float>(cast(h, DT_FLOAT),
-                    {1.0f, -2.0f, 65504.0f, std::numeric_limits<float>::infinity(), 5.9604645e-8f});
-  CheckEqual<int32_t>(cast(cast(Tensor::FromVector<float>({2.75f, -3.5f}, {2}), DT_HALF), DT_INT32),
-                      {2, -3});
+  CHECK_THAT(cast(h, DT_FLOAT),
+             IsExactly<float>(
+                 {1.0f, -2.0f, 65504.0f, std::numeric_limits<float>::infinity(), 5.9604645e-8f}));
+  CHECK_THAT(cast(cast(Tensor::FromVector<float>({2.75f, -3.5f}, {2}), DT_HALF), DT_INT32),
+             IsExactly<int32_t>({2, -3}));
   // bfloat16: 1 + 3*2^-9 lies between 1.0 (0x3F80) and 1 + 2^-7 (0x3F81), nearer the latter.
   Tensor b = Tensor::FromVector<float>({1.005859375f, -2.0f}, {2});
   Tensor rounded = cast(b, DT_BFLOAT16);
@@ -442,7 +474,7 @@ TEST_CASE("Cast to and from float16 and bfloat16", "[cwise][cast]") {
   CHECK(rounded.data<uint16_t>()[1] == 0xC000);
   Tensor truncated = cast(b, DT_BFLOAT16, /*truncate=*/true);
   CHECK(truncated.data<uint16_t>()[0] == 0x3F80);
-  CheckEqual<double>(cast(rounded, DT_DOUBLE), {1.0078125, -2.0});
+  CHECK_THAT(cast(rounded, DT_DOUBLE), IsExactly<double>({1.0078125, -2.0}));
   // Half <-> bfloat16 via float.
   Tensor hb = cast(h, DT_BFLOAT16);
   CHECK(hb.data<uint16_t>()[0] == 0x3F80);  // 1.0
@@ -470,18 +502,18 @@ TEST_CASE("AddN sums same-shape inputs", "[cwise]") {
   Tensor a = Tensor::FromVector<float>({1, 2, 3, 4}, {2, 2});
   Tensor b = Tensor::FromVector<float>({10, 20, 30, 40}, {2, 2});
   Tensor c = Tensor::FromVector<float>({100, 200, 300, 400}, {2, 2});
-  CheckEqual<float>(RunOne("AddN", {a, b, c}), {111, 222, 333, 444});
-  CheckEqual<float>(RunOne("AddN", {a}), {1, 2, 3, 4});
-  CheckEqual<int64_t>(RunOne("AddN", {Tensor::FromVector<int64_t>({1, 2}, {2}),
-                                      Tensor::FromVector<int64_t>({3, 4}, {2})}),
-                      {4, 6});
+  CHECK_THAT(RunOne("AddN", {a, b, c}), IsExactly<float>({111, 222, 333, 444}));
+  CHECK_THAT(RunOne("AddN", {a}), IsExactly<float>({1, 2, 3, 4}));
+  CHECK_THAT(RunOne("AddN", {Tensor::FromVector<int64_t>({1, 2}, {2}),
+                             Tensor::FromVector<int64_t>({3, 4}, {2})}),
+             IsExactly<int64_t>({4, 6}));
   // Larger than one block, with the same tensor twice (no in-place aliasing surprises).
   const int64_t n = 5000;
   std::vector<double> x = RandomValues<double>(n, 3, -1, 1);
   Tensor xt = Tensor::FromVector<double>(x, {n});
   std::vector<double> expected;
   for (double v : x) expected.push_back(v + v + v);
-  CheckClose(RunOne("AddN", {xt, xt, xt}), expected, 1e-15);
+  CHECK_THAT(RunOne("AddN", {xt, xt, xt}), IsCloseTo(expected, 1e-15));
   auto bad = RunKernel("AddN", {}, {a, Tensor::FromVector<float>({1, 2}, {2})});
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(Message(bad.status()), Catch::Contains("[2,2]") && Catch::Contains("[2]"));
@@ -499,7 +531,7 @@ TEST_CASE("Element-wise kernels on the intra-op pool", "[cwise]") {
   Tensor z = RunOne(
       "Add", {Tensor::FromVector<float>(x, {rows, cols}), Tensor::FromVector<float>(bias, {cols})},
       {}, &pool);
-  CheckClose(z, expected, 0);
+  CHECK_THAT(z, IsCloseTo(expected, 0));
   // Column broadcast [rows, 1] across [rows, cols].
   std::vector<float> col = RandomValues<float>(rows, 13, -3, 3);
   for (int64_t r = 0; r < rows; ++r) {
@@ -509,12 +541,12 @@ TEST_CASE("Element-wise kernels on the intra-op pool", "[cwise]") {
       "Mul",
       {Tensor::FromVector<float>(x, {rows, cols}), Tensor::FromVector<float>(col, {rows, 1})}, {},
       &pool);
-  CheckClose(m, expected, 0);
+  CHECK_THAT(m, IsCloseTo(expected, 0));
   // A parallel transcendental unary op.
   std::vector<float> e;
   for (float v : x) e.push_back(static_cast<float>(std::tanh(static_cast<double>(v))));
-  CheckClose(RunOne("Tanh", {Tensor::FromVector<float>(x, {rows, cols})}, {}, &pool), e, 2e-6,
-             1e-7);
+  CHECK_THAT(RunOne("Tanh", {Tensor::FromVector<float>(x, {rows, cols})}, {}, &pool),
+             IsCloseTo(e, 2e-6, 1e-7));
 }
 
 TEST_CASE("Element-wise shape functions", "[cwise][shape]") {
