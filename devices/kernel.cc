@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "devices/device.h"
+#include "graph/status_macros.h"
 
 namespace quiver {
 
@@ -13,6 +14,13 @@ std::string NodePrefix(const Node& node) {
   return absl::StrCat("node '", node.name(), "' (", node.op(), "): ");
 }
 }  // namespace
+
+absl::Status Variable::PrepareForInPlaceWrite() {
+  if (!ValueIsShared()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Tensor copy, value.Clone(value.allocator()));
+  value = std::move(copy);
+  return absl::OkStatus();
+}
 
 absl::Status OpKernelConstruction::Error(const std::string& message) const {
   return absl::InvalidArgumentError(NodePrefix(node_) + message);

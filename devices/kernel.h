@@ -31,10 +31,22 @@ class Device;
 class OpKernel;
 
 // A TF1 variable (VariableV2): a mutable tensor that persists across Session::Run calls.
+//
+// Reads alias `value` (a fetch or a `read` Identity takes a Tensor sharing its buffer under a
+// reader lock); updates hold `mu` exclusively and write in place only when nobody else holds
+// the buffer. A buffer a reader still holds is first replaced by a private copy (copy-on-write,
+// as TF's resource variables do), so a tensor a reader already has never changes under it.
+// Ref edges carry only the Variable*, never a copy of `value`, so in-flight refs do not count
+// as readers.
 struct Variable {
   Mutex mu;
   Tensor value;  // invalid until first assigned
   bool initialized() const { return value.valid(); }
+  // Whether a reader still shares value's buffer. Call with mu held exclusively.
+  bool ValueIsShared() const { return value.valid() && !value.RefCountIsOne(); }
+  // Copy-on-write for host-accessible values: when shared, replaces value by a private copy
+  // from the same allocator. Call with mu held exclusively, before writing value in place.
+  absl::Status PrepareForInPlaceWrite();
 };
 
 class OpKernelConstruction {
@@ -96,7 +108,7 @@ class OpKernelContext {
   Device* device() const { return device_; }
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   int num_outputs() const { return static_cast<int>(outputs_.size()); }
-  // The input tensor (for a ref input: the variable's current value).
+  // The input tensor (empty for a ref input: use ref_input(i)->value under its mutex).
   const Tensor& input(int i) const { return inputs_[i].tensor; }
   // The variable behind a ref input (nullptr if the input is not a ref).
   Variable* ref_input(int i) const { return inputs_[i].ref; }
@@ -108,9 +120,11 @@ class OpKernelContext {
   absl::StatusOr<Tensor*> allocate_output(int i, const TensorShape& shape);
   // Sets output i to an existing tensor (aliasing is fine: tensors are immutable once produced).
   void set_output(int i, Tensor t) { outputs_[i].tensor = std::move(t); }
-  void set_output_ref(int i, Variable* v, Tensor current) {
+  // Sets output i to a reference to `v` (a ref edge carries no tensor; consumers read
+  // v->value under v->mu).
+  void set_output_ref(int i, Variable* v) {
     outputs_[i].ref = v;
-    outputs_[i].tensor = std::move(current);
+    outputs_[i].tensor = Tensor();
   }
   // Reuses input `in`'s buffer for output `out` when nothing else holds it and dtype and size
   // match; otherwise allocates. Element-wise kernels use this to work in place.

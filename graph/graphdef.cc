@@ -23,6 +23,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "graph/resource_variable_lowering.h"
 #include "graph/status_macros.h"
 #include "graph/tensor_proto.h"
 
@@ -227,6 +228,16 @@ absl::Status ImportGraphDef(const tensorflow::GraphDef& gd, Graph* graph) {
   if (graph->num_nodes() != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ImportGraphDef needs an empty graph; this one has ", graph->num_nodes(), " nodes"));
+  }
+  // TF2 resource variables (VarHandleOp, ReadVariableOp, ResourceApplyAdam, ...) are lowered
+  // to the TF1 ref-variable ops first (graph/resource_variable_lowering.h); the lowered
+  // GraphDef then goes through every check below.
+  if (UsesResourceVariables(gd)) {
+    ASSIGN_OR_RETURN(tensorflow::GraphDef lowered, LowerResourceVariables(gd));
+    if (UsesResourceVariables(lowered)) {
+      return absl::InternalError("resource-variable lowering left resource ops in the graph");
+    }
+    return ImportGraphDef(lowered, graph);
   }
   const int n = gd.node_size();
 

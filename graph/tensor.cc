@@ -30,7 +30,7 @@ void ResetTensorMemoryPeak() {
   g_peak_bytes.store(g_current_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
-absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes, Allocator* allocator) {
+absl::StatusOr<BufferRef> Buffer::Allocate(size_t bytes, Allocator* allocator) {
   if (allocator == nullptr) allocator = ProcessCpuAllocator();
   void* p = allocator->AllocateRaw(kAlignment, bytes);
   if (p == nullptr) {
@@ -41,7 +41,7 @@ absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(size_t bytes, Allocator
         stats.bytes_limit > 0 ? absl::StrCat(", limit ", stats.bytes_limit) : std::string(), ")"));
   }
   TrackAllocation(static_cast<int64_t>(bytes));
-  return std::shared_ptr<Buffer>(new Buffer(p, bytes, allocator));
+  return BufferRef(new Buffer(p, bytes, allocator));
 }
 
 Buffer::~Buffer() {

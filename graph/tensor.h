@@ -4,10 +4,12 @@
 // aliases the same bytes.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,15 +19,16 @@
 
 namespace quiver {
 
-// An owned, aligned block of bytes that remembers the allocator it came from.
+class BufferRef;
+
+// An owned, aligned block of bytes that remembers the allocator it came from. Shared by
+// Tensors through BufferRef (an intrusive count, see there).
 class Buffer {
  public:
   static constexpr size_t kAlignment = Allocator::kDefaultAlignment;
   // A buffer from `allocator` (nullptr: ProcessCpuAllocator()), or ResourceExhausted naming
   // the allocator, the size and its limit. The allocator must outlive the buffer.
-  static absl::StatusOr<std::shared_ptr<Buffer>> Allocate(size_t bytes,
-                                                          Allocator* allocator = nullptr);
-  ~Buffer();
+  static absl::StatusOr<BufferRef> Allocate(size_t bytes, Allocator* allocator = nullptr);
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
@@ -34,11 +37,64 @@ class Buffer {
   Allocator* allocator() const { return allocator_; }
 
  private:
+  friend class BufferRef;
   Buffer(void* data, size_t size, Allocator* allocator)
       : data_(data), size_(size), allocator_(allocator) {}
+  ~Buffer();
   void* data_;
   size_t size_;
   Allocator* allocator_;
+  std::atomic<int64_t> refs_{1};
+};
+
+// A counted reference to a Buffer. Unlike std::shared_ptr, whose use_count() is a relaxed
+// load, IsUnique() is an acquire load paired with the release of every other owner's drop: a
+// kernel that finds itself the only owner also sees every earlier reader's last access to the
+// bytes finish before it writes them in place (input forwarding, variable copy-on-write).
+class BufferRef {
+ public:
+  BufferRef() = default;
+  BufferRef(const BufferRef& other) : buffer_(other.buffer_) { Ref(); }
+  BufferRef(BufferRef&& other) noexcept : buffer_(other.buffer_) { other.buffer_ = nullptr; }
+  BufferRef& operator=(const BufferRef& other) {
+    if (buffer_ != other.buffer_) {
+      BufferRef copy(other);
+      std::swap(buffer_, copy.buffer_);
+    }
+    return *this;
+  }
+  BufferRef& operator=(BufferRef&& other) noexcept {
+    if (this != &other) {
+      Unref();
+      buffer_ = other.buffer_;
+      other.buffer_ = nullptr;
+    }
+    return *this;
+  }
+  ~BufferRef() { Unref(); }
+
+  Buffer* get() const { return buffer_; }
+  Buffer* operator->() const { return buffer_; }
+  explicit operator bool() const { return buffer_ != nullptr; }
+  bool operator==(const BufferRef& other) const { return buffer_ == other.buffer_; }
+  // True when this is the only reference (acquire: see the class comment).
+  bool IsUnique() const {
+    return buffer_ != nullptr && buffer_->refs_.load(std::memory_order_acquire) == 1;
+  }
+
+ private:
+  friend class Buffer;
+  explicit BufferRef(Buffer* adopted) : buffer_(adopted) {}
+  void Ref() {
+    if (buffer_ != nullptr) buffer_->refs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void Unref() {
+    if (buffer_ != nullptr && buffer_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete buffer_;
+    }
+    buffer_ = nullptr;
+  }
+  Buffer* buffer_ = nullptr;
 };
 
 // Process-wide tensor memory: bytes currently held by Buffers of every allocator (all
@@ -105,7 +161,7 @@ class Tensor {
   // The allocator that owns the bytes (nullptr for an empty tensor).
   Allocator* allocator() const { return buffer_ ? buffer_->allocator() : nullptr; }
   // True if this tensor is the only owner of its buffer (safe to write in place).
-  bool RefCountIsOne() const { return buffer_ && buffer_.use_count() == 1; }
+  bool RefCountIsOne() const { return buffer_.IsUnique(); }
   bool SharesBufferWith(const Tensor& other) const { return buffer_ && buffer_ == other.buffer_; }
 
   // Element i converted to double (any numeric dtype); handy for small host-side reads.
@@ -120,7 +176,7 @@ class Tensor {
   DataType dtype_ = DT_INVALID;
   TensorShape shape_;
   int64_t num_elements_ = 0;
-  std::shared_ptr<Buffer> buffer_;
+  BufferRef buffer_;
 };
 
 template <typename T>

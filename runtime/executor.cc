@@ -481,9 +481,11 @@ absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<T
     RETURN_IF_ERROR(status);
     for (auto& s : states) RETURN_IF_ERROR(s->CollectFetches(&fetched));
   }
-  // Once the step's own references are gone, a fetched buffer still shared is owned by a
-  // variable (updated in place by later steps) or by the caller's feed: hand back a copy so
-  // the result never changes under the caller. Device memory is copied to the host.
+  // Once the step's own references are gone, a fetched buffer still shared belongs to a
+  // variable or to the caller's feed. Variables copy on write, but the caller may write its
+  // feed, and a result aliasing it would change: hand back a copy. (Holding the buffer here
+  // also makes a concurrent variable update copy instead of writing in place.) Device memory
+  // is copied to the host.
   for (size_t i = 0; i < fetched.size(); ++i) {
     Tensor& t = fetched[i];
     if (!t.valid()) continue;

@@ -19,8 +19,16 @@ namespace quiver {
 namespace onednn {
 
 dnnl::engine& CpuEngine() {
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);  // never freed:
-  return *engine;  // kernels may run during static destruction of other objects
+  static dnnl::engine* engine = [] {
+    // Every primitive Quiver makes lives in one of its own PrimitiveCaches (keyed by shape and
+    // thread count), so oneDNN's process-wide cache only doubled the memory. Turning it off
+    // also means each primitive is created by one thread and published to others under our
+    // cache's mutex; oneDNN's cache hands primitives between threads through synchronisation
+    // inside libdnnl, which ThreadSanitizer cannot see.
+    dnnl::set_primitive_cache_capacity(0);
+    return new dnnl::engine(dnnl::engine::kind::cpu, 0);  // never freed: kernels may run
+  }();                                                    // during static destruction
+  return *engine;
 }
 
 dnnl::stream& ThreadStream() {

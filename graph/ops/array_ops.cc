@@ -1,6 +1,7 @@
 // Array (shape-manipulation) ops: signatures follow TensorFlow's ops/array_ops.cc (same arg and
 // attr names and defaults) so that imported GraphDefs resolve unchanged. The shape arithmetic
 // lives in array_shapes.cc, shared with the CPU kernels.
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -352,6 +353,49 @@ absl::Status OneHotShapeFn(InferenceContext& c) {
   return absl::OkStatus();
 }
 
+// ---- gradient helpers of TF 2.x graphs: SelectV2, BroadcastTo, DynamicStitch --------------
+
+absl::Status SelectV2ShapeFn(InferenceContext& c) {
+  ASSIGN_OR_RETURN(TensorShape out, Wrap(c, as::SelectV2Shape(c.input_shape(0), c.input_shape(1),
+                                                              c.input_shape(2))));
+  c.set_output(0, out);
+  return absl::OkStatus();
+}
+
+absl::Status BroadcastToShapeFn(InferenceContext& c) {
+  ASSIGN_OR_RETURN(TensorShape target, ShapeFromShapeInput(c, 1, "shape"));
+  if (!target.unknown_rank() && c.input_tensor(1) != nullptr) {
+    ASSIGN_OR_RETURN(target, Wrap(c, as::ShapeFromDims(target.dims(), /*allow_unknown=*/false)));
+  }
+  ASSIGN_OR_RETURN(TensorShape out, Wrap(c, as::BroadcastToShape(c.input_shape(0), target)));
+  c.set_output(0, out);
+  return absl::OkStatus();
+}
+
+// Inputs: N indices (int32), then N data tensors. The first output dim is known when every
+// indices tensor is a constant: max index + 1.
+absl::Status DynamicStitchShapeFn(InferenceContext& c) {
+  const int n = c.num_inputs() / 2;
+  std::vector<TensorShape> indices, data;
+  int64_t first_dim = 0;
+  for (int i = 0; i < n; ++i) {
+    indices.push_back(c.input_shape(i));
+    data.push_back(c.input_shape(n + i));
+    ASSIGN_OR_RETURN(auto values, ConstInts(c, i));
+    if (!values) {
+      first_dim = kUnknown;
+    } else if (first_dim != kUnknown) {
+      for (int64_t v : *values) {
+        if (v < 0) return c.Error(absl::StrCat("indices[", i, "] has a negative index ", v));
+        first_dim = std::max(first_dim, v + 1);
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(TensorShape out, Wrap(c, as::DynamicStitchShape(indices, data, first_dim)));
+  c.set_output(0, out);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // ---- registrations ------------------------------------------------------------------------
@@ -596,5 +640,37 @@ QUIVER_REGISTER_OP("OneHot")
     .Attr("T: type")
     .Attr("TI: {uint8, int8, int32, int64} = DT_INT64")
     .SetShapeFn(OneHotShapeFn);
+
+QUIVER_REGISTER_OP("SelectV2")
+    .Input("condition: bool")
+    .Input("t: T")
+    .Input("e: T")
+    .Output("output: T")
+    .Attr("T: type")
+    .SetShapeFn(SelectV2ShapeFn);
+
+QUIVER_REGISTER_OP("BroadcastTo")
+    .Input("input: T")
+    .Input("shape: Tidx")
+    .Output("output: T")
+    .Attr("T: type")
+    .Attr("Tidx: {int32, int64} = DT_INT32")
+    .SetShapeFn(BroadcastToShapeFn);
+
+QUIVER_REGISTER_OP("DynamicStitch")
+    .Input("indices: N * int32")
+    .Input("data: N * T")
+    .Output("merged: T")
+    .Attr("N: int >= 1")
+    .Attr("T: type")
+    .SetShapeFn(DynamicStitchShapeFn);
+
+QUIVER_REGISTER_OP("ParallelDynamicStitch")
+    .Input("indices: N * int32")
+    .Input("data: N * T")
+    .Output("merged: T")
+    .Attr("N: int >= 1")
+    .Attr("T: type")
+    .SetShapeFn(DynamicStitchShapeFn);
 
 }  // namespace quiver

@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/op_registry.h"
 
 namespace quiver::array_shapes {
 
@@ -644,6 +646,92 @@ absl::StatusOr<int64_t> RangeSize(double start, double limit, double delta) {
   double n = std::ceil(std::abs((limit - start) / delta));
   if (!(n < 9.2e18)) return Invalid("Range has more elements than fit in int64");
   return static_cast<int64_t>(n);
+}
+
+absl::StatusOr<TensorShape> BroadcastToShape(const TensorShape& input, const TensorShape& target) {
+  if (target.unknown_rank()) return target;
+  if (input.unknown_rank()) return target;
+  if (input.rank() > target.rank()) {
+    return Invalid(absl::StrCat(
+        "Rank of input (", input.rank(), ") must be no greater than rank of output shape (",
+        target.rank(), "): cannot broadcast ", input.DebugString(), " to ", target.DebugString()));
+  }
+  std::vector<int64_t> out = target.dims();
+  const int offset = target.rank() - input.rank();
+  for (int i = 0; i < input.rank(); ++i) {
+    const int64_t in = input.dim(i);
+    int64_t& t = out[offset + i];
+    if (in == kUnknown || in == 1) continue;
+    if (t == kUnknown) {
+      t = in;
+    } else if (t != in) {
+      return Invalid(absl::StrCat("cannot broadcast ", input.DebugString(), " to ",
+                                  target.DebugString(), ": input dim ", i, " is ", in,
+                                  ", the target's is ", t));
+    }
+  }
+  return TensorShape(std::move(out));
+}
+
+absl::StatusOr<TensorShape> SelectV2Shape(const TensorShape& cond, const TensorShape& then_shape,
+                                          const TensorShape& else_shape) {
+  auto te = shape_fn::BroadcastShapes(then_shape, else_shape);
+  if (!te.ok()) {
+    return Invalid(absl::StrCat("then and else must broadcast: ", then_shape.DebugString(), " vs ",
+                                else_shape.DebugString()));
+  }
+  auto all = shape_fn::BroadcastShapes(cond, *te);
+  if (!all.ok()) {
+    return Invalid(absl::StrCat("condition ", cond.DebugString(),
+                                " does not broadcast with then/else ", te->DebugString()));
+  }
+  return *all;
+}
+
+absl::StatusOr<TensorShape> DynamicStitchShape(const std::vector<TensorShape>& indices,
+                                               const std::vector<TensorShape>& data,
+                                               int64_t first_dim) {
+  if (indices.size() != data.size()) {
+    return Invalid(absl::StrCat("DynamicStitch needs as many data as indices tensors, got ",
+                                indices.size(), " and ", data.size()));
+  }
+  std::optional<std::vector<int64_t>> suffix;  // S, once known
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const TensorShape& idx = indices[i];
+    const TensorShape& d = data[i];
+    if (idx.unknown_rank() || d.unknown_rank()) continue;
+    bool prefix_ok = d.rank() >= idx.rank();
+    for (int k = 0; prefix_ok && k < idx.rank(); ++k) {
+      prefix_ok = idx.dim(k) < 0 || d.dim(k) < 0 || idx.dim(k) == d.dim(k);
+    }
+    if (!prefix_ok) {
+      return Invalid(absl::StrCat("data[", i, "].shape ", d.DebugString(),
+                                  " must start with indices[", i, "].shape ", idx.DebugString()));
+    }
+    std::vector<int64_t> s(d.dims().begin() + idx.rank(), d.dims().end());
+    if (!suffix) {
+      suffix = std::move(s);
+      continue;
+    }
+    bool same = suffix->size() == s.size();
+    for (size_t k = 0; same && k < s.size(); ++k) {
+      if ((*suffix)[k] < 0) {
+        (*suffix)[k] = s[k];
+      } else if (s[k] >= 0 && s[k] != (*suffix)[k]) {
+        same = false;
+      }
+    }
+    if (!same) {
+      return Invalid(absl::StrCat("data[", i, "].shape ", d.DebugString(),
+                                  " does not match the other data tensors' trailing shape ",
+                                  VecString(*suffix), " (after indices[", i, "].shape ",
+                                  idx.DebugString(), ")"));
+    }
+  }
+  if (!suffix) return TensorShape::UnknownRank();
+  std::vector<int64_t> out{first_dim};
+  out.insert(out.end(), suffix->begin(), suffix->end());
+  return TensorShape(std::move(out));
 }
 
 }  // namespace quiver::array_shapes

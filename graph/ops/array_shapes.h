@@ -97,4 +97,20 @@ absl::StatusOr<TensorShape> OneHotShape(const TensorShape& indices, const int64_
 absl::StatusOr<int64_t> RangeSize(int64_t start, int64_t limit, int64_t delta);
 absl::StatusOr<int64_t> RangeSize(double start, double limit, double delta);
 
+// BroadcastTo: `input` broadcast (NumPy rules, dims aligned from the right) to `target`, which
+// may be partial. The result is `target`, with unknown target dims taken from `input` where
+// the input decides them (a known dim other than 1).
+absl::StatusOr<TensorShape> BroadcastToShape(const TensorShape& input, const TensorShape& target);
+
+// SelectV2: the NumPy broadcast of condition, then and else.
+absl::StatusOr<TensorShape> SelectV2Shape(const TensorShape& cond, const TensorShape& then_shape,
+                                          const TensorShape& else_shape);
+
+// DynamicStitch: every data[i] has shape indices[i].shape + S for one common S; the result is
+// [first_dim] + S (first_dim = max index + 1, -1 when unknown). Unknown rank when S cannot be
+// told.
+absl::StatusOr<TensorShape> DynamicStitchShape(const std::vector<TensorShape>& indices,
+                                               const std::vector<TensorShape>& data,
+                                               int64_t first_dim);
+
 }  // namespace quiver::array_shapes

@@ -463,8 +463,7 @@ TEST_CASE("GPU: optimizer updates match the CPU", "[gpu]") {
         auto value = mode == 1 ? CopyTensor(initial[i], dev) : initial[i].Clone();
         REQUIRE(value.ok());
         vars[i].value = *value;
-        in[i].ref = &vars[i];
-        in[i].tensor = vars[i].value;
+        in[i].ref = &vars[i];  // a ref edge carries the Variable only
       }
       for (size_t i = 0; i < c.scalars_and_grad.size(); ++i) {
         auto value =

@@ -88,11 +88,8 @@ struct Fixture {
     return (*out)[0];
   }
 
-  // The ref a variable output carries, as a consumer's ref input.
-  static TensorValue RefOf(Variable* v) {
-    ReaderMutexLock lock(&v->mu);
-    return TensorValue{v->value, v};
-  }
+  // The ref a variable output carries, as a consumer's ref input: the Variable only.
+  static TensorValue RefOf(Variable* v) { return TensorValue{Tensor(), v}; }
 };
 
 std::vector<float> Values(Variable* v) {
@@ -152,12 +149,26 @@ TEST_CASE("Assign initialises with a private copy, then writes in place", "[stat
   REQUIRE(after.ok());
   REQUIRE(*(*after)[0].tensor.data<bool>());
 
-  // Same shape again: the existing buffer is overwritten, so holders of the ref see it.
-  Tensor held = v->value;
+  // Same shape again, nobody reading: the existing buffer is overwritten (no allocation).
+  const void* buffer = v->value.raw_data();
   Tensor next = Tensor::FromVector<float>({5, 6, 7, 8}, TensorShape{2, 2});
   REQUIRE(f.RunNode(*assign, {Fixture::RefOf(v), {next, nullptr}}).ok());
-  REQUIRE(v->value.SharesBufferWith(held));
+  REQUIRE(v->value.raw_data() == buffer);
+  REQUIRE(Values(v) == std::vector<float>{5, 6, 7, 8});
+
+  // A reader holds the value (a fetch): it keeps what it read; the variable gets a new buffer.
+  Tensor held = v->value;
+  Tensor third = Tensor::FromVector<float>({9, 10, 11, 12}, TensorShape{2, 2});
+  REQUIRE(f.RunNode(*assign, {Fixture::RefOf(v), {third, nullptr}}).ok());
+  REQUIRE_FALSE(v->value.SharesBufferWith(held));
   REQUIRE(held.ToVector<float>() == std::vector<float>{5, 6, 7, 8});
+  REQUIRE(Values(v) == std::vector<float>{9, 10, 11, 12});
+
+  // Assigning the variable its own current value (its read) is a no-op, not a copy.
+  Tensor own = v->value;
+  REQUIRE(f.RunNode(*assign, {Fixture::RefOf(v), {own, nullptr}}).ok());
+  REQUIRE(v->value.SharesBufferWith(own));
+  REQUIRE(Values(v) == std::vector<float>{9, 10, 11, 12});
 }
 
 TEST_CASE("Assign validates shapes unless validate_shape=false", "[state]") {
@@ -216,7 +227,7 @@ TEST_CASE("Assign needs a variable reference", "[state]") {
   REQUIRE(Contains(std::string(out.status().message()), "reference to a variable"));
 }
 
-TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
+TEST_CASE("AssignAdd and AssignSub update in place unless a reader holds the value", "[state]") {
   SECTION("float") {
     Fixture f;
     Variable* v = f.RunVariable().ref;
@@ -224,8 +235,8 @@ TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
       MutexLock lock(&v->mu);
       v->value = Tensor::FromVector<float>({1, 2, 3, 4}, TensorShape{2, 2});
     }
-    Tensor held = v->value;
-    Node* c = f.Const("c", held);
+    const void* buffer = v->value.raw_data();
+    Node* c = f.Const("c", v->value);
     auto add = f.Add("add", "AssignAdd", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {c, 0}});
     auto sub = f.Add("sub", "AssignSub", {{"T", MakeAttr(DT_FLOAT)}}, {{f.var, 0}, {c, 0}});
     REQUIRE((add.ok() && sub.ok()));
@@ -237,7 +248,14 @@ TEST_CASE("AssignAdd and AssignSub update in place", "[state]") {
     REQUIRE(f.RunNode(*sub, {Fixture::RefOf(v), {delta, nullptr}}).ok());
     REQUIRE(f.RunNode(*sub, {Fixture::RefOf(v), {delta, nullptr}}).ok());
     REQUIRE(Values(v) == std::vector<float>{0.5f, 3, -7, 4});
-    REQUIRE(v->value.SharesBufferWith(held));
+    REQUIRE(v->value.raw_data() == buffer);  // in place: nobody else held it
+
+    // Copy-on-write: a value a reader holds never changes under it.
+    Tensor held = v->value;
+    REQUIRE(f.RunNode(*add, {Fixture::RefOf(v), {delta, nullptr}}).ok());
+    REQUIRE(held.ToVector<float>() == std::vector<float>{0.5f, 3, -7, 4});
+    REQUIRE(Values(v) == std::vector<float>{1, 2, 3, 4});
+    REQUIRE_FALSE(v->value.SharesBufferWith(held));
 
     Tensor wrong = Tensor::FromVector<float>({1, 2}, TensorShape{2});
     auto bad = f.RunNode(*add, {Fixture::RefOf(v), {wrong, nullptr}});

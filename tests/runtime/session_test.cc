@@ -8,6 +8,7 @@
 
 #include "graph/builder.h"
 #include "graph/graphdef.h"
+#include "graph/optimizers.h"
 #include "runtime/session.h"
 
 using namespace quiver;
@@ -63,6 +64,33 @@ TEST_CASE("Variables persist across Run calls", "[session][variables]") {
   auto value = (*session)->Run({}, {counter.value});
   REQUIRE(value.ok());
   REQUIRE(value->at(0).ToVector<float>() == std::vector<float>{3, 30});
+}
+
+TEST_CASE("A fetched variable is a snapshot that later training steps do not change",
+          "[session][variables]") {
+  // w starts at [1, 2]; loss = sum(w * x) with x = [3, -1], so dloss/dw = x and each step of
+  // gradient descent at rate 0.5 subtracts [1.5, -0.5].
+  Graph g;
+  GraphBuilder b(&g);
+  auto w = b.Variable(b.Const(Tensor::FromVector<float>({1, 2}, {2})), "w");
+  auto x = b.Const(Tensor::FromVector<float>({3, -1}, {2}));
+  auto loss = ReduceSumAll(w.value * x, "loss");
+  auto step = GradientDescentOptimizer(0.5).Minimize(b, loss, {w}, "step");
+  REQUIRE(step.ok());
+  Node* init = b.GlobalVariablesInitializer();
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
+
+  auto before = (*session)->Run({}, {w.value});
+  REQUIRE(before.ok());
+  for (int i = 0; i < 3; ++i) REQUIRE((*session)->Run({}, {}, {"step"}).ok());
+  // The tensor the user holds is what was read, not the updated weights.
+  REQUIRE(before->at(0).ToVector<float>() == std::vector<float>{1, 2});
+  auto after = (*session)->Run({}, {w.value});
+  REQUIRE(after.ok());
+  REQUIRE(after->at(0).ToVector<float>() == std::vector<float>{-3.5f, 3.5f});
 }
 
 TEST_CASE("Session reports bad feeds and fetches clearly", "[session][errors]") {

@@ -10,10 +10,12 @@
 //                    var -= lr_t * m / (sqrt(v) + epsilon)                     (nesterov=false)
 //                    var -= lr_t * (m * beta1 + (1 - beta1) * grad) / (sqrt(v) + epsilon)
 //
-// Updates are in place on the variables' buffers (ref consumers see them) and always hold the
-// variables' mutexes, whatever use_locking says: Variable::value must never be written while
-// another thread reads it. The distinct variables are locked in address order, so two updates
-// sharing variables cannot deadlock, and one variable passed twice is locked once.
+// Updates are in place on the variables' buffers and always hold the variables' mutexes,
+// whatever use_locking says: Variable::value must never be written while another thread reads
+// it. A buffer a reader still holds (a fetch, or an inference step's read) is copied first
+// (Variable::PrepareForInPlaceWrite), so readers never see a half-applied update. The distinct
+// variables are locked in address order, so two updates sharing variables cannot deadlock, and one
+// variable passed twice is locked once.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -78,6 +80,11 @@ class LockedVariables {
                                       t.shape().DebugString()));
       }
     }
+    for (Variable* v : locked_) {
+      if (absl::Status s = v->PrepareForInPlaceWrite(); !s.ok()) {
+        return array_kernels::NodeError(ctx, s);
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -137,7 +144,7 @@ class ApplyGradientDescentOp : public OpKernel {
     ForElements(ctx, ctx.input(2).num_elements(), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) var[i] -= alpha * delta[i];
     });
-    ctx.set_output_ref(0, vars.var(0), vars.var(0)->value);
+    ctx.set_output_ref(0, vars.var(0));
     return absl::OkStatus();
   }
 };
@@ -169,7 +176,7 @@ class ApplyMomentumOp : public OpKernel {
         }
       }
     });
-    ctx.set_output_ref(0, vars.var(0), vars.var(0)->value);
+    ctx.set_output_ref(0, vars.var(0));
     return absl::OkStatus();
   }
 
@@ -217,7 +224,7 @@ class ApplyAdamOp : public OpKernel {
         var_b -= ((g * nesterov_grad + m_b * nesterov_scale) * alpha) / (v_b.sqrt() + epsilon);
       }
     });
-    ctx.set_output_ref(0, vars.var(0), vars.var(0)->value);
+    ctx.set_output_ref(0, vars.var(0));
     return absl::OkStatus();
   }
 

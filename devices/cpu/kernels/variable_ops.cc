@@ -1,6 +1,7 @@
 // TF1 ref variables: VariableV2 / Variable, Assign, AssignAdd, AssignSub,
 // IsVariableInitialized. The session owns each Variable (StepResources::variable); every
-// read or write of Variable::value happens under Variable::mu.
+// read or write of Variable::value happens under Variable::mu, and writes are copy-on-write
+// when a reader still holds the buffer (see Variable in devices/kernel.h).
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -38,10 +39,9 @@ class VariableOp : public OpKernel {
     if (!ctx.resources().variable) return ctx.Error("this step has no variable store");
     Variable* var = ctx.resources().variable(name_, /*create=*/true);
     if (var == nullptr) return ctx.Error(absl::StrCat("could not create variable '", name_, "'"));
-    ReaderMutexLock lock(&var->mu);
     // The value may still be invalid: the executor reports "Attempting to use uninitialized
     // value" if a non-ref consumer dereferences it.
-    ctx.set_output_ref(0, var, var->value);
+    ctx.set_output_ref(0, var);
     return absl::OkStatus();
   }
 
@@ -84,12 +84,18 @@ class AssignOp : public OpKernel {
             "Assign requires shapes of both tensors to match. lhs shape= ",
             var->value.shape().DebugString(), " rhs shape= ", value.shape().DebugString()));
       }
-      if (var->value.shape() == value.shape() && var->value.dtype() == value.dtype()) {
-        // In place: ref consumers already holding the variable's buffer see the new value.
-        if (value.num_bytes() > 0 && !var->value.SharesBufferWith(value)) {
+      if (var->value.SharesBufferWith(value)) {  // assigning the variable's own read
+        ctx.set_output_ref(0, var);
+        return absl::OkStatus();
+      }
+      // In place when nobody reads the buffer (no allocation per step); otherwise the new
+      // private copy below, leaving readers their old value.
+      if (var->value.shape() == value.shape() && var->value.dtype() == value.dtype() &&
+          !var->ValueIsShared()) {
+        if (value.num_bytes() > 0) {
           std::memcpy(var->value.raw_data(), value.raw_data(), value.num_bytes());
         }
-        ctx.set_output_ref(0, var, var->value);
+        ctx.set_output_ref(0, var);
         return absl::OkStatus();
       }
     }
@@ -98,7 +104,7 @@ class AssignOp : public OpKernel {
     auto copy = value.Clone(ctx.device()->allocator());
     if (!copy.ok()) return NodeError(ctx, copy.status());
     var->value = *std::move(copy);
-    ctx.set_output_ref(0, var, var->value);
+    ctx.set_output_ref(0, var);
     return absl::OkStatus();
   }
 
@@ -142,8 +148,9 @@ class AssignUpdateOp : public OpKernel {
                                     " cannot be ", kAdd ? "incremented" : "decremented",
                                     " by a value of shape ", value.shape().DebugString()));
     }
+    if (absl::Status s = var->PrepareForInPlaceWrite(); !s.ok()) return NodeError(ctx, s);
     Update<T, kAdd>(var->value.data<T>(), value.data<T>(), value.num_elements());
-    ctx.set_output_ref(0, var, var->value);
+    ctx.set_output_ref(0, var);
     return absl::OkStatus();
   }
 };

@@ -517,6 +517,25 @@ class VarLocks {
     return absl::OkStatus();
   }
 
+  // Copy-on-write (see Variable): gives every locked variable whose buffer a reader still
+  // holds a private copy, made on the compute stream before the update is enqueued.
+  absl::Status DetachShared(GpuScope& g) {
+    for (Variable* x : vars_) {
+      if (!x->ValueIsShared()) continue;
+      const Tensor& old = x->value;
+      GPU_ASSIGN_OR_RETURN(Tensor copy, Tensor::Create(old.dtype(), old.shape(), old.allocator()));
+      if (old.num_bytes() > 0) {
+        GPU_ASSIGN_OR_RETURN(const void* src, g.In(old));
+        GPU_ASSIGN_OR_RETURN(void* dst, g.WriteTo(copy));
+        RETURN_IF_ERROR(g.Check(
+            cudaMemcpyAsync(dst, src, old.num_bytes(), cudaMemcpyDeviceToDevice, g.stream()),
+            "variable copy-on-write"));
+      }
+      x->value = std::move(copy);
+    }
+    return absl::OkStatus();
+  }
+
  private:
   std::vector<Variable*> vars_;
 };
@@ -539,6 +558,7 @@ class ApplyGradientDescentGpuOp : public OpKernel {
     if (ctx.input(2).shape() != var.shape()) return ctx.Error("var and delta differ in shape");
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
+    RETURN_IF_ERROR(locks.DetachShared(g));
     GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
     GPU_ASSIGN_OR_RETURN(const float* alpha, g.InAs<float>(1));
     GPU_ASSIGN_OR_RETURN(const float* delta, g.InAs<float>(2));
@@ -546,7 +566,7 @@ class ApplyGradientDescentGpuOp : public OpKernel {
                                                        var.num_elements(), g.stream()),
                             "ApplyGradientDescent"));
     RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, ctx.ref_input(0), var);
+    ctx.set_output_ref(0, ctx.ref_input(0));
     return absl::OkStatus();
   }
 };
@@ -568,6 +588,7 @@ class ApplyMomentumGpuOp : public OpKernel {
     if (ctx.input(3).shape() != var.shape()) return ctx.Error("var and grad differ in shape");
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
+    RETURN_IF_ERROR(locks.DetachShared(g));
     GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
     GPU_ASSIGN_OR_RETURN(void* ap, g.InOut(accum));
     GPU_ASSIGN_OR_RETURN(const float* lr, g.InAs<float>(2));
@@ -578,7 +599,7 @@ class ApplyMomentumGpuOp : public OpKernel {
                                     var.num_elements(), nesterov_, g.stream()),
                 "ApplyMomentum"));
     RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, ctx.ref_input(0), var);
+    ctx.set_output_ref(0, ctx.ref_input(0));
     return absl::OkStatus();
   }
 
@@ -602,6 +623,7 @@ class ApplyAdamGpuOp : public OpKernel {
     if (ctx.input(9).shape() != var.shape()) return ctx.Error("var and grad differ in shape");
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
+    RETURN_IF_ERROR(locks.DetachShared(g));
     GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
     GPU_ASSIGN_OR_RETURN(void* mp, g.InOut(ctx.ref_input(1)->value));
     GPU_ASSIGN_OR_RETURN(void* vvp, g.InOut(ctx.ref_input(2)->value));
@@ -615,7 +637,7 @@ class ApplyAdamGpuOp : public OpKernel {
                                             s[5], grad, var.num_elements(), nesterov_, g.stream()),
                             "ApplyAdam"));
     RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, ctx.ref_input(0), var);
+    ctx.set_output_ref(0, ctx.ref_input(0));
     return absl::OkStatus();
   }
 
@@ -849,7 +871,7 @@ class VariableGpuOp : public OpKernel {
     Variable* v = ctx.resources().variable(name_, true);
     if (v == nullptr) return ctx.Error(absl::StrCat("could not create variable '", name_, "'"));
     ReaderMutexLock lock(&v->mu);
-    ctx.set_output_ref(0, v, v->value);
+    ctx.set_output_ref(0, v);
     return absl::OkStatus();
   }
 
@@ -876,8 +898,10 @@ class AssignGpuOp : public OpKernel {
     }
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
+    // In place unless a reader still holds the buffer (copy-on-write, see Variable).
     const bool in_place = var->initialized() && var->value.shape() == value.shape() &&
-                          var->value.dtype() == value.dtype();
+                          var->value.dtype() == value.dtype() &&
+                          (!var->ValueIsShared() || var->value.SharesBufferWith(value));
     if (!in_place) {
       GPU_ASSIGN_OR_RETURN(Tensor t,
                            Tensor::Create(value.dtype(), value.shape(), ctx.device()->allocator()));
@@ -891,7 +915,7 @@ class AssignGpuOp : public OpKernel {
           "Assign copy"));
     }
     RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, var, var->value);
+    ctx.set_output_ref(0, var);
     return absl::OkStatus();
   }
 

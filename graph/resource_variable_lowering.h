@@ -1,0 +1,47 @@
+// Lowers TensorFlow 2 resource-variable graphs to the TF1 ref-variable ops Quiver runs.
+//
+// TF2 writes tf.compat.v1 graphs with resource variables by default: a VarHandleOp produces a
+// DT_RESOURCE handle and every access goes through an op that takes the handle
+// (ReadVariableOp, AssignVariableOp, ResourceApplyAdam, ...). Quiver's variables have
+// copy-on-write update semantics (a tensor a reader got never changes under it), which is
+// exactly what resource variables promise, so the importer rewrites the GraphDef before it
+// builds the Graph:
+//
+//   VarHandleOp(dtype, shape, container, shared_name)  -> VariableV2 (same attrs; storage is
+//                                                          keyed by shared_name when set, so
+//                                                          handles sharing it share the value)
+//   ReadVariableOp(h) {dtype}                          -> Identity(ref) {T: dtype}
+//   AssignVariableOp(h, v) {dtype}                     -> Assign(ref, v) {T: dtype,
+//                                                          validate_shape: the handle's shape
+//                                                          is fully defined}
+//   AssignAddVariableOp / AssignSubVariableOp          -> AssignAdd / AssignSub {T: dtype}
+//   VarIsInitializedOp(h)                              -> IsVariableInitialized(ref) {dtype}
+//   ResourceApplyX(h..., ...) {T, use_locking, ...}    -> ApplyX(ref..., ...), same attrs, for
+//                                                          every ApplyX the registry knows
+//   Identity(h) with T = resource                      -> removed: consumers (data and control)
+//                                                          use the handle's variable directly
+//
+// Node names, devices, control inputs and "_"-prefixed attrs (colocation) are kept, so the TF
+// names of init/train ops and of reads can be fetched and targeted. The lowered assign/apply
+// ops have one ref output that no consumer uses (TF's have none).
+//
+// Everything else that carries a resource (a DT_RESOURCE Placeholder from a tf.function
+// capture, a handle consumed by an op not listed above, a read whose input is not a handle)
+// is an InvalidArgument error naming the node and its op. After lowering no DT_RESOURCE
+// value is left, which graph/types.h cannot represent.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "proto/graph.pb.h"
+
+namespace quiver {
+
+// True when `graph_def` has any node that produces, consumes or declares a resource value
+// (resource-variable ops, or an attr of type DT_RESOURCE). Cheap: one pass over the nodes.
+bool UsesResourceVariables(const tensorflow::GraphDef& graph_def);
+
+// The ref-variable equivalent of `graph_def` (see above), or an InvalidArgument error that
+// names the offending node and op.
+absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::GraphDef& graph_def);
+
+}  // namespace quiver
