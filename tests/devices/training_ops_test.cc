@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -362,8 +363,13 @@ std::vector<double> RefGradFilter(const ConvSpec& s, const std::vector<double>& 
   return out;
 }
 
+// Largest differences of the two backprop kernels from the brute-force gradients.
+struct ConvGradErrors {
+  double input = 0, filter = 0;
+};
+
 template <typename T>
-void CheckConvGrads(const ConvSpec& s, double tol) {
+ConvGradErrors ConvGradMaxErrors(const ConvSpec& s) {
   const std::vector<double> x = RandomValues(s.n * s.h * s.w * s.c, 61);
   const std::vector<double> f = RandomValues(s.kh * s.kw * s.fin * s.oc, 62);
   int64_t oh, ow;
@@ -381,7 +387,8 @@ void CheckConvGrads(const ConvSpec& s, double tol) {
   INFO(din.status().ToString());
   REQUIRE(din.ok());
   REQUIRE((*din)[0].shape() == in_shape);
-  CHECK(MaxError(ToDoubles<T>((*din)[0]), RefGradInput(s, f, g)) < tol);
+  ConvGradErrors errors;
+  errors.input = MaxError(ToDoubles<T>((*din)[0]), RefGradInput(s, f, g));
 
   auto df = RunKernel(
       "Conv2DBackpropFilter", ConvAttrs(s, DataTypeOf<T>::value),
@@ -393,7 +400,8 @@ void CheckConvGrads(const ConvSpec& s, double tol) {
   INFO(df.status().ToString());
   REQUIRE(df.ok());
   REQUIRE((*df)[0].shape() == f_shape);
-  CHECK(MaxError(ToDoubles<T>((*df)[0]), RefGradFilter(s, x, g)) < tol);
+  errors.filter = MaxError(ToDoubles<T>((*df)[0]), RefGradFilter(s, x, g));
+  return errors;
 }
 
 ConvSpec Spec(int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t oc, int64_t sh,
@@ -426,8 +434,12 @@ TEST_CASE("Conv2D backprops equal brute-force gradients of the reference conv", 
   cases.push_back({"grouped", grouped});
   for (const auto& [name, s] : cases) {
     INFO(name);
-    CheckConvGrads<float>(s, 1e-5);
-    CheckConvGrads<double>(s, 1e-12);
+    const ConvGradErrors f32 = ConvGradMaxErrors<float>(s);
+    CHECK(f32.input < 1e-5);
+    CHECK(f32.filter < 1e-5);
+    const ConvGradErrors f64 = ConvGradMaxErrors<double>(s);
+    CHECK(f64.input < 1e-12);
+    CHECK(f64.filter < 1e-12);
   }
 }
 
@@ -733,8 +745,16 @@ std::vector<double> Values(Variable* v) {
   return ToDoubles<T>(v->value);
 }
 
+}  // namespace
+
+// Tolerances: float32 rounding vs the float64 formula; float64 a few ulps.
 template <typename T>
-void CheckGradientDescent(double tol) {
+constexpr double kOptimizerTol = std::is_same_v<T, float> ? 1e-6 : 1e-13;
+
+TEMPLATE_TEST_CASE("ApplyGradientDescent updates in place with TF's formula", "[training_ops]",
+                   float, double) {
+  using T = TestType;
+  const double tol = kOptimizerTol<T>;
   VarFixture f;
   auto [wn, w] = f.Var("W", DataTypeOf<T>::value, {3}, Vec<T>({1, 2, 3}));
   const std::vector<Tensor> operands = {Scl<T>(0.1), Vec<T>({1, -2, 0.5})};
@@ -760,97 +780,93 @@ void CheckGradientDescent(double tol) {
   CHECK_FALSE(w->value.SharesBufferWith(held));
 }
 
-template <typename T>
-void CheckMomentum(bool nesterov, double tol) {
-  VarFixture f;
-  auto [wn, w] = f.Var("W", DataTypeOf<T>::value, {2}, Vec<T>({1.0, -1.0}));
-  auto [an, a] = f.Var("accum", DataTypeOf<T>::value, {2}, Vec<T>({0.0, 0.0}));
-  const double lr = 0.1, mom = 0.9;
-  const std::vector<std::vector<double>> grads = {{0.5, -1.0}, {0.25, 2.0}, {-1.0, 0.0}};
-  Node* node = f.Op("ApplyMomentum", {wn, an}, {Scl<T>(lr), Vec<T>(grads[0]), Scl<T>(mom)},
-                    {{"use_nesterov", MakeAttr(nesterov)}});
-  auto kernel = KernelRegistry::Global().CreateKernel(*node, kCpu);
-  REQUIRE(kernel.ok());
-  // TF's documented update: accum = accum * momentum + grad; var -= lr * accum, or with
-  // Nesterov var -= lr * grad + lr * momentum * accum.
-  std::vector<double> var = {1.0, -1.0}, accum = {0.0, 0.0};
-  for (const auto& g : grads) {
-    REQUIRE(f.Run(**kernel, *node, {w, a}, {Scl<T>(lr), Vec<T>(g), Scl<T>(mom)}).ok());
-    for (int i = 0; i < 2; ++i) {
-      accum[i] = accum[i] * mom + g[i];
-      var[i] -= nesterov ? lr * g[i] + lr * mom * accum[i] : lr * accum[i];
-    }
-  }
-  CHECK(MaxError(Values<T>(w), var) < tol);
-  CHECK(MaxError(Values<T>(a), accum) < tol);
-  if (!nesterov) {
-    // By hand, coordinate 0: accum 0.5, 0.7, -0.37; var 0.95, 0.88, 0.917.
-    CHECK(Values<T>(w)[0] == Approx(0.917).epsilon(1e-5));
-  }
-}
-
-template <typename T>
-void CheckAdam(bool nesterov, double tol) {
-  VarFixture f;
-  const DataType dt = DataTypeOf<T>::value;
-  auto [wn, w] = f.Var("W", dt, {3}, Vec<T>({1.0, 2.0, -3.0}));
-  auto [mn, m] = f.Var("m", dt, {3}, Vec<T>({0, 0, 0}));
-  auto [vn, v] = f.Var("v", dt, {3}, Vec<T>({0, 0, 0}));
-  const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  const std::vector<std::vector<double>> grads = {
-      {0.5, -0.2, 3.0}, {0.1, 0.4, -1.0}, {-0.3, 0.0, 2.0}};
-  auto operands = [&](int t, const std::vector<double>& g) {
-    return std::vector<Tensor>{Scl<T>(std::pow(b1, t)),
-                               Scl<T>(std::pow(b2, t)),
-                               Scl<T>(lr),
-                               Scl<T>(b1),
-                               Scl<T>(b2),
-                               Scl<T>(eps),
-                               Vec<T>(g)};
-  };
-  Node* node = f.Op("ApplyAdam", {wn, mn, vn}, operands(1, grads[0]),
-                    {{"use_nesterov", MakeAttr(nesterov)}});
-  auto kernel = KernelRegistry::Global().CreateKernel(*node, kCpu);
-  REQUIRE(kernel.ok());
-  // Kingma & Ba with TF's epsilon placement: m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2,
-  // lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), var -= lr_t m_t / (sqrt(v_t) + eps); Nesterov uses
-  // b1 m_t + (1 - b1) g in place of m_t.
-  std::vector<double> var = {1.0, 2.0, -3.0}, mv(3, 0.0), vv(3, 0.0);
-  for (int t = 1; t <= 3; ++t) {
-    const auto& g = grads[t - 1];
-    auto out = f.Run(**kernel, *node, {w, m, v}, operands(t, g));
-    INFO(out.status().ToString());
-    REQUIRE(out.ok());
-    const double lr_t = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
-    for (int i = 0; i < 3; ++i) {
-      mv[i] = b1 * mv[i] + (1 - b1) * g[i];
-      vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
-      const double num = nesterov ? b1 * mv[i] + (1 - b1) * g[i] : mv[i];
-      var[i] -= lr_t * num / (std::sqrt(vv[i]) + eps);
-    }
-    if (t == 1 && !nesterov) {
-      // Adam's first step moves each coordinate by about lr against its gradient's sign.
-      const std::vector<double> w1 = Values<T>(w);
-      CHECK(w1[0] == Approx(0.99).epsilon(1e-5));
-      CHECK(w1[1] == Approx(2.01).epsilon(1e-5));
-    }
-  }
-  CHECK(MaxError(Values<T>(w), var) < tol);
-  CHECK(MaxError(Values<T>(m), mv) < tol);
-  CHECK(MaxError(Values<T>(v), vv) < tol);
-}
-
-}  // namespace
-
-TEST_CASE("Optimizers update ref variables in place with TF's formulas", "[training_ops]") {
-  CheckGradientDescent<float>(1e-6);
-  CheckGradientDescent<double>(1e-14);
+TEMPLATE_TEST_CASE("ApplyMomentum follows TF's formula, with and without Nesterov",
+                   "[training_ops]", float, double) {
+  using T = TestType;
+  const double tol = kOptimizerTol<T>;
   for (bool nesterov : {false, true}) {
     INFO("nesterov " << nesterov);
-    CheckMomentum<float>(nesterov, 1e-6);
-    CheckMomentum<double>(nesterov, 1e-14);
-    CheckAdam<float>(nesterov, 1e-6);
-    CheckAdam<double>(nesterov, 1e-13);
+    VarFixture f;
+    auto [wn, w] = f.Var("W", DataTypeOf<T>::value, {2}, Vec<T>({1.0, -1.0}));
+    auto [an, a] = f.Var("accum", DataTypeOf<T>::value, {2}, Vec<T>({0.0, 0.0}));
+    const double lr = 0.1, mom = 0.9;
+    const std::vector<std::vector<double>> grads = {{0.5, -1.0}, {0.25, 2.0}, {-1.0, 0.0}};
+    Node* node = f.Op("ApplyMomentum", {wn, an}, {Scl<T>(lr), Vec<T>(grads[0]), Scl<T>(mom)},
+                      {{"use_nesterov", MakeAttr(nesterov)}});
+    auto kernel = KernelRegistry::Global().CreateKernel(*node, kCpu);
+    REQUIRE(kernel.ok());
+    // TF's documented update: accum = accum * momentum + grad; var -= lr * accum, or with
+    // Nesterov var -= lr * grad + lr * momentum * accum.
+    std::vector<double> var = {1.0, -1.0}, accum = {0.0, 0.0};
+    for (const auto& g : grads) {
+      REQUIRE(f.Run(**kernel, *node, {w, a}, {Scl<T>(lr), Vec<T>(g), Scl<T>(mom)}).ok());
+      for (int i = 0; i < 2; ++i) {
+        accum[i] = accum[i] * mom + g[i];
+        var[i] -= nesterov ? lr * g[i] + lr * mom * accum[i] : lr * accum[i];
+      }
+    }
+    CHECK(MaxError(Values<T>(w), var) < tol);
+    CHECK(MaxError(Values<T>(a), accum) < tol);
+    if (!nesterov) {
+      // By hand, coordinate 0: accum 0.5, 0.7, -0.37; var 0.95, 0.88, 0.917.
+      CHECK(Values<T>(w)[0] == Approx(0.917).epsilon(1e-5));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("ApplyAdam follows TF's formula, with and without Nesterov", "[training_ops]",
+                   float, double) {
+  using T = TestType;
+  const double tol = kOptimizerTol<T>;
+  for (bool nesterov : {false, true}) {
+    INFO("nesterov " << nesterov);
+    VarFixture f;
+    const DataType dt = DataTypeOf<T>::value;
+    auto [wn, w] = f.Var("W", dt, {3}, Vec<T>({1.0, 2.0, -3.0}));
+    auto [mn, m] = f.Var("m", dt, {3}, Vec<T>({0, 0, 0}));
+    auto [vn, v] = f.Var("v", dt, {3}, Vec<T>({0, 0, 0}));
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const std::vector<std::vector<double>> grads = {
+        {0.5, -0.2, 3.0}, {0.1, 0.4, -1.0}, {-0.3, 0.0, 2.0}};
+    auto operands = [&](int t, const std::vector<double>& g) {
+      return std::vector<Tensor>{Scl<T>(std::pow(b1, t)),
+                                 Scl<T>(std::pow(b2, t)),
+                                 Scl<T>(lr),
+                                 Scl<T>(b1),
+                                 Scl<T>(b2),
+                                 Scl<T>(eps),
+                                 Vec<T>(g)};
+    };
+    Node* node = f.Op("ApplyAdam", {wn, mn, vn}, operands(1, grads[0]),
+                      {{"use_nesterov", MakeAttr(nesterov)}});
+    auto kernel = KernelRegistry::Global().CreateKernel(*node, kCpu);
+    REQUIRE(kernel.ok());
+    // Kingma & Ba with TF's epsilon placement: m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2,
+    // lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), var -= lr_t m_t / (sqrt(v_t) + eps); Nesterov uses
+    // b1 m_t + (1 - b1) g in place of m_t.
+    std::vector<double> var = {1.0, 2.0, -3.0}, mv(3, 0.0), vv(3, 0.0);
+    for (int t = 1; t <= 3; ++t) {
+      const auto& g = grads[t - 1];
+      auto out = f.Run(**kernel, *node, {w, m, v}, operands(t, g));
+      INFO(out.status().ToString());
+      REQUIRE(out.ok());
+      const double lr_t = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
+      for (int i = 0; i < 3; ++i) {
+        mv[i] = b1 * mv[i] + (1 - b1) * g[i];
+        vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
+        const double num = nesterov ? b1 * mv[i] + (1 - b1) * g[i] : mv[i];
+        var[i] -= lr_t * num / (std::sqrt(vv[i]) + eps);
+      }
+      if (t == 1 && !nesterov) {
+        // Adam's first step moves each coordinate by about lr against its gradient's sign.
+        const std::vector<double> w1 = Values<T>(w);
+        CHECK(w1[0] == Approx(0.99).epsilon(1e-5));
+        CHECK(w1[1] == Approx(2.01).epsilon(1e-5));
+      }
+    }
+    CHECK(MaxError(Values<T>(w), var) < tol);
+    CHECK(MaxError(Values<T>(m), mv) < tol);
+    CHECK(MaxError(Values<T>(v), vv) < tol);
   }
 }
 
