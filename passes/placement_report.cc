@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "graph/json_escape.h"
 #include "graph/status_macros.h"
 #include "passes/copy_insertion.h"
 
@@ -70,32 +71,7 @@ int64_t Mul(std::initializer_list<int64_t> xs) {
   return p;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string JsonString(const std::string& s) { return absl::StrCat("\"", JsonEscape(s), "\""); }
 
 std::string DotString(const std::string& s) {
   std::string out = "\"";

@@ -465,6 +465,39 @@ absl::Status ComputeConvOutput(const OpKernelContext& ctx, const WindowAttrs& w,
   return absl::OkStatus();
 }
 
+absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                    const Tensor& input, const Tensor& filter) {
+  if (input.rank() != 4 || filter.rank() != 4) {
+    return ctx.Error(absl::StrCat("Conv2D needs a 4-D input (NHWC) and a 4-D filter (HWIO), got ",
+                                  input.shape().DebugString(), " and ",
+                                  filter.shape().DebugString()));
+  }
+  ConvDims d;
+  d.n = input.dim(0);
+  d.h = input.dim(1);
+  d.w = input.dim(2);
+  d.c = input.dim(3);
+  d.kh = filter.dim(0);
+  d.kw = filter.dim(1);
+  d.oc = filter.dim(3);
+  const int64_t f_in = filter.dim(2);
+  if (f_in <= 0 || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
+    return ctx.Error(absl::StrCat("input depth ", d.c, " of ", input.shape().DebugString(),
+                                  " does not match filter ", filter.shape().DebugString(),
+                                  ": it must equal the filter's in_channels (dim 2), or be a "
+                                  "multiple of it that also divides out_channels (grouped)"));
+  }
+  d.groups = d.c / f_in;
+  RETURN_IF_ERROR(ComputeConvOutput(ctx, w, &d));
+  return d;
+}
+
+std::vector<int64_t> ConvKey(const ConvDims& d, int threads) {
+  return {d.n,     d.h,      d.w,        d.c,        d.kh,         d.kw,
+          d.oc,    d.groups, d.stride_h, d.stride_w, d.dilation_h, d.dilation_w,
+          d.pad_t, d.pad_b,  d.pad_l,    d.pad_r,    threads};
+}
+
 struct ConvEntry {
   dnnl::memory::desc src, user_weights, weights, dst;
   dnnl::convolution_forward conv;
@@ -475,23 +508,7 @@ absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const C
                      const float* input, const float* filter, float* output) {
   ScopedThreads threads(ThreadsForWork(2.0 * d.n * d.oh * d.ow * d.kh * d.kw *
                                        static_cast<double>(d.c / d.groups) * d.oc));
-  const std::vector<int64_t> key = {d.n,
-                                    d.h,
-                                    d.w,
-                                    d.c,
-                                    d.kh,
-                                    d.kw,
-                                    d.oc,
-                                    d.groups,
-                                    d.stride_h,
-                                    d.stride_w,
-                                    d.dilation_h,
-                                    d.dilation_w,
-                                    d.pad_t,
-                                    d.pad_b,
-                                    d.pad_l,
-                                    d.pad_r,
-                                    threads.threads()};
+  const std::vector<int64_t> key = ConvKey(d, threads.threads());
   return Guard(ctx, "convolution", [&]() -> absl::Status {
     auto entry = cache.GetOrCreate(key, [&] {
       using tag = dnnl::memory::format_tag;

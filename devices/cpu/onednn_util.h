@@ -219,6 +219,14 @@ struct ConvDims {
 // Fills the output size and padding of `d` (input and filter sizes set) from `w`; an error
 // names the input when the window does not fit.
 absl::Status ComputeConvOutput(const OpKernelContext& ctx, const WindowAttrs& w, ConvDims* d);
+// The dims of Conv2D (and _FusedConv2D) on an NHWC `input` and HWIO `filter`: checks ranks and
+// that the input depth is the filter's in_channels or a multiple of it (groups), then
+// ComputeConvOutput.
+absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                    const Tensor& input, const Tensor& filter);
+// A primitive-cache key: the shape and the OpenMP threads a primitive is made (and must run)
+// with.
+std::vector<int64_t> ConvKey(const ConvDims& d, int threads);
 
 // float32 through oneDNN (cached primitive per shape in `cache`, owned by the kernel).
 struct ConvEntry;

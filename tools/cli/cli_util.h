@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "graph/json_escape.h"  // JsonEscape, for the commands' JSON output
 
 namespace quiver::cli {
 
@@ -32,8 +33,6 @@ int Fail(const std::string& command, int code, const absl::Status& status);
 // The exit code for a failed Run: a resource limit (7), a timeout or cancellation (8), else
 // `otherwise`.
 int RunFailureExitCode(const absl::Status& status, int otherwise);
-
-std::string JsonEscape(const std::string& s);
 
 // "dense/BiasAdd:0" -> "dense_BiasAdd_0": a file name for a tensor.
 std::string TensorFileName(const std::string& tensor_name);

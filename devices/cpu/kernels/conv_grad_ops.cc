@@ -138,13 +138,6 @@ void BackpropFilterLoops(const ConvDims& d, const T* input, const T* dout, T* df
 
 // ---- float32 through oneDNN -----------------------------------------------------------------
 
-// The shape and the OpenMP threads a primitive is made (and must run) with.
-std::vector<int64_t> ConvKey(const ConvDims& d, int threads) {
-  return {d.n,     d.h,      d.w,        d.c,        d.kh,         d.kw,
-          d.oc,    d.groups, d.stride_h, d.stride_w, d.dilation_h, d.dilation_w,
-          d.pad_t, d.pad_b,  d.pad_l,    d.pad_r,    threads};
-}
-
 double ConvFlops(const ConvDims& d) {
   return 2.0 * d.n * d.oh * d.ow * d.kh * d.kw * static_cast<double>(d.c / d.groups) * d.oc;
 }

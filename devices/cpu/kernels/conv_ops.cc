@@ -19,28 +19,7 @@ class Conv2DOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& input = ctx.input(0);
     const Tensor& filter = ctx.input(1);
-    if (input.rank() != 4 || filter.rank() != 4) {
-      return ctx.Error(absl::StrCat("Conv2D needs a 4-D input (NHWC) and a 4-D filter (HWIO), got ",
-                                    input.shape().DebugString(), " and ",
-                                    filter.shape().DebugString()));
-    }
-    onednn::ConvDims d;
-    d.n = input.dim(0);
-    d.h = input.dim(1);
-    d.w = input.dim(2);
-    d.c = input.dim(3);
-    d.kh = filter.dim(0);
-    d.kw = filter.dim(1);
-    d.oc = filter.dim(3);
-    const int64_t f_in = filter.dim(2);
-    if (f_in <= 0 || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
-      return ctx.Error(absl::StrCat("input depth ", d.c, " of ", input.shape().DebugString(),
-                                    " does not match filter ", filter.shape().DebugString(),
-                                    ": it must equal the filter's in_channels (dim 2), or be a "
-                                    "multiple of it that also divides out_channels (grouped)"));
-    }
-    d.groups = d.c / f_in;
-    RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, window_, &d));
+    ASSIGN_OR_RETURN(const onednn::ConvDims d, onednn::Conv2DDims(ctx, window_, input, filter));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
     if (out->num_elements() == 0) return absl::OkStatus();
     T* o = out->data<T>();

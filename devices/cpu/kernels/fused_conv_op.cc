@@ -28,29 +28,10 @@ class FusedConv2DOp : public OpKernel {
     const Tensor& input = ctx.input(0);
     const Tensor& filter = ctx.input(1);
     const Tensor& bias = ctx.input(2);
-    if (input.rank() != 4 || filter.rank() != 4) {
-      return ctx.Error(absl::StrCat("Conv2D needs a 4-D input (NHWC) and a 4-D filter (HWIO), got ",
-                                    input.shape().DebugString(), " and ",
-                                    filter.shape().DebugString()));
-    }
-    onednn::ConvDims d;
-    d.n = input.dim(0);
-    d.h = input.dim(1);
-    d.w = input.dim(2);
-    d.c = input.dim(3);
-    d.kh = filter.dim(0);
-    d.kw = filter.dim(1);
-    d.oc = filter.dim(3);
-    const int64_t f_in = filter.dim(2);
-    if (f_in <= 0 || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
-      return ctx.Error(absl::StrCat("input depth ", d.c, " of ", input.shape().DebugString(),
-                                    " does not match filter ", filter.shape().DebugString()));
-    }
+    ASSIGN_OR_RETURN(const onednn::ConvDims d, onednn::Conv2DDims(ctx, window_, input, filter));
     if (bias.rank() != 1 || bias.dim(0) != d.oc) {
       return ctx.Error(absl::StrCat("bias must be [", d.oc, "], got ", bias.shape().DebugString()));
     }
-    d.groups = d.c / f_in;
-    RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, window_, &d));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
     if (out->num_elements() == 0) return absl::OkStatus();
     if (input.num_elements() == 0 || filter.num_elements() == 0) {
@@ -58,23 +39,7 @@ class FusedConv2DOp : public OpKernel {
     }
     onednn::ScopedThreads threads(onednn::ThreadsForWork(
         2.0 * d.n * d.oh * d.ow * d.kh * d.kw * static_cast<double>(d.c / d.groups) * d.oc));
-    const std::vector<int64_t> key = {d.n,
-                                      d.h,
-                                      d.w,
-                                      d.c,
-                                      d.kh,
-                                      d.kw,
-                                      d.oc,
-                                      d.groups,
-                                      d.stride_h,
-                                      d.stride_w,
-                                      d.dilation_h,
-                                      d.dilation_w,
-                                      d.pad_t,
-                                      d.pad_b,
-                                      d.pad_l,
-                                      d.pad_r,
-                                      threads.threads()};
+    const std::vector<int64_t> key = onednn::ConvKey(d, threads.threads());
     return onednn::Guard(ctx, "fused convolution", [&]() -> absl::Status {
       auto entry = cache_.GetOrCreate(key, [&] { return Build(d); });
       dnnl::engine& eng = onednn::CpuEngine();
