@@ -105,7 +105,8 @@ class PoolOp : public OpKernel {
   absl::Status RunOneDnn(const OpKernelContext& ctx, const PoolDims& d, int64_t pad_b,
                          int64_t pad_r, const float* input, float* output) const {
     onednn::ScopedThreads threads(
-        onednn::ThreadsForWork(static_cast<double>(d.n) * d.oh * d.ow * d.c * d.kh * d.kw));
+        onednn::ThreadsForWork(onednn::kWorkPerElementVisit * static_cast<double>(d.n) * d.oh *
+                               d.ow * d.c * d.kh * d.kw));
     const std::vector<int64_t> key = {
         d.n, d.h, d.w, d.c, d.pad_t, pad_b, d.pad_l, pad_r, threads.threads()};
     return onednn::Guard(ctx, "pooling", [&]() -> absl::Status {
