@@ -122,6 +122,17 @@ TEST_CASE("MaxPoolGrad with non-overlapping windows matches the first-maximum de
     REQUIRE(out.ok());
     CHECK((*out)[0].ToVector<float>() == std::vector<float>{10, 0, 0, 0, 0, 0, 20, 0});
   }
+
+  SECTION("an infinite gradient reaches only the maximum; the other elements stay 0") {
+    const float inf = std::numeric_limits<float>::infinity();
+    // Window 0: maximum 5 at (0,1); window 1: a tie of 3s, the first at (0,2).
+    const auto out = RunKernel("MaxPoolGrad", PoolAttrs(2, 2, 2, 2, "VALID"),
+                               {MakeTensor<float>({1, 5, 3, 3, 2, 4, 0, 3}, {1, 2, 4, 1}),
+                                Tensor::Zeros(DT_FLOAT, {1, 1, 2, 1}).value(),
+                                MakeTensor<float>({inf, -inf}, {1, 1, 2, 1})});
+    REQUIRE(out.ok());
+    CHECK((*out)[0].ToVector<float>() == std::vector<float>{0, inf, -inf, 0, 0, 0, 0, 0});
+  }
 }
 
 // d input by definition: din[b,iy,ix,c] = sum over (ky,kx,o) of dout[b,oy,ox,o] * f[ky,kx,c,o]

@@ -3,8 +3,9 @@
 //
 // MaxPoolGrad recomputes each window's maximum from orig_input and routes the window's
 // gradient to the first position (row-major) holding it, as TF's CPU kernel does: ties go
-// to the earliest element, and overlapping windows accumulate. Non-overlapping windows (the
-// common 2x2 stride 2) take a vectorised path that writes each element once.
+// to the earliest element, and overlapping windows accumulate. Non-overlapping windows take a
+// vectorised path that writes each element once; the 2x2 stride-2 pool that tiles its input
+// (every CNN's) a specialised one.
 // AvgPoolGrad spreads each gradient evenly over the in-bounds elements of its window (the
 // forward divides by that count: padding never counts).
 #include <algorithm>
@@ -95,6 +96,11 @@ class MaxPoolGradOp : public OpKernel {
     const T* in = input.data<T>();
     const T* grad = ctx.input(2).data<T>();
     T* o = out->data<T>();
+    if (g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_t == 0 &&
+        g.pad_l == 0 && g.h == 2 * g.oh && g.w == 2 * g.ow) {
+      TwoByTwo(ctx, g, in, grad, o);
+      return absl::OkStatus();
+    }
     if (g.stride_h >= g.kh && g.stride_w >= g.kw) {
       NonOverlapping(ctx, g, in, grad, o);
       return absl::OkStatus();
@@ -136,6 +142,51 @@ class MaxPoolGradOp : public OpKernel {
   }
 
  private:
+  // The 2x2 stride-2 pool that tiles its input exactly (every CNN's): the four elements of a
+  // window are at fixed offsets, so one branch-free channel loop finds the maximum (strict <
+  // from the first element, as the reference loop) and writes all four outputs; no zeroing
+  // pass, no per-window bookkeeping.
+  static void TwoByTwo(const OpKernelContext& ctx, const PoolGeometry& g, const T* in,
+                       const T* grad, T* o) {
+    const int64_t c = g.c, row = g.w * c;
+    const int64_t rows = g.n * g.oh;  // output rows, each owning two input rows
+    const int64_t min_rows = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, g.ow * 4 * c));
+    ParallelFor(ctx.intra_op_pool(), rows, min_rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* top = in + 2 * r * row;  // input rows 2*oy and 2*oy + 1 of image b
+        T* dtop = o + 2 * r * row;
+        const T* gr_row = grad + r * g.ow * c;
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          TwoByTwoWindow(top + 2 * ox * c, dtop + 2 * ox * c, gr_row + ox * c, c, row);
+        }
+      }
+    });
+  }
+
+  // One window: the inputs at p, p + c, p + row, p + row + c (and the outputs likewise).
+  static void TwoByTwoWindow(const T* __restrict p, T* __restrict d, const T* __restrict gr,
+                             int64_t c, int64_t row) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const T a = p[ch], b = p[c + ch], e = p[row + ch], f = p[row + c + ch];
+      T m = a;
+      m = m < b ? b : m;
+      m = m < e ? e : m;
+      m = m < f ? f : m;
+      // The first element equal to the maximum takes the gradient; a NaN maximum can only be
+      // the first element (strict < never picks a later NaN). Masks as 0/1 values keep the
+      // loop branch-free.
+      const T t0 = static_cast<T>((a == m) | (m != m));
+      const T t1 = static_cast<T>(b == m) * (T(1) - t0);
+      const T t2 = static_cast<T>(e == m) * (T(1) - t0 - t1);
+      const T t3 = T(1) - t0 - t1 - t2;
+      const T gv = gr[ch];
+      d[ch] = t0 != T(0) ? gv : T(0);
+      d[c + ch] = t1 != T(0) ? gv : T(0);
+      d[row + ch] = t2 != T(0) ? gv : T(0);
+      d[row + c + ch] = t3 != T(0) ? gv : T(0);
+    }
+  }
+
   // Windows that do not overlap (stride >= window, as in the usual 2x2 stride-2 pool): every
   // input element lies in at most one window, so each window writes its elements outright,
   // the gradient at its first maximum and zero elsewhere, with branch-free channel loops that
