@@ -49,7 +49,8 @@ Node* GraphBuilder::OpNode(const std::string& op, const std::vector<Output>& inp
   if (!status_.ok()) return nullptr;
   for (const Output& in : inputs) {
     if (!in.valid()) {
-      Fail(absl::InvalidArgumentError(absl::StrCat("building ", op, ": an input is a null Output")));
+      Fail(
+          absl::InvalidArgumentError(absl::StrCat("building ", op, ": an input is a null Output")));
       return nullptr;
     }
   }
@@ -64,18 +65,37 @@ Node* GraphBuilder::OpNode(const std::string& op, const std::vector<Output>& inp
     const ArgDef& arg = def->inputs[a];
     size_t count = 1;
     if (!arg.number_attr.empty() || !arg.type_list_attr.empty()) {
-      size_t later = def->inputs.size() - a - 1;  // later args are single tensors
-      count = inputs.size() >= next + later ? inputs.size() - next - later : 0;
+      // The inputs left after the later single-tensor args, split evenly between this arg and
+      // the later lists of the same length attr (DynamicStitch: indices[N], data[N]); a
+      // length given in `attrs` wins.
+      size_t later_singles = 0, lists = 1;
+      for (size_t b = a + 1; b < def->inputs.size(); ++b) {
+        const ArgDef& later = def->inputs[b];
+        if (later.number_attr.empty() && later.type_list_attr.empty()) {
+          ++later_singles;
+        } else if (!arg.number_attr.empty() && later.number_attr == arg.number_attr) {
+          ++lists;
+        }
+      }
+      const size_t rest =
+          inputs.size() >= next + later_singles ? inputs.size() - next - later_singles : 0;
+      count = rest / lists;
+      if (!arg.number_attr.empty() && attrs.count(arg.number_attr)) {
+        auto given = GetAttr<int64_t>(attrs, arg.number_attr);
+        if (given.ok() && *given >= 0) count = static_cast<size_t>(*given);
+      }
       if (!arg.number_attr.empty() && !attrs.count(arg.number_attr)) {
         attrs[arg.number_attr] = MakeAttr(static_cast<int64_t>(count));
       }
       if (!arg.type_list_attr.empty() && !attrs.count(arg.type_list_attr)) {
         std::vector<DataType> types;
-        for (size_t i = next; i < next + count && i < inputs.size(); ++i) types.push_back(inputs[i].dtype());
+        for (size_t i = next; i < next + count && i < inputs.size(); ++i)
+          types.push_back(inputs[i].dtype());
         attrs[arg.type_list_attr] = MakeAttr(types);
       }
     }
-    if (!arg.type_attr.empty() && !attrs.count(arg.type_attr) && next < inputs.size() && count > 0) {
+    if (!arg.type_attr.empty() && !attrs.count(arg.type_attr) && next < inputs.size() &&
+        count > 0) {
       attrs[arg.type_attr] = MakeAttr(inputs[next].dtype());
     }
     next += count;
@@ -106,12 +126,13 @@ Output GraphBuilder::Op(const std::string& op, const std::vector<Output>& inputs
                         const std::string& name) {
   Node* n = OpNode(op, inputs, std::move(attrs), name);
   if (n == nullptr) return Output();
-  if (n->num_outputs() == 0) return Fail(absl::InvalidArgumentError(
-      absl::StrCat("op ", op, " has no outputs; use OpNode")));
+  if (n->num_outputs() == 0)
+    return Fail(absl::InvalidArgumentError(absl::StrCat("op ", op, " has no outputs; use OpNode")));
   return Output(this, n, 0);
 }
 
-Output GraphBuilder::Placeholder(DataType dtype, const TensorShape& shape, const std::string& name) {
+Output GraphBuilder::Placeholder(DataType dtype, const TensorShape& shape,
+                                 const std::string& name) {
   return Op("Placeholder", {}, {{"dtype", MakeAttr(dtype)}, {"shape", MakeAttr(shape)}},
             name.empty() ? "Placeholder" : name);
 }
@@ -128,11 +149,21 @@ absl::StatusOr<Tensor> FilledTensor(const TensorShape& shape, DataType dtype, do
   if (!t.ok()) return t.status();
   int64_t n = t->num_elements();
   switch (dtype) {
-    case DT_FLOAT: std::fill_n(t->data<float>(), n, static_cast<float>(value)); break;
-    case DT_DOUBLE: std::fill_n(t->data<double>(), n, value); break;
-    case DT_INT32: std::fill_n(t->data<int32_t>(), n, static_cast<int32_t>(value)); break;
-    case DT_INT64: std::fill_n(t->data<int64_t>(), n, static_cast<int64_t>(value)); break;
-    case DT_BOOL: std::fill_n(t->data<bool>(), n, value != 0); break;
+    case DT_FLOAT:
+      std::fill_n(t->data<float>(), n, static_cast<float>(value));
+      break;
+    case DT_DOUBLE:
+      std::fill_n(t->data<double>(), n, value);
+      break;
+    case DT_INT32:
+      std::fill_n(t->data<int32_t>(), n, static_cast<int32_t>(value));
+      break;
+    case DT_INT64:
+      std::fill_n(t->data<int64_t>(), n, static_cast<int64_t>(value));
+      break;
+    case DT_BOOL:
+      std::fill_n(t->data<bool>(), n, value != 0);
+      break;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("cannot build a constant of dtype ", DataTypeName(dtype)));
@@ -176,8 +207,9 @@ VariableHandle GraphBuilder::Variable(Output initial, const std::string& name, b
   }
   TensorShape shape = initial.shape();
   if (!shape.IsFullyDefined()) {
-    Fail(absl::InvalidArgumentError(absl::StrCat("Variable '", name, "': the initial value's shape ",
-                                                 shape.DebugString(), " is not fully known")));
+    Fail(
+        absl::InvalidArgumentError(absl::StrCat("Variable '", name, "': the initial value's shape ",
+                                                shape.DebugString(), " is not fully known")));
     return handle;
   }
   std::string var_name = graph_->UniqueName(ScopedName(name.empty() ? "Variable" : name));
@@ -235,7 +267,8 @@ Output ScalarLike(Output x, double value) {
 
 Output IntVector(GraphBuilder* b, const std::vector<int64_t>& values, const char* name) {
   std::vector<int32_t> v(values.begin(), values.end());
-  return b->Const(Tensor::FromVector<int32_t>(v, TensorShape{static_cast<int64_t>(v.size())}), name);
+  return b->Const(Tensor::FromVector<int32_t>(v, TensorShape{static_cast<int64_t>(v.size())}),
+                  name);
 }
 
 Output Reduce(const char* op, Output x, const std::vector<int64_t>& axes, bool keep_dims,
@@ -293,20 +326,18 @@ Output Conv2D(Output input, Output filter, std::vector<int64_t> strides, const s
 Output MaxPool(Output input, std::vector<int64_t> ksize, std::vector<int64_t> strides,
                const std::string& padding, const std::string& name) {
   if (!input.valid()) return Output();
-  return BuilderOf(input)->Op("MaxPool", {input},
-                              {{"ksize", MakeAttr(ksize)},
-                               {"strides", MakeAttr(strides)},
-                               {"padding", MakeAttr(padding)}},
-                              name);
+  return BuilderOf(input)->Op(
+      "MaxPool", {input},
+      {{"ksize", MakeAttr(ksize)}, {"strides", MakeAttr(strides)}, {"padding", MakeAttr(padding)}},
+      name);
 }
 Output AvgPool(Output input, std::vector<int64_t> ksize, std::vector<int64_t> strides,
                const std::string& padding, const std::string& name) {
   if (!input.valid()) return Output();
-  return BuilderOf(input)->Op("AvgPool", {input},
-                              {{"ksize", MakeAttr(ksize)},
-                               {"strides", MakeAttr(strides)},
-                               {"padding", MakeAttr(padding)}},
-                              name);
+  return BuilderOf(input)->Op(
+      "AvgPool", {input},
+      {{"ksize", MakeAttr(ksize)}, {"strides", MakeAttr(strides)}, {"padding", MakeAttr(padding)}},
+      name);
 }
 
 Output Softmax(Output x, const std::string& name) { return Unary("Softmax", x, name); }
@@ -323,7 +354,8 @@ Output Dropout(Output x, Output keep_prob, int64_t seed, const std::string& name
   GraphBuilder* b = BuilderOf(x);
   auto scope = b->name_scope(name.empty() ? "dropout" : name);
   Output uniform = b->Op("RandomUniform", {Shape(x)},
-                         {{"dtype", MakeAttr(x.dtype())}, {"seed", MakeAttr(seed)},
+                         {{"dtype", MakeAttr(x.dtype())},
+                          {"seed", MakeAttr(seed)},
                           {"seed2", MakeAttr(seed == 0 ? int64_t{0} : seed + 1)}},
                          "random_uniform");
   // floor(keep_prob + U[0,1)) is 1 with probability keep_prob.
@@ -334,7 +366,8 @@ Output Dropout(Output x, Output keep_prob, int64_t seed, const std::string& name
 Output TruncatedNormal(GraphBuilder& b, const TensorShape& shape, double stddev, int64_t seed,
                        DataType dtype) {
   Output sample = b.Op("TruncatedNormal", {IntVector(&b, shape.dims(), "shape")},
-                       {{"dtype", MakeAttr(dtype)}, {"seed", MakeAttr(seed)},
+                       {{"dtype", MakeAttr(dtype)},
+                        {"seed", MakeAttr(seed)},
                         {"seed2", MakeAttr(seed == 0 ? int64_t{0} : seed + 1)}},
                        "truncated_normal");
   return sample * stddev;
@@ -353,12 +386,18 @@ Output Square(Output x, const std::string& name) { return Unary("Square", x, nam
 Output Neg(Output x, const std::string& name) { return Unary("Neg", x, name); }
 Output Identity(Output x, const std::string& name) { return Unary("Identity", x, name); }
 Output StopGradient(Output x, const std::string& name) { return Unary("StopGradient", x, name); }
-Output Maximum(Output a, Output b, const std::string& name) { return Binary("Maximum", a, b, name); }
-Output Minimum(Output a, Output b, const std::string& name) { return Binary("Minimum", a, b, name); }
+Output Maximum(Output a, Output b, const std::string& name) {
+  return Binary("Maximum", a, b, name);
+}
+Output Minimum(Output a, Output b, const std::string& name) {
+  return Binary("Minimum", a, b, name);
+}
 Output Pow(Output a, Output b, const std::string& name) { return Binary("Pow", a, b, name); }
 Output Equal(Output a, Output b, const std::string& name) { return Binary("Equal", a, b, name); }
 Output Less(Output a, Output b, const std::string& name) { return Binary("Less", a, b, name); }
-Output Greater(Output a, Output b, const std::string& name) { return Binary("Greater", a, b, name); }
+Output Greater(Output a, Output b, const std::string& name) {
+  return Binary("Greater", a, b, name);
+}
 Output Cast(Output x, DataType to, const std::string& name) {
   if (!x.valid()) return Output();
   return BuilderOf(x)->Op("Cast", {x}, {{"SrcT", MakeAttr(x.dtype())}, {"DstT", MakeAttr(to)}},
