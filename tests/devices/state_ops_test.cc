@@ -201,6 +201,13 @@ TEST_CASE("Assign validates shapes unless validate_shape=false", "[state]") {
   REQUIRE(v->value.shape() == TensorShape{3});
   REQUIRE(Values(v) == std::vector<float>{1, 2, 3});
 
+  // Its own value reshaped (same buffer, new shape) takes the new shape too.
+  auto column = v->value.Reshaped(TensorShape{3, 1});
+  REQUIRE(column.ok());
+  REQUIRE(f.RunNode(*loose, {Fixture::RefOf(v), {*column, nullptr}}).ok());
+  REQUIRE(v->value.shape() == (TensorShape{3, 1}));
+  REQUIRE(Values(v) == std::vector<float>{1, 2, 3});
+
   // The shape function catches a constant of the wrong shape at graph construction.
   Node* c3 = f.Const("c3", wrong);
   auto static_bad =

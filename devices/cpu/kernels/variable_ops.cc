@@ -84,14 +84,15 @@ class AssignOp : public OpKernel {
             "Assign requires shapes of both tensors to match. lhs shape= ",
             var->value.shape().DebugString(), " rhs shape= ", value.shape().DebugString()));
       }
-      if (var->value.SharesBufferWith(value)) {  // assigning the variable's own read
+      const bool same_shape =
+          var->value.shape() == value.shape() && var->value.dtype() == value.dtype();
+      if (same_shape && var->value.SharesBufferWith(value)) {  // the variable's own read
         ctx.set_output_ref(0, var);
         return absl::OkStatus();
       }
       // In place when nobody reads the buffer (no allocation per step); otherwise the new
       // private copy below, leaving readers their old value.
-      if (var->value.shape() == value.shape() && var->value.dtype() == value.dtype() &&
-          !var->ValueIsShared()) {
+      if (same_shape && !var->ValueIsShared()) {
         if (value.num_bytes() > 0) {
           std::memcpy(var->value.raw_data(), value.raw_data(), value.num_bytes());
         }
