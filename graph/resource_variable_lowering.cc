@@ -98,16 +98,35 @@ class ResourceResolver {
   static bool IsHandle(const tensorflow::NodeDef& n) { return n.op() == "VarHandleOp"; }
 
   // An Identity whose value is a resource: attr T is DT_RESOURCE, or (T missing) its data
-  // input is itself a resource. `depth` bounds the walk: a cycle of Identities is not a
-  // resource here (the importer reports the cycle).
-  bool IsResourceIdentity(const tensorflow::NodeDef& n, int depth = 0) const {
-    if (n.op() != "Identity" || depth > gd_.node_size()) return false;
-    auto t = n.attr().find("T");
-    if (t != n.attr().end() && t->second.value_case() == tensorflow::AttrValue::kType) {
-      return IsResourceType(t->second.type());
+  // input is a VarHandleOp or itself a resource Identity. Iterative and memoised: a file may
+  // chain any number of Identities (or loop them: a cycle is not a resource here, and the
+  // importer reports it), and each node is walked once.
+  bool IsResourceIdentity(const tensorflow::NodeDef& n) const {
+    std::vector<const tensorflow::NodeDef*> path;
+    const tensorflow::NodeDef* cur = &n;
+    bool result = false;
+    for (;;) {
+      if (cur->op() != "Identity") break;
+      if (auto m = is_resource_identity_.find(cur); m != is_resource_identity_.end()) {
+        result = m->second;
+        break;
+      }
+      path.push_back(cur);
+      auto t = cur->attr().find("T");
+      if (t != cur->attr().end() && t->second.value_case() == tensorflow::AttrValue::kType) {
+        result = IsResourceType(t->second.type());
+        break;
+      }
+      const tensorflow::NodeDef* src = DataSource(*cur, 0);
+      if (src == nullptr || path.size() > static_cast<size_t>(gd_.node_size())) break;
+      if (IsHandle(*src)) {
+        result = true;
+        break;
+      }
+      cur = src;
     }
-    const tensorflow::NodeDef* src = DataSource(n, 0);
-    return src != nullptr && (IsHandle(*src) || IsResourceIdentity(*src, depth + 1));
+    for (const tensorflow::NodeDef* p : path) is_resource_identity_[p] = result;
+    return result;
   }
 
   // True when `n`'s output is a resource value of any kind (variable handle or not).
@@ -129,12 +148,8 @@ class ResourceResolver {
   absl::StatusOr<const tensorflow::NodeDef*> Handle(const tensorflow::NodeDef& consumer,
                                                     int i) const {
     const tensorflow::NodeDef* n = DataSource(consumer, i);
-    // A chain of Identities longer than the graph is a cycle; the importer reports it.
-    for (int hops = 0; n != nullptr && hops <= gd_.node_size(); ++hops) {
-      if (IsHandle(*n)) return n;
-      if (!IsResourceIdentity(*n)) break;
-      n = DataSource(*n, 0);
-    }
+    if (n != nullptr && IsResourceIdentity(*n)) n = EndOfIdentities(*n);
+    if (n != nullptr && IsHandle(*n)) return n;
     if (n == nullptr) {
       return NodeError(consumer, absl::StrCat("input ", i, " ('",
                                               i < consumer.input_size() ? consumer.input(i) : "",
@@ -153,8 +168,35 @@ class ResourceResolver {
   }
 
  private:
+  // Where a chain of resource Identities starting at `n` ends (the first node that is not one;
+  // nullptr for a dangling input or a cycle). Memoised like IsResourceIdentity.
+  const tensorflow::NodeDef* EndOfIdentities(const tensorflow::NodeDef& n) const {
+    std::vector<const tensorflow::NodeDef*> path;
+    const tensorflow::NodeDef* cur = &n;
+    const tensorflow::NodeDef* end = nullptr;
+    while (cur != nullptr && IsResourceIdentity(*cur)) {
+      if (auto m = end_of_identities_.find(cur); m != end_of_identities_.end()) {
+        end = m->second;
+        cur = nullptr;
+        break;
+      }
+      path.push_back(cur);
+      if (path.size() > static_cast<size_t>(gd_.node_size())) {  // a cycle
+        cur = nullptr;
+        break;
+      }
+      cur = DataSource(*cur, 0);
+    }
+    if (cur != nullptr) end = cur;
+    for (const tensorflow::NodeDef* p : path) end_of_identities_[p] = end;
+    return end;
+  }
+
   const tensorflow::GraphDef& gd_;
   std::unordered_map<std::string, int> index_;
+  mutable std::unordered_map<const tensorflow::NodeDef*, bool> is_resource_identity_;
+  mutable std::unordered_map<const tensorflow::NodeDef*, const tensorflow::NodeDef*>
+      end_of_identities_;
 };
 
 // The dtype a handle's variable holds (DT_INVALID when the VarHandleOp has none).

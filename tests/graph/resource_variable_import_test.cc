@@ -244,6 +244,39 @@ TEST_CASE("Graphs without resources import unchanged", "[resource_vars]") {
   CHECK_FALSE(UsesResourceVariables(gd));
 }
 
+TEST_CASE("A long chain of untyped handle Identities lowers in linear time", "[resource_vars]") {
+  // 20,000 Identities between a VarHandleOp and its read, none with a T attr: each must be
+  // walked once (a quadratic walk would take minutes), and the read ends at the handle.
+  constexpr int kChain = 20000;
+  tensorflow::GraphDef gd;
+  tensorflow::NodeDef* v = gd.add_node();
+  v->set_name("v");
+  v->set_op("VarHandleOp");
+  (*v->mutable_attr())["dtype"].set_type(tensorflow::DT_FLOAT);
+  (*v->mutable_attr())["shape"].mutable_shape()->add_dim()->set_size(2);
+  std::string prev = "v";
+  for (int i = 0; i < kChain; ++i) {
+    tensorflow::NodeDef* id = gd.add_node();
+    id->set_name("id" + std::to_string(i));
+    id->set_op("Identity");
+    id->add_input(prev);
+    prev = id->name();
+  }
+  tensorflow::NodeDef* read = gd.add_node();
+  read->set_name("read");
+  read->set_op("ReadVariableOp");
+  read->add_input(prev);
+  (*read->mutable_attr())["dtype"].set_type(tensorflow::DT_FLOAT);
+
+  auto lowered = LowerResourceVariables(gd);
+  INFO(lowered.status().ToString());
+  REQUIRE(lowered.ok());
+  REQUIRE(lowered->node_size() == 2);  // the Identities are gone
+  CHECK(lowered->node(0).op() == "VariableV2");
+  CHECK(lowered->node(1).op() == "Identity");
+  CHECK(lowered->node(1).input(0) == "v");
+}
+
 TEST_CASE("Two handles with one shared_name are one variable", "[resource_vars]") {
   const std::string handle_attrs = R"(
       attr { key: "dtype" value { type: DT_FLOAT } }
