@@ -36,15 +36,6 @@ std::optional<OpCode> OpCodeOf(const Node& n) {
   return op;
 }
 
-// The device type a node asks for or was given: "CPU" when it names none (every graph can run
-// there), "" when the name does not parse (then nothing is fused onto it).
-std::string DeviceTypeOf(const std::string& device) {
-  if (device.empty()) return kCpu;
-  absl::StatusOr<ParsedDeviceName> parsed = ParseDeviceName(device);
-  if (!parsed.ok()) return "";
-  return parsed->has_type ? absl::AsciiStrToUpper(parsed->type) : std::string(kCpu);
-}
-
 const std::string& DeviceOf(const Node& n) {
   return n.assigned_device().empty() ? n.requested_device() : n.assigned_device();
 }
@@ -88,6 +79,7 @@ class Fuser {
  public:
   Fuser(Graph* graph, const PassContext& ctx, PassStats* stats)
       : graph_(graph),
+        ctx_(ctx),
         preserved_(ctx.PreservedNodes(*graph)),
         fed_(ctx.FedNodes()),
         stats_(stats) {}
@@ -116,7 +108,7 @@ class Fuser {
  private:
   // Why `root` cannot root a fused group, or "".
   std::string RootProblem(const Node& root) {
-    const std::string type = DeviceTypeOf(DeviceOf(root));
+    const std::string type = ctx_.DeviceTypeFor(root);  // "" when the name does not parse
     const DataType t = root.output_type(0);
     if (type.empty() || !probe_.Has(t, type)) {
       return absl::StrCat("no _FusedElementwise kernel for T=", DataTypeName(t), " on ",
@@ -292,6 +284,7 @@ class Fuser {
   }
 
   Graph* graph_;
+  const PassContext& ctx_;
   absl::flat_hash_set<std::string> preserved_;
   absl::flat_hash_set<std::string> fed_;
   PassStats* stats_;

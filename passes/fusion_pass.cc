@@ -66,13 +66,8 @@ std::string GetString(const Node* n, const char* attr) {
   return v.ok() ? *v : "";
 }
 
-// Fused kernels exist on the CPU only; a GPU request must not be silently turned into CPU.
-bool OnCpu(const std::string& device) {
-  return device.empty() || absl::AsciiStrToLower(device).find("cpu") != std::string::npos;
-}
-
 // Why the chain [root, bias_add, (act)] cannot be fused, or "".
-std::string ChainProblem(const std::vector<Node*>& chain,
+std::string ChainProblem(const std::vector<Node*>& chain, const PassContext& ctx,
                          const absl::flat_hash_set<std::string>& preserved,
                          const absl::flat_hash_set<std::string>& fed) {
   for (size_t i = 0; i + 1 < chain.size(); ++i) {
@@ -90,9 +85,13 @@ std::string ChainProblem(const std::vector<Node*>& chain,
       return absl::StrCat(n->name(), " uses NCHW (fused kernels are NHWC only)");
     }
   }
-  const std::string& dev = chain[0]->assigned_device().empty() ? chain[0]->requested_device()
-                                                               : chain[0]->assigned_device();
-  if (!OnCpu(dev)) return absl::StrCat("device ", dev, " has no fused kernels (CPU only)");
+  // Fused kernels exist on the CPU only; a node that will run elsewhere is left alone (a GPU
+  // request must not be silently turned into CPU).
+  if (ctx.DeviceTypeFor(*chain[0]) != kCpu) {
+    const std::string& dev = chain[0]->assigned_device().empty() ? chain[0]->requested_device()
+                                                                 : chain[0]->assigned_device();
+    return absl::StrCat("device ", dev, " has no fused kernels (CPU only)");
+  }
   return "";
 }
 
@@ -151,7 +150,7 @@ absl::StatusOr<PassStats> FusionPass::Run(Graph* graph, const PassContext& ctx) 
       }
       break;
     }
-    if (std::string p = ChainProblem(chain, preserved, fed); !p.empty()) {
+    if (std::string p = ChainProblem(chain, ctx, preserved, fed); !p.empty()) {
       stats.notes.push_back(absl::StrCat(ChainName(chain), ": ", p));
       continue;
     }

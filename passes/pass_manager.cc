@@ -2,9 +2,12 @@
 
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "devices/device_name.h"
+#include "devices/kernel.h"
 #include "graph/graphdef.h"
 #include "graph/status_macros.h"
 #include "passes/arithmetic_simplification_pass.h"
@@ -15,6 +18,7 @@
 #include "passes/fusion_pass.h"
 #include "passes/memory_planning_pass.h"
 #include "passes/prune_pass.h"
+#include "passes/variable_update_ordering_pass.h"
 
 namespace quiver {
 namespace {
@@ -27,6 +31,20 @@ void AddNodeNames(const std::vector<std::string>& tensors, absl::flat_hash_set<s
 }
 
 }  // namespace
+
+std::string PassContext::DeviceTypeFor(const Node& n) const {
+  const std::string& device =
+      n.assigned_device().empty() ? n.requested_device() : n.assigned_device();
+  if (device.empty()) return kCpu;
+  absl::StatusOr<ParsedDeviceName> parsed = ParseDeviceName(device);
+  if (!parsed.ok()) return "";
+  const std::string type = parsed->has_type ? absl::AsciiStrToUpper(parsed->type) : kCpu;
+  if (n.assigned_device().empty() && allow_soft_placement && !device_types.empty() &&
+      !device_types.count(type)) {
+    return kCpu;
+  }
+  return type;
+}
 
 absl::flat_hash_set<std::string> PassContext::PreservedNodes() const {
   absl::flat_hash_set<std::string> out;
@@ -92,6 +110,7 @@ std::vector<std::string> PassManager::DefaultPassNames() {
           "batch_norm_folding",
           "fusion",
           "elementwise_fusion",
+          "variable_update_ordering",
           "memory_planning"};
 }
 
@@ -104,6 +123,7 @@ PassManager PassManager::Default(PassManagerOptions options) {
   pm.AddPass(std::make_unique<BatchNormFoldingPass>());
   pm.AddPass(std::make_unique<FusionPass>());
   pm.AddPass(std::make_unique<ElementwiseFusionPass>());
+  pm.AddPass(std::make_unique<VariableUpdateOrderingPass>());
   pm.AddPass(std::make_unique<MemoryPlanningPass>());
   return pm;
 }

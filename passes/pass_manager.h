@@ -17,7 +17,8 @@
 //
 // The pipeline (PassManager::Default) runs, in order:
 //   prune -> constant_folding -> cse -> arithmetic_simplification -> batch_norm_folding
-//   -> fusion -> elementwise_fusion -> memory_planning (analysis only: predicted peak bytes)
+//   -> fusion -> elementwise_fusion -> variable_update_ordering
+//   -> memory_planning (analysis only: predicted peak bytes)
 // Placement and copy insertion plug in at run time (Session), after these. Level 0 runs
 // nothing; level 1 runs every pass not disabled by name.
 #pragma once
@@ -41,6 +42,11 @@ struct PassContext {
   std::vector<std::string> targets;  // node names
   // Constant folding leaves outputs larger than this as computations.
   int64_t max_constant_bytes = int64_t{1} << 20;
+  // Where the graph will run, for passes that rewrite into device-specific ops (fusion): the
+  // device types the session has ("CPU", "GPU") and whether placement may fall back to the
+  // CPU. Empty (offline `quiver optimize`): requested devices are taken at their word.
+  std::set<std::string> device_types;
+  bool allow_soft_placement = false;
 
   // Node names that are fetched, fed or targeted (what no pass may remove or rename).
   absl::flat_hash_set<std::string> PreservedNodes() const;
@@ -50,6 +56,11 @@ struct PassContext {
   // Node names whose output is fed (their graph value is not what runs).
   absl::flat_hash_set<std::string> FedNodes() const;
   bool has_fetches() const { return !fetches.empty() || !targets.empty(); }
+  // The device type `n` will run on: its assigned device's, else its requested device's ("CPU"
+  // when it names none). A requested type the session lacks is "CPU" under soft placement,
+  // as the placer will decide (TF1's classic `with tf.device('/gpu:0')` model on a CPU-only
+  // machine still fuses). "" when the device name does not parse.
+  std::string DeviceTypeFor(const Node& n) const;
 };
 
 struct PassStats {
@@ -105,7 +116,8 @@ class PassManager {
  public:
   explicit PassManager(PassManagerOptions options = {}) : options_(std::move(options)) {}
   // The fixed pipeline: prune, constant_folding, cse, arithmetic_simplification,
-  // batch_norm_folding, fusion, elementwise_fusion, memory_planning (see DefaultPassNames).
+  // batch_norm_folding, fusion, elementwise_fusion, variable_update_ordering, memory_planning
+  // (see DefaultPassNames).
   static PassManager Default(PassManagerOptions options = {});
   // Names of the passes of the default pipeline, in order.
   static std::vector<std::string> DefaultPassNames();

@@ -279,6 +279,10 @@ class SessionImpl {
       for (const TensorId& t : spec.feeds) ctx.feeds.push_back(t.ToString());
       for (const TensorId& t : spec.fetches) ctx.fetches.push_back(t.ToString());
       ctx.targets = spec.targets;
+      // Fusion rewrites into CPU-only ops, so it must know where nodes will land: a model under
+      // /gpu:0 with soft placement on a machine without one runs (and fuses) on the CPU.
+      for (const DeviceInfo& d : device_set_.devices()) ctx.device_types.insert(d.type);
+      ctx.allow_soft_placement = options_.allow_soft_placement;
       auto report = PassManager::Default(std::move(pm)).Run(exec->graph.get(), ctx);
       if (!report.ok()) {
         // A misspelt pass name is the caller's error; a pass that fails on this graph is not:

@@ -43,11 +43,13 @@ Output Zero(GraphBuilder& b, const Output& like) { return grad::ScalarConst(b, 0
 // ---- activations -------------------------------------------------------------------------
 
 absl::Status ReluGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
-  Output x = Input(b, op, 0);
+  // Masked by the output, as TF does: relu(x) > 0 exactly where x > 0, and reading y instead
+  // of x leaves the pre-activation with one consumer, so conv/matmul + bias + relu can fuse.
+  Output y = OutputOf(b, op, 0);
   if (FindOp("ReluGrad") != nullptr) {
-    (*gi)[0] = b.Op("ReluGrad", {g[0], x}, {}, "ReluGrad");
+    (*gi)[0] = b.Op("ReluGrad", {g[0], y}, {}, "ReluGrad");
   } else {
-    (*gi)[0] = g[0] * Mask(b, Greater(x, Zero(b, x)), x.dtype());
+    (*gi)[0] = g[0] * Mask(b, Greater(y, Zero(b, y)), y.dtype());
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,8 @@
 // CPU kernels against the unfused ops for every activation.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "graph/builder.h"
 #include "passes/fusion_pass.h"
 #include "runtime/session.h"
@@ -67,6 +69,70 @@ TEST_CASE("fusion: MatMul+BiasAdd+Relu becomes one _FusedMatMul", "[passes][fusi
 
   const Tensor x = MakeTensor<float>(RandomValues(12, 3), {4, 3});
   CHECK(MaxError(RunGraph(m.graph, {{"x", x}}, "Relu"), RunGraph(unfused, {{"x", x}}, "Relu")) <
+        1e-5);
+}
+
+TEST_CASE("fusion: a /gpu:0 request fuses only where soft placement will put it on the CPU",
+          "[passes][fusion]") {
+  auto build = [](Mlp* m) {
+    BuildMlp(m);
+    for (Node* n : m->graph.nodes()) n->set_requested_device("/device:GPU:0");
+  };
+  PassContext ctx;
+  ctx.fetches = {"Relu"};
+  SECTION("offline (devices unknown): the request is taken at its word") {
+    Mlp m;
+    build(&m);
+    PassStats stats = RunFusion(&m.graph, ctx);
+    CHECK(HasNote(stats, "has no fused kernels (CPU only)"));
+    CHECK(CountOp(m.graph, "_FusedMatMul") == 0);
+  }
+  SECTION("a CPU-only session with soft placement: the layer runs on the CPU, so it fuses") {
+    Mlp m;
+    build(&m);
+    ctx.device_types = {"CPU"};
+    ctx.allow_soft_placement = true;
+    RunFusion(&m.graph, ctx);
+    CHECK(CountOp(m.graph, "_FusedMatMul") == 1);
+    CHECK(m.graph.FindNode("Relu")->requested_device() == "/device:GPU:0");  // request kept
+  }
+  SECTION("without soft placement, or with a GPU present, nothing fuses") {
+    for (const std::set<std::string>& types :
+         {std::set<std::string>{"CPU"}, std::set<std::string>{"CPU", "GPU"}}) {
+      Mlp m;
+      build(&m);
+      ctx.device_types = types;
+      ctx.allow_soft_placement = types.count("GPU") > 0;
+      RunFusion(&m.graph, ctx);
+      CHECK(CountOp(m.graph, "_FusedMatMul") == 0);
+    }
+  }
+}
+
+TEST_CASE("fusion: a Session on a CPU-only machine fuses a model built under /gpu:0",
+          "[passes][fusion][session]") {
+  Mlp m;
+  BuildMlp(&m);
+  for (Node* n : m.graph.nodes()) n->set_requested_device("/gpu:0");
+  SessionOptions options;
+  options.allow_soft_placement = true;
+  auto session = Session::Create(m.graph, options);
+  REQUIRE(session.ok());
+  RunMetadata metadata;
+  metadata.collect_node_stats = true;
+  const Tensor x = MakeTensor<float>(RandomValues(12, 3), {4, 3});
+  auto out = (*session)->Run({{"x", x}}, {"Relu"}, {}, &metadata);
+  REQUIRE(out.ok());
+  int fused = 0, matmul = 0;
+  for (const auto& s : metadata.node_stats) {
+    fused += s.op == "_FusedMatMul";
+    matmul += s.op == "MatMul";
+  }
+  CHECK(fused == 1);
+  CHECK(matmul == 0);
+  Mlp reference;
+  BuildMlp(&reference);
+  CHECK(MaxError(ToDoubles<float>((*out)[0]), RunGraph(reference.graph, {{"x", x}}, "Relu")) <
         1e-5);
 }
 

@@ -45,7 +45,7 @@ TEST_CASE("the default pipeline runs its passes in order and reports them", "[pa
   options.verify = true;
   auto report = PassManager::Default(options).Run(&graph, SampleContext());
   REQUIRE(report.ok());
-  REQUIRE(report->passes.size() == 8);
+  REQUIRE(report->passes.size() == 9);
   std::vector<std::string> names;
   for (const auto& e : report->passes) names.push_back(e.pass);
   CHECK(names == PassManager::DefaultPassNames());

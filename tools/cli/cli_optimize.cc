@@ -3,7 +3,7 @@
 //                 [--report]
 // Runs the graph optimization pipeline (PassManager::Default: prune, constant folding, CSE,
 // arithmetic simplification, batch-norm folding, MatMul/Conv fusion, element-wise fusion,
-// memory planning) and writes the result as a GraphDef: requested devices only, no placement
+// variable update ordering, memory planning) and writes the result as a GraphDef: requested devices only, no placement
 // and no transfer nodes. Fused nodes (_FusedMatMul, _FusedConv2D, _FusedElementwise) need a
 // Quiver runtime (TensorFlow knows the first two); `--disable elementwise_fusion` keeps the
 // graph loadable by TensorFlow. --report prints each pass's changes ("did:"), the candidates

@@ -3,13 +3,18 @@
 // Adam(1e-4) on batches of 50. The model sits under a /gpu:0 device scope with soft
 // placement, so it runs on the CPU where there is no GPU.
 //
-//   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads N] [--quiet]
+//   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads N]
+//             [--write-graph FILE] [--quiet]
+//
+// --write-graph writes the training GraphDef (ops "init" and "train", fetch "cross_entropy",
+// feeds x, y_, keep_prob) for `quiver bench`, `quiver place` or TensorFlow.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "graph/builder.h"
+#include "graph/graphdef.h"
 #include "graph/optimizers.h"
 #include "runtime/session.h"
 #include "tools/data/mnist.h"
@@ -108,6 +113,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   bool quiet = false;
   int inter_op_threads = 0;  // 0: one per core
+  std::string graph_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -117,10 +123,11 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
     else if (a == "--eval-every") eval_every = std::atoi(next().c_str());
     else if (a == "--inter-op-threads") inter_op_threads = std::atoi(next().c_str());
+    else if (a == "--write-graph") graph_path = next();
     else if (a == "--quiet") quiet = true;
     else {
       std::fprintf(stderr, "usage: mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] "
-                           "[--eval-every N] [--inter-op-threads N] [--quiet]\n");
+                           "[--eval-every N] [--inter-op-threads N] [--write-graph FILE] [--quiet]\n");
       return 2;
     }
   }
@@ -135,6 +142,14 @@ int main(int argc, char** argv) {
 
   Model m;
   if (auto s = Build(m, seed); !s.ok()) return Fail(s);
+  if (!graph_path.empty()) {
+    tensorflow::GraphDef def;
+    ExportGraphDef(m.graph, &def);
+    if (auto s = WriteGraphDefFile(def, graph_path); !s.ok()) return Fail(s);
+    std::printf("wrote %s (%d nodes; init: %s, train: %s, loss: %s)\n", graph_path.c_str(),
+                def.node_size(), m.init->name().c_str(), m.train->name().c_str(),
+                m.loss.name().c_str());
+  }
   SessionOptions options;
   options.allow_soft_placement = true;
   options.inter_op_threads = inter_op_threads;

@@ -1,0 +1,146 @@
+#include "passes/variable_update_ordering_pass.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace quiver {
+namespace {
+
+bool IsVariable(const Node& n) { return n.op() == "VariableV2" || n.op() == "Variable"; }
+
+// Ops whose output 0 shares input 0's buffer, so their consumers hold the variable's bytes too.
+bool AliasesInput(const Node& n) {
+  static const absl::flat_hash_set<std::string> kAliasing = {
+      "Identity", "Reshape",      "Squeeze",        "ExpandDims",
+      "Snapshot", "StopGradient", "PreventGradient"};
+  return kAliasing.contains(n.op());
+}
+
+// Nodes reachable from `start` along data and control edges (forward), or reaching it
+// (backward); `start` itself excluded.
+absl::flat_hash_set<const Node*> Reachable(const Node* start, bool forward) {
+  absl::flat_hash_set<const Node*> seen;
+  std::vector<const Node*> stack = {start};
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    auto visit = [&](const Node* next) {
+      if (next != nullptr && seen.insert(next).second) stack.push_back(next);
+    };
+    if (forward) {
+      for (const Edge* e : n->out_edges()) visit(e->dst);
+    } else {
+      for (int i = 0; i < n->num_inputs(); ++i) {
+        if (n->input_edge(i) != nullptr) visit(n->input_edge(i)->src);
+      }
+      for (const Edge* e : n->control_in_edges()) visit(e->src);
+    }
+  }
+  return seen;
+}
+
+// The nodes holding `var`'s bytes during a step (readers) and the nodes updating it.
+void CollectUses(Node* var, std::vector<Node*>* readers, std::vector<Node*>* updates) {
+  absl::flat_hash_set<Node*> seen;
+  std::vector<Node*> aliases;  // derefs whose consumers hold the bytes too
+  for (const Edge* e : var->out_edges()) {
+    if (e->IsControl()) continue;
+    Node* dst = e->dst;
+    if (dst->input_is_ref(e->dst_input)) {
+      if (dst->op() != "IsVariableInitialized" && seen.insert(dst).second) updates->push_back(dst);
+    } else if (seen.insert(dst).second) {
+      readers->push_back(dst);
+      if (AliasesInput(*dst)) aliases.push_back(dst);
+    }
+  }
+  while (!aliases.empty()) {
+    Node* a = aliases.back();
+    aliases.pop_back();
+    for (const Edge* e : a->out_edges()) {
+      if (e->IsControl() || e->src_output != 0 || !seen.insert(e->dst).second) continue;
+      readers->push_back(e->dst);
+      if (AliasesInput(*e->dst)) aliases.push_back(e->dst);
+    }
+  }
+}
+
+// The nodes a step with these fetches and targets runs: everything they need, stopping at fed
+// nodes (their inputs do not run). Nodes outside it (another step's initializers) must not
+// gain edges: an initializer ordered after a read would make `init` need the read's feeds.
+std::vector<bool> StepNodes(const Graph& graph, const PassContext& ctx) {
+  std::vector<bool> in_step(graph.num_node_ids(), false);
+  absl::flat_hash_set<std::string> roots;
+  for (const std::string& name : ctx.PreservedNodes()) roots.insert(name);
+  const absl::flat_hash_set<std::string> fed = ctx.FedNodes();
+  std::vector<const Node*> stack;
+  for (const std::string& name : roots) {
+    if (fed.contains(name)) continue;  // a fed node's producers do not run
+    const Node* n = graph.FindNode(name);
+    if (n != nullptr && !in_step[n->id()]) {
+      in_step[n->id()] = true;
+      stack.push_back(n);
+    }
+  }
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    auto visit = [&](const Node* src) {
+      if (src == nullptr || in_step[src->id()]) return;
+      in_step[src->id()] = true;
+      if (!fed.contains(src->name())) stack.push_back(src);
+    };
+    for (int i = 0; i < n->num_inputs(); ++i) {
+      if (n->input_edge(i) != nullptr) visit(n->input_edge(i)->src);
+    }
+    for (const Edge* e : n->control_in_edges()) visit(e->src);
+  }
+  return in_step;
+}
+
+}  // namespace
+
+absl::StatusOr<PassStats> VariableUpdateOrderingPass::Run(Graph* graph, const PassContext& ctx) {
+  const absl::Time start = absl::Now();
+  PassStats stats;
+  if (!ctx.has_fetches()) {
+    stats.notes.push_back("no fetches or targets: which nodes share a step is unknown");
+    return stats;
+  }
+  const std::vector<bool> in_step = StepNodes(*graph, ctx);
+  std::vector<Node*> variables;
+  for (Node* n : graph->nodes()) {
+    if (IsVariable(*n) && in_step[n->id()]) variables.push_back(n);
+  }
+  for (Node* var : variables) {
+    std::vector<Node*> readers, updates;
+    CollectUses(var, &readers, &updates);
+    auto outside = [&](const Node* n) { return !in_step[n->id()]; };
+    readers.erase(std::remove_if(readers.begin(), readers.end(), outside), readers.end());
+    updates.erase(std::remove_if(updates.begin(), updates.end(), outside), updates.end());
+    if (readers.empty() || updates.empty()) continue;
+    for (Node* update : updates) {
+      const absl::flat_hash_set<const Node*> before = Reachable(update, /*forward=*/false);
+      const absl::flat_hash_set<const Node*> after = Reachable(update, /*forward=*/true);
+      std::vector<std::string> ordered;
+      for (Node* reader : readers) {
+        if (reader == update || before.contains(reader) || after.contains(reader)) continue;
+        graph->AddControlEdge(reader, update);
+        ordered.push_back(reader->name());
+      }
+      if (ordered.empty()) continue;
+      ++stats.nodes_changed;
+      stats.changes.push_back(absl::StrCat(update->name(), " runs after ", ordered.size(),
+                                           " read(s) of ", var->name(), " (first: ", ordered[0],
+                                           ")"));
+    }
+  }
+  stats.time = absl::Now() - start;
+  return stats;
+}
+
+}  // namespace quiver
