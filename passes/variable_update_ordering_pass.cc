@@ -22,15 +22,18 @@ bool AliasesInput(const Node& n) {
 }
 
 // Nodes reachable from `start` along data and control edges (forward), or reaching it
-// (backward); `start` itself excluded.
-absl::flat_hash_set<const Node*> Reachable(const Node* start, bool forward) {
-  absl::flat_hash_set<const Node*> seen;
+// (backward), by node id; `start` itself excluded.
+std::vector<bool> Reachable(const Graph& graph, const Node* start, bool forward) {
+  std::vector<bool> seen(graph.num_node_ids(), false);
   std::vector<const Node*> stack = {start};
   while (!stack.empty()) {
     const Node* n = stack.back();
     stack.pop_back();
     auto visit = [&](const Node* next) {
-      if (next != nullptr && seen.insert(next).second) stack.push_back(next);
+      if (next != nullptr && !seen[next->id()]) {
+        seen[next->id()] = true;
+        stack.push_back(next);
+      }
     };
     if (forward) {
       for (const Edge* e : n->out_edges()) visit(e->dst);
@@ -124,11 +127,11 @@ absl::StatusOr<PassStats> VariableUpdateOrderingPass::Run(Graph* graph, const Pa
     updates.erase(std::remove_if(updates.begin(), updates.end(), outside), updates.end());
     if (readers.empty() || updates.empty()) continue;
     for (Node* update : updates) {
-      const absl::flat_hash_set<const Node*> before = Reachable(update, /*forward=*/false);
-      const absl::flat_hash_set<const Node*> after = Reachable(update, /*forward=*/true);
+      const std::vector<bool> before = Reachable(*graph, update, /*forward=*/false);
+      const std::vector<bool> after = Reachable(*graph, update, /*forward=*/true);
       std::vector<std::string> ordered;
       for (Node* reader : readers) {
-        if (reader == update || before.contains(reader) || after.contains(reader)) continue;
+        if (reader == update || before[reader->id()] || after[reader->id()]) continue;
         graph->AddControlEdge(reader, update);
         ordered.push_back(reader->name());
       }
