@@ -1,6 +1,7 @@
 #include "passes/variable_update_ordering_pass.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,19 +22,20 @@ bool AliasesInput(const Node& n) {
   return kAliasing.contains(n.op());
 }
 
-// Nodes reachable from `start` along data and control edges (forward), or reaching it
-// (backward), by node id; `start` itself excluded.
-std::vector<bool> Reachable(const Graph& graph, const Node* start, bool forward) {
+// Marks (by node id) the nodes reachable from `starts` along data and control edges: their
+// consumers when `forward`, their producers otherwise. A node for which `stop` is true is
+// marked but not walked past. The starts themselves are marked only when reached again.
+std::vector<bool> Walk(const Graph& graph, std::vector<const Node*> starts, bool forward,
+                       const std::function<bool(const Node*)>& stop = nullptr) {
   std::vector<bool> seen(graph.num_node_ids(), false);
-  std::vector<const Node*> stack = {start};
+  std::vector<const Node*> stack = std::move(starts);
   while (!stack.empty()) {
     const Node* n = stack.back();
     stack.pop_back();
     auto visit = [&](const Node* next) {
-      if (next != nullptr && !seen[next->id()]) {
-        seen[next->id()] = true;
-        stack.push_back(next);
-      }
+      if (next == nullptr || seen[next->id()]) return;
+      seen[next->id()] = true;
+      if (!stop || !stop(next)) stack.push_back(next);
     };
     if (forward) {
       for (const Edge* e : n->out_edges()) visit(e->dst);
@@ -76,32 +78,15 @@ void CollectUses(Node* var, std::vector<Node*>* readers, std::vector<Node*>* upd
 // nodes (their inputs do not run). Nodes outside it (another step's initializers) must not
 // gain edges: an initializer ordered after a read would make `init` need the read's feeds.
 std::vector<bool> StepNodes(const Graph& graph, const PassContext& ctx) {
-  std::vector<bool> in_step(graph.num_node_ids(), false);
-  absl::flat_hash_set<std::string> roots;
-  for (const std::string& name : ctx.PreservedNodes()) roots.insert(name);
   const absl::flat_hash_set<std::string> fed = ctx.FedNodes();
-  std::vector<const Node*> stack;
-  for (const std::string& name : roots) {
-    if (fed.contains(name)) continue;  // a fed node's producers do not run
+  std::vector<const Node*> roots;
+  for (const std::string& name : ctx.PreservedNodes()) {
     const Node* n = graph.FindNode(name);
-    if (n != nullptr && !in_step[n->id()]) {
-      in_step[n->id()] = true;
-      stack.push_back(n);
-    }
+    if (n != nullptr && !fed.contains(name)) roots.push_back(n);  // fed: its producers don't run
   }
-  while (!stack.empty()) {
-    const Node* n = stack.back();
-    stack.pop_back();
-    auto visit = [&](const Node* src) {
-      if (src == nullptr || in_step[src->id()]) return;
-      in_step[src->id()] = true;
-      if (!fed.contains(src->name())) stack.push_back(src);
-    };
-    for (int i = 0; i < n->num_inputs(); ++i) {
-      if (n->input_edge(i) != nullptr) visit(n->input_edge(i)->src);
-    }
-    for (const Edge* e : n->control_in_edges()) visit(e->src);
-  }
+  std::vector<bool> in_step =
+      Walk(graph, roots, /*forward=*/false, [&](const Node* n) { return fed.contains(n->name()); });
+  for (const Node* n : roots) in_step[n->id()] = true;
   return in_step;
 }
 
@@ -127,8 +112,8 @@ absl::StatusOr<PassStats> VariableUpdateOrderingPass::Run(Graph* graph, const Pa
     updates.erase(std::remove_if(updates.begin(), updates.end(), outside), updates.end());
     if (readers.empty() || updates.empty()) continue;
     for (Node* update : updates) {
-      const std::vector<bool> before = Reachable(*graph, update, /*forward=*/false);
-      const std::vector<bool> after = Reachable(*graph, update, /*forward=*/true);
+      const std::vector<bool> before = Walk(*graph, {update}, /*forward=*/false);
+      const std::vector<bool> after = Walk(*graph, {update}, /*forward=*/true);
       std::vector<std::string> ordered;
       for (Node* reader : readers) {
         if (reader == update || before[reader->id()] || after[reader->id()]) continue;
