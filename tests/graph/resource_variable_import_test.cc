@@ -302,6 +302,22 @@ TEST_CASE("Two handles with one shared_name are one variable", "[resource_vars]"
   CHECK(Floats((*r)[0]) == std::vector<float>{7});
 }
 
+// A resource variable `v`: float32 [4], the handle most error cases start from.
+const std::string kFloatHandleV = R"pb(
+  node {
+    name: "v"
+    op: "VarHandleOp"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+    attr {
+      key: "shape"
+      value { shape { dim { size: 4 } } }
+    }
+  }
+)pb";
+
 // The status of importing `text`, as "CODE: message" ("OK" when it imported).
 std::string ImportStatus(const std::string& text) {
   Graph g;
@@ -392,19 +408,7 @@ TEST_CASE("Unsupported resource graphs are clear import errors", "[resource_vars
   }
   SECTION("a handle consumed by an op the lowering does not know") {
     CHECK_THAT(
-        ImportStatus(R"pb(
-          node {
-            name: "v"
-            op: "VarHandleOp"
-            attr {
-              key: "dtype"
-              value { type: DT_FLOAT }
-            }
-            attr {
-              key: "shape"
-              value { shape { dim { size: 4 } } }
-            }
-          }
+        ImportStatus(kFloatHandleV + R"pb(
           node {
             name: "i"
             op: "Placeholder"
@@ -430,19 +434,7 @@ TEST_CASE("Unsupported resource graphs are clear import errors", "[resource_vars
         IsImportError({"node 'g' (ResourceGather)", "node 'v' (VarHandleOp)", "ReadVariableOp"}));
   }
   SECTION("a resource optimizer without a ref equivalent") {
-    CHECK_THAT(ImportStatus(R"pb(
-                 node {
-                   name: "v"
-                   op: "VarHandleOp"
-                   attr {
-                     key: "dtype"
-                     value { type: DT_FLOAT }
-                   }
-                   attr {
-                     key: "shape"
-                     value { shape { dim { size: 4 } } }
-                   }
-                 }
+    CHECK_THAT(ImportStatus(kFloatHandleV + R"pb(
                  node {
                    name: "apply"
                    op: "ResourceApplyFtrlV2"
@@ -455,19 +447,7 @@ TEST_CASE("Unsupported resource graphs are clear import errors", "[resource_vars
                IsImportError({"node 'apply' (ResourceApplyFtrlV2)", "ApplyFtrlV2"}));
   }
   SECTION("a cycle of untyped Identities next to a variable is an error, not a crash") {
-    CHECK_THAT(ImportStatus(R"pb(
-                 node {
-                   name: "v"
-                   op: "VarHandleOp"
-                   attr {
-                     key: "dtype"
-                     value { type: DT_FLOAT }
-                   }
-                   attr {
-                     key: "shape"
-                     value { shape { dim { size: 4 } } }
-                   }
-                 }
+    CHECK_THAT(ImportStatus(kFloatHandleV + R"pb(
                  node { name: "a" op: "Identity" input: "b" }
                  node { name: "b" op: "Identity" input: "a" }
                  node {
@@ -494,19 +474,7 @@ TEST_CASE("Unsupported resource graphs are clear import errors", "[resource_vars
                IsImportError({"node 'v' (VarHandleOp)", "dtype"}));
   }
   SECTION("a read with the wrong dtype") {
-    CHECK_THAT(ImportStatus(R"pb(
-                 node {
-                   name: "v"
-                   op: "VarHandleOp"
-                   attr {
-                     key: "dtype"
-                     value { type: DT_FLOAT }
-                   }
-                   attr {
-                     key: "shape"
-                     value { shape { dim { size: 4 } } }
-                   }
-                 }
+    CHECK_THAT(ImportStatus(kFloatHandleV + R"pb(
                  node {
                    name: "read"
                    op: "ReadVariableOp"
