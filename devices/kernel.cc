@@ -1,6 +1,7 @@
 #include "devices/kernel.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -112,6 +113,20 @@ void KernelRegistry::Register(KernelDef def) {
   std::string op = def.op;
   WriterMutexLock lock(&mu_);
   kernels_.emplace(std::move(op), std::move(def));
+}
+
+std::vector<KernelRegistry::Entry> KernelRegistry::List() const {
+  std::vector<Entry> out;
+  {
+    ReaderMutexLock lock(&mu_);
+    for (const auto& [op, def] : kernels_) {
+      out.push_back({op, def.device_type, def.type_attr, def.allowed_types});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.op, a.device_type) < std::tie(b.op, b.device_type);
+  });
+  return out;
 }
 
 bool KernelDef::IsHostMemoryArg(const std::string& arg) const {

@@ -214,6 +214,15 @@ class KernelRegistry {
   // Creates the kernel for a node, or a NotFound/InvalidArgument error naming the node, op,
   // dtype and the device types that do have kernels.
   KernelOrError CreateKernel(const Node& node, const std::string& device_type) const;
+  // Every registered kernel def's (op, device type, allowed types of its type attr), sorted
+  // by op then device type (`quiver ops`, coverage tests). Factories are not copied.
+  struct Entry {
+    std::string op;
+    std::string device_type;
+    std::string type_attr;
+    std::vector<DataType> allowed_types;
+  };
+  std::vector<Entry> List() const;
 
  private:
   const KernelDef* FindLocked(const Node& node, const std::string& device_type) const

@@ -117,6 +117,39 @@ TEST_CASE("quiver inspect summarises inputs, outputs and ops", "[cli]") {
   REQUIRE_THAT(j.out, Catch::Contains("\"nodes\": 4") && Catch::Contains("\"Mul\": 1"));
 }
 
+TEST_CASE("quiver ops lists each op's kernels per device and its gradient", "[cli]") {
+  auto r = RunCli("ops --op MatMul --op Shape --op BroadcastGradientArgs");
+  REQUIRE(r.exit_code == 0);
+  CAPTURE(r.out);
+  // MatMul: float and integer CPU kernels, differentiable; Shape: every dtype, declared
+  // non-differentiable; BroadcastGradientArgs: only int32/int64 (its operands are shapes).
+  CHECK_THAT(r.out,
+             Catch::Matches(R"((.|\n)*MatMul +float32,float64,int32,int64 .* yes\n(.|\n)*)"));
+  CHECK_THAT(r.out, Catch::Matches(R"((.|\n)*Shape +all .* none\n(.|\n)*)"));
+  CHECK_THAT(r.out,
+             Catch::Matches(R"((.|\n)*BroadcastGradientArgs +int32,int64 +- +none\n(.|\n)*)"));
+  CHECK_THAT(r.out, Catch::Contains("3 ops: 3 with a CPU kernel"));
+
+  auto j = RunCli("ops --op Relu --format json");
+  REQUIRE(j.exit_code == 0);
+  CHECK_THAT(j.out,
+             Catch::Contains(
+                 R"({"op": "Relu", "kernels": {"CPU": ["float32", "float64", "int32", "int64"])"));
+  CHECK_THAT(j.out, Catch::Contains(R"("gradient": "yes"})"));
+
+  // Every op the registry knows has a CPU kernel: the CPU is the device of last resort.
+  auto missing = RunCli("ops --device cpu --missing");
+  REQUIRE(missing.exit_code == 0);
+  CHECK_THAT(missing.out, Catch::Contains("\n0 ops:"));
+
+  auto unknown = RunCli("ops --op NoSuchOp");
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.err, Catch::Contains("unknown op 'NoSuchOp'"));
+  auto bad = RunCli("ops --missing");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("--missing needs --device"));
+}
+
 TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", "[cli][errors]") {
   std::string good_graph = WriteGraph(GoodGraph(), "good2.pb");
   std::string feed = TempPath("x2.npy");

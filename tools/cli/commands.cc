@@ -10,6 +10,7 @@ int RunCommand(const std::string& command, const std::vector<std::string>& args)
   if (command == "place") return PlaceMain(args);
   if (command == "optimize") return OptimizeMain(args);
   if (command == "bench") return BenchMain(args);
+  if (command == "ops") return OpsMain(args);
   std::fprintf(stderr, "quiver: unknown command '%s' (try 'quiver --help')\n", command.c_str());
   return kExitUsage;
 }

@@ -41,6 +41,9 @@ inline constexpr char kUsage[] =
     "        [--inter-op-threads N] [--intra-op-threads N] [--optimize-level 0|1]\n"
     "        [--format text|json]\n"
     "      Latency percentiles, per-op kernel time table and peak tensor memory.\n"
+    "  ops [--op NAME ...] [--device cpu|gpu [--missing]] [--format text|json]\n"
+    "      The ops this build knows: each device's kernel dtypes and whether it has a gradient;\n"
+    "      --missing lists the ops without a kernel on --device.\n"
     "\n"
     "exit codes: 0 ok, 2 usage, 3 bad graph file, 4 bad feed/fetch, 5 run failed, 6 I/O error,\n"
     "            7 resource limit, 8 timeout or cancelled\n";
@@ -51,5 +54,6 @@ int InspectMain(const std::vector<std::string>& args);
 int PlaceMain(const std::vector<std::string>& args);
 int OptimizeMain(const std::vector<std::string>& args);
 int BenchMain(const std::vector<std::string>& args);
+int OpsMain(const std::vector<std::string>& args);
 
 }  // namespace quiver::cli
