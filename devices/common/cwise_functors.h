@@ -189,6 +189,13 @@ struct FloorMod {
     }
   }
 };
+// EluGrad(gradients, outputs), TF argument order: outputs < 0 ? gradients * (outputs + 1) :
+// gradients (the ELU's derivative written with its output: d/dx expm1(x) = y + 1 for x < 0).
+// NaN outputs take the second branch and pass the gradient through, like the CPU kernel.
+template <typename T>
+struct EluGrad {
+  QUIVER_HOST_DEVICE T operator()(T g, T out) const { return out < T(0) ? g * (out + T(1)) : g; }
+};
 // Maximum/Minimum propagate NaN from either side (TensorFlow 2 and NumPy semantics): if a is
 // NaN the comparison picks a; if only b is NaN it fails and picks b. Written as one select with
 // a non-short-circuit `|` so that loops and reductions over it vectorise.

@@ -87,6 +87,47 @@ TEST_CASE("Integer division functors follow Python and C semantics", "[cwise][fu
   CHECK(functor::FloorMod<double>()(6.0, 3.0) == 0.0);
 }
 
+TEST_CASE("Float FloorDiv and FloorMod follow Python's // and %", "[cwise][functors]") {
+  // (a, b, a // b, a % b), worked by hand: the quotient rounds toward -inf and the remainder
+  // takes the divisor's sign, so a == b * (a // b) + a % b.
+  struct Case {
+    float a, b, q, r;
+  };
+  const Case cases[] = {
+      {7.0f, 2.0f, 3.0f, 1.0f},    {-7.0f, 2.0f, -4.0f, 1.0f},   {7.0f, -2.0f, -4.0f, -1.0f},
+      {-7.0f, -2.0f, 3.0f, -1.0f}, {6.0f, 3.0f, 2.0f, 0.0f},     {-6.0f, 3.0f, -2.0f, 0.0f},
+      {5.5f, 2.0f, 2.0f, 1.5f},    {-5.5f, 2.0f, -3.0f, 0.5f},   {5.5f, -2.0f, -3.0f, -0.5f},
+      {0.75f, 0.5f, 1.0f, 0.25f},  {-0.75f, 0.5f, -2.0f, 0.25f}, {0.0f, -3.0f, -0.0f, 0.0f},
+      {1.0f, 4.0f, 0.0f, 1.0f},    {-1.0f, 4.0f, -1.0f, 3.0f},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.a, c.b);
+    CHECK(functor::FloorDiv<float>()(c.a, c.b) == c.q);
+    CHECK(functor::FloorMod<float>()(c.a, c.b) == c.r);
+  }
+  // Division by zero follows IEEE (no error for floats, as in TF): +-inf quotient, NaN remainder.
+  CHECK(functor::FloorDiv<float>()(1.0f, 0.0f) == std::numeric_limits<float>::infinity());
+  CHECK(functor::FloorDiv<float>()(-1.0f, 0.0f) == -std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(functor::FloorMod<float>()(1.0f, 0.0f)));
+  CHECK(std::isnan(functor::FloorDiv<float>()(std::nanf(""), 2.0f)));
+  CHECK(std::isnan(functor::FloorMod<float>()(std::nanf(""), 2.0f)));
+}
+
+TEST_CASE("EluGrad functor: gradients * (outputs + 1) where outputs < 0", "[cwise][functors]") {
+  // outputs = elu(x): for x < 0 the derivative e^x equals outputs + 1.
+  functor::EluGrad<float> f;
+  CHECK(f(2.0f, 3.0f) == 2.0f);       // positive output: gradient passes through
+  CHECK(f(2.0f, 0.0f) == 2.0f);       // 0 is not < 0
+  CHECK(f(2.0f, -0.5f) == 1.0f);      // 2 * 0.5
+  CHECK(f(-4.0f, -0.75f) == -1.0f);   // -4 * 0.25
+  CHECK(f(3.0f, -1.0f) == 0.0f);      // saturated ELU: zero gradient
+  const float y = std::expm1(-2.0f);  // elu(-2)
+  CHECK(f(1.0f, y) == Approx(std::exp(-2.0f)));
+  CHECK(functor::EluGrad<double>()(0.5, -0.5) == 0.25);
+  CHECK(std::isnan(f(std::nanf(""), -0.5f)));
+  CHECK(std::isnan(f(std::nanf(""), 1.0f)));
+}
+
 TEST_CASE("Binary float functors", "[cwise][functors]") {
   CHECK(functor::Add<float>()(1.5f, 2.25f) == 3.75f);
   CHECK(functor::RealDiv<float>()(1.0f, 4.0f) == 0.25f);

@@ -1,6 +1,7 @@
 // Element-wise, bias, softmax/cross-entropy, optimizer and random kernels: thin grid-stride
 // loops over the __host__ __device__ functors in devices/common.
 #include "devices/common/nn_functors.h"
+#include "devices/common/xent_functors.h"
 #include "devices/cuda/kernels/launchers.h"
 
 namespace quiver {
@@ -69,6 +70,25 @@ __global__ void XentKernel(const float* logits, const float* labels, float* loss
                            int64_t rows, int64_t cols) {
   QUIVER_GRID_LOOP(r, rows) {
     loss[r] = functor::XentRow(logits + r * cols, labels + r * cols, cols, backprop + r * cols);
+  }
+}
+
+template <typename L>
+__global__ void SparseXentKernel(const float* logits, const L* labels, float* loss, float* backprop,
+                                 int64_t rows, int64_t cols) {
+  QUIVER_GRID_LOOP(r, rows) {
+    loss[r] = functor::SparseXentRow(logits + r * cols, cols, static_cast<int64_t>(labels[r]),
+                                     backprop + r * cols);
+  }
+}
+
+__global__ void AssignUpdateKernel(float* var, const float* value, int64_t n, bool add) {
+  QUIVER_GRID_LOOP(i, n) {
+    if (add) {
+      var[i] += value[i];
+    } else {
+      var[i] -= value[i];
+    }
   }
 }
 
@@ -250,6 +270,12 @@ cudaError_t LaunchBinary(BinaryOp op, const float* x, const float* y, float* z, 
       return Binary(SigmoidGrad<float>(), x, y, z, n, b, s);
     case BinaryOp::kTanhGrad:
       return Binary(TanhGrad<float>(), x, y, z, n, b, s);
+    case BinaryOp::kEluGrad:
+      return Binary(EluGrad<float>(), x, y, z, n, b, s);
+    case BinaryOp::kFloorDiv:
+      return Binary(FloorDiv<float>(), x, y, z, n, b, s);
+    case BinaryOp::kFloorMod:
+      return Binary(FloorMod<float>(), x, y, z, n, b, s);
   }
   return cudaErrorInvalidValue;
 }
@@ -272,6 +298,27 @@ cudaError_t LaunchSoftmaxXent(const float* logits, const float* labels, float* l
                               float* backprop, int64_t rows, int64_t cols, cudaStream_t s) {
   if (rows == 0) return cudaSuccess;
   XentKernel<<<Blocks(rows), kThreads, 0, s>>>(logits, labels, loss, backprop, rows, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSparseSoftmaxXent(const float* logits, const void* labels, bool int64_labels,
+                                    float* loss, float* backprop, int64_t rows, int64_t cols,
+                                    cudaStream_t s) {
+  if (rows == 0) return cudaSuccess;
+  if (int64_labels) {
+    SparseXentKernel<<<Blocks(rows), kThreads, 0, s>>>(logits, static_cast<const int64_t*>(labels),
+                                                       loss, backprop, rows, cols);
+  } else {
+    SparseXentKernel<<<Blocks(rows), kThreads, 0, s>>>(logits, static_cast<const int32_t*>(labels),
+                                                       loss, backprop, rows, cols);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAssignUpdate(float* var, const float* value, int64_t n, bool add,
+                               cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  AssignUpdateKernel<<<Blocks(n), kThreads, 0, s>>>(var, value, n, add);
   return cudaGetLastError();
 }
 

@@ -1,7 +1,7 @@
 // GPU kernels over vendor libraries (float32, NHWC): MatMul and BatchMatMul(V2) on cuBLAS,
-// Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter / _FusedConv2D on cuDNN, and
-// MaxPool/AvgPool and their gradients on our own kernels (exact TF window semantics,
-// including SAME's asymmetric padding, which cuDNN pooling cannot express).
+// Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter / _FusedConv2D / DepthwiseConv2dNative
+// on cuDNN, and MaxPool/AvgPool and their gradients on our own kernels (exact TF window
+// semantics, including SAME's asymmetric padding, which cuDNN pooling cannot express).
 //
 // Precision: cuBLAS runs in its default (pedantic-free, no TF32) mode and cuDNN convolutions
 // in CUDNN_FMA_MATH, so float32 results match the CPU within float tolerance rather than
@@ -9,8 +9,12 @@
 //
 // TF's filter layout [KH, KW, C, OC] is not one cuDNN takes: the filter is transposed to
 // [OC, KH, KW, C] (cuDNN's NHWC filter format) in scratch memory, and the filter gradient is
-// computed in that layout and transposed back. Asymmetric SAME padding (odd total) is handled
-// by copying the input into a zero-padded buffer and convolving with padding 0.
+// computed in that layout and transposed back. DepthwiseConv2dNative is the grouped convolution
+// with groups = C: TF's [KH, KW, C, M] filter (output channel c*M + m reads input channel c) is
+// byte-for-byte the grouped [KH, KW, 1, C*M] layout, and cuDNN's groups take consecutive runs
+// of K/groups = M output channels, so the same transpose to [C*M, KH, KW, 1] serves.
+// Asymmetric SAME padding (odd total) is handled by copying the input into a zero-padded
+// buffer and convolving with padding 0.
 #include <cublas_v2.h>
 #include <cudnn.h>
 
@@ -352,9 +356,37 @@ absl::StatusOr<onednn::ConvDims> ConvDimsFor(OpKernelContext& ctx, const onednn:
   return d;
 }
 
+// DepthwiseConv2dNative's dims, with the CPU kernel's checks and messages: NHWC input, filter
+// [KH, KW, C, M], a grouped convolution with C groups and C*M output channels.
+absl::StatusOr<onednn::ConvDims> DepthwiseDimsFor(OpKernelContext& ctx,
+                                                  const onednn::WindowAttrs& w, const Tensor& input,
+                                                  const Tensor& filter) {
+  if (input.rank() != 4 || filter.rank() != 4) {
+    return ctx.Error(absl::StrCat(
+        "DepthwiseConv2dNative needs a 4-D input (NHWC) and a 4-D filter [KH,KW,C,M], got ",
+        input.shape().DebugString(), " and ", filter.shape().DebugString()));
+  }
+  if (filter.dim(2) != input.dim(3)) {
+    return ctx.Error(absl::StrCat("input depth ", input.dim(3), " of ", input.shape().DebugString(),
+                                  " must equal the filter's in_channels (dim 2) of ",
+                                  filter.shape().DebugString()));
+  }
+  onednn::ConvDims d;
+  d.n = input.dim(0);
+  d.h = input.dim(1);
+  d.w = input.dim(2);
+  d.c = input.dim(3);
+  d.kh = filter.dim(0);
+  d.kw = filter.dim(1);
+  d.oc = d.c * filter.dim(3);
+  d.groups = d.c;
+  RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, w, &d));
+  return d;
+}
+
 std::vector<int64_t> ShapeOf(const Tensor& t) { return t.shape().dims(); }
 
-enum class ConvKind { kForward, kBackpropInput, kBackpropFilter, kFusedForward };
+enum class ConvKind { kForward, kBackpropInput, kBackpropFilter, kFusedForward, kDepthwiseForward };
 
 class ConvGpuOp : public OpKernel {
  public:
@@ -373,6 +405,7 @@ class ConvGpuOp : public OpKernel {
     switch (kind_) {
       case ConvKind::kForward:
       case ConvKind::kFusedForward:
+      case ConvKind::kDepthwiseForward:
         RETURN_IF_ERROR(RequireFloat(ctx, 0));
         in_shape = ShapeOf(ctx.input(0));
         filter_shape = ShapeOf(ctx.input(1));
@@ -390,7 +423,25 @@ class ConvGpuOp : public OpKernel {
         break;
       }
     }
-    ASSIGN_OR_RETURN(onednn::ConvDims d, ConvDimsFor(ctx, window_, in_shape, filter_shape));
+    onednn::ConvDims d;
+    if (kind_ == ConvKind::kDepthwiseForward) {
+      ASSIGN_OR_RETURN(d, DepthwiseDimsFor(ctx, window_, ctx.input(0), ctx.input(1)));
+      // Empty problems never reach cuDNN (C = 0 would also mean 0 groups): the output is
+      // empty, or the sums are (zeros), as on the CPU.
+      const int64_t out_count = d.n * d.oh * d.ow * d.oc;
+      if (out_count == 0 || ctx.input(0).num_elements() == 0 || ctx.input(1).num_elements() == 0) {
+        GpuScope g(ctx);
+        RETURN_IF_ERROR(g.Init());
+        ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
+        if (out_count > 0) {
+          RETURN_IF_ERROR(
+              g.Check(cudaMemsetAsync(y, 0, out_count * sizeof(float), g.stream()), "memset"));
+        }
+        return g.Finish();
+      }
+    } else {
+      ASSIGN_OR_RETURN(d, ConvDimsFor(ctx, window_, in_shape, filter_shape));
+    }
     if (grad_input >= 0) {
       const std::vector<int64_t> want = {d.n, d.oh, d.ow, d.oc};
       if (ShapeOf(ctx.input(grad_input)) != want) {
@@ -413,7 +464,8 @@ class ConvGpuOp : public OpKernel {
     const float one = 1.f, zero = 0.f;
     const bool empty = d.n * d.oh * d.ow * d.oc == 0 || in_bytes == 0 || filter_bytes == 0;
 
-    if (kind_ == ConvKind::kForward || kind_ == ConvKind::kFusedForward) {
+    if (kind_ == ConvKind::kForward || kind_ == ConvKind::kFusedForward ||
+        kind_ == ConvKind::kDepthwiseForward) {
       ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
       if (empty) return g.Finish();
       ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
@@ -643,6 +695,7 @@ const bool registered = [] {
   RegisterGpuKernel(F("BatchMatMulV2"), InitWith<BatchMatMulGpuOp>(true));
   RegisterGpuKernel(F("Conv2D"), InitWith<ConvGpuOp>(ConvKind::kForward));
   RegisterGpuKernel(F("_FusedConv2D"), InitWith<ConvGpuOp>(ConvKind::kFusedForward));
+  RegisterGpuKernel(F("DepthwiseConv2dNative"), InitWith<ConvGpuOp>(ConvKind::kDepthwiseForward));
   RegisterGpuKernel(F("Conv2DBackpropInput").HostMemory("input_sizes"),
                     InitWith<ConvGpuOp>(ConvKind::kBackpropInput));
   RegisterGpuKernel(F("Conv2DBackpropFilter").HostMemory("filter_sizes"),

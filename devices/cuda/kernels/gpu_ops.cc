@@ -16,6 +16,7 @@
 #include "devices/cpu/kernels/cwise_ops_common.h"
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/launchers.h"
+#include "devices/cuda/kernels/var_locks.h"
 #include "devices/device.h"
 #include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
@@ -64,8 +65,9 @@ class BinaryGpuOp : public OpKernel {
     const Tensor& x = ctx.input(0);
     const Tensor& y = ctx.input(1);
     if (same_shape_ && x.shape() != y.shape()) {
-      return ctx.Error(absl::StrCat("inputs must have the same shape, got ",
-                                    x.shape().DebugString(), " and ", y.shape().DebugString()));
+      return ctx.Error(
+          absl::StrCat("the gradient and the forward tensor must have the same shape, got ",
+                       x.shape().DebugString(), " and ", y.shape().DebugString()));
     }
     GPU_ASSIGN_OR_RETURN(cwise::BroadcastPlan plan, cwise::PlanBroadcast(x.shape(), y.shape()));
     GpuScope g(ctx);
@@ -132,18 +134,18 @@ const bool cwise_registered = [] {
   };
   for (const auto& [name, op] : unary) RegisterGpuKernel(FloatDef(name), UnaryFactory(op));
   const std::pair<const char*, BinaryOp> binary[] = {
-      {"Add", BinaryOp::kAdd},         {"AddV2", BinaryOp::kAdd},
-      {"Sub", BinaryOp::kSub},         {"Mul", BinaryOp::kMul},
-      {"RealDiv", BinaryOp::kRealDiv}, {"Div", BinaryOp::kRealDiv},
-      {"Maximum", BinaryOp::kMaximum}, {"Minimum", BinaryOp::kMinimum},
-      {"Pow", BinaryOp::kPow},         {"SquaredDifference", BinaryOp::kSquaredDifference},
+      {"Add", BinaryOp::kAdd},           {"AddV2", BinaryOp::kAdd},
+      {"Sub", BinaryOp::kSub},           {"Mul", BinaryOp::kMul},
+      {"RealDiv", BinaryOp::kRealDiv},   {"Div", BinaryOp::kRealDiv},
+      {"Maximum", BinaryOp::kMaximum},   {"Minimum", BinaryOp::kMinimum},
+      {"Pow", BinaryOp::kPow},           {"SquaredDifference", BinaryOp::kSquaredDifference},
+      {"FloorDiv", BinaryOp::kFloorDiv}, {"FloorMod", BinaryOp::kFloorMod},
   };
   for (const auto& [name, op] : binary) RegisterGpuKernel(FloatDef(name), BinaryFactory(op, false));
   const std::pair<const char*, BinaryOp> grads[] = {
-      {"ReluGrad", BinaryOp::kReluGrad},
-      {"Relu6Grad", BinaryOp::kRelu6Grad},
-      {"SigmoidGrad", BinaryOp::kSigmoidGrad},
-      {"TanhGrad", BinaryOp::kTanhGrad},
+      {"ReluGrad", BinaryOp::kReluGrad},       {"Relu6Grad", BinaryOp::kRelu6Grad},
+      {"SigmoidGrad", BinaryOp::kSigmoidGrad}, {"TanhGrad", BinaryOp::kTanhGrad},
+      {"EluGrad", BinaryOp::kEluGrad},
   };
   for (const auto& [name, op] : grads) RegisterGpuKernel(FloatDef(name), BinaryFactory(op, true));
   return true;
@@ -483,62 +485,6 @@ class XentGpuOp : public OpKernel {
 };
 
 // ---- optimizer updates on ref variables --------------------------------------------------------
-
-// Locks the distinct variables behind ref inputs [0, n) in address order.
-class VarLocks {
- public:
-  ~VarLocks() {
-    for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) (*it)->mu.Unlock();
-  }
-  absl::Status Acquire(OpKernelContext& ctx, int n) {
-    std::vector<Variable*> v;
-    for (int i = 0; i < n; ++i) {
-      if (ctx.ref_input(i) == nullptr) {
-        return ctx.Error(absl::StrCat("input ", i, " must be a reference to a variable"));
-      }
-      v.push_back(ctx.ref_input(i));
-    }
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
-    for (Variable* x : v) {
-      x->mu.Lock();
-      vars_.push_back(x);
-    }
-    for (int i = 0; i < n; ++i) {
-      Variable* x = ctx.ref_input(i);
-      if (!x->initialized()) {
-        return ctx.Error(absl::StrCat("Attempting to use uninitialized value ",
-                                      ctx.node().input(i).node->name()));
-      }
-      if (x->value.dtype() != DT_FLOAT || x->value.shape() != ctx.ref_input(0)->value.shape()) {
-        return ctx.Error("the variables of an update must be float32 of one shape");
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // Copy-on-write (see Variable): gives every locked variable whose buffer a reader still
-  // holds a private copy, made on the compute stream before the update is enqueued.
-  absl::Status DetachShared(GpuScope& g) {
-    for (Variable* x : vars_) {
-      if (!x->ValueIsShared()) continue;
-      const Tensor& old = x->value;
-      GPU_ASSIGN_OR_RETURN(Tensor copy, Tensor::Create(old.dtype(), old.shape(), old.allocator()));
-      if (old.num_bytes() > 0) {
-        GPU_ASSIGN_OR_RETURN(const void* src, g.In(old));
-        GPU_ASSIGN_OR_RETURN(void* dst, g.WriteTo(copy));
-        RETURN_IF_ERROR(g.Check(
-            cudaMemcpyAsync(dst, src, old.num_bytes(), cudaMemcpyDeviceToDevice, g.stream()),
-            "variable copy-on-write"));
-      }
-      x->value = std::move(copy);
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  std::vector<Variable*> vars_;
-};
 
 absl::Status CheckScalar(OpKernelContext& ctx, int i, const char* what) {
   if (ctx.input(i).num_elements() != 1 || ctx.input(i).dtype() != DT_FLOAT) {

@@ -52,6 +52,9 @@ enum class BinaryOp {
   kRelu6Grad,
   kSigmoidGrad,
   kTanhGrad,
+  kEluGrad,
+  kFloorDiv,
+  kFloorMod,
 };
 enum class ReduceOp { kSum, kMean, kMax, kMin, kProd };
 enum class CompareOp { kEqual, kNotEqual, kLess, kLessEqual, kGreater, kGreaterEqual };
@@ -86,6 +89,15 @@ cudaError_t LaunchSoftmax(const float* logits, float* out, int64_t rows, int64_t
 // SoftmaxCrossEntropyWithLogits of [rows, cols] logits and labels.
 cudaError_t LaunchSoftmaxXent(const float* logits, const float* labels, float* loss,
                               float* backprop, int64_t rows, int64_t cols, cudaStream_t stream);
+// SparseSoftmaxCrossEntropyWithLogits of [rows, cols] logits and [rows] labels (int64 when
+// `int64_labels`, else int32), which the caller has checked are in [0, cols). A label outside
+// that range still never indexes out of bounds: its row's loss and backprop become NaN.
+cudaError_t LaunchSparseSoftmaxXent(const float* logits, const void* labels, bool int64_labels,
+                                    float* loss, float* backprop, int64_t rows, int64_t cols,
+                                    cudaStream_t stream);
+// AssignAdd / AssignSub: var[i] += value[i] (`add`) or var[i] -= value[i].
+cudaError_t LaunchAssignUpdate(float* var, const float* value, int64_t n, bool add,
+                               cudaStream_t stream);
 cudaError_t LaunchApplyGradientDescent(float* var, const float* alpha, const float* delta,
                                        int64_t n, cudaStream_t stream);
 cudaError_t LaunchApplyMomentum(float* var, float* accum, const float* lr, const float* grad,
