@@ -1,0 +1,427 @@
+// The GPU data-movement kernels (devices/cuda/kernels/gpu_movement_ops.cc and
+// gpu_movement_index_ops.cc) against the CPU kernels (the reference, itself tested), on small
+// inputs covering broadcasting, negative axes, empty tensors, every `movable` dtype and bad
+// input. Like gpu_kernels_test.cc: label `gpu`, QUIVER_SKIPPED without a GPU, and
+// QUIVER_GPU_HARNESS_CHECK=1 runs the CPU references and constructs every GPU kernel. In harness
+// mode the cases that need no device (errors found before the first CUDA call, and the kernels
+// that only alias or write host memory) also run the GPU kernel on the host and compare.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "devices/cuda/cuda_device.h"
+#include "devices/device.h"
+#include "devices/device_set.h"
+#include "tests/devices/kernel_test_util.h"
+#include "tests/tools/fixture_util.h"
+
+namespace quiver {
+namespace {
+
+// ---- harness (as in gpu_kernels_test.cc) ----------------------------------------------------
+
+bool HarnessMode() {
+  static const bool on =
+      cuda::GpuCount() == 0 && std::getenv("QUIVER_GPU_HARNESS_CHECK") != nullptr;
+  return on;
+}
+
+bool SkipWithoutGpu() {
+  if (cuda::GpuCount() > 0) return false;
+  if (HarnessMode()) {
+    cuda::RegisterPendingGpuKernels();
+    return false;
+  }
+  std::cout << "QUIVER_SKIPPED: no GPU here (" << cuda::DetectionMessage() << ")" << std::endl;
+  return true;
+}
+
+#define GPU_TEST_PROLOGUE() \
+  if (SkipWithoutGpu()) return
+
+Device* Gpu0() {
+  static Device* gpu = []() -> Device* {
+    auto set = DeviceSet::Create();
+    if (!set.ok()) return nullptr;
+    const DeviceInfo* info = set->Find("GPU:0");
+    if (info == nullptr) return nullptr;
+    auto d = CreateDevice(*info, DeviceOptions{});
+    return d.ok() ? d->release() : nullptr;
+  }();
+  return gpu;
+}
+
+// Random values of any movable dtype (and int32 for index inputs).
+Tensor Random(const std::vector<int64_t>& dims, std::mt19937* rng, DataType dtype = DT_FLOAT) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  const TensorShape shape(dims);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::uniform_int_distribution<int64_t> ints(-1000000007LL * 1000, 1000000007LL * 1000);
+  switch (dtype) {
+    case DT_DOUBLE: {
+      std::vector<double> v(n);
+      for (double& x : v) x = u(*rng);
+      return Tensor::FromVector<double>(v, shape);
+    }
+    case DT_INT64: {
+      std::vector<int64_t> v(n);
+      for (int64_t& x : v) x = ints(*rng);
+      return Tensor::FromVector<int64_t>(v, shape);
+    }
+    case DT_BOOL: {
+      std::vector<bool> v(n);
+      for (size_t i = 0; i < v.size(); ++i) v[i] = (*rng)() % 2 == 1;
+      return Tensor::FromVector<bool>(v, shape);
+    }
+    default: {
+      std::vector<float> v(n);
+      for (float& x : v) x = static_cast<float>(u(*rng));
+      return Tensor::FromVector<float>(v, shape);
+    }
+  }
+}
+
+template <typename T>
+Tensor Vec(std::vector<T> v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  return Tensor::FromVector<T>(v, TensorShape{n});
+}
+
+template <typename T>
+Tensor Mat(std::vector<T> v, int64_t rows, int64_t cols) {
+  return Tensor::FromVector<T>(v, TensorShape{rows, cols});
+}
+
+const std::vector<DataType> kMovable = {DT_FLOAT, DT_INT64, DT_DOUBLE, DT_BOOL};
+
+// Builds the op node (named "op", as testing::RunKernel does) over Const inputs.
+absl::StatusOr<Node*> BuildNode(Graph& graph, const std::string& op, const AttrMap& attrs,
+                                const std::vector<Tensor>& inputs) {
+  std::vector<Node*> nodes;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSIGN_OR_RETURN(Node * n, testing::AddConst(graph, "input" + std::to_string(i), inputs[i]));
+    nodes.push_back(n);
+  }
+  return testing::AddOpNode(graph, op, attrs, nodes);
+}
+
+// Runs op's GPU kernel. `gpu` null: a host context with host inputs (the GPU kernel must finish
+// without device work, or fail before its first CUDA call). Otherwise, with `resident`, inputs
+// other than host_inputs are copied to the device and the context device is the GPU; without,
+// inputs stay on the host and the kernel stages them.
+absl::StatusOr<std::vector<Tensor>> RunGpu(Device* gpu, const std::string& op, const AttrMap& attrs,
+                                           const std::vector<Tensor>& inputs, bool resident,
+                                           const std::vector<int>& host_inputs) {
+  Graph graph;
+  ASSIGN_OR_RETURN(Node * node, BuildNode(graph, op, attrs, inputs));
+  node->set_assigned_device(LocalDeviceName(kGpu, 0));
+  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel,
+                   KernelRegistry::Global().CreateKernel(*node, kGpu));
+  std::vector<TensorValue> in_values(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const bool host =
+        std::find(host_inputs.begin(), host_inputs.end(), static_cast<int>(i)) != host_inputs.end();
+    if (gpu != nullptr && resident && !host) {
+      ASSIGN_OR_RETURN(in_values[i].tensor, CopyTensor(inputs[i], gpu));
+    } else {
+      ASSIGN_OR_RETURN(in_values[i].tensor, inputs[i].Clone());
+    }
+  }
+  std::vector<TensorValue> out_values(node->num_outputs());
+  StepResources resources;
+  OpKernelContext ctx(*node, &in_values, &out_values, &resources,
+                      gpu != nullptr && resident ? gpu : nullptr, kernel.get());
+  RETURN_IF_ERROR(kernel->Compute(ctx));
+  if (gpu != nullptr) RETURN_IF_ERROR(gpu->Sync());
+  std::vector<Tensor> outputs;
+  for (int i = 0; i < node->num_outputs(); ++i) {
+    const Tensor& t = out_values[i].tensor;
+    if (!t.valid()) return absl::InternalError(op + " did not set output " + std::to_string(i));
+    if (gpu != nullptr) {
+      ASSIGN_OR_RETURN(Tensor host, CopyTensor(t, Device::DefaultCpu(), gpu));
+      outputs.push_back(std::move(host));
+    } else {
+      outputs.push_back(t);
+    }
+  }
+  return outputs;
+}
+
+bool SameOutputs(const std::vector<Tensor>& gpu, const std::vector<Tensor>& cpu) {
+  REQUIRE(gpu.size() == cpu.size());
+  bool all = true;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    CAPTURE(i);
+    // Data movement is exact.
+    fixture::Comparison c = fixture::CompareTensors(gpu[i], cpu[i], 0, 0);
+    if (!c.ok) {
+      UNSCOPED_INFO(c.message);
+      all = false;
+    }
+  }
+  return all;
+}
+
+// CPU vs GPU (resident and staged) for one op. `host_only`: the GPU kernel does no device work
+// (aliases or host outputs), so harness mode runs it on the host and compares too.
+bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
+                const std::vector<int>& host_inputs = {}, bool host_only = false) {
+  CAPTURE(op);
+  auto cpu = testing::RunKernel(op, attrs, inputs);
+  if (!cpu.ok()) FAIL("CPU reference: " << cpu.status().ToString());
+  if (HarnessMode()) {
+    Graph graph;
+    auto node = BuildNode(graph, op, attrs, inputs);
+    REQUIRE(node.ok());
+    auto kernel = KernelRegistry::Global().CreateKernel(**node, kGpu);
+    if (!kernel.ok()) FAIL("GPU kernel: " << kernel.status().ToString());
+    if (!host_only) return true;
+    auto host = RunGpu(nullptr, op, attrs, inputs, false, host_inputs);
+    if (!host.ok()) FAIL(host.status().ToString());
+    return SameOutputs(*host, *cpu);
+  }
+  bool all_match = true;
+  for (bool resident : {true, false}) {
+    CAPTURE(resident);
+    auto gpu = RunGpu(Gpu0(), op, attrs, inputs, resident, host_inputs);
+    if (!gpu.ok()) FAIL(gpu.status().ToString());
+    all_match = SameOutputs(*gpu, *cpu) && all_match;
+  }
+  return all_match;
+}
+
+// Bad input: the CPU kernel fails, and the GPU kernel fails with the same message (in harness
+// mode on the host: every check runs before the first CUDA call).
+void FailsLikeCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
+                  const std::vector<int>& host_inputs = {}) {
+  CAPTURE(op);
+  auto cpu = testing::RunKernel(op, attrs, inputs);
+  REQUIRE_FALSE(cpu.ok());
+  const std::string want(cpu.status().message());
+  CAPTURE(want);
+  if (HarnessMode()) {
+    auto host = RunGpu(nullptr, op, attrs, inputs, false, host_inputs);
+    REQUIRE_FALSE(host.ok());
+    CHECK(std::string(host.status().message()) == want);
+    return;
+  }
+  for (bool resident : {true, false}) {
+    CAPTURE(resident);
+    auto gpu = RunGpu(Gpu0(), op, attrs, inputs, resident, host_inputs);
+    REQUIRE_FALSE(gpu.ok());
+    CHECK(std::string(gpu.status().message()) == want);
+  }
+}
+
+AttrMap Axis(int64_t axis) { return {{"axis", MakeAttr(axis)}}; }
+
+// ---- cases ----------------------------------------------------------------------------------
+
+TEST_CASE("GPU movement: Pack, Unpack and Concat match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(21);
+  for (DataType dt : kMovable) {
+    CAPTURE(dt);
+    Tensor a = Random({2, 3, 4}, &rng, dt), b = Random({2, 3, 4}, &rng, dt),
+           c = Random({2, 3, 4}, &rng, dt);
+    for (int64_t axis : {0, 1, 3, -1, -4}) {
+      CAPTURE(axis);
+      CHECK(MatchesCpu("Pack", Axis(axis), {a, b, c}));
+    }
+    CHECK(MatchesCpu("Pack", {}, {a}));
+    CHECK(MatchesCpu("Pack", {}, {Random({}, &rng, dt), Random({}, &rng, dt)}));  // scalars
+    CHECK(MatchesCpu("Pack", Axis(1), {Random({0, 3}, &rng, dt), Random({0, 3}, &rng, dt)}));
+    for (int64_t axis : {0, 1, 2, -1}) {
+      CAPTURE(axis);
+      AttrMap attrs = Axis(axis);
+      attrs["num"] = MakeAttr(a.dim(static_cast<int>(axis < 0 ? axis + 3 : axis)));
+      CHECK(MatchesCpu("Unpack", attrs, {a}));
+    }
+    AttrMap empty_rows = Axis(1);
+    empty_rows["num"] = MakeAttr(int64_t{2});
+    CHECK(MatchesCpu("Unpack", empty_rows, {Random({0, 2}, &rng, dt)}));
+    Tensor d = Random({2, 5, 4}, &rng, dt), e = Random({2, 0, 4}, &rng, dt);
+    CHECK(MatchesCpu("Concat", {}, {Tensor::Scalar<int32_t>(1), a, d, e}, {0}));
+    CHECK(MatchesCpu("Concat", {}, {Tensor::Scalar<int32_t>(-3), a, b}, {0}));
+    CHECK(MatchesCpu("Concat", {}, {Tensor::Scalar<int32_t>(-1), a, c, b}, {0}));
+  }
+}
+
+TEST_CASE("GPU movement: Pad, PadV2 and BroadcastTo match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(22);
+  for (DataType dt : kMovable) {
+    CAPTURE(dt);
+    Tensor x = Random({2, 3, 4}, &rng, dt);
+    Tensor pads = Mat<int32_t>({1, 0, 0, 2, 1, 1}, 3, 2);
+    CHECK(MatchesCpu("Pad", {}, {x, pads}, {1}));
+    CHECK(MatchesCpu("Pad", {}, {x, Mat<int64_t>({0, 0, 2, 1, 0, 0}, 3, 2)}, {1}));
+    CHECK(MatchesCpu("Pad", {}, {x, Mat<int32_t>({0, 0, 0, 0, 0, 0}, 3, 2)}, {1},
+                     /*host_only=*/true));  // nothing to pad: an alias
+    CHECK(MatchesCpu("Pad", {}, {Random({0, 3}, &rng, dt), Mat<int32_t>({1, 1, 0, 1}, 2, 2)}, {1}));
+    CHECK(MatchesCpu("Pad", {}, {Random({}, &rng, dt), Tensor::FromVector<int32_t>({}, {0, 2})},
+                     {1}, true));
+    Tensor value = Random({}, &rng, dt);
+    CHECK(MatchesCpu("PadV2", {}, {x, pads, value}, {1}));
+    CHECK(MatchesCpu("PadV2", {}, {Random({5}, &rng, dt), Mat<int32_t>({3, 2}, 1, 2), value}, {1}));
+
+    CHECK(MatchesCpu("BroadcastTo", {}, {Random({3}, &rng, dt), Vec<int32_t>({2, 3})}, {1}));
+    CHECK(MatchesCpu("BroadcastTo", {}, {Random({2, 1}, &rng, dt), Vec<int64_t>({3, 2, 4})}, {1}));
+    CHECK(MatchesCpu("BroadcastTo", {}, {Random({}, &rng, dt), Vec<int32_t>({2, 2})}, {1}));
+    CHECK(MatchesCpu("BroadcastTo", {}, {Random({1, 3}, &rng, dt), Vec<int32_t>({0, 3})}, {1}));
+    CHECK(MatchesCpu("BroadcastTo", {}, {x, Vec<int32_t>({2, 3, 4})}, {1}, true));  // alias
+  }
+}
+
+TEST_CASE("GPU movement: Snapshot, IdentityN and ShapeN match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(23);
+  for (DataType dt : kMovable) {
+    CAPTURE(dt);
+    CHECK(MatchesCpu("Snapshot", {}, {Random({3, 5}, &rng, dt)}));
+    CHECK(MatchesCpu("Snapshot", {}, {Random({0, 5}, &rng, dt)}));
+  }
+  Tensor f = Random({2, 3}, &rng), i = Random({4}, &rng, DT_INT64), s = Random({}, &rng, DT_BOOL);
+  CHECK(MatchesCpu("IdentityN", {}, {f, i, s}, {}, true));
+  CHECK(MatchesCpu("ShapeN", {}, {f, Random({}, &rng), Random({4, 1, 2, 3}, &rng)}, {}, true));
+  CHECK(MatchesCpu("ShapeN", {{"out_type", MakeAttr(DT_INT64)}},
+                   {i, Random({0, 7, 1}, &rng, DT_INT64)}, {}, true));
+}
+
+TEST_CASE("GPU movement: SelectV2 and logical ops with broadcasting match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(24);
+  const std::vector<std::vector<std::vector<int64_t>>> shapes = {
+      {{2, 3}, {2, 3}, {2, 3}}, {{3}, {2, 3}, {}},        {{}, {2, 2}, {2, 2}},
+      {{}, {2, 2}, {1}},        {{2, 1, 4}, {3, 1}, {1}}, {{1, 5, 1}, {4, 1, 6}, {5, 6}},
+      {{0, 3}, {3}, {1, 3}},    {{2, 3}, {}, {}}};
+  for (DataType dt : kMovable) {
+    for (const auto& sh : shapes) {
+      CAPTURE(dt, sh);
+      CHECK(MatchesCpu(
+          "SelectV2", {},
+          {Random(sh[0], &rng, DT_BOOL), Random(sh[1], &rng, dt), Random(sh[2], &rng, dt)}));
+    }
+  }
+  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> pairs = {
+      {{4, 5}, {4, 5}}, {{4, 5}, {5}},       {{4, 1}, {1, 5}},
+      {{}, {3, 2}},     {{2, 1, 3}, {4, 1}}, {{0, 2}, {2}}};
+  for (const auto& [xs, ys] : pairs) {
+    CAPTURE(xs, ys);
+    Tensor x = Random(xs, &rng, DT_BOOL), y = Random(ys, &rng, DT_BOOL);
+    CHECK(MatchesCpu("LogicalAnd", {}, {x, y}));
+    CHECK(MatchesCpu("LogicalOr", {}, {x, y}));
+    CHECK(MatchesCpu("LogicalNot", {}, {x}));
+  }
+}
+
+TEST_CASE("GPU movement: GatherV2 and OneHot match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(25);
+  for (DataType dt : kMovable) {
+    CAPTURE(dt);
+    Tensor p = Random({5, 4, 3}, &rng, dt);
+    CHECK(MatchesCpu("GatherV2", {}, {p, Vec<int32_t>({4, 0, 2, 2}), Tensor::Scalar<int32_t>(0)},
+                     {2}));
+    CHECK(MatchesCpu("GatherV2", {},
+                     {p, Mat<int64_t>({3, 0, 1, 1, 2, 3}, 2, 3), Tensor::Scalar<int64_t>(1)}, {2}));
+    CHECK(MatchesCpu("GatherV2", {}, {p, Vec<int32_t>({2, 0}), Tensor::Scalar<int32_t>(-1)}, {2}));
+    CHECK(MatchesCpu("GatherV2", {}, {p, Tensor::Scalar<int32_t>(3), Tensor::Scalar<int32_t>(0)},
+                     {2}));
+    CHECK(MatchesCpu("GatherV2", {},
+                     {p, Tensor::FromVector<int32_t>({}, {0}), Tensor::Scalar<int32_t>(1)}, {2}));
+    // batch_dims = 1: params [2, 5, 3], indices [2, 4], axis 1 (= -2); and batch_dims = -1.
+    AttrMap batch = {{"batch_dims", MakeAttr(int64_t{1})}};
+    Tensor bp = Random({2, 5, 3}, &rng, dt);
+    Tensor bi = Mat<int32_t>({4, 0, 1, 1, 2, 3, 0, 4}, 2, 4);
+    CHECK(MatchesCpu("GatherV2", batch, {bp, bi, Tensor::Scalar<int32_t>(1)}, {2}));
+    CHECK(MatchesCpu("GatherV2", batch, {bp, bi, Tensor::Scalar<int32_t>(-2)}, {2}));
+    CHECK(MatchesCpu("GatherV2", {{"batch_dims", MakeAttr(int64_t{-1})}},
+                     {bp, bi, Tensor::Scalar<int32_t>(1)}, {2}));
+
+    Tensor on = Random({}, &rng, dt), off = Random({}, &rng, dt);
+    Tensor idx = Mat<int32_t>({0, 4, 2, -1, 5, 1}, 2, 3);  // -1 and 5 (= depth): all-off rows
+    for (int64_t axis : {-1, 0, 1, 2}) {
+      CAPTURE(axis);
+      CHECK(MatchesCpu("OneHot", Axis(axis), {idx, Tensor::Scalar<int32_t>(5), on, off}, {1}));
+    }
+    CHECK(MatchesCpu("OneHot", {},
+                     {Vec<int64_t>({3, 0, 7, -2}), Tensor::Scalar<int32_t>(4), on, off}, {1}));
+    CHECK(MatchesCpu("OneHot", {},
+                     {Tensor::FromVector<int64_t>({}, {0}), Tensor::Scalar<int32_t>(3), on, off},
+                     {1}));
+    CHECK(
+        MatchesCpu("OneHot", {}, {Vec<int64_t>({1, 0}), Tensor::Scalar<int32_t>(0), on, off}, {1}));
+  }
+}
+
+TEST_CASE("GPU movement: DynamicStitch and ParallelDynamicStitch match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(26);
+  for (const char* op : {"DynamicStitch", "ParallelDynamicStitch"}) {
+    for (DataType dt : kMovable) {
+      CAPTURE(op, dt);
+      auto attrs = [dt](int64_t n) { return AttrMap{{"N", MakeAttr(n)}, {"T", MakeAttr(dt)}}; };
+      // Interleaved rows.
+      CHECK(MatchesCpu(op, attrs(2),
+                       {Vec<int32_t>({0, 2}), Vec<int32_t>({1, 3}), Random({2, 3}, &rng, dt),
+                        Random({2, 3}, &rng, dt)},
+                       {0, 1}));
+      // Duplicates (the later index wins), a gap (row 4 is zero), 2-D indices.
+      CHECK(MatchesCpu(op, attrs(2),
+                       {Mat<int32_t>({0, 1, 5, 1}, 2, 2), Vec<int32_t>({1, 2}),
+                        Random({2, 2, 2}, &rng, dt), Random({2, 2}, &rng, dt)},
+                       {0, 1}));
+      // A scalar index (one row) and an empty indices tensor.
+      CHECK(MatchesCpu(
+          op, attrs(3),
+          {Tensor::Scalar<int32_t>(1), Vec<int32_t>({0}), Tensor::FromVector<int32_t>({}, {0}),
+           Random({3}, &rng, dt), Random({1, 3}, &rng, dt), Random({0, 3}, &rng, dt)},
+          {0, 1, 2}));
+      // Scalar rows.
+      CHECK(MatchesCpu(op, attrs(1), {Vec<int32_t>({2, 0, 1}), Random({3}, &rng, dt)}, {0}));
+    }
+  }
+}
+
+TEST_CASE("GPU movement: bad input fails like the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(27);
+  Tensor x = Random({2, 3}, &rng);
+  FailsLikeCpu("Pack", {}, {x, Random({3, 2}, &rng)});
+  FailsLikeCpu("Pack", Axis(3), {x, x});
+  AttrMap unpack = Axis(0);
+  unpack["num"] = MakeAttr(int64_t{3});
+  FailsLikeCpu("Unpack", unpack, {x});
+  FailsLikeCpu("Concat", {}, {Tensor::Scalar<int32_t>(0), x, Random({2, 4}, &rng)}, {0});
+  FailsLikeCpu("Concat", {}, {Tensor::Scalar<int32_t>(2), x, x}, {0});
+  FailsLikeCpu("Pad", {}, {x, Mat<int32_t>({1, -1, 0, 0}, 2, 2)}, {1});
+  FailsLikeCpu("Pad", {}, {x, Mat<int32_t>({1, 1}, 1, 2)}, {1});
+  FailsLikeCpu("PadV2", {}, {x, Mat<int32_t>({1, 1, 0, 0}, 2, 2), Vec<float>({1.f, 2.f})}, {1});
+  FailsLikeCpu("BroadcastTo", {}, {x, Vec<int32_t>({2, 4})}, {1});
+  FailsLikeCpu("SelectV2", {}, {Random({4}, &rng, DT_BOOL), x, x});
+  FailsLikeCpu("SelectV2", {}, {Random({3}, &rng, DT_BOOL), x, Random({4}, &rng)});
+  FailsLikeCpu("LogicalAnd", {}, {Random({2, 3}, &rng, DT_BOOL), Random({2}, &rng, DT_BOOL)});
+  Tensor p = Random({5, 4}, &rng);
+  FailsLikeCpu("GatherV2", {}, {p, Vec<int32_t>({1, 5}), Tensor::Scalar<int32_t>(0)}, {2});
+  FailsLikeCpu("GatherV2", {}, {p, Vec<int64_t>({-1}), Tensor::Scalar<int32_t>(1)}, {2});
+  FailsLikeCpu("GatherV2", {}, {p, Vec<int32_t>({0}), Tensor::Scalar<int32_t>(2)}, {2});
+  Tensor on = Tensor::Scalar(1.f), off = Tensor::Scalar(0.f);
+  FailsLikeCpu("OneHot", {}, {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(-1), on, off}, {1});
+  FailsLikeCpu("OneHot", {},
+               {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), Vec<float>({1, 2}), off}, {1});
+  FailsLikeCpu("OneHot", Axis(2), {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), on, off}, {1});
+  AttrMap stitch = {{"N", MakeAttr(int64_t{1})}, {"T", MakeAttr(DT_FLOAT)}};
+  FailsLikeCpu("DynamicStitch", stitch, {Vec<int32_t>({0, -1}), Random({2}, &rng)}, {0});
+  FailsLikeCpu("DynamicStitch", stitch, {Vec<int32_t>({0, 1}), Random({3, 2}, &rng)}, {0});
+}
+
+}  // namespace
+}  // namespace quiver
