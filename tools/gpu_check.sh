@@ -22,6 +22,14 @@
 #
 #   Without a GPU, --run degrades: the tests report skipped and the table says so (exit 2).
 #
+#   --run options: --deadline S (default 480) bounds stages 1-3: each stage's timeout is cut
+#   to the time left, and a stage with no time left is reported NOT RUN (exit 3), so the
+#   summary always prints. --logs DIR (default $OUT, set by the device tool) receives every
+#   stage's full log and summary.txt, written line by line as results arrive. --jobs N
+#   (default 4): the gpu test cases run N at a time, each in its own process with
+#   CUDA_LAUNCH_BLOCKING=1, so a device fault is reported by the kernel that caused it and
+#   cannot poison the CUDA context of the other cases.
+#
 #   Comparison with PyTorch and JAX (issue 7, tools/gpu_compare/):
 #     --pack also writes the tools/bench cases (GraphDefs + feeds + TF reference values, made
 #       with TensorFlow here: python3 must import tensorflow, else they are left out with a
@@ -50,6 +58,9 @@ WORKDIR="/tmp/quiver-gpu-check"
 COMPARE=0          # --run: 1 adds the PyTorch/JAX stage, 2 runs only it
 COMPARE_TIMEOUT=300
 PACK_COMPARE=1
+DEADLINE=480       # --run: seconds for stages 1-3 (the device tool allows 600 per command)
+JOBS=4             # --run: gpu test cases run in parallel, each in its own process
+LOG_DIR="${OUT:-}" # --run: where logs and summary.txt go ($OUT on the device tool)
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) BUILD_DIR="$(cd "$REPO" && realpath -m "$2")"; shift 2 ;;
@@ -58,6 +69,9 @@ while [ $# -gt 0 ]; do
     --compare-only) COMPARE=2; shift ;;
     --compare-timeout) COMPARE_TIMEOUT="$2"; shift 2 ;;
     --no-compare) PACK_COMPARE=0; shift ;;
+    --deadline) DEADLINE="$2"; shift 2 ;;
+    --jobs) JOBS="$2"; shift 2 ;;
+    --logs) LOG_DIR="$(realpath -m "$2")"; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -109,6 +123,14 @@ pack() {
     cp -L "$path" "$stage/lib/$name"
     strip --strip-unneeded "$stage/lib/$name" 2>/dev/null || true
   done <<<"$libs"
+  # libstdc++/libgcc_s as a fallback only: --run puts lib/compat first when the GPU machine's
+  # libstdc++ is older than ours (it lacks our newest GLIBCXX version).
+  mkdir -p "$stage/lib/compat"
+  for f in "$stage"/bin/* "$stage/lib/libquiver.so"; do ldd "$f"; done |
+    awk '/=> \// && ($1 ~ /^libstdc\+\+\./ || $1 ~ /^libgcc_s\./) {print $1" "$3}' | sort -u |
+    while read -r name path; do cp -L "$path" "$stage/lib/compat/$name"; done
+  objdump -T "$stage/lib/libquiver.so" "$stage"/bin/* 2>/dev/null |
+    grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1 >"$stage/lib/compat/NEEDS_GLIBCXX"
   # What the CUDA libraries must provide there (sonames), for the run half to check.
   for f in "$stage"/bin/* "$stage/lib/libquiver.so"; do ldd "$f"; done |
     awk '{print $1}' | grep -E '^lib(cudart|cublas|cublasLt|cudnn|nvrtc)' | sort -u \
@@ -226,24 +248,93 @@ for r in d["results"]:
 EOF
 )
 }
-result() { RESULTS+=("$(printf '%-34s %-8s %s' "$1" "$2" "$3")"); }
+result() {
+  local line
+  line="$(printf '%-34s %-8s %s' "$1" "$2" "$3")"
+  RESULTS+=("$line")
+  echo ">> $line"
+  [ -n "$LOG_DIR" ] && echo "$line" >>"$LOG_DIR/summary.txt"
+  return 0
+}
+# Seconds left for stages 1-3, and a timeout for the next command: its own limit, cut to the
+# time left less a reserve for the summary.
+time_left() { echo $((DEADLINE - (SECONDS - RUN_START))); }
+budget() {  # wanted_seconds -> seconds to give (0: do not start)
+  local left=$(( $(time_left) - 10 ))
+  if [ "$left" -lt 15 ]; then echo 0; elif [ "$1" -lt "$left" ]; then echo "$1"; else echo "$left"; fi
+}
+
+# Stage 1: every gpu test case in its own process, JOBS at a time. Prints one line per case
+# and leaves per-case logs in $1/; sets TESTS_FAILED / TESTS_SKIPPED / TESTS_PASSED.
+run_gpu_tests() {  # logdir
+  local dir=$1 bin="$B/bin/quiver_gpu_tests" limit
+  mkdir -p "$dir"
+  "$bin" --list-test-names-only 2>/dev/null | sed '/^$/d' >"$dir/cases.txt"
+  local n
+  n=$(wc -l <"$dir/cases.txt")
+  limit=$(budget 200)
+  echo "$n test cases, $JOBS at a time, ${limit}s"
+  # Catch's test spec: a comma separates names, so escape it (and backslashes).
+  awk '{gsub(/\\/, "\\\\"); gsub(/,/, "\\,"); printf "%03d\t%s\n", NR, $0}' "$dir/cases.txt" \
+    >"$dir/specs.tsv"
+  export -f run_one_case 2>/dev/null
+  export GPU_TEST_BIN="$bin" GPU_TEST_DIR="$dir" GPU_CASE_LIMIT=$((limit - 5 < 120 ? limit - 5 : 120))
+  timeout "$limit" xargs -a "$dir/specs.tsv" -d '\n' -P "$JOBS" -n 1 bash -c 'run_one_case "$1"' _
+  TESTS_PASSED=0; TESTS_FAILED=0; TESTS_SKIPPED=0; TESTS_NOT_RUN=0
+  local i=0 name st
+  while IFS= read -r name; do
+    i=$((i + 1))
+    st="$(cat "$dir/$(printf %03d $i).status" 2>/dev/null || echo "NOT RUN")"
+    case "$st" in
+      PASS) TESTS_PASSED=$((TESTS_PASSED + 1)) ;;
+      SKIP) TESTS_SKIPPED=$((TESTS_SKIPPED + 1)) ;;
+      "NOT RUN") TESTS_NOT_RUN=$((TESTS_NOT_RUN + 1)) ;;
+      *) TESTS_FAILED=$((TESTS_FAILED + 1)) ;;
+    esac
+    printf '  %-8s %s\n' "$st" "$name"
+  done <"$dir/cases.txt"
+  i=0
+  while IFS= read -r name; do  # the failures' own output, last lines first-hand
+    i=$((i + 1))
+    st="$(cat "$dir/$(printf %03d $i).status" 2>/dev/null || echo "NOT RUN")"
+    case "$st" in PASS|SKIP|"NOT RUN") continue ;; esac
+    echo "---- $st: $name ($dir/$(printf %03d $i).log)"
+    grep -vE '^(~+|-+|=+)$' "$dir/$(printf %03d $i).log" | tail -40
+  done <"$dir/cases.txt"
+}
+run_one_case() {  # "NNN<TAB>spec" (xargs: one process per case)
+  local id="${1%%$'\t'*}" spec="${1#*$'\t'}" rc log
+  log="$GPU_TEST_DIR/$id.log"
+  CUDA_LAUNCH_BLOCKING=1 timeout "$GPU_CASE_LIMIT" "$GPU_TEST_BIN" "$spec" --durations yes >"$log" 2>&1
+  rc=$?
+  if grep -q 'No test cases matched' "$log"; then echo "NO MATCH" >"$GPU_TEST_DIR/$id.status"
+  elif [ $rc -eq 124 ]; then echo "TIMEOUT" >"$GPU_TEST_DIR/$id.status"
+  elif [ $rc -ne 0 ]; then echo "FAIL" >"$GPU_TEST_DIR/$id.status"
+  elif grep -q QUIVER_SKIPPED "$log"; then echo "SKIP" >"$GPU_TEST_DIR/$id.status"
+  else echo "PASS" >"$GPU_TEST_DIR/$id.status"; fi
+}
 
 run() {
   local start_all=$SECONDS
+  RUN_START=$SECONDS
   local archive
   archive="$(realpath -m "$TARGET")"
   [ -f "$archive" ] || { echo "gpu_check --run: no archive $archive" >&2; exit 1; }
-  rm -rf "$WORKDIR" && mkdir -p "$WORKDIR"
-  log "unpacking $archive into $WORKDIR"
+  [ -z "$LOG_DIR" ] && LOG_DIR="$WORKDIR/logs"
+  rm -rf "$WORKDIR" && mkdir -p "$WORKDIR" "$LOG_DIR"
+  : >"$LOG_DIR/summary.txt"
+  log "unpacking $archive into $WORKDIR (logs: $LOG_DIR)"
+  local py="${PYTHON:-python3}"
   if ! tar -C "$WORKDIR" -xJf "$archive" 2>/dev/null; then
-    python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
+    "$py" -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
       "$archive" "$WORKDIR" || { echo "cannot unpack $archive" >&2; exit 1; }
   fi
-  local B="$WORKDIR/quiver-gpu-bundle"
+  B="$WORKDIR/quiver-gpu-bundle"
 
-  # CUDA libraries: python3's nvidia wheels first (PyTorch's, driver-matched), then the toolkit.
+  # CUDA libraries: the Python's nvidia wheels first (PyTorch's, driver-matched), then the
+  # toolkit; if the wheels are in another interpreter, a search of the usual prefixes.
   local cuda_dirs
-  cuda_dirs="$(python3 - <<'EOF' 2>/dev/null
+  cuda_dirs="$("$py" - <<'EOF' 2>/dev/null
 import glob, os, site, sys
 roots = []
 try:
@@ -260,11 +351,32 @@ for r in roots:
 print(":".join(seen))
 EOF
 )"
+  if [[ "$cuda_dirs" != *nvidia* ]]; then
+    local found
+    found="$(timeout 20 find /usr/local/lib /usr/lib /opt /root /home -maxdepth 8 \
+               -name 'libcudnn.so.9' -path '*nvidia*' 2>/dev/null | head -1)"
+    if [ -n "$found" ]; then
+      local root="${found%/nvidia/*}"
+      cuda_dirs="$(ls -d "$root"/nvidia/*/lib 2>/dev/null | tr '\n' ':' | sed 's/:$//')"
+      log "CUDA wheels found by search under $root"
+    fi
+  fi
   local extra=""
   for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
     [ -d "$d" ] && extra="$extra:$d"
   done
-  export LD_LIBRARY_PATH="$B/lib${cuda_dirs:+:$cuda_dirs}$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # Our libstdc++ only where the machine's is older than the one we were built against.
+  local compat="" need
+  need="$(cat "$B/lib/compat/NEEDS_GLIBCXX" 2>/dev/null)"
+  if [ -n "$need" ] && [ -d "$B/lib/compat" ]; then
+    local sys_cxx
+    sys_cxx="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')"
+    if [ -z "$sys_cxx" ] || ! grep -qa "$need" "$sys_cxx" 2>/dev/null; then
+      compat="$B/lib/compat:"
+      log "system libstdc++ (${sys_cxx:-none}) lacks $need: using the bundle's"
+    fi
+  fi
+  export LD_LIBRARY_PATH="$compat$B/lib${cuda_dirs:+:$cuda_dirs}$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export QUIVER_TEST_DATA_DIR="$B/data/tests"
   export PATH="$B/bin:$PATH"
 
@@ -272,15 +384,16 @@ EOF
   cat "$B/BUILD_INFO" 2>/dev/null | sed 's/^/build: /'
   local gpu_name="none" driver="none"
   if command -v nvidia-smi >/dev/null && nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi
+    nvidia-smi | tee "$LOG_DIR/nvidia-smi.txt"
     gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
     driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)"
   else
     echo "nvidia-smi: not available (no GPU or driver here)"
   fi
+  echo "card: $gpu_name  driver: $driver  date: $(date -u +%F)" >>"$LOG_DIR/summary.txt"
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   echo "CUDA libraries as resolved (needed: $(tr '\n' ' ' <"$B/lib/CUDA_SONAMES" 2>/dev/null)):"
-  ldd "$B/lib/libquiver.so" | grep -E 'libcu|libnvrtc' | sed 's/^/  /'
+  ldd "$B/lib/libquiver.so" | grep -E 'libcu|libnvrtc|libstdc' | sed 's/^/  /'
   local missing
   missing="$(ldd "$B/lib/libquiver.so" "$B/bin/quiver_gpu_tests" | grep 'not found' | sort -u)"
   if [ -n "$missing" ]; then
@@ -292,35 +405,45 @@ EOF
   fi
 
   if [ "$COMPARE" != 2 ]; then  # --compare-only skips stages 1-3
-  # 1. The gpu-labelled tests: kernels vs CPU and every TF fixture on /gpu:0.
+  # 1. The gpu-labelled tests: kernels vs CPU and every TF fixture on /gpu:0, case by case.
   echo "==================== gpu tests ===================="
-  local t0=$SECONDS out rc
-  out="$(timeout 240 "$B/bin/quiver_gpu_tests" --durations yes 2>&1)"
-  rc=$?
-  echo "$out" | tail -80
-  local skipped=0
-  if echo "$out" | grep -q QUIVER_SKIPPED; then skipped=1; fi
-  local summary
-  summary="$(echo "$out" | grep -E '^(All tests passed|test cases:)' | tail -1)"
-  if [ $rc -ne 0 ]; then
-    result "gpu tests (kernels + fixtures)" "FAIL" "rc=$rc $summary"
-  elif [ $skipped -eq 1 ]; then
-    result "gpu tests (kernels + fixtures)" "SKIPPED" "no GPU: $(echo "$out" | grep -m1 -o 'QUIVER_SKIPPED.*' | cut -c1-80)"
+  local t0=$SECONDS skipped=0
+  if [ "$(budget 200)" -eq 0 ]; then
+    result "gpu tests (kernels + fixtures)" "NOT RUN" "no time left"
   else
-    result "gpu tests (kernels + fixtures)" "ok" "$summary ($((SECONDS - t0)) s)"
+    run_gpu_tests "$LOG_DIR/tests" 2>&1 | tee "$LOG_DIR/tests.txt"
+    local passed skips failed notrun
+    read -r passed skips failed notrun <<<"$(awk '
+      /^  (PASS|SKIP|FAIL|TIMEOUT|NO MATCH|NOT RUN) / {
+        if ($1 == "PASS") p++; else if ($1 == "SKIP") s++; else if ($1 == "NOT") n++; else f++ }
+      END {printf "%d %d %d %d", p, s, f, n}' "$LOG_DIR/tests.txt")"
+    local what="$passed passed, $failed failed, $skips skipped, $notrun not run ($((SECONDS - t0)) s)"
+    if [ "$failed" -ne 0 ]; then
+      result "gpu tests (kernels + fixtures)" "FAIL" "$what"
+    elif [ "$notrun" -ne 0 ]; then
+      result "gpu tests (kernels + fixtures)" "NOT RUN" "$what: time ran out"
+    elif grep -qs 'QUIVER_SKIPPED: no GPU' "$LOG_DIR"/tests/*.log; then
+      skipped=1
+      result "gpu tests (kernels + fixtures)" "SKIPPED" "no GPU: $what"
+    else
+      result "gpu tests (kernels + fixtures)" "ok" "$what"
+    fi
+    grep -hsE '^(fixture |mnist_softmax step)' "$LOG_DIR"/tests/*.log | sed 's/^/  /'
   fi
-  echo "$out" | grep -E '^fixture ' | sed 's/^/  /'
 
   # 2. Training on the GPU (default placement puts every op with a GPU kernel there).
   local have_mnist=0
   ls "$B"/data/mnist/*.gz >/dev/null 2>&1 && have_mnist=1
   train() {  # name steps threshold [CPU]
-    local name=$1 steps=$2 min=$3 dev=${4:-GPU} env=()
+    local name=$1 steps=$2 min=$3 dev=${4:-GPU} env=() limit
     [ "$dev" = CPU ] && env=(CUDA_VISIBLE_DEVICES=)
     if [ $have_mnist -eq 0 ]; then result "$name ($dev)" "SKIPPED" "no MNIST in the bundle"; return; fi
+    limit=$(budget 90)
+    if [ "$limit" -eq 0 ]; then result "$name ($dev, $steps steps)" "NOT RUN" "no time left"; return; fi
     local o r acc secs
-    o="$(env "${env[@]}" timeout 150 "$B/bin/$name" --data "$B/data/mnist" --steps "$steps" --quiet 2>&1)"
+    o="$(env "${env[@]}" timeout "$limit" "$B/bin/$name" --data "$B/data/mnist" --steps "$steps" --quiet 2>&1)"
     r=$?
+    echo "$o" >"$LOG_DIR/train_${name}_${dev}.log"
     echo "$o" | tail -5 | sed "s/^/  $name ($dev): /"
     acc="$(echo "$o" | awk '/^test accuracy:/ {print $3}' | tail -1)"
     secs="$(echo "$o" | awk '/^train time:/ {print $3}' | tail -1)"
@@ -347,8 +470,10 @@ EOF
   # 3. Timings: the same graphs through `quiver bench`, GPU then CPU.
   echo "==================== timings ===================="
   bench() {  # fixture dev
-    local fx=$1 dev=$2 env=() dir="$B/data/tests/tf/$1"
+    local fx=$1 dev=$2 env=() dir="$B/data/tests/tf/$1" limit
     [ "$dev" = CPU ] && env=(CUDA_VISIBLE_DEVICES=)
+    limit=$(budget 30)
+    [ "$limit" -eq 0 ] && { echo "(no time left)"; return; }
     local args=() line
     while read -r kind name file; do
       case "$kind" in
@@ -356,8 +481,9 @@ EOF
         fetch) args+=(--fetch "$name") ;;
       esac
     done <"$dir/manifest.txt"
-    line="$(env "${env[@]}" timeout 60 "$B/bin/quiver" bench "$dir/graph.pb" "${args[@]}" \
-            --iters 50 --warmup 5 2>&1 | sed -n 's/^latency ms:.* p50 \([0-9.]*\).*/\1/p' | head -1)"
+    env "${env[@]}" timeout "$limit" "$B/bin/quiver" bench "$dir/graph.pb" "${args[@]}" \
+      --iters 50 --warmup 5 >"$LOG_DIR/bench_${fx}_${dev}.log" 2>&1
+    line="$(sed -n 's/^latency ms:.* p50 \([0-9.]*\).*/\1/p' "$LOG_DIR/bench_${fx}_${dev}.log" | head -1)"
     echo "${line:+p50 $line ms}"
   }
   for fx in mlp cnn batch_matmul; do
@@ -379,15 +505,23 @@ EOF
   echo
   echo "==================== summary ===================="
   echo "card: $gpu_name   driver: $driver   date: $(date -u +%F)   total: $((SECONDS - start_all)) s"
-  local fail=0 skip=0
+  local fail=0 skip=0 notrun=0
   for r in "${RESULTS[@]}"; do
     echo "$r"
     [[ "$r" == *" FAIL "* ]] && fail=1
     [[ "$r" == *" SKIPPED "* ]] && skip=1
+    [[ "$r" == *" NOT RUN "* ]] && notrun=1
   done
-  if [ $fail -ne 0 ]; then echo "RESULT: FAIL"; exit 1; fi
-  if [ $skip -ne 0 ]; then echo "RESULT: NO GPU (GPU checks skipped; nothing verified on a GPU)"; exit 2; fi
-  echo "RESULT: PASS"
+  local verdict
+  if [ $fail -ne 0 ]; then verdict="RESULT: FAIL"
+  elif [ $notrun -ne 0 ]; then verdict="RESULT: INCOMPLETE (time ran out; rerun with the stages left)"
+  elif [ $skip -ne 0 ]; then verdict="RESULT: NO GPU (GPU checks skipped; nothing verified on a GPU)"
+  else verdict="RESULT: PASS"; fi
+  echo "$verdict" | tee -a "$LOG_DIR/summary.txt"
+  echo "total: $((SECONDS - start_all)) s; logs: $LOG_DIR" >>"$LOG_DIR/summary.txt"
+  if [ $fail -ne 0 ]; then exit 1; fi
+  if [ $notrun -ne 0 ]; then exit 3; fi
+  if [ $skip -ne 0 ]; then exit 2; fi
 }
 
 case "$MODE" in
