@@ -36,17 +36,23 @@ Endpoint Producer(Endpoint e) {
 
 }  // namespace
 
-bool InputNeedsTransfer(const Node& consumer, int i, const Endpoint& src, const DeviceInfo& src_dev,
-                        const DeviceInfo& dst) {
-  if (src_dev.name == dst.name) return false;
+const DeviceInfo* TransferTarget(const Node& consumer, int i, const Endpoint& src,
+                                 const DeviceInfo& src_dev, const DeviceInfo& dst,
+                                 const DeviceInfo& host) {
   // An accelerator kernel's HostMemory output (Shape, Size, Rank on a GPU) is allocated in
   // host memory (OpKernelContext::output_allocator): a CPU reads it as it is.
   const bool host_output =
       !src_dev.is_cpu() && IsHostMemoryOutput(*src.node, src.index, src_dev.type);
-  if (host_output && dst.is_cpu()) return false;
-  // Host-memory args are read from host memory: a producer whose output is there (a CPU, or a
-  // HostMemory output) needs no copy.
-  return !((src_dev.is_cpu() || host_output) && IsHostMemoryInput(consumer, i, dst));
+  const bool in_host_memory = src_dev.is_cpu() || host_output;
+  // A host-memory arg is read from host memory, whoever produced it (any CPU's memory will
+  // do: virtual CPUs share the host).
+  if (IsHostMemoryInput(consumer, i, dst)) {
+    if (in_host_memory) return nullptr;
+    if (!dst.is_cpu()) return &host;
+  }
+  if (src_dev.name == dst.name) return nullptr;
+  if (host_output && dst.is_cpu()) return nullptr;
+  return &dst;
 }
 
 absl::StatusOr<CopyInsertionStats> InsertCopies(Graph* graph, const DeviceSet& devices) {
@@ -68,22 +74,22 @@ absl::StatusOr<CopyInsertionStats> InsertCopies(Graph* graph, const DeviceSet& d
       Endpoint src = Producer(direct);
       ASSIGN_OR_RETURN(const DeviceInfo* src_dev, DeviceOf(*src.node, devices));
       Endpoint want = src;
-      if (InputNeedsTransfer(*n, i, src, *src_dev, *dst)) {
-        TransferKey key{src.node->id(), src.index, dst->name};
+      if (const DeviceInfo* to = TransferTarget(*n, i, src, *src_dev, *dst, devices.host())) {
+        TransferKey key{src.node->id(), src.index, to->name};
         auto it = transfers.find(key);
         if (it == transfers.end()) {
           DataType dtype = BaseType(src.node->output_type(src.index));
           NodeSpec spec;
           spec.name = graph->UniqueName(
-              absl::StrCat(src.node->name(), "/_transfer_to_", dst->type, "_", dst->id));
+              absl::StrCat(src.node->name(), "/_transfer_to_", to->type, "_", to->id));
           spec.op = kTransferOp;
           spec.attrs = {{"T", MakeAttr(dtype)},
                         {"src_device", MakeAttr(src_dev->name)},
-                        {"dst_device", MakeAttr(dst->name)}};
-          spec.device = dst->name;
+                        {"dst_device", MakeAttr(to->name)}};
+          spec.device = to->name;
           spec.inputs = {src};
           ASSIGN_OR_RETURN(Node * t, graph->AddNode(std::move(spec)));
-          t->set_assigned_device(dst->name);
+          t->set_assigned_device(to->name);
           t->set_output_shapes({src.node->output_shape(src.index)});
           it = transfers.emplace(key, t).first;
           stats.transfers_inserted++;

@@ -27,11 +27,15 @@ struct CopyInsertionStats {
   int edges_rewired = 0;       // consumer inputs now reading a _Transfer
 };
 
-// Whether input `i` of `consumer` (placed on `dst`), produced at `src` on `src_dev`, must be
-// copied. The one rule that copy insertion and the placement report share, so that the report
-// predicts exactly the transfers a step executes.
-bool InputNeedsTransfer(const Node& consumer, int i, const Endpoint& src, const DeviceInfo& src_dev,
-                        const DeviceInfo& dst);
+// Where input `i` of `consumer` (placed on `dst`), produced at `src` on `src_dev`, must be
+// copied to, or nullptr when it can read the tensor where it is. Usually `dst`; `host` (the
+// set's CPU:0) when `dst` is an accelerator whose kernel keeps that argument in host memory
+// (KernelDef::HostMemory, e.g. Reshape's shape) and the producer left the tensor in device
+// memory, even on the same device. The one rule that copy insertion and the placement report
+// share, so that the report predicts exactly the transfers a step executes.
+const DeviceInfo* TransferTarget(const Node& consumer, int i, const Endpoint& src,
+                                 const DeviceInfo& src_dev, const DeviceInfo& dst,
+                                 const DeviceInfo& host);
 
 // Inserts the transfers into a placed graph (every node assigned to a device of `devices`).
 // Running it again changes nothing: existing transfers are reused, and a transfer never reads

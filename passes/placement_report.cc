@@ -140,9 +140,10 @@ absl::StatusOr<PlacementReport> BuildPlacementReport(const Graph& graph, const D
   };
 
   ASSIGN_OR_RETURN(std::vector<Node*> order, graph.TopologicalOrder());
-  // DupRecvKey: (src node, src output, dst device, dst reads it in host memory). Ref edges get
-  // their dst node id in the key so that they are never shared.
-  std::map<std::tuple<int, int, std::string, bool, int>, size_t> dup;
+  // DupRecvKey: (src node, src output, the device the copy goes to: the consumer's, or the
+  // host for an accelerator's host-memory arg). Ref edges get their dst node id in the key so
+  // that they are never shared.
+  std::map<std::tuple<int, int, std::string, int>, size_t> dup;
   for (Node* n : order) {
     ASSIGN_OR_RETURN(const DeviceInfo* dst, device_of(n));
     NodeReport nr{n->name(), n->op(), dst->name, "", EstimateFlops(*n)};
@@ -163,10 +164,10 @@ absl::StatusOr<PlacementReport> BuildPlacementReport(const Graph& graph, const D
     for (int i = 0; i < n->num_inputs(); ++i) {
       Endpoint in = n->input(i);
       ASSIGN_OR_RETURN(const DeviceInfo* src, device_of(in.node));
-      if (!InputNeedsTransfer(*n, i, in, *src, *dst)) continue;
-      const bool host_arg = IsHostMemoryInput(*n, i, *dst);
-      auto key = std::make_tuple(in.node->id(), in.index, dst->name, host_arg,
-                                 n->input_is_ref(i) ? n->id() : -1);
+      const DeviceInfo* to = TransferTarget(*n, i, in, *src, *dst, devices.host());
+      if (to == nullptr) continue;
+      auto key =
+          std::make_tuple(in.node->id(), in.index, to->name, n->input_is_ref(i) ? n->id() : -1);
       auto found = dup.find(key);
       if (found != dup.end()) {
         r.transfers[found->second].consumers.push_back(n->name());
@@ -177,7 +178,7 @@ absl::StatusOr<PlacementReport> BuildPlacementReport(const Graph& graph, const D
       TransferReport t;
       t.tensor = in.TensorName();
       t.from = src->name;
-      t.to = dst->name;
+      t.to = to->name;
       t.dtype = DataTypeName(dtype);
       t.shape = shape.DebugString();
       int64_t elems = Elements(shape);

@@ -41,10 +41,12 @@ constexpr char kAcc[] = "CITEST";
 QUIVER_REGISTER_OP("CopyInsertionTestShape").Input("x: float").Output("shape: int32");
 QUIVER_REGISTER_OP("CopyInsertionTestUse").Input("x: float").Input("n: int32").Output("y: float");
 QUIVER_REGISTER_OP("CopyInsertionTestInt").Input("n: int32").Output("y: float");
+QUIVER_REGISTER_OP("CopyInsertionTestMakeInt").Input("x: float").Output("n: int32");
 KernelOrError NeverCreated(OpKernelConstruction& c) { return c.Error("test-only kernel"); }
 QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestShape", kAcc).HostMemory("shape"), NeverCreated);
 QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestUse", kAcc).HostMemory("n"), NeverCreated);
 QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestInt", kAcc), NeverCreated);
+QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestMakeInt", kAcc), NeverCreated);
 
 int CountTransfers(const Graph& g) {
   int n = 0;
@@ -358,6 +360,72 @@ TEST_CASE("An accelerator's HostMemory outputs are read on the host without a co
   auto src = x_to_cpu0->GetAttr<std::string>("src_device");
   REQUIRE(src.ok());
   CHECK(*src == devices.Find("CITEST:0")->name);
+}
+
+TEST_CASE("A host-memory input fed from device memory is copied to the host, even on one device",
+          "[copies]") {
+  Graph g;
+  GraphBuilder b(&g);
+  Output x, n;
+  {
+    auto d = b.device("/device:CITEST:0");
+    x = b.Placeholder(DT_FLOAT, {2, 3}, "x");
+    n = b.Op("CopyInsertionTestMakeInt", {x}, {}, "n");  // an int32 left in device memory
+    b.Op("CopyInsertionTestUse", {x, n}, {}, "use0");
+  }
+  {
+    auto d = b.device("/device:CITEST:1");
+    b.Op("CopyInsertionTestUse", {x, n}, {}, "use1");
+    b.Op("CopyInsertionTestInt", {n}, {}, "int1");
+  }
+  {
+    auto d = b.device("/cpu:0");
+    Identity(n, "n_cpu0");
+  }
+  REQUIRE(b.status().ok());
+  REQUIRE(g.InferShapes().ok());
+  DeviceSet devices;
+  REQUIRE(devices.AddDevice(kCpu, 0).ok());
+  REQUIRE(devices.AddDevice(kAcc, 0).ok());
+  REQUIRE(devices.AddDevice(kAcc, 1).ok());
+  for (Node* node : g.nodes()) {
+    const DeviceInfo* d = devices.Find(node->requested_device());
+    REQUIRE(d != nullptr);
+    node->set_assigned_device(d->name);
+  }
+  auto report = BuildPlacementReport(g, devices, nullptr);
+  REQUIRE(report.ok());
+
+  auto stats = InsertCopies(&g, devices);
+  INFO(stats.status().ToString());
+  REQUIRE(stats.ok());
+  // Hand count for n (CITEST:0, device memory):
+  //   -> use0.n (CITEST:0, host-memory arg): the host's copy, n/_transfer_to_CPU_0      1
+  //   -> use1.n (CITEST:1, host-memory arg) and -> n_cpu0 (CPU:0): that same copy       0
+  //   -> int1.n (CITEST:1, device memory): n/_transfer_to_CITEST_1                      1
+  // and x -> use1.x, x -> int1... (x to CITEST:1): x/_transfer_to_CITEST_1             1
+  CHECK(stats->transfers_inserted == 3);
+  const Node* n_host = g.FindNode("n/_transfer_to_CPU_0");
+  const Node* n_acc1 = g.FindNode("n/_transfer_to_CITEST_1");
+  REQUIRE(n_host != nullptr);
+  REQUIRE(n_acc1 != nullptr);
+  CHECK(n_host->assigned_device() == devices.Find("CPU:0")->name);
+  CHECK(g.FindNode("use0")->input(1).node == n_host);
+  CHECK(g.FindNode("use1")->input(1).node == n_host);
+  CHECK(g.FindNode("n_cpu0")->input(0).node == n_host);
+  CHECK(g.FindNode("int1")->input(0).node == n_acc1);
+  CHECK(g.FindNode("use0")->input(0).node == x.node());  // x stays in CITEST:0's memory
+
+  // The report predicts the same copies, with the host as the destination of n's.
+  REQUIRE(report->transfers.size() == 3);
+  int to_host = 0;
+  for (const TransferReport& t : report->transfers) {
+    if (t.tensor == "n:0" && t.to == devices.Find("CPU:0")->name) {
+      ++to_host;
+      CHECK(t.consumers.size() == 3);  // use0, use1, n_cpu0
+    }
+  }
+  CHECK(to_host == 1);
 }
 
 TEST_CASE("InsertCopies needs a placed graph", "[copies]") {
