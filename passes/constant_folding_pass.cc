@@ -1,5 +1,8 @@
 #include "passes/constant_folding_pass.h"
 
+#include <limits>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -38,6 +41,48 @@ absl::StatusOr<Tensor> Evaluate(const Node& n, const std::vector<Tensor>& inputs
   return out[0].tensor;
 }
 
+// TF Grappler's MaterializeShapes: Shape, Size and Rank of a tensor whose static shape is
+// known are constants, whatever its values. nullopt when `n` is not such a node. The shapes
+// are trusted only when every fed tensor is a Placeholder's (a fed intermediate tensor may
+// have another shape than the graph's inference says).
+std::optional<absl::StatusOr<Tensor>> MaterializedShape(const Node& n) {
+  const std::string& op = n.op();
+  if ((op != "Shape" && op != "Size" && op != "Rank") || n.num_inputs() != 1) return std::nullopt;
+  const TensorShape& in = n.input(0).node->output_shape(n.input(0).index);
+  const DataType out = n.output_type(0);
+  if (out != DT_INT32 && out != DT_INT64) return std::nullopt;
+  if (op == "Rank") {
+    if (in.unknown_rank()) return std::nullopt;
+    return absl::StatusOr<Tensor>(out == DT_INT32 ? Tensor::Scalar<int32_t>(in.rank())
+                                                  : Tensor::Scalar<int64_t>(in.rank()));
+  }
+  if (!in.IsFullyDefined()) return std::nullopt;
+  const int64_t limit =
+      out == DT_INT32 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int64_t>::max();
+  if (op == "Size") {
+    if (in.num_elements() > limit) return std::nullopt;  // the kernel reports the overflow
+    return absl::StatusOr<Tensor>(
+        out == DT_INT32 ? Tensor::Scalar<int32_t>(static_cast<int32_t>(in.num_elements()))
+                        : Tensor::Scalar<int64_t>(in.num_elements()));
+  }
+  for (int64_t d : in.dims()) {
+    if (d > limit) return std::nullopt;
+  }
+  const int64_t rank = in.rank();
+  if (out == DT_INT64)
+    return absl::StatusOr<Tensor>(Tensor::FromVector<int64_t>(in.dims(), {rank}));
+  std::vector<int32_t> dims(in.dims().begin(), in.dims().end());
+  return absl::StatusOr<Tensor>(Tensor::FromVector<int32_t>(dims, {rank}));
+}
+
+bool OnlyPlaceholdersFed(const Graph& graph, const absl::flat_hash_set<std::string>& fed) {
+  for (const std::string& name : fed) {
+    const Node* n = graph.FindNode(name);
+    if (n != nullptr && !IsPlaceholderOp(n->op())) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassContext& ctx) {
@@ -45,6 +90,7 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
   const absl::flat_hash_set<std::string> preserved = ctx.PreservedNodes(*graph);
   const absl::flat_hash_set<std::string> fed = ctx.FedNodes();
   absl::flat_hash_set<std::string> given_up;  // noted once, not retried
+  const bool shapes_trusted = OnlyPlaceholdersFed(*graph, fed);
   bool changed = true;
   while (changed) {
     changed = false;
@@ -53,9 +99,11 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
       if (!CannotFold(*n).empty() || fed.contains(n->name()) || given_up.contains(n->name())) {
         continue;
       }
+      std::optional<absl::StatusOr<Tensor>> materialized;
+      if (shapes_trusted) materialized = MaterializedShape(*n);
       std::vector<Tensor> inputs;
       bool all_const = true;
-      for (int i = 0; i < n->num_inputs() && all_const; ++i) {
+      for (int i = 0; i < n->num_inputs() && all_const && !materialized; ++i) {
         const Node* src = n->input(i).node;
         all_const = src->op() == "Const" && !fed.contains(src->name());
         if (all_const) {
@@ -74,7 +122,7 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
         given_up.insert(n->name());
         continue;
       }
-      auto value = Evaluate(*n, inputs);
+      auto value = materialized ? *std::move(materialized) : Evaluate(*n, inputs);
       if (!value.ok()) {
         stats.notes.push_back(
             absl::StrCat(n->name(), ": kernel failed: ", value.status().message()));

@@ -5,7 +5,9 @@
 // A node folds when: every data input is an unfed Const, it has at least one input and
 // exactly one output, it is not stateful (variables, assignments, random ops), not a
 // Placeholder or internal ("_") op, not fed, and its output fits in
-// PassContext::max_constant_bytes. The replacement keeps the name, requested device and
+// PassContext::max_constant_bytes. Shape, Size and Rank of a tensor whose static shape is known
+// fold too, whatever their input's values (Grappler's MaterializeShapes), unless a tensor other
+// than a Placeholder is fed. The replacement keeps the name, requested device and
 // control inputs; input Consts left without consumers are removed. Nodes are visited in
 // topological order until nothing changes, so chains fold completely. A kernel that is
 // missing or fails leaves the node alone with a note.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -99,6 +100,7 @@ class SessionImpl {
     graph_ = std::move(copy);
     source_ = std::move(source);
     executors_.clear();
+    shape_variants_.clear();
     stateful_kernels_ = std::make_shared<StatefulKernelCache>();
     return absl::OkStatus();
   }
@@ -191,6 +193,20 @@ class SessionImpl {
     };
     std::string key = absl::StrCat(join_ids(feed_ids), "->", join_ids(fetch_ids), "/",
                                    absl::StrJoin(targets, ","));
+    const std::vector<Tensor>* specialize_for = nullptr;  // fed shapes to compile for
+    if (options_.optimizer.level > 0 && options_.max_shape_specializations > 0 && !feeds.empty()) {
+      const std::string shapes = absl::StrJoin(
+          feed_values, ";",
+          [](std::string* out, const Tensor& t) { out->append(t.shape().DebugString()); });
+      MutexLock lock(&mu_);
+      absl::flat_hash_set<std::string>& seen = shape_variants_[key];
+      if (seen.contains(shapes) ||
+          static_cast<int>(seen.size()) < options_.max_shape_specializations) {
+        seen.insert(shapes);
+        key = absl::StrCat(key, "#", shapes);
+        specialize_for = &feed_values;
+      }
+    }
     {
       MutexLock lock(&mu_);
       auto it = executors_.find(key);
@@ -199,7 +215,7 @@ class SessionImpl {
     if (!exec) {
       ExecutorSpec spec{feed_ids, fetch_ids, targets};
       RETURN_IF_ERROR(CheckRequiredFeeds(*source, spec));
-      ASSIGN_OR_RETURN(exec, Compile(*source, spec, stateful_kernels.get()));
+      ASSIGN_OR_RETURN(exec, Compile(*source, spec, stateful_kernels.get(), specialize_for));
       MutexLock lock(&mu_);
       executors_.emplace(key, exec);
     }
@@ -263,12 +279,22 @@ class SessionImpl {
     std::unique_ptr<Graph> graph;
     std::unique_ptr<PartitionedExecutor> executor;
   };
-  absl::StatusOr<std::shared_ptr<const Executable>> Compile(const Graph& source,
-                                                            const ExecutorSpec& spec,
-                                                            StatefulKernelCache* stateful_kernels) {
+  // With `fed_values`, each fed Placeholder is declared with its fed shape first (the Run
+  // already checked that the shape is compatible), so inference and the passes see it.
+  absl::StatusOr<std::shared_ptr<const Executable>> Compile(
+      const Graph& source, const ExecutorSpec& spec, StatefulKernelCache* stateful_kernels,
+      const std::vector<Tensor>* fed_values = nullptr) {
     auto exec = std::make_shared<Executable>();
     exec->graph = std::make_unique<Graph>();
     RETURN_IF_ERROR(exec->graph->CopyFrom(source));
+    if (fed_values != nullptr) {
+      for (size_t i = 0; i < spec.feeds.size(); ++i) {
+        Node* n = exec->graph->FindNode(spec.feeds[i].node);
+        // (Not PlaceholderWithDefault: its default must stay compatible with its shape.)
+        if (n == nullptr || spec.feeds[i].index != 0 || n->op() != "Placeholder") continue;
+        n->mutable_attrs()["shape"] = MakeAttr((*fed_values)[i].shape());
+      }
+    }
     RETURN_IF_ERROR(exec->graph->InferShapes());
     if (options_.optimizer.level > 0) {
       PassManagerOptions pm;
@@ -425,6 +451,9 @@ class SessionImpl {
   std::shared_ptr<const Graph> source_;  // as given, shapes inferred: what signatures copy
   std::vector<std::unique_ptr<Graph>> retired_graphs_;
   std::map<std::string, std::shared_ptr<const Executable>> executors_;
+  // Per Run signature, the fed shapes that have an executable of their own (at most
+  // SessionOptions::max_shape_specializations).
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> shape_variants_;
   std::shared_ptr<StatefulKernelCache> stateful_kernels_;
   Mutex variables_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Variable>> variables_;

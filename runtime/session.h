@@ -45,6 +45,13 @@ struct SessionOptions {
     int level = 1;
     std::vector<std::string> disabled_passes;
   } optimizer;
+  // With the optimizer on, a Run signature is compiled for the shapes its Placeholders are fed
+  // (as XLA compiles per shape), so that shape arithmetic (Shape, Size, the gradients'
+  // BroadcastGradientArgs and Reshape sizes) folds into constants and never runs, and a GPU
+  // step moves nothing but its feeds and fetches. Each signature gets at most this many
+  // shape-specialised executables; its further shapes share one compiled for any shape.
+  // 0: never specialise.
+  int max_shape_specializations = 8;
   // false: keep every intermediate tensor until the step ends and never compute in place,
   // the baseline against which memory planning's peak is measured.
   bool reuse_buffers = true;

@@ -116,3 +116,64 @@ TEST_CASE("constant folding respects the size limit and says so", "[passes]") {
 
 }  // namespace
 }  // namespace quiver
+
+namespace quiver {
+namespace {
+
+// Shape, Size and Rank of statically known shapes (TF Grappler's MaterializeShapes).
+TEST_CASE("constant folding materialises Shape, Size and Rank of known shapes", "[passes]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto x = b.Placeholder(DT_FLOAT, {4, 3, 2}, "x");
+  auto u = b.Placeholder(DT_FLOAT, {-1, 3}, "u");  // batch unknown
+  auto r = Relu(x, "r");
+  b.Op("Shape", {r}, {}, "shape32");
+  b.Op("Shape", {r}, {{"out_type", MakeAttr(DT_INT64)}}, "shape64");
+  b.Op("Size", {r}, {}, "size");
+  b.Op("Rank", {u}, {}, "rank_u");    // the rank is known even if a dim is not
+  b.Op("Shape", {u}, {}, "shape_u");  // not known: stays
+  b.Op("Size", {u}, {}, "size_u");    // not known: stays
+  REQUIRE(b.status().ok());
+  REQUIRE(graph.InferShapes().ok());
+  PassContext ctx;
+  ctx.fetches = {"shape32", "shape64", "size", "rank_u", "shape_u", "size_u"};
+  ctx.feeds = {"x", "u"};
+  PassStats stats = RunFolding(&graph, ctx);
+  CHECK(stats.nodes_changed == 4);
+  auto value = [&](const std::string& name) {
+    Node* n = graph.FindNode(name);
+    REQUIRE(n != nullptr);
+    REQUIRE(n->op() == "Const");
+    return *n->GetAttr<Tensor>("value");
+  };
+  CHECK(value("shape32").ToVector<int32_t>() == std::vector<int32_t>{4, 3, 2});
+  CHECK(value("shape64").ToVector<int64_t>() == std::vector<int64_t>{4, 3, 2});
+  CHECK(value("size").ToVector<int32_t>() == std::vector<int32_t>{24});
+  CHECK(value("size").shape().rank() == 0);
+  CHECK(value("rank_u").ToVector<int32_t>() == std::vector<int32_t>{2});
+  CHECK(graph.FindNode("shape_u")->op() == "Shape");
+  CHECK(graph.FindNode("size_u")->op() == "Size");
+  // r feeds nothing now but it is not fetched: removed; the fed placeholders stay.
+  CHECK(graph.FindNode("r") == nullptr);
+  CHECK(graph.FindNode("x") != nullptr);
+}
+
+TEST_CASE("constant folding trusts no static shape when an intermediate tensor is fed",
+          "[passes]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto x = b.Placeholder(DT_FLOAT, {4, 3}, "x");
+  auto r = Relu(x, "r");  // fed below: its value, and so its shape, may not be the graph's
+  b.Op("Shape", {r}, {}, "shape");
+  REQUIRE(b.status().ok());
+  REQUIRE(graph.InferShapes().ok());
+  PassContext ctx;
+  ctx.fetches = {"shape"};
+  ctx.feeds = {"r"};
+  PassStats stats = RunFolding(&graph, ctx);
+  CHECK(stats.nodes_changed == 0);
+  CHECK(graph.FindNode("shape")->op() == "Shape");
+}
+
+}  // namespace
+}  // namespace quiver
