@@ -42,7 +42,9 @@ class Device {
   virtual Allocator* allocator() const = 0;
 
   // Copies `num_bytes` from host memory into memory of this device's allocator, and back.
-  // CPU devices memcpy; an accelerator enqueues on its stream (complete after Sync()).
+  // CPU devices memcpy; an accelerator enqueues on its stream (complete after Sync(), or, when
+  // CopiesAreStreamOrdered(), ordered as described there: the CUDA device's CopyFromHost waits
+  // for its copy before returning, so the source may be freed right after).
   virtual absl::Status CopyFromHost(const void* host_src, void* device_dst, size_t num_bytes);
   virtual absl::Status CopyToHost(const void* device_src, void* host_dst, size_t num_bytes);
   // Waits for the work queued on this device (CPU: none).

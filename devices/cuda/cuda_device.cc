@@ -167,18 +167,13 @@ absl::Status CudaDevice::CopyFromHost(const void* host_src, void* device_dst, si
                               "cudaEventRecord");
   QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(streams_.compute, h2d_done_, 0),
                               "cudaStreamWaitEvent");
-  // From pageable memory cudaMemcpyAsync has staged the bytes before returning; from pinned
-  // memory the DMA reads the source later, and the caller may free it once we return
-  // (CopiesAreStreamOrdered): wait for this copy only.
-  cudaPointerAttributes attrs{};
-  if (cudaPointerGetAttributes(&attrs, host_src) != cudaSuccess) {
-    cudaGetLastError();
-    attrs.type = cudaMemoryTypeHost;  // unknown: be safe
-  }
-  if (attrs.type != cudaMemoryTypeUnregistered) {
-    QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_.host_to_device),
-                                "cudaStreamSynchronize(H2D)");
-  }
+  // The caller may free or reuse host_src as soon as we return (CopiesAreStreamOrdered: feeds,
+  // _Transfer and Const uploads do). CUDA guarantees that a cudaMemcpyAsync has consumed its
+  // source only once the copy has completed, for pinned memory (the DMA reads it later) and
+  // for pageable memory alike (the staging through pinned buffers "might be synchronous" but
+  // is not documented to be), so always wait for this copy (only this stream, not the device).
+  QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_.host_to_device),
+                              "cudaStreamSynchronize(H2D)");
   return absl::OkStatus();
 }
 
@@ -215,7 +210,13 @@ absl::StatusOr<cublasContext*> CudaDevice::cublas() {
     if (st != CUBLAS_STATUS_SUCCESS) {
       return absl::InternalError(absl::StrCat("cublasCreate failed: ", cublasGetStatusName(st)));
     }
-    cublasSetStream(h, streams_.compute);
+    // Unchecked, a failure would leave the handle on the legacy default stream, unordered with
+    // our non-blocking streams.
+    st = cublasSetStream(h, streams_.compute);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(h);
+      return absl::InternalError(absl::StrCat("cublasSetStream failed: ", cublasGetStatusName(st)));
+    }
     cublas_ = h;
   }
   return cublas_;
@@ -230,7 +231,11 @@ absl::StatusOr<cudnnContext*> CudaDevice::cudnn() {
     if (st != CUDNN_STATUS_SUCCESS) {
       return absl::InternalError(absl::StrCat("cudnnCreate failed: ", cudnnGetErrorString(st)));
     }
-    cudnnSetStream(h, streams_.compute);
+    st = cudnnSetStream(h, streams_.compute);  // as for cuBLAS above
+    if (st != CUDNN_STATUS_SUCCESS) {
+      cudnnDestroy(h);
+      return absl::InternalError(absl::StrCat("cudnnSetStream failed: ", cudnnGetErrorString(st)));
+    }
     cudnn_ = h;
   }
   return cudnn_;

@@ -85,9 +85,9 @@ class CudaDevice final : public Device {
   Allocator* pinned_allocator() const { return pinned_allocator_.get(); }
 
   // Enqueued on the copy streams, ordered after the compute work queued so far; compute work
-  // queued later waits for the copy. CopyFromHost returns once `host_src` has been read (a
-  // pageable source is staged by cudaMemcpyAsync before it returns; a pinned one waits for the
-  // host-to-device stream). CopyToHost returns once the bytes are on the host.
+  // queued later waits for the copy. CopyFromHost returns once `host_src` has been read: it
+  // always waits for the host-to-device stream (pinned or pageable source alike), so the caller
+  // may free the source right away. CopyToHost returns once the bytes are on the host.
   absl::Status CopyFromHost(const void* host_src, void* device_dst, size_t num_bytes) override;
   absl::Status CopyToHost(const void* device_src, void* host_dst, size_t num_bytes) override;
   // Both copies above are stream ordered: CopyTensor need not Sync() the whole device.

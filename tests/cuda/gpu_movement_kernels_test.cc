@@ -18,81 +18,14 @@
 #include "devices/cuda/cuda_device.h"
 #include "devices/device.h"
 #include "devices/device_set.h"
+#include "tests/cuda/gpu_test_harness.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/tools/fixture_util.h"
 
 namespace quiver {
 namespace {
 
-// ---- harness (as in gpu_kernels_test.cc) ----------------------------------------------------
-
-bool HarnessMode() {
-  static const bool on =
-      cuda::GpuCount() == 0 && std::getenv("QUIVER_GPU_HARNESS_CHECK") != nullptr;
-  return on;
-}
-
-bool SkipWithoutGpu() {
-  if (cuda::GpuCount() > 0) return false;
-  if (HarnessMode()) {
-    cuda::RegisterPendingGpuKernels();
-    return false;
-  }
-  std::cout << "QUIVER_SKIPPED: no GPU here (" << cuda::DetectionMessage() << ")" << std::endl;
-  return true;
-}
-
-#define GPU_TEST_PROLOGUE() \
-  if (SkipWithoutGpu()) return
-
-Device* Gpu0() {
-  static Device* gpu = []() -> Device* {
-    auto set = DeviceSet::Create();
-    if (!set.ok()) return nullptr;
-    const DeviceInfo* info = set->Find("GPU:0");
-    if (info == nullptr) return nullptr;
-    auto d = CreateDevice(*info, DeviceOptions{});
-    return d.ok() ? d->release() : nullptr;
-  }();
-  return gpu;
-}
-
-// Random values of any movable dtype (and int32 for index inputs).
-Tensor Random(const std::vector<int64_t>& dims, std::mt19937* rng, DataType dtype = DT_FLOAT) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  const TensorShape shape(dims);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::uniform_int_distribution<int64_t> ints(-1000000007LL * 1000, 1000000007LL * 1000);
-  switch (dtype) {
-    case DT_DOUBLE: {
-      std::vector<double> v(n);
-      for (double& x : v) x = u(*rng);
-      return Tensor::FromVector<double>(v, shape);
-    }
-    case DT_INT64: {
-      std::vector<int64_t> v(n);
-      for (int64_t& x : v) x = ints(*rng);
-      return Tensor::FromVector<int64_t>(v, shape);
-    }
-    case DT_BOOL: {
-      std::vector<bool> v(n);
-      for (size_t i = 0; i < v.size(); ++i) v[i] = (*rng)() % 2 == 1;
-      return Tensor::FromVector<bool>(v, shape);
-    }
-    default: {
-      std::vector<float> v(n);
-      for (float& x : v) x = static_cast<float>(u(*rng));
-      return Tensor::FromVector<float>(v, shape);
-    }
-  }
-}
-
-template <typename T>
-Tensor Vec(std::vector<T> v) {
-  const int64_t n = static_cast<int64_t>(v.size());
-  return Tensor::FromVector<T>(v, TensorShape{n});
-}
+using namespace gputest;  // NOLINT: the shared harness (gpu_test_harness.h)
 
 template <typename T>
 Tensor Mat(std::vector<T> v, int64_t rows, int64_t cols) {
@@ -101,100 +34,17 @@ Tensor Mat(std::vector<T> v, int64_t rows, int64_t cols) {
 
 const std::vector<DataType> kMovable = {DT_FLOAT, DT_INT64, DT_DOUBLE, DT_BOOL};
 
-// Builds the op node (named "op", as testing::RunKernel does) over Const inputs.
-absl::StatusOr<Node*> BuildNode(Graph& graph, const std::string& op, const AttrMap& attrs,
-                                const std::vector<Tensor>& inputs) {
-  std::vector<Node*> nodes;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    ASSIGN_OR_RETURN(Node * n, testing::AddConst(graph, "input" + std::to_string(i), inputs[i]));
-    nodes.push_back(n);
-  }
-  return testing::AddOpNode(graph, op, attrs, nodes);
-}
-
-// Runs op's GPU kernel. `gpu` null: a host context with host inputs (the GPU kernel must finish
-// without device work, or fail before its first CUDA call). Otherwise, with `resident`, inputs
-// other than host_inputs are copied to the device and the context device is the GPU; without,
-// inputs stay on the host and the kernel stages them.
-absl::StatusOr<std::vector<Tensor>> RunGpu(Device* gpu, const std::string& op, const AttrMap& attrs,
-                                           const std::vector<Tensor>& inputs, bool resident,
-                                           const std::vector<int>& host_inputs) {
-  Graph graph;
-  ASSIGN_OR_RETURN(Node * node, BuildNode(graph, op, attrs, inputs));
-  node->set_assigned_device(LocalDeviceName(kGpu, 0));
-  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel,
-                   KernelRegistry::Global().CreateKernel(*node, kGpu));
-  std::vector<TensorValue> in_values(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const bool host =
-        std::find(host_inputs.begin(), host_inputs.end(), static_cast<int>(i)) != host_inputs.end();
-    if (gpu != nullptr && resident && !host) {
-      ASSIGN_OR_RETURN(in_values[i].tensor, CopyTensor(inputs[i], gpu));
-    } else {
-      ASSIGN_OR_RETURN(in_values[i].tensor, inputs[i].Clone());
-    }
-  }
-  std::vector<TensorValue> out_values(node->num_outputs());
-  StepResources resources;
-  OpKernelContext ctx(*node, &in_values, &out_values, &resources,
-                      gpu != nullptr && resident ? gpu : nullptr, kernel.get());
-  RETURN_IF_ERROR(kernel->Compute(ctx));
-  if (gpu != nullptr) RETURN_IF_ERROR(gpu->Sync());
-  std::vector<Tensor> outputs;
-  for (int i = 0; i < node->num_outputs(); ++i) {
-    const Tensor& t = out_values[i].tensor;
-    if (!t.valid()) return absl::InternalError(op + " did not set output " + std::to_string(i));
-    if (gpu != nullptr) {
-      ASSIGN_OR_RETURN(Tensor host, CopyTensor(t, Device::DefaultCpu(), gpu));
-      outputs.push_back(std::move(host));
-    } else {
-      outputs.push_back(t);
-    }
-  }
-  return outputs;
-}
-
-bool SameOutputs(const std::vector<Tensor>& gpu, const std::vector<Tensor>& cpu) {
-  REQUIRE(gpu.size() == cpu.size());
-  bool all = true;
-  for (size_t i = 0; i < cpu.size(); ++i) {
-    CAPTURE(i);
-    // Data movement is exact.
-    fixture::Comparison c = fixture::CompareTensors(gpu[i], cpu[i], 0, 0);
-    if (!c.ok) {
-      UNSCOPED_INFO(c.message);
-      all = false;
-    }
-  }
-  return all;
-}
-
-// CPU vs GPU (resident and staged) for one op. `host_only`: the GPU kernel does no device work
-// (aliases or host outputs), so harness mode runs it on the host and compares too.
+// CPU vs GPU (resident and staged) for one op, exactly (data movement is exact). `host_only`:
+// the GPU kernel does no device work (aliases or host outputs), so harness mode runs it on the
+// host and compares too.
 bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
                 const std::vector<int>& host_inputs = {}, bool host_only = false) {
-  CAPTURE(op);
-  auto cpu = testing::RunKernel(op, attrs, inputs);
-  if (!cpu.ok()) FAIL("CPU reference: " << cpu.status().ToString());
-  if (HarnessMode()) {
-    Graph graph;
-    auto node = BuildNode(graph, op, attrs, inputs);
-    REQUIRE(node.ok());
-    auto kernel = KernelRegistry::Global().CreateKernel(**node, kGpu);
-    if (!kernel.ok()) FAIL("GPU kernel: " << kernel.status().ToString());
-    if (!host_only) return true;
-    auto host = RunGpu(nullptr, op, attrs, inputs, false, host_inputs);
-    if (!host.ok()) FAIL(host.status().ToString());
-    return SameOutputs(*host, *cpu);
-  }
-  bool all_match = true;
-  for (bool resident : {true, false}) {
-    CAPTURE(resident);
-    auto gpu = RunGpu(Gpu0(), op, attrs, inputs, resident, host_inputs);
-    if (!gpu.ok()) FAIL(gpu.status().ToString());
-    all_match = SameOutputs(*gpu, *cpu) && all_match;
-  }
-  return all_match;
+  MatchOptions options;
+  options.rtol = 0;
+  options.atol = 0;
+  options.host_inputs = host_inputs;
+  options.host_only = host_only;
+  return gputest::MatchesCpu(op, attrs, inputs, options);
 }
 
 // Bad input: the CPU kernel fails, and the GPU kernel fails with the same message (in harness
@@ -203,20 +53,23 @@ void FailsLikeCpu(const std::string& op, const AttrMap& attrs, const std::vector
                   const std::vector<int>& host_inputs = {}) {
   CAPTURE(op);
   auto cpu = testing::RunKernel(op, attrs, inputs);
-  REQUIRE_FALSE(cpu.ok());
+  if (cpu.ok()) {
+    FAIL_CHECK("the CPU reference accepted the input");
+    return;
+  }
   const std::string want(cpu.status().message());
   CAPTURE(want);
   if (HarnessMode()) {
     auto host = RunGpu(nullptr, op, attrs, inputs, false, host_inputs);
-    REQUIRE_FALSE(host.ok());
-    CHECK(std::string(host.status().message()) == want);
+    CHECK_FALSE(host.ok());
+    if (!host.ok()) CHECK(std::string(host.status().message()) == want);
     return;
   }
   for (bool resident : {true, false}) {
     CAPTURE(resident);
-    auto gpu = RunGpu(Gpu0(), op, attrs, inputs, resident, host_inputs);
-    REQUIRE_FALSE(gpu.ok());
-    CHECK(std::string(gpu.status().message()) == want);
+    auto gpu = RunGpu(op, attrs, inputs, resident, host_inputs);
+    CHECK_FALSE(gpu.ok());
+    if (!gpu.ok()) CHECK(std::string(gpu.status().message()) == want);
   }
 }
 

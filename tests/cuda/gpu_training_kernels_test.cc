@@ -17,141 +17,23 @@
 #include "devices/cuda/cuda_device.h"
 #include "devices/device.h"
 #include "devices/device_set.h"
+#include "tests/cuda/gpu_test_harness.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/tools/fixture_util.h"
 
 namespace quiver {
 namespace {
 
-// ---- harness helpers (as in gpu_kernels_test.cc) ----------------------------------------------
+using namespace gputest;  // NOLINT: the shared harness (gpu_test_harness.h)
 
-bool HarnessMode() {
-  static const bool on =
-      cuda::GpuCount() == 0 && std::getenv("QUIVER_GPU_HARNESS_CHECK") != nullptr;
-  return on;
-}
-
-bool SkipWithoutGpu() {
-  if (cuda::GpuCount() > 0) return false;
-  if (HarnessMode()) {
-    cuda::RegisterPendingGpuKernels();
-    return false;
-  }
-  std::cout << "QUIVER_SKIPPED: no GPU here (" << cuda::DetectionMessage() << ")" << std::endl;
-  return true;
-}
-
-#define GPU_TEST_PROLOGUE() \
-  if (SkipWithoutGpu()) return
-
-Device* Gpu0() {
-  static Device* gpu = []() -> Device* {
-    auto set = DeviceSet::Create();
-    if (!set.ok()) return nullptr;
-    const DeviceInfo* info = set->Find("GPU:0");
-    if (info == nullptr) return nullptr;
-    auto d = CreateDevice(*info, DeviceOptions{});
-    return d.ok() ? d->release() : nullptr;
-  }();
-  return gpu;
-}
-
-Tensor Random(const std::vector<int64_t>& dims, std::mt19937* rng, float lo = -1.f,
-              float hi = 1.f) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::vector<float> v(n);
-  for (float& x : v) x = u(*rng);
-  return Tensor::FromVector<float>(v, TensorShape(dims));
-}
-
-template <typename T>
-Tensor Vec(std::vector<T> v) {
-  const int64_t n = static_cast<int64_t>(v.size());
-  return Tensor::FromVector<T>(v, TensorShape{n});
-}
-
-// Runs `op`'s GPU kernel with inputs in device memory and the GPU as the context device
-// (`resident`) or with host inputs staged by the kernel. Outputs come back as host tensors.
-absl::StatusOr<std::vector<Tensor>> RunGpu(const std::string& op, const AttrMap& attrs,
-                                           const std::vector<Tensor>& inputs, bool resident) {
-  Device* gpu = Gpu0();
-  if (gpu == nullptr) return absl::InternalError("GPU:0 could not be created");
-  Graph graph;
-  std::vector<Node*> input_nodes;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    ASSIGN_OR_RETURN(Node * n, testing::AddConst(graph, "input" + std::to_string(i), inputs[i]));
-    input_nodes.push_back(n);
-  }
-  ASSIGN_OR_RETURN(Node * node, testing::AddOpNode(graph, op, attrs, input_nodes));
-  node->set_assigned_device(LocalDeviceName(kGpu, 0));
-  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel,
-                   KernelRegistry::Global().CreateKernel(*node, kGpu));
-  std::vector<TensorValue> in_values(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (resident) {
-      ASSIGN_OR_RETURN(in_values[i].tensor, CopyTensor(inputs[i], gpu));
-    } else {
-      ASSIGN_OR_RETURN(in_values[i].tensor, inputs[i].Clone());
-    }
-  }
-  std::vector<TensorValue> out_values(node->num_outputs());
-  StepResources resources;
-  OpKernelContext ctx(*node, &in_values, &out_values, &resources, resident ? gpu : nullptr,
-                      kernel.get());
-  RETURN_IF_ERROR(kernel->Compute(ctx));
-  RETURN_IF_ERROR(gpu->Sync());
-  std::vector<Tensor> outputs;
-  for (int i = 0; i < node->num_outputs(); ++i) {
-    const Tensor& t = out_values[i].tensor;
-    if (!t.valid()) return absl::InternalError(op + " did not set output " + std::to_string(i));
-    ASSIGN_OR_RETURN(Tensor host, CopyTensor(t, Device::DefaultCpu(), gpu));
-    outputs.push_back(std::move(host));
-  }
-  return outputs;
-}
-
-// In harness mode: the GPU kernel must be found and constructed for this node.
-bool GpuKernelConstructs(const std::string& op, const AttrMap& attrs,
-                         const std::vector<Tensor>& inputs) {
-  Graph graph;
-  std::vector<Node*> nodes;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    auto n = testing::AddConst(graph, "input" + std::to_string(i), inputs[i]);
-    REQUIRE(n.ok());
-    nodes.push_back(*n);
-  }
-  auto node = testing::AddOpNode(graph, op, attrs, nodes);
-  REQUIRE(node.ok());
-  auto kernel = KernelRegistry::Global().CreateKernel(**node, kGpu);
-  if (!kernel.ok()) FAIL("GPU kernel: " << kernel.status().ToString());
-  return true;
-}
-
-// CPU vs GPU (both paths) for one op: true when every output matches.
+// CPU vs GPU (both paths) for one op: true when every output matches (mismatches and GPU
+// errors are reported as found).
 bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
                 double rtol = 1e-5, double atol = 1e-5) {
-  CAPTURE(op);
-  auto cpu = testing::RunKernel(op, attrs, inputs);
-  if (!cpu.ok()) FAIL("CPU reference: " << cpu.status().ToString());
-  if (HarnessMode()) return GpuKernelConstructs(op, attrs, inputs);
-  bool all_match = true;
-  for (bool resident : {true, false}) {
-    CAPTURE(resident);
-    auto gpu = RunGpu(op, attrs, inputs, resident);
-    if (!gpu.ok()) FAIL(gpu.status().ToString());
-    REQUIRE(gpu->size() == cpu->size());
-    for (size_t i = 0; i < cpu->size(); ++i) {
-      CAPTURE(i);
-      fixture::Comparison c = fixture::CompareTensors((*gpu)[i], (*cpu)[i], rtol, atol);
-      if (!c.ok) {
-        UNSCOPED_INFO(c.message);
-        all_match = false;
-      }
-    }
-  }
-  return all_match;
+  MatchOptions options;
+  options.rtol = rtol;
+  options.atol = atol;
+  return gputest::MatchesCpu(op, attrs, inputs, options);
 }
 
 // The CPU kernel rejects `inputs` with a message containing `expect`; so must the GPU kernel
@@ -160,10 +42,14 @@ bool FailsLikeCpu(const std::string& op, const AttrMap& attrs, const std::vector
                   const std::string& expect) {
   CAPTURE(op, expect);
   auto cpu = testing::RunKernel(op, attrs, inputs);
-  if (cpu.ok()) FAIL("the CPU reference accepted the input");
+  if (cpu.ok()) {
+    FAIL_CHECK("the CPU reference accepted the input");
+    return false;
+  }
   CAPTURE(cpu.status().ToString());
   if (std::string(cpu.status().message()).find(expect) == std::string::npos) {
-    FAIL("unexpected CPU error");
+    FAIL_CHECK("unexpected CPU error");
+    return false;
   }
   if (HarnessMode()) return GpuKernelConstructs(op, attrs, inputs);
   bool all_match = true;
@@ -232,7 +118,7 @@ TEST_CASE("GPU: SparseSoftmaxCrossEntropyWithLogits rejects bad labels and shape
 // Runs `op` on a variable holding `initial` in CPU (mode 0), GPU resident (1) or GPU host-staged
 // (2) mode. With `shared`, a reader holds the variable's value while the update runs: it must
 // keep the old values (copy-on-write). Returns the variable's new value on the host, or an empty
-// tensor in harness mode (GPU modes).
+// (invalid) tensor in harness mode (GPU modes) and after a failure (reported with FAIL_CHECK).
 Tensor RunAssignUpdate(const std::string& op, const Tensor& initial, const Tensor& value, int mode,
                        bool shared) {
   CAPTURE(op, mode, shared);
@@ -252,37 +138,43 @@ Tensor RunAssignUpdate(const std::string& op, const Tensor& initial, const Tenso
   REQUIRE(node.ok());
   if (mode > 0) (*node)->set_assigned_device(LocalDeviceName(kGpu, 0));
   auto kernel = KernelRegistry::Global().CreateKernel(**node, mode == 0 ? kCpu : kGpu);
-  if (!kernel.ok()) FAIL(kernel.status().ToString());
-  if (mode > 0 && HarnessMode()) return Tensor();
-  Device* dev = mode == 1 ? Gpu0() : nullptr;
-  Variable var;
-  auto v0 = mode == 1 ? CopyTensor(initial, dev) : initial.Clone();
-  REQUIRE(v0.ok());
-  var.value = *v0;
-  Tensor reader;  // holds the pre-update buffer when `shared`
-  if (shared) reader = var.value;
-  std::vector<TensorValue> in(2);
-  in[0].ref = &var;
-  auto val = mode == 1 ? CopyTensor(value, dev) : value.Clone();
-  REQUIRE(val.ok());
-  in[1].tensor = *val;
-  std::vector<TensorValue> out(1);
-  StepResources resources;
-  OpKernelContext ctx(**node, &in, &out, &resources, dev, kernel->get());
-  absl::Status s = (*kernel)->Compute(ctx);
-  if (!s.ok()) FAIL(s.ToString());
-  CHECK(out[0].ref == &var);
-  if (mode > 0) REQUIRE(Gpu0()->Sync().ok());
-  if (shared) {
-    CHECK_FALSE(reader.SharesBufferWith(var.value));
-    auto held = mode == 1 ? CopyTensor(reader, Device::DefaultCpu(), Gpu0()) : reader.Clone();
-    REQUIRE(held.ok());
-    fixture::Comparison c = fixture::CompareTensors(*held, initial, 0, 0);
-    if (!c.ok) FAIL_CHECK("the reader's tensor changed: " << c.message);
+  if (!kernel.ok()) {
+    FAIL_CHECK(kernel.status().ToString());
+    return Tensor();
   }
-  auto host = mode == 1 ? CopyTensor(var.value, Device::DefaultCpu(), Gpu0()) : var.value.Clone();
-  REQUIRE(host.ok());
-  return *host;
+  if (mode > 0 && HarnessMode()) return Tensor();
+  auto run = [&]() -> absl::StatusOr<Tensor> {
+    Device* gpu = mode > 0 ? Gpu0() : nullptr;
+    if (mode > 0 && gpu == nullptr) return absl::InternalError("GPU:0 could not be created");
+    Device* dev = mode == 1 ? gpu : nullptr;
+    Variable var;
+    ASSIGN_OR_RETURN(var.value, mode == 1 ? CopyTensor(initial, dev) : initial.Clone());
+    Tensor reader;  // holds the pre-update buffer when `shared`
+    if (shared) reader = var.value;
+    std::vector<TensorValue> in(2);
+    in[0].ref = &var;
+    ASSIGN_OR_RETURN(in[1].tensor, mode == 1 ? CopyTensor(value, dev) : value.Clone());
+    std::vector<TensorValue> out(1);
+    StepResources resources;
+    OpKernelContext ctx(**node, &in, &out, &resources, dev, kernel->get());
+    RETURN_IF_ERROR((*kernel)->Compute(ctx));
+    CHECK(out[0].ref == &var);
+    if (gpu != nullptr) RETURN_IF_ERROR(gpu->Sync());
+    if (shared) {
+      CHECK_FALSE(reader.SharesBufferWith(var.value));
+      ASSIGN_OR_RETURN(Tensor held,
+                       mode == 1 ? CopyTensor(reader, Device::DefaultCpu(), gpu) : reader.Clone());
+      fixture::Comparison c = fixture::CompareTensors(held, initial, 0, 0);
+      if (!c.ok) FAIL_CHECK("the reader's tensor changed: " << c.message);
+    }
+    return mode == 1 ? CopyTensor(var.value, Device::DefaultCpu(), gpu) : var.value.Clone();
+  };
+  auto r = run();
+  if (!r.ok()) {
+    FAIL_CHECK(r.status().ToString());
+    return Tensor();
+  }
+  return *r;
 }
 
 TEST_CASE("GPU: AssignAdd and AssignSub match the CPU, copy-on-write included", "[gpu]") {
@@ -292,6 +184,7 @@ TEST_CASE("GPU: AssignAdd and AssignSub match the CPU, copy-on-write included", 
   for (const char* op : {"AssignAdd", "AssignSub"}) {
     for (bool shared : {false, true}) {
       Tensor cpu = RunAssignUpdate(op, initial, value, 0, shared);
+      if (!cpu.valid()) continue;  // reported
       // Independent check of the reference: initial +- value, element by element.
       const float* a = initial.data<float>();
       const float* b = value.data<float>();
@@ -301,7 +194,7 @@ TEST_CASE("GPU: AssignAdd and AssignSub match the CPU, copy-on-write included", 
       }
       for (int mode = 1; mode <= 2; ++mode) {
         Tensor gpu = RunAssignUpdate(op, initial, value, mode, shared);
-        if (HarnessMode()) continue;
+        if (HarnessMode() || !gpu.valid()) continue;  // a failure is reported already
         fixture::Comparison c = fixture::CompareTensors(gpu, cpu, 0, 0);
         if (!c.ok) FAIL_CHECK(op << " mode " << mode << " shared " << shared << ": " << c.message);
       }
@@ -329,29 +222,42 @@ TEST_CASE("GPU: AssignAdd rejects a value of another shape like the CPU", "[gpu]
       REQUIRE(node.ok());
       if (mode > 0) (*node)->set_assigned_device(LocalDeviceName(kGpu, 0));
       auto kernel = KernelRegistry::Global().CreateKernel(**node, mode == 0 ? kCpu : kGpu);
-      if (!kernel.ok()) FAIL(kernel.status().ToString());
+      if (!kernel.ok()) {
+        FAIL_CHECK(kernel.status().ToString());
+        continue;
+      }
       if (mode > 0 && HarnessMode()) continue;
       Device* dev = mode == 1 ? Gpu0() : nullptr;
+      if (mode == 1 && dev == nullptr) {
+        FAIL_CHECK("GPU:0 could not be created");
+        continue;
+      }
       for (bool initialized : {false, true}) {
         CAPTURE(initialized);
         Variable var;
         if (initialized) {
           auto v0 = mode == 1 ? CopyTensor(Vec<float>({1.f, 2.f, 3.f}), dev)
                               : absl::StatusOr<Tensor>(Vec<float>({1.f, 2.f, 3.f}));
-          REQUIRE(v0.ok());
+          if (!v0.ok()) {
+            FAIL_CHECK(v0.status().ToString());
+            continue;
+          }
           var.value = *v0;
         }
         std::vector<TensorValue> in(2);
         in[0].ref = &var;
         auto val = mode == 1 ? CopyTensor(Vec<float>({1.f, 2.f}), dev)
                              : absl::StatusOr<Tensor>(Vec<float>({1.f, 2.f}));
-        REQUIRE(val.ok());
+        if (!val.ok()) {
+          FAIL_CHECK(val.status().ToString());
+          continue;
+        }
         in[1].tensor = *val;
         std::vector<TensorValue> out(1);
         StepResources resources;
         OpKernelContext ctx(**node, &in, &out, &resources, dev, kernel->get());
         absl::Status s = (*kernel)->Compute(ctx);
-        REQUIRE_FALSE(s.ok());
+        CHECK_FALSE(s.ok());
         const std::string want =
             initialized ? "cannot be" : "Attempting to use uninitialized value";
         CHECK_THAT(std::string(s.message()), Catch::Contains(want));

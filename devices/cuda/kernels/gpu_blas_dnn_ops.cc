@@ -19,11 +19,14 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/cuda/gpu_kernel_util.h"
@@ -339,6 +342,12 @@ absl::StatusOr<onednn::ConvDims> ConvDimsFor(OpKernelContext& ctx, const onednn:
   if (input.size() != 4 || filter.size() != 4) {
     return ctx.Error("Conv2D needs a 4-D NHWC input and a 4-D [KH,KW,C,OC] filter");
   }
+  for (int i = 0; i < 4; ++i) {  // input_sizes / filter_sizes come from the graph
+    if (input[i] < 0 || filter[i] < 0) {
+      return ctx.Error(absl::StrCat("negative convolution sizes: input ", absl::StrJoin(input, ","),
+                                    ", filter ", absl::StrJoin(filter, ",")));
+    }
+  }
   onednn::ConvDims d;
   d.n = input[0];
   d.h = input[1];
@@ -347,9 +356,13 @@ absl::StatusOr<onednn::ConvDims> ConvDimsFor(OpKernelContext& ctx, const onednn:
   d.kh = filter[0];
   d.kw = filter[1];
   d.oc = filter[3];
-  if (filter[2] <= 0 || d.c % filter[2] != 0) {
-    return ctx.Error(
-        absl::StrCat("input depth ", d.c, " is not a multiple of the filter depth ", filter[2]));
+  // As the CPU kernel (onednn::Conv2DDims): grouped when the filter depth divides the input
+  // depth, and the groups must also divide the output channels.
+  if (filter[2] <= 0 || d.c <= 0 || d.c % filter[2] != 0 || d.oc % (d.c / filter[2]) != 0) {
+    return ctx.Error(absl::StrCat("input depth ", d.c, " of ", TensorShape(input).DebugString(),
+                                  " does not match filter ", TensorShape(filter).DebugString(),
+                                  ": it must equal the filter's in_channels (dim 2), or be a "
+                                  "multiple of it that also divides out_channels (grouped)"));
   }
   d.groups = d.c / filter[2];
   RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, w, &d));
@@ -385,6 +398,230 @@ absl::StatusOr<onednn::ConvDims> DepthwiseDimsFor(OpKernelContext& ctx,
 }
 
 std::vector<int64_t> ShapeOf(const Tensor& t) { return t.shape().dims(); }
+
+// ---- cuDNN algorithm choice with fallback
+// --------------------------------------------------------
+//
+// The _v7 heuristics rank the algorithms, but the top pick can still fail on a given
+// configuration (NHWC fp32 with CUDNN_FMA_MATH supports only a subset, grouped/depthwise
+// convolutions fewer still) or need more workspace than is free. So every candidate the
+// heuristic marks usable is tried in its order: workspace size, workspace, then the call; a
+// failure moves on to the next one, and only when all fail is the error returned, listing each
+// algorithm and why it failed. The algorithm that worked is remembered per problem (direction,
+// GPU, shapes, padding, strides, dilations, groups) so later steps go straight to it.
+
+enum class ConvDirection { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+
+const char* FwdAlgoName(int a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "FWD_IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "FWD_IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "FWD_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "FWD_DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "FWD_FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "FWD_FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "FWD_WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "FWD_WINOGRAD_NONFUSED";
+    default:
+      return "FWD_?";
+  }
+}
+const char* BwdDataAlgoName(int a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0:
+      return "BWD_DATA_ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1:
+      return "BWD_DATA_ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT:
+      return "BWD_DATA_FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING:
+      return "BWD_DATA_FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD:
+      return "BWD_DATA_WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED:
+      return "BWD_DATA_WINOGRAD_NONFUSED";
+    default:
+      return "BWD_DATA_?";
+  }
+}
+const char* BwdFilterAlgoName(int a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0:
+      return "BWD_FILTER_ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1:
+      return "BWD_FILTER_ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT:
+      return "BWD_FILTER_FFT";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3:
+      return "BWD_FILTER_ALGO_3";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD:
+      return "BWD_FILTER_WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED:
+      return "BWD_FILTER_WINOGRAD_NONFUSED";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING:
+      return "BWD_FILTER_FFT_TILING";
+    default:
+      return "BWD_FILTER_?";
+  }
+}
+
+// The algorithm that last worked for a problem. Keys: ConvAlgoKey.
+class ConvAlgoCache {
+ public:
+  bool Lookup(const std::vector<int64_t>& key, int* algo) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return false;
+    *algo = it->second;
+    return true;
+  }
+  void Store(const std::vector<int64_t>& key, int algo) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (map_.size() >= 4096) map_.clear();  // a bound for shape-churning programs
+    map_[key] = algo;
+  }
+  void Erase(const std::vector<int64_t>& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::vector<int64_t>, int> map_;
+};
+ConvAlgoCache& AlgoCache() {
+  static ConvAlgoCache* cache = new ConvAlgoCache;  // leaked: used by kernels until exit
+  return *cache;
+}
+
+std::vector<int64_t> ConvAlgoKey(ConvDirection dir, int ordinal, const ConvPlan& p) {
+  const onednn::ConvDims& d = p.d;
+  return {static_cast<int64_t>(dir),
+          ordinal,
+          d.n,
+          d.c,
+          p.hp,
+          p.wp,
+          d.kh,
+          d.kw,
+          d.oc,
+          d.groups,
+          d.oh,
+          d.ow,
+          p.ph,
+          p.pw,
+          d.stride_h,
+          d.stride_w,
+          d.dilation_h,
+          d.dilation_w};
+}
+
+// One direction's cuDNN entry points, as plain ints for the algorithm.
+struct ConvAlgoOps {
+  ConvDirection dir;
+  const char* call;               // the convolution call, for messages
+  const char* (*name)(int algo);  // the algorithm's name
+  int algo_count;                 // CUDNN_CONVOLUTION_*_ALGO_COUNT
+  // The heuristic's ranking: fills `algos` with (algorithm, status) in its order.
+  std::function<cudnnStatus_t(std::vector<std::pair<int, cudnnStatus_t>>* algos)> heuristic;
+  std::function<cudnnStatus_t(int algo, size_t* bytes)> workspace_size;
+  std::function<cudnnStatus_t(int algo, void* ws, size_t bytes)> run;
+};
+
+// Runs the convolution with the first algorithm that works (see above). Call with the
+// device's library mutex held.
+absl::Status RunConvWithFallback(GpuScope& g, const ConvPlan& p, const ConvAlgoOps& ops) {
+  OpKernelContext& ctx = g.ctx();
+  // Launch errors are per thread and sticky until read: report one left by earlier work now,
+  // so that clearing a failed algorithm's error below cannot swallow it.
+  RETURN_IF_ERROR(g.Check(cudaGetLastError(), "before the convolution"));
+  Allocator* alloc = g.device()->allocator();
+  const std::vector<int64_t> key = ConvAlgoKey(ops.dir, g.device()->ordinal(), p);
+  std::vector<std::string> tried;  // "<algo>: <outcome>" for the error message
+
+  // Runs one algorithm; true when it worked.
+  auto attempt = [&](int algo) -> bool {
+    size_t ws_bytes = 0;
+    cudnnStatus_t st = ops.workspace_size(algo, &ws_bytes);
+    if (st != CUDNN_STATUS_SUCCESS) {
+      tried.push_back(
+          absl::StrCat(ops.name(algo), ": workspace size query failed: ", cudnnGetErrorString(st)));
+      return false;
+    }
+    void* ws = nullptr;
+    if (ws_bytes > 0) {
+      ws = alloc->AllocateRaw(Allocator::kDefaultAlignment, ws_bytes);
+      if (ws == nullptr) {
+        tried.push_back(
+            absl::StrCat(ops.name(algo), ": no GPU memory for its ", ws_bytes, "-byte workspace"));
+        return false;
+      }
+    }
+    st = ops.run(algo, ws, ws_bytes);
+    // Freed in stream order, like GpuScope's temps: later work that reuses the block is
+    // queued after this convolution.
+    if (ws != nullptr) alloc->DeallocateRaw(ws);
+    if (st == CUDNN_STATUS_SUCCESS) return true;
+    const cudaError_t launch = cudaGetLastError();  // clear what a failed launch left behind
+    tried.push_back(absl::StrCat(
+        ops.name(algo), " (workspace ", ws_bytes, " bytes): ", cudnnGetErrorString(st),
+        launch == cudaSuccess ? "" : absl::StrCat(" [CUDA: ", cudaGetErrorName(launch), "]")));
+    return false;
+  };
+
+  int cached = -1;
+  if (AlgoCache().Lookup(key, &cached)) {
+    if (attempt(cached)) return absl::OkStatus();
+    AlgoCache().Erase(key);
+  }
+
+  std::vector<std::pair<int, cudnnStatus_t>> ranked;
+  const cudnnStatus_t hst = ops.heuristic(&ranked);
+  std::vector<int> candidates;
+  if (hst != CUDNN_STATUS_SUCCESS) {
+    tried.push_back(absl::StrCat("heuristic query failed: ", cudnnGetErrorString(hst)));
+  } else {
+    // An algorithm can be listed more than once (once per math type): keep its first usable
+    // entry, in the heuristic's order.
+    auto listed = [](const std::vector<int>& v, int a) {
+      return std::find(v.begin(), v.end(), a) != v.end();
+    };
+    for (const auto& [algo, status] : ranked) {
+      if (status == CUDNN_STATUS_SUCCESS && !listed(candidates, algo)) candidates.push_back(algo);
+    }
+    std::vector<int> skipped;
+    for (const auto& [algo, status] : ranked) {
+      if (status != CUDNN_STATUS_SUCCESS && !listed(candidates, algo) && !listed(skipped, algo)) {
+        skipped.push_back(algo);
+        tried.push_back(absl::StrCat(ops.name(algo), ": skipped, heuristic status ",
+                                     cudnnGetErrorString(status)));
+      }
+    }
+  }
+  // No usable ranking at all: try every algorithm in enum order as a last resort.
+  if (candidates.empty()) {
+    for (int a = 0; a < ops.algo_count; ++a) candidates.push_back(a);
+  }
+  for (int algo : candidates) {
+    if (algo == cached) continue;  // failed just above
+    if (attempt(algo)) {
+      AlgoCache().Store(key, algo);
+      return absl::OkStatus();
+    }
+  }
+  return ctx.Error(absl::StrCat(ops.call, ": no cuDNN algorithm worked for input [", p.d.n, ",",
+                                p.hp, ",", p.wp, ",", p.d.c, "], filter [", p.d.oc, ",", p.d.kh,
+                                ",", p.d.kw, ",", p.d.c / p.d.groups, "], groups ", p.d.groups,
+                                "; tried: ", absl::StrJoin(tried, "; ")));
+}
 
 enum class ConvKind { kForward, kBackpropInput, kBackpropFilter, kFusedForward, kDepthwiseForward };
 
@@ -426,19 +663,6 @@ class ConvGpuOp : public OpKernel {
     onednn::ConvDims d;
     if (kind_ == ConvKind::kDepthwiseForward) {
       ASSIGN_OR_RETURN(d, DepthwiseDimsFor(ctx, window_, ctx.input(0), ctx.input(1)));
-      // Empty problems never reach cuDNN (C = 0 would also mean 0 groups): the output is
-      // empty, or the sums are (zeros), as on the CPU.
-      const int64_t out_count = d.n * d.oh * d.ow * d.oc;
-      if (out_count == 0 || ctx.input(0).num_elements() == 0 || ctx.input(1).num_elements() == 0) {
-        GpuScope g(ctx);
-        RETURN_IF_ERROR(g.Init());
-        ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
-        if (out_count > 0) {
-          RETURN_IF_ERROR(
-              g.Check(cudaMemsetAsync(y, 0, out_count * sizeof(float), g.stream()), "memset"));
-        }
-        return g.Finish();
-      }
     } else {
       ASSIGN_OR_RETURN(d, ConvDimsFor(ctx, window_, in_shape, filter_shape));
     }
@@ -450,24 +674,54 @@ class ConvGpuOp : public OpKernel {
                          ", the convolution's output is ", TensorShape(want).DebugString()));
       }
     }
-    const ConvPlan p = PlanConv(d);
+    const bool forward = kind_ == ConvKind::kForward || kind_ == ConvKind::kFusedForward ||
+                         kind_ == ConvKind::kDepthwiseForward;
+    // (From the shapes: a depthwise convolution over C = 0 channels has 0 groups.)
+    const int64_t in_count = TensorShape(in_shape).num_elements();
+    const int64_t filter_count = TensorShape(filter_shape).num_elements();
+    const int64_t out_count = d.n * d.oh * d.ow * d.oc;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
+
+    // Empty problems never reach cuDNN (its descriptors reject zero sizes, and C = 0 would
+    // mean 0 groups): the result is empty, or made of empty sums (zeros), as on the CPU. A
+    // fused convolution then adds the bias and applies the activation, as the unfused
+    // Conv2D + BiasAdd (+ activation) would.
+    {
+      const int64_t result_count = forward                             ? out_count
+                                   : kind_ == ConvKind::kBackpropInput ? in_count
+                                                                       : filter_count;
+      // The two operands the result sums over.
+      const int64_t a = forward ? in_count : out_count;
+      const int64_t b = kind_ == ConvKind::kBackpropFilter ? in_count : filter_count;
+      if (result_count == 0 || a == 0 || b == 0) {
+        const TensorShape shape = forward ? TensorShape{d.n, d.oh, d.ow, d.oc}
+                                  : kind_ == ConvKind::kBackpropInput ? TensorShape(in_shape)
+                                                                      : TensorShape(filter_shape);
+        ASSIGN_OR_RETURN(float* r, g.OutAs<float>(0, shape));
+        if (result_count > 0) {
+          RETURN_IF_ERROR(
+              g.Check(cudaMemsetAsync(r, 0, result_count * sizeof(float), g.stream()), "memset"));
+        }
+        if (kind_ == ConvKind::kFusedForward) {
+          RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, r, result_count, d.oc, 2));
+        }
+        return g.Finish();
+      }
+    }
+
+    const ConvPlan p = PlanConv(d);
     ASSIGN_OR_RETURN(cudnnHandle_t h, g.device()->cudnn());
+    const size_t padded_bytes = d.n * p.hp * p.wp * d.c * sizeof(float);
+    const size_t filter_bytes = filter_count * sizeof(float);
+    const float one = 1.f, zero = 0.f;
     // cuDNN handles are not safe for concurrent use: one library call sequence at a time.
-    std::lock_guard<std::mutex> lock(g.device()->library_mutex());
+    std::unique_lock<std::mutex> lock(g.device()->library_mutex());
     Descriptors ds;
     RETURN_IF_ERROR(MakeDescriptors(ctx, p, &ds));
-    const size_t in_bytes = d.n * d.h * d.w * d.c * sizeof(float);
-    const size_t padded_bytes = d.n * p.hp * p.wp * d.c * sizeof(float);
-    const size_t filter_bytes = d.kh * d.kw * (d.c / d.groups) * d.oc * sizeof(float);
-    const float one = 1.f, zero = 0.f;
-    const bool empty = d.n * d.oh * d.ow * d.oc == 0 || in_bytes == 0 || filter_bytes == 0;
 
-    if (kind_ == ConvKind::kForward || kind_ == ConvKind::kFusedForward ||
-        kind_ == ConvKind::kDepthwiseForward) {
+    if (forward) {
       ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
-      if (empty) return g.Finish();
       ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
       ASSIGN_OR_RETURN(const float* w_tf, g.InAs<float>(1));
       ASSIGN_OR_RETURN(void* w_raw, g.Temp(filter_bytes));
@@ -478,45 +732,45 @@ class ConvGpuOp : public OpKernel {
         RETURN_IF_ERROR(PadCopy(g, p, x, static_cast<float*>(xp_raw), false));
         x = static_cast<float*>(xp_raw);
       }
-      cudnnConvolutionFwdAlgoPerf_t perf[8];
-      int found = 0;
-      RETURN_IF_ERROR(CudnnCheck(
-          ctx,
-          cudnnGetConvolutionForwardAlgorithm_v7(h, ds.x, ds.w, ds.conv, ds.y, 8, &found, perf),
-          "cudnnGetConvolutionForwardAlgorithm_v7"));
-      cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-      for (int i = 0; i < found; ++i) {
-        if (perf[i].status == CUDNN_STATUS_SUCCESS) {
-          algo = perf[i].algo;
-          break;
+      ConvAlgoOps ops;
+      ops.dir = ConvDirection::kForward;
+      ops.call = "cudnnConvolutionForward";
+      ops.name = FwdAlgoName;
+      ops.algo_count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+      ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+        int max = 0;
+        if (cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
+            max <= 0) {
+          max = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
         }
-      }
-      size_t ws_bytes = 0;
-      RETURN_IF_ERROR(CudnnCheck(
-          ctx,
-          cudnnGetConvolutionForwardWorkspaceSize(h, ds.x, ds.w, ds.conv, ds.y, algo, &ws_bytes),
-          "cudnnGetConvolutionForwardWorkspaceSize"));
-      void* ws = nullptr;
-      if (ws_bytes > 0) {
-        ASSIGN_OR_RETURN(ws, g.Temp(ws_bytes));
-      }
-      RETURN_IF_ERROR(CudnnCheck(ctx,
-                                 cudnnConvolutionForward(h, &one, ds.x, x, ds.w, w, ds.conv, algo,
-                                                         ws, ws_bytes, &zero, ds.y, y),
-                                 "cudnnConvolutionForward"));
+        std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(max);
+        int found = 0;
+        const cudnnStatus_t st = cudnnGetConvolutionForwardAlgorithm_v7(
+            h, ds.x, ds.w, ds.conv, ds.y, max, &found, perf.data());
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+          algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+        }
+        return st;
+      };
+      ops.workspace_size = [&](int algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(
+            h, ds.x, ds.w, ds.conv, ds.y, static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+      };
+      ops.run = [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionForward(h, &one, ds.x, x, ds.w, w, ds.conv,
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes,
+                                       &zero, ds.y, y);
+      };
+      RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
+      lock.unlock();
       if (kind_ == ConvKind::kFusedForward) {  // bias (+ activation): our element-wise kernels
-        RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, y, d.n * d.oh * d.ow * d.oc, d.oc, 2));
+        RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, y, out_count, d.oc, 2));
       }
       return g.Finish();
     }
 
     if (kind_ == ConvKind::kBackpropInput) {
       ASSIGN_OR_RETURN(float* dx, g.OutAs<float>(0, TensorShape(in_shape)));
-      if (in_bytes == 0) return g.Finish();
-      if (empty) {
-        RETURN_IF_ERROR(g.Check(cudaMemsetAsync(dx, 0, in_bytes, g.stream()), "memset"));
-        return g.Finish();
-      }
       ASSIGN_OR_RETURN(const float* w_tf, g.InAs<float>(1));
       ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(2));
       ASSIGN_OR_RETURN(void* w_raw, g.Temp(filter_bytes));
@@ -527,43 +781,43 @@ class ConvGpuOp : public OpKernel {
         ASSIGN_OR_RETURN(void* raw, g.Temp(padded_bytes));
         dxp = static_cast<float*>(raw);
       }
-      cudnnConvolutionBwdDataAlgoPerf_t perf[8];
-      int found = 0;
-      RETURN_IF_ERROR(CudnnCheck(ctx,
-                                 cudnnGetConvolutionBackwardDataAlgorithm_v7(h, ds.w, ds.y, ds.conv,
-                                                                             ds.x, 8, &found, perf),
-                                 "cudnnGetConvolutionBackwardDataAlgorithm_v7"));
-      cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-      for (int i = 0; i < found; ++i) {
-        if (perf[i].status == CUDNN_STATUS_SUCCESS) {
-          algo = perf[i].algo;
-          break;
+      ConvAlgoOps ops;
+      ops.dir = ConvDirection::kBackwardData;
+      ops.call = "cudnnConvolutionBackwardData";
+      ops.name = BwdDataAlgoName;
+      ops.algo_count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+      ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+        int max = 0;
+        if (cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
+            max <= 0) {
+          max = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
         }
-      }
-      size_t ws_bytes = 0;
-      RETURN_IF_ERROR(CudnnCheck(ctx,
-                                 cudnnGetConvolutionBackwardDataWorkspaceSize(
-                                     h, ds.w, ds.y, ds.conv, ds.x, algo, &ws_bytes),
-                                 "cudnnGetConvolutionBackwardDataWorkspaceSize"));
-      void* ws = nullptr;
-      if (ws_bytes > 0) {
-        ASSIGN_OR_RETURN(ws, g.Temp(ws_bytes));
-      }
-      RETURN_IF_ERROR(CudnnCheck(ctx,
-                                 cudnnConvolutionBackwardData(h, &one, ds.w, w, ds.y, dy, ds.conv,
-                                                              algo, ws, ws_bytes, &zero, ds.x, dxp),
-                                 "cudnnConvolutionBackwardData"));
+        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(max);
+        int found = 0;
+        const cudnnStatus_t st = cudnnGetConvolutionBackwardDataAlgorithm_v7(
+            h, ds.w, ds.y, ds.conv, ds.x, max, &found, perf.data());
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+          algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+        }
+        return st;
+      };
+      ops.workspace_size = [&](int algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, ds.w, ds.y, ds.conv, ds.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+      };
+      ops.run = [&](int algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardData(h, &one, ds.w, w, ds.y, dy, ds.conv,
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws,
+                                            bytes, &zero, ds.x, dxp);
+      };
+      RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
+      lock.unlock();
       if (p.explicit_pad) RETURN_IF_ERROR(PadCopy(g, p, dxp, dx, true));
       return g.Finish();
     }
 
     // kBackpropFilter
     ASSIGN_OR_RETURN(float* dw_tf, g.OutAs<float>(0, TensorShape(filter_shape)));
-    if (filter_bytes == 0) return g.Finish();
-    if (empty) {
-      RETURN_IF_ERROR(g.Check(cudaMemsetAsync(dw_tf, 0, filter_bytes, g.stream()), "memset"));
-      return g.Finish();
-    }
     ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
     ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(2));
     if (p.explicit_pad) {
@@ -573,32 +827,37 @@ class ConvGpuOp : public OpKernel {
     }
     ASSIGN_OR_RETURN(void* dw_raw, g.Temp(filter_bytes));
     float* dw = static_cast<float*>(dw_raw);
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
-    int found = 0;
-    RETURN_IF_ERROR(CudnnCheck(ctx,
-                               cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, ds.x, ds.y, ds.conv,
-                                                                             ds.w, 8, &found, perf),
-                               "cudnnGetConvolutionBackwardFilterAlgorithm_v7"));
-    cudnnConvolutionBwdFilterAlgo_t algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-    for (int i = 0; i < found; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) {
-        algo = perf[i].algo;
-        break;
+    ConvAlgoOps ops;
+    ops.dir = ConvDirection::kBackwardFilter;
+    ops.call = "cudnnConvolutionBackwardFilter";
+    ops.name = BwdFilterAlgoName;
+    ops.algo_count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+    ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+      int max = 0;
+      if (cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
+          max <= 0) {
+        max = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
       }
-    }
-    size_t ws_bytes = 0;
-    RETURN_IF_ERROR(CudnnCheck(ctx,
-                               cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                                   h, ds.x, ds.y, ds.conv, ds.w, algo, &ws_bytes),
-                               "cudnnGetConvolutionBackwardFilterWorkspaceSize"));
-    void* ws = nullptr;
-    if (ws_bytes > 0) {
-      ASSIGN_OR_RETURN(ws, g.Temp(ws_bytes));
-    }
-    RETURN_IF_ERROR(CudnnCheck(ctx,
-                               cudnnConvolutionBackwardFilter(h, &one, ds.x, x, ds.y, dy, ds.conv,
-                                                              algo, ws, ws_bytes, &zero, ds.w, dw),
-                               "cudnnConvolutionBackwardFilter"));
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(max);
+      int found = 0;
+      const cudnnStatus_t st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+          h, ds.x, ds.y, ds.conv, ds.w, max, &found, perf.data());
+      for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+        algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+      }
+      return st;
+    };
+    ops.workspace_size = [&](int algo, size_t* bytes) {
+      return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+          h, ds.x, ds.y, ds.conv, ds.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
+    };
+    ops.run = [&](int algo, void* ws, size_t bytes) {
+      return cudnnConvolutionBackwardFilter(h, &one, ds.x, x, ds.y, dy, ds.conv,
+                                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws,
+                                            bytes, &zero, ds.w, dw);
+    };
+    RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
+    lock.unlock();
     RETURN_IF_ERROR(TransposeFilter(g, d, dw, dw_tf, false));
     return g.Finish();
   }

@@ -1,0 +1,208 @@
+#include "tests/cuda/gpu_test_harness.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "devices/cuda/cuda_device.h"
+#include "devices/device_set.h"
+#include "graph/status_macros.h"
+#include "tests/devices/kernel_test_util.h"
+#include "tests/tools/fixture_util.h"
+
+namespace quiver {
+namespace gputest {
+
+bool HarnessMode() {
+  static const bool on =
+      cuda::GpuCount() == 0 && std::getenv("QUIVER_GPU_HARNESS_CHECK") != nullptr;
+  return on;
+}
+
+bool SkipWithoutGpu() {
+  if (cuda::GpuCount() > 0) return false;
+  if (HarnessMode()) {
+    cuda::RegisterPendingGpuKernels();
+    return false;
+  }
+  std::cout << "QUIVER_SKIPPED: no GPU here (" << cuda::DetectionMessage() << ")" << std::endl;
+  return true;
+}
+
+Device* Gpu0() {
+  static Device* gpu = []() -> Device* {
+    auto set = DeviceSet::Create();  // registers the pending GPU kernels when a GPU answers
+    if (!set.ok()) return nullptr;
+    const DeviceInfo* info = set->Find("GPU:0");
+    if (info == nullptr) return nullptr;
+    auto d = CreateDevice(*info, DeviceOptions{});
+    return d.ok() ? d->release() : nullptr;
+  }();
+  return gpu;
+}
+
+Tensor Random(const std::vector<int64_t>& dims, std::mt19937* rng, float lo, float hi) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  std::vector<float> v(n);
+  for (float& x : v) x = u(*rng);
+  return Tensor::FromVector<float>(v, TensorShape(dims));
+}
+
+Tensor Random(const std::vector<int64_t>& dims, std::mt19937* rng, DataType dtype) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  const TensorShape shape(dims);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::uniform_int_distribution<int64_t> ints(-1000000007LL * 1000, 1000000007LL * 1000);
+  switch (dtype) {
+    case DT_DOUBLE: {
+      std::vector<double> v(n);
+      for (double& x : v) x = u(*rng);
+      return Tensor::FromVector<double>(v, shape);
+    }
+    case DT_INT64: {
+      std::vector<int64_t> v(n);
+      for (int64_t& x : v) x = ints(*rng);
+      return Tensor::FromVector<int64_t>(v, shape);
+    }
+    case DT_BOOL: {
+      std::vector<bool> v(n);
+      for (size_t i = 0; i < v.size(); ++i) v[i] = (*rng)() % 2 == 1;
+      return Tensor::FromVector<bool>(v, shape);
+    }
+    default: {
+      std::vector<float> v(n);
+      for (float& x : v) x = static_cast<float>(u(*rng));
+      return Tensor::FromVector<float>(v, shape);
+    }
+  }
+}
+
+absl::StatusOr<Node*> BuildNode(Graph& graph, const std::string& op, const AttrMap& attrs,
+                                const std::vector<Tensor>& inputs) {
+  std::vector<Node*> nodes;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSIGN_OR_RETURN(Node * n, testing::AddConst(graph, "input" + std::to_string(i), inputs[i]));
+    nodes.push_back(n);
+  }
+  return testing::AddOpNode(graph, op, attrs, nodes);
+}
+
+absl::StatusOr<std::vector<Tensor>> RunGpu(Device* gpu, const std::string& op, const AttrMap& attrs,
+                                           const std::vector<Tensor>& inputs, bool resident,
+                                           const std::vector<int>& host_inputs) {
+  Graph graph;
+  ASSIGN_OR_RETURN(Node * node, BuildNode(graph, op, attrs, inputs));
+  node->set_assigned_device(LocalDeviceName(kGpu, 0));
+  ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel,
+                   KernelRegistry::Global().CreateKernel(*node, kGpu));
+  std::vector<TensorValue> in_values(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const bool host =
+        std::find(host_inputs.begin(), host_inputs.end(), static_cast<int>(i)) != host_inputs.end();
+    if (gpu != nullptr && resident && !host) {
+      ASSIGN_OR_RETURN(in_values[i].tensor, CopyTensor(inputs[i], gpu));
+    } else {
+      ASSIGN_OR_RETURN(in_values[i].tensor, inputs[i].Clone());
+    }
+  }
+  std::vector<TensorValue> out_values(node->num_outputs());
+  StepResources resources;
+  // The kernel in the context, as the executor passes it: HostMemory outputs go to the host.
+  OpKernelContext ctx(*node, &in_values, &out_values, &resources,
+                      gpu != nullptr && resident ? gpu : nullptr, kernel.get());
+  RETURN_IF_ERROR(kernel->Compute(ctx));
+  if (gpu != nullptr) RETURN_IF_ERROR(gpu->Sync());
+  std::vector<Tensor> outputs;
+  for (int i = 0; i < node->num_outputs(); ++i) {
+    const Tensor& t = out_values[i].tensor;
+    if (!t.valid()) return absl::InternalError(op + " did not set output " + std::to_string(i));
+    if (gpu != nullptr) {
+      ASSIGN_OR_RETURN(Tensor host, CopyTensor(t, Device::DefaultCpu(), gpu));
+      outputs.push_back(std::move(host));
+    } else {
+      outputs.push_back(t);
+    }
+  }
+  return outputs;
+}
+
+absl::StatusOr<std::vector<Tensor>> RunGpu(const std::string& op, const AttrMap& attrs,
+                                           const std::vector<Tensor>& inputs, bool resident,
+                                           const std::vector<int>& host_inputs) {
+  Device* gpu = Gpu0();
+  if (gpu == nullptr) return absl::InternalError("GPU:0 could not be created");
+  return RunGpu(gpu, op, attrs, inputs, resident, host_inputs);
+}
+
+bool GpuKernelConstructs(const std::string& op, const AttrMap& attrs,
+                         const std::vector<Tensor>& inputs) {
+  Graph graph;
+  auto node = BuildNode(graph, op, attrs, inputs);
+  REQUIRE(node.ok());
+  auto kernel = KernelRegistry::Global().CreateKernel(**node, kGpu);
+  if (!kernel.ok()) {
+    FAIL_CHECK("GPU kernel: " << kernel.status().ToString());
+    return false;
+  }
+  return true;
+}
+
+bool SameOutputs(const std::vector<Tensor>& gpu, const std::vector<Tensor>& cpu, double rtol,
+                 double atol) {
+  if (gpu.size() != cpu.size()) {
+    FAIL_CHECK("the GPU kernel gave " << gpu.size() << " outputs, the CPU " << cpu.size());
+    return false;
+  }
+  bool all = true;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    CAPTURE(i);
+    fixture::Comparison c = fixture::CompareTensors(gpu[i], cpu[i], rtol, atol);
+    if (!c.ok) {
+      UNSCOPED_INFO("output " << i << ": " << c.message);
+      all = false;
+    }
+  }
+  return all;
+}
+
+bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
+                const MatchOptions& options) {
+  CAPTURE(op);
+  auto cpu = testing::RunKernel(op, attrs, inputs);
+  if (!cpu.ok()) {
+    FAIL_CHECK("CPU reference: " << cpu.status().ToString());
+    return false;
+  }
+  if (HarnessMode()) {  // the GPU kernel must at least be found and constructed for this node
+    if (!GpuKernelConstructs(op, attrs, inputs)) return false;
+    if (!options.host_only) return true;
+    auto host = RunGpu(nullptr, op, attrs, inputs, false, options.host_inputs);
+    if (!host.ok()) {
+      FAIL_CHECK("GPU kernel on the host: " << host.status().ToString());
+      return false;
+    }
+    return SameOutputs(*host, *cpu, options.rtol, options.atol);
+  }
+  bool all_match = true;
+  for (bool resident : {true, false}) {
+    CAPTURE(resident);
+    auto gpu = RunGpu(op, attrs, inputs, resident, options.host_inputs);
+    if (!gpu.ok()) {
+      FAIL_CHECK("GPU (" << (resident ? "resident" : "staged")
+                         << " inputs): " << gpu.status().ToString());
+      all_match = false;
+      continue;
+    }
+    all_match = SameOutputs(*gpu, *cpu, options.rtol, options.atol) && all_match;
+  }
+  return all_match;
+}
+
+}  // namespace gputest
+}  // namespace quiver
