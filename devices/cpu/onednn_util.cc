@@ -481,7 +481,7 @@ absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttr
   d.kw = filter.dim(1);
   d.oc = filter.dim(3);
   const int64_t f_in = filter.dim(2);
-  if (f_in <= 0 || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
+  if (f_in <= 0 || d.c < f_in || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
     return ctx.Error(absl::StrCat("input depth ", d.c, " of ", input.shape().DebugString(),
                                   " does not match filter ", filter.shape().DebugString(),
                                   ": it must equal the filter's in_channels (dim 2), or be a "

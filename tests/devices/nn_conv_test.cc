@@ -133,6 +133,10 @@ TEST_CASE("Conv2D channel mismatch, bad padding and NCHW give clear errors", "[n
   REQUIRE_FALSE(out.ok());
   CHECK(Contains(out.status(), "nn_node"));
   CHECK(Contains(out.status(), "input depth 3"));
+  // An input of depth 0 (an empty tensor) against a real filter: an error, not a division by 0.
+  auto empty = RunKernel("Conv2D", attrs, {Tensor::Zeros(DT_FLOAT, {1, 5, 5, 0}).value(), f});
+  REQUIRE_FALSE(empty.ok());
+  CHECK(Contains(empty.status(), "input depth 0"));
   auto shapes = InferShapes("Conv2D", attrs, {TensorShape{1, 5, 5, 3}, TensorShape{3, 3, 2, 4}});
   REQUIRE_FALSE(shapes.ok());
   CHECK(Contains(shapes.status(), "nn_node"));
