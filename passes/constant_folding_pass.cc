@@ -20,13 +20,15 @@ std::string CannotFold(const Node& n) {
   if (n.is_stateful()) return "stateful";
   if (IsPlaceholderOp(n.op()) || n.op().rfind("_", 0) == 0) return "not foldable op";
   if (n.num_inputs() == 0) return "no inputs";
-  if (n.num_outputs() != 1) return "not exactly one output";
-  if (n.output_is_ref(0)) return "ref output";
+  if (n.num_outputs() == 0) return "no outputs";
+  for (int i = 0; i < n.num_outputs(); ++i) {
+    if (n.output_is_ref(i)) return "ref output";
+  }
   return "";
 }
 
-// Runs `n`'s CPU kernel on constant inputs.
-absl::StatusOr<Tensor> Evaluate(const Node& n, const std::vector<Tensor>& inputs) {
+// Runs `n`'s CPU kernel on constant inputs: its outputs.
+absl::StatusOr<std::vector<Tensor>> Evaluate(const Node& n, const std::vector<Tensor>& inputs) {
   ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> kernel,
                    KernelRegistry::Global().CreateKernel(n, kCpu));
   std::vector<TensorValue> in(inputs.size());
@@ -35,17 +37,22 @@ absl::StatusOr<Tensor> Evaluate(const Node& n, const std::vector<Tensor>& inputs
   StepResources resources;
   OpKernelContext ctx(n, &in, &out, &resources);
   RETURN_IF_ERROR(kernel->Compute(ctx));
-  if (!out[0].tensor.valid() || out[0].tensor.dtype() != n.output_type(0)) {
-    return absl::InternalError("kernel did not produce output 0 of the declared dtype");
+  std::vector<Tensor> values;
+  for (int i = 0; i < n.num_outputs(); ++i) {
+    if (!out[i].tensor.valid() || out[i].tensor.dtype() != n.output_type(i)) {
+      return absl::InternalError(
+          absl::StrCat("kernel did not produce output ", i, " of the declared dtype"));
+    }
+    values.push_back(out[i].tensor);
   }
-  return out[0].tensor;
+  return values;
 }
 
 // TF Grappler's MaterializeShapes: Shape, Size and Rank of a tensor whose static shape is
 // known are constants, whatever its values. nullopt when `n` is not such a node. The shapes
 // are trusted only when every fed tensor is a Placeholder's (a fed intermediate tensor may
 // have another shape than the graph's inference says).
-std::optional<absl::StatusOr<Tensor>> MaterializedShape(const Node& n) {
+std::optional<Tensor> MaterializedShape(const Node& n) {
   const std::string& op = n.op();
   if ((op != "Shape" && op != "Size" && op != "Rank") || n.num_inputs() != 1) return std::nullopt;
   const TensorShape& in = n.input(0).node->output_shape(n.input(0).index);
@@ -53,15 +60,15 @@ std::optional<absl::StatusOr<Tensor>> MaterializedShape(const Node& n) {
   if (out != DT_INT32 && out != DT_INT64) return std::nullopt;
   if (op == "Rank") {
     if (in.unknown_rank()) return std::nullopt;
-    return absl::StatusOr<Tensor>(out == DT_INT32 ? Tensor::Scalar<int32_t>(in.rank())
-                                                  : Tensor::Scalar<int64_t>(in.rank()));
+    return std::optional<Tensor>(out == DT_INT32 ? Tensor::Scalar<int32_t>(in.rank())
+                                                 : Tensor::Scalar<int64_t>(in.rank()));
   }
   if (!in.IsFullyDefined()) return std::nullopt;
   const int64_t limit =
       out == DT_INT32 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int64_t>::max();
   if (op == "Size") {
     if (in.num_elements() > limit) return std::nullopt;  // the kernel reports the overflow
-    return absl::StatusOr<Tensor>(
+    return std::optional<Tensor>(
         out == DT_INT32 ? Tensor::Scalar<int32_t>(static_cast<int32_t>(in.num_elements()))
                         : Tensor::Scalar<int64_t>(in.num_elements()));
   }
@@ -69,10 +76,69 @@ std::optional<absl::StatusOr<Tensor>> MaterializedShape(const Node& n) {
     if (d > limit) return std::nullopt;
   }
   const int64_t rank = in.rank();
-  if (out == DT_INT64)
-    return absl::StatusOr<Tensor>(Tensor::FromVector<int64_t>(in.dims(), {rank}));
+  if (out == DT_INT64) return std::optional<Tensor>(Tensor::FromVector<int64_t>(in.dims(), {rank}));
   std::vector<int32_t> dims(in.dims().begin(), in.dims().end());
-  return absl::StatusOr<Tensor>(Tensor::FromVector<int32_t>(dims, {rank}));
+  return std::optional<Tensor>(Tensor::FromVector<int32_t>(dims, {rank}));
+}
+
+// Replaces `n` by Consts of `values` (one per output), keeping its consumers and control
+// edges: a single output keeps n's name; several get "<name>/folded_<k>". Inputs left without
+// consumers are removed.
+absl::Status ReplaceWithConsts(Graph* graph, Node* n, const std::vector<Tensor>& values,
+                               const absl::flat_hash_set<std::string>& preserved,
+                               PassStats* stats) {
+  struct Use {
+    std::string dst;
+    int output, slot;
+  };
+  std::vector<Use> uses;
+  std::vector<std::string> control_outs;
+  for (const Edge* e : n->out_edges()) {
+    if (e->IsControl()) {
+      control_outs.push_back(e->dst->name());
+    } else {
+      uses.push_back({e->dst->name(), e->src_output, e->dst_input});
+    }
+  }
+  const bool single = values.size() == 1;
+  std::vector<NodeSpec> specs(values.size());
+  for (size_t k = 0; k < values.size(); ++k) {
+    NodeSpec& spec = specs[k];
+    spec.name = single ? n->name() : graph->UniqueName(absl::StrCat(n->name(), "/folded_", k));
+    spec.op = "Const";
+    spec.device = n->requested_device();
+    spec.attrs["dtype"] = MakeAttr(values[k].dtype());
+    spec.attrs["value"] = MakeAttr(values[k]);
+    for (const Edge* e : n->control_in_edges()) spec.control_inputs.push_back(e->src);
+  }
+  std::vector<std::string> input_names;
+  for (int i = 0; i < n->num_inputs(); ++i) input_names.push_back(n->input(i).node->name());
+  graph->RemoveNode(n);
+  std::vector<Node*> folded;
+  for (NodeSpec& spec : specs) {
+    ASSIGN_OR_RETURN(Node * f, graph->AddNode(std::move(spec)));
+    RETURN_IF_ERROR(graph->InferNodeShape(f));
+    folded.push_back(f);
+  }
+  for (const Use& u : uses) {
+    RETURN_IF_ERROR(graph->UpdateInput(graph->FindNode(u.dst), u.slot, {folded[u.output], 0}));
+  }
+  for (const std::string& c : control_outs) {
+    for (Node* f : folded) graph->AddControlEdge(f, graph->FindNode(c));
+  }
+  ++stats->nodes_changed;
+  if (!single) {
+    stats->nodes_added += static_cast<int>(folded.size()) - 1;
+    for (Node* f : folded) {  // outputs nobody read
+      stats->nodes_removed += pass_util::RemoveIfDead(graph, f, preserved);
+    }
+  }
+  for (const std::string& in : input_names) {
+    if (Node* src = graph->FindNode(in)) {
+      stats->nodes_removed += pass_util::RemoveIfDead(graph, src, preserved);
+    }
+  }
+  return absl::OkStatus();
 }
 
 bool OnlyPlaceholdersFed(const Graph& graph, const absl::flat_hash_set<std::string>& fed) {
@@ -92,14 +158,19 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
   absl::flat_hash_set<std::string> given_up;  // noted once, not retried
   const bool shapes_trusted = OnlyPlaceholdersFed(*graph, fed);
   bool changed = true;
+  bool reinfer = false;  // a materialised shape can make shapes downstream known
   while (changed) {
     changed = false;
+    if (reinfer) {
+      RETURN_IF_ERROR(graph->InferShapes());
+      reinfer = false;
+    }
     ASSIGN_OR_RETURN(std::vector<Node*> order, graph->TopologicalOrder());
     for (Node* n : order) {
       if (!CannotFold(*n).empty() || fed.contains(n->name()) || given_up.contains(n->name())) {
         continue;
       }
-      std::optional<absl::StatusOr<Tensor>> materialized;
+      std::optional<Tensor> materialized;
       if (shapes_trusted) materialized = MaterializedShape(*n);
       std::vector<Tensor> inputs;
       bool all_const = true;
@@ -113,66 +184,46 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
         }
       }
       if (!all_const) continue;
-      const TensorShape& shape = n->output_shape(0);
-      const int64_t elem = DataTypeSize(n->output_type(0));
-      if (shape.IsFullyDefined() && elem > 0 &&
-          shape.num_elements() > ctx.max_constant_bytes / elem) {
-        stats.notes.push_back(
-            absl::StrCat(n->name(), ": output ", shape.DebugString(), " exceeds the size limit"));
-        given_up.insert(n->name());
-        continue;
-      }
-      auto value = materialized ? *std::move(materialized) : Evaluate(*n, inputs);
-      if (!value.ok()) {
-        stats.notes.push_back(
-            absl::StrCat(n->name(), ": kernel failed: ", value.status().message()));
-        given_up.insert(n->name());
-        continue;
-      }
-      if (static_cast<int64_t>(value->num_bytes()) > ctx.max_constant_bytes) {
-        stats.notes.push_back(absl::StrCat(n->name(), ": output ", value->shape().DebugString(),
-                                           " exceeds the size limit"));
-        given_up.insert(n->name());
-        continue;
-      }
-
-      // Replace n by a Const of the same name, keeping its consumers and control edges.
-      struct Use {
-        std::string dst;
-        int slot;
-      };
-      std::vector<Use> uses;
-      std::vector<std::string> control_outs;
-      for (const Edge* e : n->out_edges()) {
-        if (e->IsControl()) {
-          control_outs.push_back(e->dst->name());
-        } else {
-          uses.push_back({e->dst->name(), e->dst_input});
+      // A multi-output node becomes one Const per output, with new names: only when nothing
+      // refers to it by name.
+      if (n->num_outputs() > 1 && preserved.contains(n->name())) continue;
+      std::string too_big;
+      for (int k = 0; k < n->num_outputs() && too_big.empty(); ++k) {
+        const TensorShape& shape = n->output_shape(k);
+        const int64_t elem = DataTypeSize(n->output_type(k));
+        if (shape.IsFullyDefined() && elem > 0 &&
+            shape.num_elements() > ctx.max_constant_bytes / elem) {
+          too_big = shape.DebugString();
         }
       }
-      NodeSpec spec;
-      spec.name = n->name();
-      spec.op = "Const";
-      spec.device = n->requested_device();
-      spec.attrs["dtype"] = MakeAttr(value->dtype());
-      spec.attrs["value"] = MakeAttr(*value);
-      for (const Edge* e : n->control_in_edges()) spec.control_inputs.push_back(e->src);
-      std::vector<std::string> input_names;
-      for (int i = 0; i < n->num_inputs(); ++i) input_names.push_back(n->input(i).node->name());
-      graph->RemoveNode(n);
-      ASSIGN_OR_RETURN(Node * folded, graph->AddNode(std::move(spec)));
-      RETURN_IF_ERROR(graph->InferNodeShape(folded));
-      for (const Use& u : uses) {
-        RETURN_IF_ERROR(graph->UpdateInput(graph->FindNode(u.dst), u.slot, {folded, 0}));
+      if (!too_big.empty()) {
+        stats.notes.push_back(
+            absl::StrCat(n->name(), ": output ", too_big, " exceeds the size limit"));
+        given_up.insert(n->name());
+        continue;
       }
-      for (const std::string& c : control_outs) graph->AddControlEdge(folded, graph->FindNode(c));
-      ++stats.nodes_changed;
-      for (const std::string& in : input_names) {
-        if (Node* src = graph->FindNode(in)) {
-          stats.nodes_removed += pass_util::RemoveIfDead(graph, src, preserved);
+      absl::StatusOr<std::vector<Tensor>> values =
+          materialized ? std::vector<Tensor>{*materialized} : Evaluate(*n, inputs);
+      if (!values.ok()) {
+        stats.notes.push_back(
+            absl::StrCat(n->name(), ": kernel failed: ", values.status().message()));
+        given_up.insert(n->name());
+        continue;
+      }
+      for (const Tensor& v : *values) {
+        if (static_cast<int64_t>(v.num_bytes()) > ctx.max_constant_bytes && too_big.empty()) {
+          too_big = v.shape().DebugString();
         }
       }
+      if (!too_big.empty()) {
+        stats.notes.push_back(
+            absl::StrCat(n->name(), ": output ", too_big, " exceeds the size limit"));
+        given_up.insert(n->name());
+        continue;
+      }
+      RETURN_IF_ERROR(ReplaceWithConsts(graph, n, *values, preserved, &stats));
       changed = true;
+      reinfer = materialized.has_value();
       // `order` now holds dangling pointers for removed inputs (all earlier in the order), but
       // later entries are intact; restart anyway to keep the loop obviously safe.
       break;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -20,6 +21,7 @@
 #include "graph/graphdef.h"
 #include "graph/optimizers.h"
 #include "passes/copy_insertion.h"
+#include "passes/pass_manager.h"
 #include "passes/placement_report.h"
 #include "passes/placer.h"
 #include "runtime/session.h"
@@ -44,7 +46,7 @@ absl::Status SoftmaxModel(Graph& graph, std::string* train_op = nullptr) {
   return b.status();
 }
 
-absl::Status CnnModel(Graph& graph) {
+absl::Status CnnModel(Graph& graph, std::string* train_op = nullptr) {
   GraphBuilder b(&graph);
   auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
   auto y_ = b.Placeholder(DT_FLOAT, {-1, 10}, "y_");
@@ -72,6 +74,7 @@ absl::Status CnnModel(Graph& graph) {
   ReduceSumAll(Cast(Equal(ArgMax(logits, 1), ArgMax(y_, 1)), DT_FLOAT), "correct");
   auto train = AdamOptimizer(1e-4).Minimize(b, loss);
   if (!train.ok()) return train.status();
+  if (train_op != nullptr) *train_op = (*train)->name();
   b.GlobalVariablesInitializer();
   return b.status();
 }
@@ -194,6 +197,75 @@ TEST_CASE("GPU placement: TF fixtures requested on /gpu:0 need no device-to-host
   CHECK(total_on_gpu > 150);  // the float fixtures run mostly on the GPU
 }
 
+// What a Session compiles for a training step fed `shapes`, checked without a GPU: the fed
+// shapes specialise the graph (SessionOptions::max_shape_specializations), constant folding
+// turns the shape arithmetic into constants, and the placed step moves exactly its inputs to
+// the GPU: inputs in, loss out (a fetch), nothing else.
+void CheckCompiledStepMovesOnlyInputs(Graph& graph, const std::string& what,
+                                      const std::map<std::string, TensorShape>& shapes,
+                                      const std::string& loss, const std::string& train_op) {
+  cuda::RegisterPendingGpuKernels();
+  PassContext ctx;
+  std::set<std::string> inputs;
+  for (const auto& [name, shape] : shapes) {
+    graph.FindNode(name)->mutable_attrs()["shape"] = MakeAttr(shape);  // as Session::Compile
+    ctx.feeds.push_back(name);
+    inputs.insert(name);
+  }
+  REQUIRE(graph.InferShapes().ok());
+  auto devices = DeviceSet::Create();
+  REQUIRE(devices.ok());
+  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
+  ctx.fetches = {loss};
+  ctx.targets = {train_op};
+  for (const DeviceInfo& d : devices->devices()) ctx.device_types.insert(d.type);
+  ctx.allow_soft_placement = true;
+  auto report = PassManager::Default().Run(&graph, ctx);
+  REQUIRE(report.ok());
+  PlacerOptions options;
+  options.allow_soft_placement = true;
+  REQUIRE(PlaceGraph(&graph, *devices, options).ok());
+  auto copies = InsertCopies(&graph, *devices);
+  REQUIRE(copies.ok());
+  std::set<std::string> moved;
+  for (const Node* n : graph.nodes()) {
+    if (n->op() == kTransferOp) moved.insert(n->input(0).node->name());
+  }
+  CAPTURE(what);
+  CHECK(moved == inputs);
+  // On the CPU: the fed placeholders and the int32 constants that GPU kernels read as
+  // host-memory args (axes, shapes); all the arithmetic runs on the GPU.
+  int on_cpu = 0;
+  for (const Node* n : graph.nodes()) {
+    if (n->assigned_device().find("CPU") == std::string::npos) continue;
+    ++on_cpu;
+    CAPTURE(n->name());
+    CHECK((n->op() == "Placeholder" || (n->op() == "Const" && n->output_type(0) == DT_INT32)));
+  }
+  std::cout << what << " step compiled for its fed shapes: " << graph.num_nodes() << " nodes ("
+            << on_cpu << " on the CPU), " << copies->transfers_inserted << " transfers"
+            << std::endl;
+}
+
+TEST_CASE("GPU placement: the compiled MNIST training steps move only their inputs",
+          "[gpu][placement]") {
+  {
+    Graph graph;
+    std::string train_op;
+    REQUIRE(SoftmaxModel(graph, &train_op).ok());
+    CheckCompiledStepMovesOnlyInputs(graph, "mnist_softmax", {{"x", {100, 784}}, {"y_", {100, 10}}},
+                                     "cross_entropy", train_op);
+  }
+  {
+    Graph graph;
+    std::string train_op;
+    REQUIRE(CnnModel(graph, &train_op).ok());
+    CheckCompiledStepMovesOnlyInputs(graph, "mnist_cnn",
+                                     {{"x", {50, 784}}, {"y_", {50, 10}}, {"keep_prob", {}}},
+                                     "cross_entropy", train_op);
+  }
+}
+
 // The nodes one step runs: everything the fetches and targets depend on (data and control).
 std::set<std::string> StepNodes(const Graph& graph, const std::vector<std::string>& roots) {
   std::set<std::string> seen;
@@ -282,6 +354,7 @@ TEST_CASE("GPU: the MNIST softmax step makes the transfers the placement report 
             << " (optimized)" << std::endl;
   CHECK(unoptimized == predicted);
   CHECK(optimized <= predicted);  // CSE and folding may only remove transfers
+  CHECK(optimized == 2);          // compiled for the fed shapes: x and y_ only
   REQUIRE(cpu_losses.size() == 3);
   for (size_t i = 0; i < 3; ++i) {
     CAPTURE(i);
