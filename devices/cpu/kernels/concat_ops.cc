@@ -2,47 +2,28 @@
 // [outer, chunk] matrix around the axis and copied row by row with memcpy.
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
+#include "devices/common/int_attr_kernel.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
-#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
 namespace {
 
-namespace as = array_shapes;
 using array_kernels::AllTypes;
-using array_kernels::CopyDim;
 using array_kernels::InitFactory;
-using array_kernels::NodeError;
-
-int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= dims[i];
-  return p;
-}
 
 // Concatenates inputs [first, first + n) along `axis` into output 0.
 absl::Status ConcatInto(OpKernelContext& ctx, int first, int n, int64_t axis) {
-  std::vector<TensorShape> shapes;
-  for (int i = first; i < first + n; ++i) shapes.push_back(ctx.input(i).shape());
-  auto shape = as::ConcatShape(shapes, &axis);
-  if (!shape.ok()) return NodeError(ctx, shape.status());
-  const int rank = shape->rank();
-  const int ax = static_cast<int>(axis < 0 ? axis + rank : axis);
-  const std::vector<int64_t>& out_dims = shape->dims();
-  const int64_t outer = Product(out_dims, 0, ax);
-  const int64_t out_chunk = Product(out_dims, ax, out_dims.size());
-  ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+  ASSIGN_OR_RETURN(array_plans::ConcatPlan plan, array_plans::PlanConcat(ctx, first, n, axis));
+  ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, plan.shape));
   const size_t esize = DataTypeSize(out->dtype());
-  int64_t offset = 0;
-  for (int i = first; i < first + n; ++i) {
-    const Tensor& in = ctx.input(i);
-    const int64_t chunk = Product(in.shape().dims(), ax, in.shape().dims().size());
-    array_kernels::StridedCopy(in.raw_data(), out->raw_data(), esize, 0, offset,
-                               {{outer, chunk, out_chunk}, {chunk, 1, 1}}, ctx.intra_op_pool());
-    offset += chunk;
+  for (int k = 0; k < n; ++k) {
+    const int64_t chunk = plan.chunks[k];
+    array_kernels::StridedCopy(
+        ctx.input(first + k).raw_data(), out->raw_data(), esize, 0, plan.offsets[k],
+        {{plan.outer, chunk, plan.out_chunk}, {chunk, 1, 1}}, ctx.intra_op_pool());
   }
   return absl::OkStatus();
 }
@@ -66,23 +47,14 @@ class ConcatOp : public OpKernel {
   }
 };
 
-class PackOp : public OpKernel {
+class PackOp : public Int64AttrKernel {
  public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(axis_, c.GetAttr<int64_t>("axis"));
-    return absl::OkStatus();
-  }
+  PackOp() : Int64AttrKernel("axis") {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs();
-    std::vector<TensorShape> shapes;
-    for (int i = 0; i < n; ++i) shapes.push_back(ctx.input(i).shape());
-    auto shape = as::PackShape(shapes, axis_);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    const int rank = shape->rank();
-    const int ax = static_cast<int>(axis_ < 0 ? axis_ + rank : axis_);
-    const int64_t outer = Product(shape->dims(), 0, ax);
-    const int64_t inner = Product(shape->dims(), ax + 1, rank);
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+    ASSIGN_OR_RETURN(array_plans::PackPlan plan, array_plans::PlanPack(ctx, attr()));
+    const int64_t outer = plan.outer, inner = plan.inner;
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, plan.shape));
     const size_t esize = DataTypeSize(out->dtype());
     for (int i = 0; i < n; ++i) {
       array_kernels::StridedCopy(ctx.input(i).raw_data(), out->raw_data(), esize, 0, i * inner,
@@ -90,37 +62,24 @@ class PackOp : public OpKernel {
     }
     return absl::OkStatus();
   }
-
- private:
-  int64_t axis_ = 0;
 };
 
-class UnpackOp : public OpKernel {
+class UnpackOp : public Int64AttrKernel {
  public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(axis_, c.GetAttr<int64_t>("axis"));
-    return absl::OkStatus();
-  }
+  UnpackOp() : Int64AttrKernel("axis") {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& in = ctx.input(0);
     const int num = ctx.num_outputs();
-    auto shape = as::UnpackShape(in.shape(), num, axis_);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    const int rank = in.rank();
-    const int ax = static_cast<int>(axis_ < 0 ? axis_ + rank : axis_);
-    const int64_t outer = Product(in.shape().dims(), 0, ax);
-    const int64_t inner = Product(in.shape().dims(), ax + 1, rank);
+    ASSIGN_OR_RETURN(array_plans::PackPlan plan, array_plans::PlanUnpack(ctx, attr()));
+    const int64_t outer = plan.outer, inner = plan.inner;
     const size_t esize = DataTypeSize(in.dtype());
     for (int k = 0; k < num; ++k) {
-      ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(k, *shape));
+      ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(k, plan.shape));
       array_kernels::StridedCopy(in.raw_data(), out->raw_data(), esize, k * inner, 0,
                                  {{outer, num * inner, inner}, {inner, 1, 1}}, ctx.intra_op_pool());
     }
     return absl::OkStatus();
   }
-
- private:
-  int64_t axis_ = 0;
 };
 
 QUIVER_REGISTER_KERNEL(

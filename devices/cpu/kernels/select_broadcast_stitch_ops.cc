@@ -2,25 +2,21 @@
 // use in tf.where (and its gradient) and in the gradient of a mean or sum whose input rank is
 // unknown. They move elements, not numbers, so they work on element sizes, like the other array
 // kernels; the shape rules are shared with the shape functions (graph/ops/array_shapes.h).
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
-#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
 namespace {
 
-namespace as = array_shapes;
 using array_kernels::AllTypes;
 using array_kernels::CopyDim;
 using array_kernels::InitFactory;
-using array_kernels::NodeError;
 
 // The strided copy that broadcasts `in` (dims aligned from the right, each equal to the
 // output's or 1) to `out`: a source step of 0 along broadcast dims.
@@ -54,17 +50,14 @@ class BroadcastToOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& in = ctx.input(0);
     ASSIGN_OR_RETURN(std::vector<int64_t> dims, array_kernels::HostInts(ctx, 1, "shape"));
-    auto target = as::ShapeFromDims(dims, /*allow_unknown=*/false);
-    if (!target.ok()) return NodeError(ctx, target.status());
-    auto shape = as::BroadcastToShape(in.shape(), *target);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    if (*shape == in.shape()) {
+    ASSIGN_OR_RETURN(TensorShape shape, array_plans::PlanBroadcastTo(ctx, dims));
+    if (shape == in.shape()) {
       ctx.set_output(0, in);
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
     if (out->num_elements() == 0) return absl::OkStatus();
-    BroadcastInto(in, *shape, out->raw_data(), ctx.intra_op_pool());
+    BroadcastInto(in, shape, out->raw_data(), ctx.intra_op_pool());
     return absl::OkStatus();
   }
 };
@@ -84,35 +77,34 @@ class SelectV2Op : public OpKernel {
     const Tensor& cond = ctx.input(0);
     const Tensor& t = ctx.input(1);
     const Tensor& e = ctx.input(2);
-    auto shape = as::SelectV2Shape(cond.shape(), t.shape(), e.shape());
-    if (!shape.ok()) return NodeError(ctx, shape.status());
+    ASSIGN_OR_RETURN(TensorShape shape, array_plans::PlanSelectV2(ctx));
     // A scalar condition picks a whole operand.
     if (cond.num_elements() == 1 && cond.rank() == 0) {
       const Tensor& pick = cond.data<bool>()[0] ? t : e;
-      if (pick.shape() == *shape) {
+      if (pick.shape() == shape) {
         ctx.set_output(0, pick);
         return absl::OkStatus();
       }
     }
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
     const int64_t n = out->num_elements();
     if (n == 0) return absl::OkStatus();
     ThreadPool* pool = ctx.intra_op_pool();
     const size_t esize = DataTypeSize(t.dtype());
     // out = broadcast(e); then the elements where cond holds take broadcast(t).
-    BroadcastInto(e, *shape, out->raw_data(), pool);
+    BroadcastInto(e, shape, out->raw_data(), pool);
     std::unique_ptr<bool[]> cond_buf;
     const bool* c = cond.data<bool>();
-    if (cond.shape() != *shape) {
+    if (cond.shape() != shape) {
       cond_buf.reset(new bool[n]);
-      BroadcastInto(cond, *shape, cond_buf.get(), pool);
+      BroadcastInto(cond, shape, cond_buf.get(), pool);
       c = cond_buf.get();
     }
     std::unique_ptr<unsigned char[]> t_buf;
     const void* tv = t.raw_data();
-    if (t.shape() != *shape) {
+    if (t.shape() != shape) {
       t_buf.reset(new unsigned char[static_cast<size_t>(n) * esize]);
-      BroadcastInto(t, *shape, t_buf.get(), pool);
+      BroadcastInto(t, shape, t_buf.get(), pool);
       tv = t_buf.get();
     }
     switch (esize) {
@@ -147,40 +139,11 @@ class DynamicStitchOp : public OpKernel {
   absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs() / 2;
-    std::vector<TensorShape> index_shapes, data_shapes;
-    int64_t first_dim = 0;
-    for (int i = 0; i < n; ++i) {
-      const Tensor& idx = ctx.input(i);
-      if (idx.dtype() != DT_INT32) {
-        return ctx.Error(
-            absl::StrCat("indices[", i, "] must be int32, got ", DataTypeName(idx.dtype())));
-      }
-      const int32_t* v = idx.data<int32_t>();
-      for (int64_t k = 0; k < idx.num_elements(); ++k) {
-        if (v[k] < 0) {
-          return ctx.Error(
-              absl::StrCat("indices[", i, "] holds ", v[k], ", but indices must be >= 0"));
-        }
-        first_dim = std::max<int64_t>(first_dim, static_cast<int64_t>(v[k]) + 1);
-      }
-      index_shapes.push_back(idx.shape());
-      data_shapes.push_back(ctx.input(n + i).shape());
-    }
-    auto shape = as::DynamicStitchShape(index_shapes, data_shapes, first_dim);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    for (int i = 0; i < n; ++i) {  // runtime shapes are concrete: prefixes must match exactly
-      for (int k = 0; k < index_shapes[i].rank(); ++k) {
-        if (data_shapes[i].dim(k) != index_shapes[i].dim(k)) {
-          return ctx.Error(absl::StrCat("data[", i, "].shape ", data_shapes[i].DebugString(),
-                                        " must start with indices[", i, "].shape ",
-                                        index_shapes[i].DebugString()));
-        }
-      }
-    }
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+    ASSIGN_OR_RETURN(array_plans::StitchPlan plan, array_plans::PlanDynamicStitch(ctx));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, plan.shape));
     if (out->num_elements() == 0) return absl::OkStatus();
     const size_t esize = DataTypeSize(out->dtype());
-    const size_t row = static_cast<size_t>(out->num_elements() / first_dim) * esize;
+    const size_t row = static_cast<size_t>(plan.row) * esize;
     auto* dst = static_cast<unsigned char*>(out->raw_data());
     std::memset(dst, 0, static_cast<size_t>(out->num_elements()) * esize);
     for (int i = 0; i < n; ++i) {

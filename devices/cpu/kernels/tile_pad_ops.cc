@@ -2,6 +2,7 @@
 #include <cstring>
 #include <vector>
 
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
 #include "graph/ops/array_shapes.h"
@@ -51,30 +52,24 @@ class PadOp : public OpKernel {
     const Tensor& in = ctx.input(0);
     ASSIGN_OR_RETURN(std::vector<int64_t> paddings,
                      array_kernels::HostInts(ctx, 1, "paddings", /*want_rank=*/2));
-    if (ctx.input(1).rank() == 2 && ctx.input(1).dim(1) != 2) {
-      return ctx.Error("paddings must be a [rank, 2] matrix");
-    }
-    auto shape = as::PadShape(in.shape(), &paddings, static_cast<int>(paddings.size() / 2));
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    if (*shape == in.shape()) {  // nothing to pad
+    ASSIGN_OR_RETURN(array_plans::PadPlan plan, array_plans::PlanPad(ctx, std::move(paddings)));
+    if (plan.identity) {  // nothing to pad
       ctx.set_output(0, in);
       return absl::OkStatus();
     }
     const size_t esize = DataTypeSize(in.dtype());
     std::vector<unsigned char> pad_value(esize, 0);
     if (ctx.num_inputs() > 2) {  // PadV2
-      const Tensor& c = ctx.input(2);
-      if (c.num_elements() != 1) return ctx.Error("constant_values must be a scalar");
-      std::memcpy(pad_value.data(), c.raw_data(), esize);
+      std::memcpy(pad_value.data(), ctx.input(2).raw_data(), esize);
     }
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, plan.shape));
     array_kernels::FillElements(out->raw_data(), out->num_elements(), pad_value.data(), esize);
     std::vector<int64_t> in_strides = array_kernels::RowMajorStrides(in.shape().dims());
-    std::vector<int64_t> out_strides = array_kernels::RowMajorStrides(shape->dims());
+    std::vector<int64_t> out_strides = array_kernels::RowMajorStrides(plan.shape.dims());
     std::vector<CopyDim> dims;
     int64_t base = 0;
     for (int j = 0; j < in.rank(); ++j) {
-      base += paddings[2 * j] * out_strides[j];
+      base += plan.paddings[2 * j] * out_strides[j];
       dims.push_back({in.dim(j), in_strides[j], out_strides[j]});
     }
     array_kernels::StridedCopy(in.raw_data(), out->raw_data(), esize, 0, base, std::move(dims),

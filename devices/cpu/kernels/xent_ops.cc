@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -20,6 +20,9 @@
 
 namespace quiver {
 namespace {
+
+using array_kernels::InitFactory;
+using array_kernels::NodeError;
 
 // Rows per parallel chunk scale with the row length so a chunk is ~32k elements.
 int64_t MinRowsPerChunk(int64_t classes) {
@@ -107,32 +110,11 @@ class SparseSoftmaxXentOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& logits = ctx.input(0);
     const Tensor& labels = ctx.input(1);
-    if (logits.rank() != 2) {
-      return ctx.Error("logits must be 2-D, but got shape " + logits.shape().DebugString());
-    }
-    if (labels.rank() != 1) {
-      return ctx.Error("labels must be 1-D, but got shape " + labels.shape().DebugString());
-    }
-    if (logits.dim(0) != labels.dim(0)) {
-      return ctx.Error(absl::StrCat(
-          "logits and labels must have the same first dimension, got logits shape ",
-          logits.shape().DebugString(), " and labels shape ", labels.shape().DebugString()));
-    }
-    const int64_t batch = logits.dim(0), classes = logits.dim(1);
-    if (batch > 0 && classes == 0) {
-      return ctx.Error(absl::StrCat("Must have at least one class, but got logits shape ",
-                                    logits.shape().DebugString()));
-    }
+    ASSIGN_OR_RETURN(array_plans::SparseXentPlan plan, array_plans::PlanSparseXent(ctx));
+    const int64_t batch = plan.batch, classes = plan.classes;
     // Checked before any output is written: a bad label fails the step, as in TF.
     const L* lb = labels.data<L>();
-    for (int64_t b = 0; b < batch; ++b) {
-      if (lb[b] < 0 || lb[b] >= classes) {
-        std::vector<L> shown(lb, lb + std::min<int64_t>(batch, 10));
-        return ctx.Error(absl::StrCat(
-            "Received a label value of ", lb[b], " which is outside the valid range of [0, ",
-            classes, ").  Label values: ", absl::StrJoin(shown, " "), batch > 10 ? " ..." : ""));
-      }
-    }
+    RETURN_IF_ERROR(NodeError(ctx, array_plans::CheckSparseLabels(lb, batch, classes)));
     ASSIGN_OR_RETURN(Tensor * loss, ctx.allocate_output(0, TensorShape{batch}));
     ASSIGN_OR_RETURN(Tensor * backprop, ctx.allocate_output(1, logits.shape()));
     const T* lg = logits.data<T>();
@@ -148,8 +130,6 @@ class SparseSoftmaxXentOp : public OpKernel {
     return absl::OkStatus();
   }
 };
-
-using array_kernels::InitFactory;
 
 QUIVER_REGISTER_KERNEL(
     KernelDef("SoftmaxCrossEntropyWithLogits", kCpu).TypeConstraint("T", {DT_FLOAT}),

@@ -4,22 +4,12 @@
 
 #include "devices/common/cwise_functors.h"
 #include "devices/common/nn_functors.h"
+#include "devices/cuda/kernels/launch_util.cuh"
 #include "devices/cuda/kernels/launchers.h"
 
 namespace quiver {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int Blocks(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 65536 ? (b < 1 ? 1 : b) : 65536);
-}
-
-#define QUIVER_GRID_LOOP(i, n)                                                           \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 template <typename E>
 __global__ void GatherKernel(const E* src, E* dst, index::StridedIndexer ix, int64_t n) {

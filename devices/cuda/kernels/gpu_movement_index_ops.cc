@@ -1,6 +1,7 @@
 // GPU kernels for the index-driven data movement ops: GatherV2, OneHot, DynamicStitch and
 // ParallelDynamicStitch (the rest of the movement ops are in gpu_movement_ops.cc). Semantics and
-// error messages follow devices/cpu/kernels/{gather,select_broadcast_stitch}_ops.cc.
+// error messages follow devices/cpu/kernels/{gather,select_broadcast_stitch}_ops.cc: both call
+// the shared plans of devices/common/array_plans.h.
 //
 //   GatherV2      params and indices (int16/int32/int64) on the device, axis HostMemory.
 //                 Indices are validated on the host before anything is read: device-resident
@@ -11,104 +12,66 @@
 //   DynamicStitch indices HostMemory (as TF's GPU kernel), data on the device. The host picks
 //                 the winning (last) source row of every output row, so the kernel writes
 //                 distinct rows (no races); rows no index names are zero, like the CPU kernel.
-#include <algorithm>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
+#include "devices/common/int_attr_kernel.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/movement_launchers.h"
-#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
 namespace cuda {
 namespace {
 
-namespace as = array_shapes;
 using array_kernels::InitFactory;
 using array_kernels::NodeError;
-
-int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= dims[i];
-  return p;
-}
 
 bool OnDevice(const Tensor& t) {
   return t.allocator() != nullptr && !t.allocator()->host_accessible();
 }
 
-// Host bytes of an integer index tensor (`data`, `count` elements of `dtype`) as int64.
-absl::StatusOr<std::vector<int64_t>> IndicesAsInt64(const OpKernelContext& ctx, DataType dtype,
-                                                    const void* data, int64_t count) {
-  std::vector<int64_t> out(static_cast<size_t>(count));
-  switch (dtype) {
-    case DT_INT64:
-      if (count > 0) std::memcpy(out.data(), data, static_cast<size_t>(count) * sizeof(int64_t));
-      break;
-    case DT_INT32:
-      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<const int32_t*>(data)[k];
-      break;
-    case DT_INT16:
-      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<const int16_t*>(data)[k];
-      break;
-    default:
-      return ctx.Error(
-          absl::StrCat("indices must be an integer tensor, got ", DataTypeName(dtype)));
-  }
-  return out;
+// Host bytes of an integer index tensor (`data`, `count` elements of `dtype`), checked to lie
+// in [0, limit), as int64.
+absl::StatusOr<std::vector<int64_t>> CheckedIndices(const OpKernelContext& ctx, DataType dtype,
+                                                    const void* data, int64_t count,
+                                                    int64_t limit) {
+  auto indices = array_plans::IndicesAsInt64(dtype, data, count);
+  if (!indices.ok()) return NodeError(ctx, indices.status());
+  RETURN_IF_ERROR(NodeError(ctx, array_plans::CheckIndicesInRange(*indices, limit)));
+  return indices;
 }
 
-absl::Status ValidateIndices(const OpKernelContext& ctx, const std::vector<int64_t>& indices,
-                             int64_t limit) {
-  for (size_t k = 0; k < indices.size(); ++k) {
-    if (indices[k] < 0 || indices[k] >= limit) {
-      return ctx.Error(
-          absl::StrCat("indices[", k, "] = ", indices[k], " is not in [0, ", limit, ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-class GatherV2GpuOp : public OpKernel {
+class GatherV2GpuOp : public Int64AttrKernel {
  public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(batch_dims_, c.GetAttr<int64_t>("batch_dims"));
-    return absl::OkStatus();
-  }
+  GatherV2GpuOp() : Int64AttrKernel("batch_dims") {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& params = ctx.input(0);
     const Tensor& indices_t = ctx.input(1);
     ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 2, "axis"));
-    auto shape = as::GatherShape(params.shape(), indices_t.shape(), &axis, batch_dims_);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
+    ASSIGN_OR_RETURN(array_plans::GatherPlan plan, array_plans::PlanGather(ctx, axis, attr()));
     const DataType itype = indices_t.dtype();
     if (itype != DT_INT64 && itype != DT_INT32 && itype != DT_INT16) {
       return ctx.Error(
           absl::StrCat("indices must be an integer tensor, got ", DataTypeName(itype)));
     }
-    const int p_rank = params.rank();
-    const int ax = static_cast<int>(axis < 0 ? axis + p_rank : axis);
-    const int bd = static_cast<int>(batch_dims_ < 0 ? batch_dims_ + indices_t.rank() : batch_dims_);
-    const std::vector<int64_t>& pd = params.shape().dims();
     movement::GatherIndexer ix;
-    ix.batch = Product(pd, 0, bd);
-    ix.outer = Product(pd, bd, ax);
-    ix.limit = pd[ax];
-    ix.inner = Product(pd, ax + 1, pd.size());
-    ix.n = Product(indices_t.shape().dims(), bd, indices_t.rank());
+    ix.batch = plan.batch;
+    ix.outer = plan.outer;
+    ix.limit = plan.limit;
+    ix.inner = plan.inner;
+    ix.n = plan.n;
     const int64_t count = indices_t.num_elements();
 
     Tensor upload;  // the checked indices as int64 (declared before the scope that stages it)
     std::vector<int64_t> indices;
     GpuScope g(ctx);
     if (!OnDevice(indices_t)) {  // validate before touching the device
-      ASSIGN_OR_RETURN(indices, IndicesAsInt64(ctx, itype, indices_t.raw_data(), count));
-      RETURN_IF_ERROR(ValidateIndices(ctx, indices, ix.limit));
+      ASSIGN_OR_RETURN(indices, CheckedIndices(ctx, itype, indices_t.raw_data(), count, ix.limit));
       RETURN_IF_ERROR(g.Init());
     } else {
       RETURN_IF_ERROR(g.Init());
@@ -119,10 +82,9 @@ class GatherV2GpuOp : public OpKernel {
                                 "copying the indices to the host"));
         RETURN_IF_ERROR(g.Check(cudaStreamSynchronize(g.stream()), "reading the indices"));
       }
-      ASSIGN_OR_RETURN(indices, IndicesAsInt64(ctx, itype, host.data(), count));
-      RETURN_IF_ERROR(ValidateIndices(ctx, indices, ix.limit));
+      ASSIGN_OR_RETURN(indices, CheckedIndices(ctx, itype, host.data(), count, ix.limit));
     }
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
     if (ix.NumOutputs() > 0) {
       upload = Tensor::FromVector<int64_t>(indices, TensorShape{count});
       ASSIGN_OR_RETURN(const void* d_indices, g.In(upload));
@@ -133,27 +95,16 @@ class GatherV2GpuOp : public OpKernel {
     }
     return g.Finish();
   }
-
- private:
-  int64_t batch_dims_ = 0;
 };
 
-class OneHotGpuOp : public OpKernel {
+class OneHotGpuOp : public Int64AttrKernel {
  public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(axis_, c.GetAttr<int64_t>("axis"));
-    return absl::OkStatus();
-  }
+  OneHotGpuOp() : Int64AttrKernel("axis") {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& indices_t = ctx.input(0);
     ASSIGN_OR_RETURN(int64_t depth, GpuHostScalar(ctx, 1, "depth"));
     const Tensor& on = ctx.input(2);
-    const Tensor& off = ctx.input(3);
-    if (on.num_elements() != 1 || off.num_elements() != 1) {
-      return ctx.Error("on_value and off_value must be scalars");
-    }
-    auto shape = as::OneHotShape(indices_t.shape(), &depth, axis_);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
+    ASSIGN_OR_RETURN(array_plans::OneHotPlan plan, array_plans::PlanOneHot(ctx, depth, attr()));
     IndexType itype;
     switch (indices_t.dtype()) {
       case DT_INT32:
@@ -172,15 +123,13 @@ class OneHotGpuOp : public OpKernel {
         return ctx.Error(absl::StrCat("indices must be an integer tensor, got ",
                                       DataTypeName(indices_t.dtype())));
     }
-    const int rank = indices_t.rank();
-    const int ax = static_cast<int>(axis_ == -1 ? rank : axis_);
     movement::OneHotIndexer ix;
-    ix.prefix = Product(indices_t.shape().dims(), 0, ax);
-    ix.depth = depth;
-    ix.suffix = Product(indices_t.shape().dims(), ax, rank);
+    ix.prefix = plan.prefix;
+    ix.depth = plan.depth;
+    ix.suffix = plan.suffix;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
     if (ix.NumOutputs() > 0) {
       ASSIGN_OR_RETURN(const void* in, g.In(0));
       ASSIGN_OR_RETURN(const void* on_v, g.In(2));
@@ -191,9 +140,6 @@ class OneHotGpuOp : public OpKernel {
     }
     return g.Finish();
   }
-
- private:
-  int64_t axis_ = -1;
 };
 
 // merged[indices[i][j...], ...] = data[i][j..., ...]; later (i, j) win on duplicate indices.
@@ -201,41 +147,16 @@ class DynamicStitchGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs() / 2;
-    std::vector<TensorShape> index_shapes, data_shapes;
-    int64_t first_dim = 0;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n; ++i) {  // the plan reads the indices on the host
       const Tensor& idx = ctx.input(i);
       if (OnDevice(idx)) {
         return ctx.Error(absl::StrCat("indices[", i,
                                       "] must be in host memory (HostMemory arg) but arrived in ",
                                       idx.allocator()->Name()));
       }
-      if (idx.dtype() != DT_INT32) {
-        return ctx.Error(
-            absl::StrCat("indices[", i, "] must be int32, got ", DataTypeName(idx.dtype())));
-      }
-      const int32_t* v = idx.data<int32_t>();
-      for (int64_t k = 0; k < idx.num_elements(); ++k) {
-        if (v[k] < 0) {
-          return ctx.Error(
-              absl::StrCat("indices[", i, "] holds ", v[k], ", but indices must be >= 0"));
-        }
-        first_dim = std::max<int64_t>(first_dim, static_cast<int64_t>(v[k]) + 1);
-      }
-      index_shapes.push_back(idx.shape());
-      data_shapes.push_back(ctx.input(n + i).shape());
     }
-    auto shape = as::DynamicStitchShape(index_shapes, data_shapes, first_dim);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    for (int i = 0; i < n; ++i) {  // runtime shapes are concrete: prefixes must match exactly
-      for (int k = 0; k < index_shapes[i].rank(); ++k) {
-        if (data_shapes[i].dim(k) != index_shapes[i].dim(k)) {
-          return ctx.Error(absl::StrCat("data[", i, "].shape ", data_shapes[i].DebugString(),
-                                        " must start with indices[", i, "].shape ",
-                                        index_shapes[i].DebugString()));
-        }
-      }
-    }
+    ASSIGN_OR_RETURN(array_plans::StitchPlan plan, array_plans::PlanDynamicStitch(ctx));
+    const int64_t first_dim = plan.first_dim;
     // The winner of every output row: the last (i, k) that names it.
     std::vector<int> win_input(static_cast<size_t>(first_dim), -1);
     std::vector<int64_t> win_row(static_cast<size_t>(first_dim), 0);
@@ -257,11 +178,11 @@ class DynamicStitchGpuOp : public OpKernel {
     }
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
-    const int64_t total = shape->num_elements();
+    ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
+    const int64_t total = plan.shape.num_elements();
     if (total == 0) return g.Finish();
     const size_t esize = DataTypeSize(ctx.input(n).dtype());
-    const int64_t row = total / first_dim;
+    const int64_t row = plan.row;
     RETURN_IF_ERROR(g.Check(cudaMemsetAsync(out, 0, static_cast<size_t>(total) * esize, g.stream()),
                             "zeroing the output"));
     for (int i = 0; i < n; ++i) {

@@ -2,9 +2,10 @@
 // IdentityN, ShapeN, SelectV2, LogicalAnd/Or/Not, GatherV2, OneHot, DynamicStitch and
 // ParallelDynamicStitch. Semantics, shape checks and error messages follow the CPU kernels
 // (devices/cpu/kernels/{concat,tile_pad,select_broadcast_stitch,gather,identity,shape}_ops.cc):
-// the shape rules are the shared ones in graph/ops/array_shapes.h, and every check runs before
-// the first CUDA call. Byte-moving kernels work on element sizes, so one registration covers
-// the `movable` dtypes; int32 tensors stay on the host as in TF.
+// both call the shared plans of devices/common/array_plans.h (over the shape rules of
+// graph/ops/array_shapes.h), and every check runs before the first CUDA call. Byte-moving
+// kernels work on element sizes, so one registration covers the `movable` dtypes; int32 tensors
+// stay on the host as in TF.
 //
 // Memory: shapes, axes, paddings, depth and DynamicStitch's indices are HostMemory inputs;
 // ShapeN's outputs are HostMemory. PadV2's constant_values, OneHot's on/off values and
@@ -16,28 +17,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
+#include "devices/common/int_attr_kernel.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/cuda/kernels/movement_launchers.h"
-#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
 namespace cuda {
 namespace {
 
-namespace as = array_shapes;
 using array_kernels::InitFactory;
-using array_kernels::NodeError;
-
-int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= dims[i];
-  return p;
-}
 
 // A rank-2 strided map: element (r, c) of an [rows, cols] block is at base + r * row_step + c.
 index::StridedIndexer Block2D(int64_t rows, int64_t cols, int64_t row_step, int64_t base) {
@@ -53,25 +47,16 @@ index::StridedIndexer Block2D(int64_t rows, int64_t cols, int64_t row_step, int6
 
 // ---- Pack, Unpack, Concat ---------------------------------------------------------------
 
-class PackGpuOp : public OpKernel {
+class PackGpuOp : public Int64AttrKernel {
  public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(axis_, c.GetAttr<int64_t>("axis"));
-    return absl::OkStatus();
-  }
+  PackGpuOp() : Int64AttrKernel("axis") {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs();
-    std::vector<TensorShape> shapes;
-    for (int i = 0; i < n; ++i) shapes.push_back(ctx.input(i).shape());
-    auto shape = as::PackShape(shapes, axis_);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    const int rank = shape->rank();
-    const int ax = static_cast<int>(axis_ < 0 ? axis_ + rank : axis_);
-    const int64_t outer = Product(shape->dims(), 0, ax);
-    const int64_t inner = Product(shape->dims(), ax + 1, rank);
+    ASSIGN_OR_RETURN(array_plans::PackPlan plan, array_plans::PlanPack(ctx, attr()));
+    const int64_t outer = plan.outer, inner = plan.inner;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
     const size_t esize = DataTypeSize(ctx.input(0).dtype());
     for (int i = 0; i < n; ++i) {
       ASSIGN_OR_RETURN(const void* in, g.In(i));
@@ -81,41 +66,28 @@ class PackGpuOp : public OpKernel {
     }
     return g.Finish();
   }
-
- private:
-  int64_t axis_ = 0;
 };
 
-class UnpackGpuOp : public OpKernel {
+class UnpackGpuOp : public Int64AttrKernel {
  public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(axis_, c.GetAttr<int64_t>("axis"));
-    return absl::OkStatus();
-  }
+  UnpackGpuOp() : Int64AttrKernel("axis") {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& in_t = ctx.input(0);
     const int num = ctx.num_outputs();
-    auto shape = as::UnpackShape(in_t.shape(), num, axis_);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    const int rank = in_t.rank();
-    const int ax = static_cast<int>(axis_ < 0 ? axis_ + rank : axis_);
-    const int64_t outer = Product(in_t.shape().dims(), 0, ax);
-    const int64_t inner = Product(in_t.shape().dims(), ax + 1, rank);
+    ASSIGN_OR_RETURN(array_plans::PackPlan plan, array_plans::PlanUnpack(ctx, attr()));
+    const int64_t outer = plan.outer, inner = plan.inner;
     const size_t esize = DataTypeSize(in_t.dtype());
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     ASSIGN_OR_RETURN(const void* in, g.In(0));
     for (int k = 0; k < num; ++k) {
-      ASSIGN_OR_RETURN(void* out, g.Out(k, *shape));
+      ASSIGN_OR_RETURN(void* out, g.Out(k, plan.shape));
       RETURN_IF_ERROR(g.Check(
           LaunchGather(in, out, esize, Block2D(outer, inner, num * inner, k * inner), g.stream()),
           "unpack"));
     }
     return g.Finish();
   }
-
- private:
-  int64_t axis_ = 0;
 };
 
 // Concat: concat_dim (HostMemory) first, then the values.
@@ -124,28 +96,16 @@ class ConcatGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 0, "concat_dim"));
     const int n = ctx.num_inputs() - 1;
-    std::vector<TensorShape> shapes;
-    for (int i = 1; i <= n; ++i) shapes.push_back(ctx.input(i).shape());
-    auto shape = as::ConcatShape(shapes, &axis);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    const int rank = shape->rank();
-    const int ax = static_cast<int>(axis < 0 ? axis + rank : axis);
-    const std::vector<int64_t>& out_dims = shape->dims();
-    const int64_t outer = Product(out_dims, 0, ax);
-    const int64_t out_chunk = Product(out_dims, ax, out_dims.size());
+    ASSIGN_OR_RETURN(array_plans::ConcatPlan plan, array_plans::PlanConcat(ctx, 1, n, axis));
     const size_t esize = DataTypeSize(ctx.input(1).dtype());
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
-    int64_t offset = 0;
-    for (int i = 1; i <= n; ++i) {
-      const std::vector<int64_t>& in_dims = ctx.input(i).shape().dims();
-      const int64_t chunk = Product(in_dims, ax, in_dims.size());
-      ASSIGN_OR_RETURN(const void* in, g.In(i));
-      RETURN_IF_ERROR(g.Check(
-          LaunchScatter(in, out, esize, Block2D(outer, chunk, out_chunk, offset), g.stream()),
-          "concat"));
-      offset += chunk;
+    ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
+    for (int k = 0; k < n; ++k) {
+      ASSIGN_OR_RETURN(const void* in, g.In(1 + k));
+      const index::StridedIndexer ix =
+          Block2D(plan.outer, plan.chunks[k], plan.out_chunk, plan.offsets[k]);
+      RETURN_IF_ERROR(g.Check(LaunchScatter(in, out, esize, ix, g.stream()), "concat"));
     }
     return g.Finish();
   }
@@ -160,21 +120,14 @@ class PadGpuOp : public OpKernel {
     const Tensor& in_t = ctx.input(0);
     ASSIGN_OR_RETURN(std::vector<int64_t> paddings,
                      GpuHostInts(ctx, 1, "paddings", /*want_rank=*/2));
-    if (ctx.input(1).rank() == 2 && ctx.input(1).dim(1) != 2) {
-      return ctx.Error("paddings must be a [rank, 2] matrix");
-    }
-    auto shape = as::PadShape(in_t.shape(), &paddings, static_cast<int>(paddings.size() / 2));
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    if (*shape == in_t.shape()) {  // nothing to pad
+    ASSIGN_OR_RETURN(array_plans::PadPlan plan, array_plans::PlanPad(ctx, std::move(paddings)));
+    if (plan.identity) {
       ctx.set_output(0, in_t);
       return absl::OkStatus();
     }
-    const bool v2 = ctx.num_inputs() > 2;
-    if (v2 && ctx.input(2).num_elements() != 1) {
-      return ctx.Error("constant_values must be a scalar");
-    }
     movement::PadIndexer ix;
-    if (!movement::MakePadIndexer(in_t.rank(), in_t.shape().dims().data(), paddings.data(), &ix)) {
+    if (!movement::MakePadIndexer(in_t.rank(), in_t.shape().dims().data(), plan.paddings.data(),
+                                  &ix)) {
       return ctx.Error(
           absl::StrCat("the GPU Pad supports at most ", movement::kMaxRank, " padded dims"));
     }
@@ -182,10 +135,10 @@ class PadGpuOp : public OpKernel {
     RETURN_IF_ERROR(g.Init());
     ASSIGN_OR_RETURN(const void* in, g.In(0));
     const void* value = nullptr;
-    if (v2) {
+    if (ctx.num_inputs() > 2) {  // PadV2
       ASSIGN_OR_RETURN(value, g.In(2));
     }
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
     RETURN_IF_ERROR(
         g.Check(LaunchPad(in, out, DataTypeSize(in_t.dtype()), ix, value, g.stream()), "pad"));
     return g.Finish();
@@ -197,18 +150,15 @@ class BroadcastToGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& in_t = ctx.input(0);
     ASSIGN_OR_RETURN(std::vector<int64_t> dims, GpuHostInts(ctx, 1, "shape"));
-    auto target = as::ShapeFromDims(dims, /*allow_unknown=*/false);
-    if (!target.ok()) return NodeError(ctx, target.status());
-    auto shape = as::BroadcastToShape(in_t.shape(), *target);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    if (*shape == in_t.shape()) {
+    ASSIGN_OR_RETURN(TensorShape shape, array_plans::PlanBroadcastTo(ctx, dims));
+    if (shape == in_t.shape()) {
       ctx.set_output(0, in_t);
       return absl::OkStatus();
     }
     const int in_rank = in_t.rank();
     const int64_t* in_dims = in_t.shape().dims().data();
     movement::MultiBroadcastIndexer b;
-    if (!movement::MakeMultiBroadcastIndexer(shape->rank(), shape->dims().data(), 1, &in_rank,
+    if (!movement::MakeMultiBroadcastIndexer(shape.rank(), shape.dims().data(), 1, &in_rank,
                                              &in_dims, &b)) {
       return ctx.Error("broadcast rank exceeds the GPU kernel's limit of 8 collapsed dims");
     }
@@ -221,7 +171,7 @@ class BroadcastToGpuOp : public OpKernel {
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     ASSIGN_OR_RETURN(const void* in, g.In(0));
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    ASSIGN_OR_RETURN(void* out, g.Out(0, shape));
     RETURN_IF_ERROR(
         g.Check(LaunchGather(in, out, DataTypeSize(in_t.dtype()), ix, g.stream()), "broadcast_to"));
     return g.Finish();
@@ -295,16 +245,12 @@ class SelectV2GpuOp : public OpKernel {
     const Tensor& cond = ctx.input(0);
     const Tensor& t = ctx.input(1);
     const Tensor& e = ctx.input(2);
-    if (cond.dtype() != DT_BOOL) {
-      return ctx.Error(absl::StrCat("condition must be bool, got ", DataTypeName(cond.dtype())));
-    }
-    auto shape = as::SelectV2Shape(cond.shape(), t.shape(), e.shape());
-    if (!shape.ok()) return NodeError(ctx, shape.status());
+    ASSIGN_OR_RETURN(TensorShape shape, array_plans::PlanSelectV2(ctx));
     const int ranks[3] = {cond.rank(), t.rank(), e.rank()};
     const int64_t* dims[3] = {cond.shape().dims().data(), t.shape().dims().data(),
                               e.shape().dims().data()};
     movement::MultiBroadcastIndexer ix;
-    if (!movement::MakeMultiBroadcastIndexer(shape->rank(), shape->dims().data(), 3, ranks, dims,
+    if (!movement::MakeMultiBroadcastIndexer(shape.rank(), shape.dims().data(), 3, ranks, dims,
                                              &ix)) {
       return ctx.Error("broadcast rank exceeds the GPU kernel's limit of 8 collapsed dims");
     }
@@ -313,7 +259,7 @@ class SelectV2GpuOp : public OpKernel {
     ASSIGN_OR_RETURN(const void* c, g.In(0));
     ASSIGN_OR_RETURN(const void* tv, g.In(1));
     ASSIGN_OR_RETURN(const void* ev, g.In(2));
-    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    ASSIGN_OR_RETURN(void* out, g.Out(0, shape));
     RETURN_IF_ERROR(g.Check(LaunchSelect(static_cast<const bool*>(c), tv, ev, out,
                                          DataTypeSize(t.dtype()), ix, g.stream()),
                             "select"));

@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "devices/common/array_plans.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/cuda/kernels/var_locks.h"
@@ -20,6 +21,8 @@
 namespace quiver {
 namespace cuda {
 namespace {
+
+using array_kernels::NodeError;
 
 // ---- SparseSoftmaxCrossEntropyWithLogits -------------------------------------------------------
 
@@ -58,35 +61,14 @@ class SparseXentGpuOp : public OpKernel {
     if (labels.dtype() != DT_INT32 && labels.dtype() != DT_INT64) {
       return ctx.Error("Tlabels must be int32 or int64, got " + DataTypeName(labels.dtype()));
     }
-    if (logits.rank() != 2) {
-      return ctx.Error("logits must be 2-D, but got shape " + logits.shape().DebugString());
-    }
-    if (labels.rank() != 1) {
-      return ctx.Error("labels must be 1-D, but got shape " + labels.shape().DebugString());
-    }
-    if (logits.dim(0) != labels.dim(0)) {
-      return ctx.Error(absl::StrCat(
-          "logits and labels must have the same first dimension, got logits shape ",
-          logits.shape().DebugString(), " and labels shape ", labels.shape().DebugString()));
-    }
-    const int64_t batch = logits.dim(0), classes = logits.dim(1);
-    if (batch > 0 && classes == 0) {
-      return ctx.Error(absl::StrCat("Must have at least one class, but got logits shape ",
-                                    logits.shape().DebugString()));
-    }
+    ASSIGN_OR_RETURN(array_plans::SparseXentPlan plan, array_plans::PlanSparseXent(ctx));
+    const int64_t batch = plan.batch, classes = plan.classes;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     // Checked on the host before any output is written: a bad label fails the step, as on the
     // CPU (TF's GPU kernel writes NaN instead; the device kernel does too, as a backstop).
     ASSIGN_OR_RETURN(std::vector<int64_t> lb, HostLabels(g, labels));
-    for (int64_t b = 0; b < batch; ++b) {
-      if (lb[b] < 0 || lb[b] >= classes) {
-        std::vector<int64_t> shown(lb.begin(), lb.begin() + std::min<int64_t>(batch, 10));
-        return ctx.Error(absl::StrCat(
-            "Received a label value of ", lb[b], " which is outside the valid range of [0, ",
-            classes, ").  Label values: ", absl::StrJoin(shown, " "), batch > 10 ? " ..." : ""));
-      }
-    }
+    RETURN_IF_ERROR(NodeError(ctx, array_plans::CheckSparseLabels(lb.data(), batch, classes)));
     ASSIGN_OR_RETURN(float* loss, g.OutAs<float>(0, TensorShape{batch}));
     ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, logits.shape()));
     if (batch == 0) return g.Finish();

@@ -1,21 +1,11 @@
 // Data-movement kernels over the index maps of devices/common/movement_helpers.h: one thread
 // per output element (grid-stride), element types by size.
+#include "devices/cuda/kernels/launch_util.cuh"
 #include "devices/cuda/kernels/movement_launchers.h"
 
 namespace quiver {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int Blocks(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 65536 ? (b < 1 ? 1 : b) : 65536);
-}
-
-#define QUIVER_GRID_LOOP(i, n)                                                           \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 // Calls body.template operator()<E>() with E the unsigned type of `esize` bytes.
 template <typename F>

@@ -1,0 +1,322 @@
+#include "devices/common/array_plans.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "graph/ops/array_shapes.h"
+
+namespace quiver::array_plans {
+
+namespace as = array_shapes;
+
+namespace {
+
+// `axis` in [-rank, rank) (already checked by the shape rule) mapped to [0, rank).
+int Normalise(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
+
+}  // namespace
+
+int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t i = begin; i < end; ++i) p *= dims[i];
+  return p;
+}
+
+absl::StatusOr<PackPlan> PlanPack(const std::vector<TensorShape>& inputs, int64_t axis) {
+  auto shape = as::PackShape(inputs, axis);
+  if (!shape.ok()) return shape.status();
+  PackPlan p;
+  const int rank = shape->rank();
+  p.axis = Normalise(axis, rank);
+  p.outer = Product(shape->dims(), 0, p.axis);
+  p.inner = Product(shape->dims(), p.axis + 1, rank);
+  p.shape = *std::move(shape);
+  return p;
+}
+
+absl::StatusOr<PackPlan> PlanUnpack(const TensorShape& input, int64_t num, int64_t axis) {
+  auto shape = as::UnpackShape(input, num, axis);
+  if (!shape.ok()) return shape.status();
+  PackPlan p;
+  const int rank = input.rank();
+  p.axis = Normalise(axis, rank);
+  p.outer = Product(input.dims(), 0, p.axis);
+  p.inner = Product(input.dims(), p.axis + 1, rank);
+  p.shape = *std::move(shape);
+  return p;
+}
+
+absl::StatusOr<ConcatPlan> PlanConcat(const std::vector<TensorShape>& inputs, int64_t axis) {
+  auto shape = as::ConcatShape(inputs, &axis);
+  if (!shape.ok()) return shape.status();
+  ConcatPlan p;
+  const std::vector<int64_t>& out_dims = shape->dims();
+  p.axis = Normalise(axis, shape->rank());
+  p.outer = Product(out_dims, 0, p.axis);
+  p.out_chunk = Product(out_dims, p.axis, out_dims.size());
+  int64_t offset = 0;
+  for (const TensorShape& in : inputs) {
+    const int64_t chunk = Product(in.dims(), p.axis, in.dims().size());
+    p.chunks.push_back(chunk);
+    p.offsets.push_back(offset);
+    offset += chunk;
+  }
+  p.shape = *std::move(shape);
+  return p;
+}
+
+absl::StatusOr<PadPlan> PlanPad(const TensorShape& input, const TensorShape& paddings_shape,
+                                std::vector<int64_t> paddings, const TensorShape* constant_values) {
+  if (paddings_shape.rank() == 2 && paddings_shape.dim(1) != 2) {
+    return absl::InvalidArgumentError("paddings must be a [rank, 2] matrix");
+  }
+  auto shape = as::PadShape(input, &paddings, static_cast<int>(paddings.size() / 2));
+  if (!shape.ok()) return shape.status();
+  PadPlan p;
+  p.identity = *shape == input;  // nothing to pad
+  if (!p.identity && constant_values != nullptr && constant_values->num_elements() != 1) {
+    return absl::InvalidArgumentError("constant_values must be a scalar");
+  }
+  p.shape = *std::move(shape);
+  p.paddings = std::move(paddings);
+  return p;
+}
+
+absl::StatusOr<TensorShape> PlanBroadcastTo(const TensorShape& input,
+                                            const std::vector<int64_t>& dims) {
+  auto target = as::ShapeFromDims(dims, /*allow_unknown=*/false);
+  if (!target.ok()) return target.status();
+  return as::BroadcastToShape(input, *target);
+}
+
+absl::StatusOr<TensorShape> PlanSelectV2(DataType cond_dtype, const TensorShape& cond,
+                                         const TensorShape& then_shape,
+                                         const TensorShape& else_shape) {
+  if (cond_dtype != DT_BOOL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("condition must be bool, got ", DataTypeName(cond_dtype)));
+  }
+  return as::SelectV2Shape(cond, then_shape, else_shape);
+}
+
+absl::StatusOr<GatherPlan> PlanGather(const TensorShape& params, const TensorShape& indices,
+                                      int64_t axis, int64_t batch_dims) {
+  auto shape = as::GatherShape(params, indices, &axis, batch_dims);
+  if (!shape.ok()) return shape.status();
+  const int ax = Normalise(axis, params.rank());
+  const int bd = static_cast<int>(batch_dims < 0 ? batch_dims + indices.rank() : batch_dims);
+  const std::vector<int64_t>& pd = params.dims();
+  GatherPlan p;
+  p.batch = Product(pd, 0, bd);
+  p.outer = Product(pd, bd, ax);
+  p.limit = pd[ax];
+  p.inner = Product(pd, ax + 1, pd.size());
+  p.n = Product(indices.dims(), bd, indices.rank());
+  p.shape = *std::move(shape);
+  return p;
+}
+
+absl::StatusOr<std::vector<int64_t>> IndicesAsInt64(DataType dtype, const void* data,
+                                                    int64_t count) {
+  std::vector<int64_t> out(static_cast<size_t>(count));
+  switch (dtype) {
+    case DT_INT64:
+      if (count > 0) std::memcpy(out.data(), data, static_cast<size_t>(count) * sizeof(int64_t));
+      break;
+    case DT_INT32:
+      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<const int32_t*>(data)[k];
+      break;
+    case DT_INT16:
+      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<const int16_t*>(data)[k];
+      break;
+    case DT_INT8:
+      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<const int8_t*>(data)[k];
+      break;
+    case DT_UINT8:
+      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<const uint8_t*>(data)[k];
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("indices must be an integer tensor, got ", DataTypeName(dtype)));
+  }
+  return out;
+}
+
+absl::Status CheckIndicesInRange(const std::vector<int64_t>& indices, int64_t limit) {
+  for (size_t k = 0; k < indices.size(); ++k) {
+    if (indices[k] < 0 || indices[k] >= limit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("indices[", k, "] = ", indices[k], " is not in [0, ", limit, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OneHotPlan> PlanOneHot(const TensorShape& indices, int64_t depth, int64_t axis,
+                                      const TensorShape& on_value, const TensorShape& off_value) {
+  if (on_value.num_elements() != 1 || off_value.num_elements() != 1) {
+    return absl::InvalidArgumentError("on_value and off_value must be scalars");
+  }
+  auto shape = as::OneHotShape(indices, &depth, axis);
+  if (!shape.ok()) return shape.status();
+  const int rank = indices.rank();
+  const int ax = static_cast<int>(axis == -1 ? rank : axis);
+  OneHotPlan p;
+  p.prefix = Product(indices.dims(), 0, ax);
+  p.depth = depth;
+  p.suffix = Product(indices.dims(), ax, rank);
+  p.shape = *std::move(shape);
+  return p;
+}
+
+absl::StatusOr<StitchPlan> PlanDynamicStitch(const std::vector<const Tensor*>& indices,
+                                             const std::vector<TensorShape>& data) {
+  const size_t n = indices.size();
+  std::vector<TensorShape> index_shapes;
+  int64_t first_dim = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& idx = *indices[i];
+    if (idx.dtype() != DT_INT32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("indices[", i, "] must be int32, got ", DataTypeName(idx.dtype())));
+    }
+    const int32_t* v = idx.data<int32_t>();
+    for (int64_t k = 0; k < idx.num_elements(); ++k) {
+      if (v[k] < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("indices[", i, "] holds ", v[k], ", but indices must be >= 0"));
+      }
+      first_dim = std::max<int64_t>(first_dim, static_cast<int64_t>(v[k]) + 1);
+    }
+    index_shapes.push_back(idx.shape());
+  }
+  auto shape = as::DynamicStitchShape(index_shapes, data, first_dim);
+  if (!shape.ok()) return shape.status();
+  for (size_t i = 0; i < n; ++i) {  // runtime shapes are concrete: prefixes must match exactly
+    for (int k = 0; k < index_shapes[i].rank(); ++k) {
+      if (data[i].dim(k) != index_shapes[i].dim(k)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("data[", i, "].shape ", data[i].DebugString(), " must start with indices[",
+                         i, "].shape ", index_shapes[i].DebugString()));
+      }
+    }
+  }
+  StitchPlan p;
+  p.first_dim = first_dim;
+  const int64_t total = shape->num_elements();
+  p.row = total == 0 ? 0 : total / first_dim;
+  p.shape = *std::move(shape);
+  return p;
+}
+
+absl::StatusOr<SparseXentPlan> PlanSparseXent(const TensorShape& logits,
+                                              const TensorShape& labels) {
+  if (logits.rank() != 2) {
+    return absl::InvalidArgumentError("logits must be 2-D, but got shape " + logits.DebugString());
+  }
+  if (labels.rank() != 1) {
+    return absl::InvalidArgumentError("labels must be 1-D, but got shape " + labels.DebugString());
+  }
+  if (logits.dim(0) != labels.dim(0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("logits and labels must have the same first dimension, got logits shape ",
+                     logits.DebugString(), " and labels shape ", labels.DebugString()));
+  }
+  SparseXentPlan p;
+  p.batch = logits.dim(0);
+  p.classes = logits.dim(1);
+  if (p.batch > 0 && p.classes == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Must have at least one class, but got logits shape ", logits.DebugString()));
+  }
+  return p;
+}
+
+template <typename L>
+absl::Status CheckSparseLabels(const L* labels, int64_t batch, int64_t classes) {
+  for (int64_t b = 0; b < batch; ++b) {
+    if (labels[b] < 0 || labels[b] >= classes) {
+      std::vector<L> shown(labels, labels + std::min<int64_t>(batch, 10));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Received a label value of ", labels[b], " which is outside the valid range of [0, ",
+          classes, ").  Label values: ", absl::StrJoin(shown, " "), batch > 10 ? " ..." : ""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+template absl::Status CheckSparseLabels<int32_t>(const int32_t*, int64_t, int64_t);
+template absl::Status CheckSparseLabels<int64_t>(const int64_t*, int64_t, int64_t);
+
+// ---- From a kernel's inputs ------------------------------------------------------------------
+
+namespace {
+
+// `plan`, or its error prefixed with the node.
+template <typename T>
+absl::StatusOr<T> ForNode(const OpKernelContext& ctx, absl::StatusOr<T> plan) {
+  if (!plan.ok()) return ctx.Error(std::string(plan.status().message()));
+  return plan;
+}
+
+std::vector<TensorShape> InputShapes(const OpKernelContext& ctx, int first, int n) {
+  std::vector<TensorShape> shapes;
+  for (int i = first; i < first + n; ++i) shapes.push_back(ctx.input(i).shape());
+  return shapes;
+}
+
+}  // namespace
+
+absl::StatusOr<PackPlan> PlanPack(const OpKernelContext& ctx, int64_t axis) {
+  return ForNode(ctx, PlanPack(InputShapes(ctx, 0, ctx.num_inputs()), axis));
+}
+
+absl::StatusOr<PackPlan> PlanUnpack(const OpKernelContext& ctx, int64_t axis) {
+  return ForNode(ctx, PlanUnpack(ctx.input(0).shape(), ctx.num_outputs(), axis));
+}
+
+absl::StatusOr<ConcatPlan> PlanConcat(const OpKernelContext& ctx, int first, int n, int64_t axis) {
+  return ForNode(ctx, PlanConcat(InputShapes(ctx, first, n), axis));
+}
+
+absl::StatusOr<PadPlan> PlanPad(const OpKernelContext& ctx, std::vector<int64_t> paddings) {
+  const TensorShape* constant_values = ctx.num_inputs() > 2 ? &ctx.input(2).shape() : nullptr;
+  return ForNode(ctx, PlanPad(ctx.input(0).shape(), ctx.input(1).shape(), std::move(paddings),
+                              constant_values));
+}
+
+absl::StatusOr<TensorShape> PlanBroadcastTo(const OpKernelContext& ctx,
+                                            const std::vector<int64_t>& dims) {
+  return ForNode(ctx, PlanBroadcastTo(ctx.input(0).shape(), dims));
+}
+
+absl::StatusOr<TensorShape> PlanSelectV2(const OpKernelContext& ctx) {
+  return ForNode(ctx, PlanSelectV2(ctx.input(0).dtype(), ctx.input(0).shape(), ctx.input(1).shape(),
+                                   ctx.input(2).shape()));
+}
+
+absl::StatusOr<GatherPlan> PlanGather(const OpKernelContext& ctx, int64_t axis,
+                                      int64_t batch_dims) {
+  return ForNode(ctx, PlanGather(ctx.input(0).shape(), ctx.input(1).shape(), axis, batch_dims));
+}
+
+absl::StatusOr<OneHotPlan> PlanOneHot(const OpKernelContext& ctx, int64_t depth, int64_t axis) {
+  return ForNode(ctx, PlanOneHot(ctx.input(0).shape(), depth, axis, ctx.input(2).shape(),
+                                 ctx.input(3).shape()));
+}
+
+absl::StatusOr<StitchPlan> PlanDynamicStitch(const OpKernelContext& ctx) {
+  const int n = ctx.num_inputs() / 2;
+  std::vector<const Tensor*> indices;
+  for (int i = 0; i < n; ++i) indices.push_back(&ctx.input(i));
+  return ForNode(ctx, PlanDynamicStitch(indices, InputShapes(ctx, n, n)));
+}
+
+absl::StatusOr<SparseXentPlan> PlanSparseXent(const OpKernelContext& ctx) {
+  return ForNode(ctx, PlanSparseXent(ctx.input(0).shape(), ctx.input(1).shape()));
+}
+
+}  // namespace quiver::array_plans
