@@ -99,11 +99,14 @@ int64_t EstimateFlops(const Node& node) {
   const std::string& op = node.op();
   if (node.num_outputs() == 0) return 0;
   const TensorShape& out = node.output_shape(0);
-  if (op == "MatMul" || op == "BatchMatMul" || op == "BatchMatMulV2") {
-    const TensorShape& a = node.input_edge(0)->src->output_shape(node.input(0).index);
+  auto in_shape = [&](int i) -> const TensorShape& {
+    return node.input_edge(i)->src->output_shape(node.input(i).index);
+  };
+  if (op == "MatMul" || op == "_FusedMatMul" || op == "BatchMatMul" || op == "BatchMatMulV2") {
+    const TensorShape& a = in_shape(0);
     if (a.unknown_rank() || a.rank() < 2) return -1;
     bool transpose = false;
-    if (op == "MatMul") {
+    if (op == "MatMul" || op == "_FusedMatMul") {
       transpose = node.GetAttr<bool>("transpose_a").value_or(false);
     } else {
       transpose = node.GetAttr<bool>("adj_x").value_or(false);
@@ -111,12 +114,44 @@ int64_t EstimateFlops(const Node& node) {
     int64_t k = a.dim(a.rank() - (transpose ? 2 : 1));
     return Mul({2, Elements(out), k});
   }
-  if (op == "Conv2D") {
-    const TensorShape& f = node.input_edge(1)->src->output_shape(node.input(1).index);
+  // Convolutions: 2 FLOPs per multiply-add. Forward: each output sums kh*kw*in; the input
+  // gradient: each input element sums kh*kw*out_channels (stride 1; an upper bound otherwise);
+  // the filter gradient: each filter element sums over the output positions.
+  if (op == "Conv2D" || op == "_FusedConv2D" || op == "Conv2DBackpropInput" ||
+      op == "DepthwiseConv2dNative") {
+    const TensorShape& f = in_shape(1);
     if (f.unknown_rank() || f.rank() != 4) return -1;
+    if (op == "Conv2DBackpropInput") return Mul({2, Elements(out), f.dim(0), f.dim(1), f.dim(3)});
+    if (op == "DepthwiseConv2dNative") return Mul({2, Elements(out), f.dim(0), f.dim(1)});
     return Mul({2, Elements(out), f.dim(0), f.dim(1), f.dim(2)});
   }
-  if (IsElementWise(op)) return Elements(out);
+  if (op == "Conv2DBackpropFilter") {
+    const TensorShape& dy = in_shape(2);
+    if (dy.unknown_rank() || dy.rank() != 4) return -1;
+    return Mul({2, Elements(out), dy.dim(0), dy.dim(1), dy.dim(2)});
+  }
+  // Pooling: one compare/add per window element and output.
+  if (op == "MaxPool" || op == "AvgPool" || op == "MaxPoolGrad" || op == "AvgPoolGrad") {
+    auto ksize = node.GetAttr<std::vector<int64_t>>("ksize");
+    if (!ksize.ok() || ksize->size() != 4) return -1;
+    const TensorShape& per = op == "MaxPoolGrad" ? in_shape(1) : out;  // the pooled side
+    return Mul({Elements(op == "AvgPoolGrad" ? in_shape(1) : per), (*ksize)[1], (*ksize)[2]});
+  }
+  // Reductions and softmax-like ops: about one FLOP per input element (softmax: a few).
+  if (op == "Sum" || op == "Mean" || op == "Max" || op == "Min" || op == "Prod" ||
+      op == "BiasAddGrad" || op == "ArgMax" || op == "ArgMin") {
+    return Elements(in_shape(0));
+  }
+  if (op == "Softmax" || op == "LogSoftmax" || op == "SoftmaxCrossEntropyWithLogits" ||
+      op == "SparseSoftmaxCrossEntropyWithLogits") {
+    return Mul({5, Elements(in_shape(0))});
+  }
+  if (op == "_FusedElementwise") {  // one FLOP per instruction and output element
+    auto program = node.GetAttr<std::vector<std::string>>("program");
+    const int64_t n = program.ok() && !program->empty() ? static_cast<int64_t>(program->size()) : 1;
+    return Mul({Elements(out), n});
+  }
+  if (IsElementWise(op) || op == "BiasAdd" || op == "AddN") return Elements(out);
   return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "passes/placement_report.h"
 #include "passes/placer.h"
 #include "runtime/executor.h"
+#include "runtime/step_graph.h"
 #include "runtime/thread_pool.h"
 
 namespace quiver {
@@ -279,51 +280,24 @@ class SessionImpl {
     std::unique_ptr<Graph> graph;
     std::unique_ptr<PartitionedExecutor> executor;
   };
-  // With `fed_values`, each fed Placeholder is declared with its fed shape first (the Run
-  // already checked that the shape is compatible), so inference and the passes see it.
+  // With `fed_values`, each fed Placeholder is compiled for its fed shape (see step_graph.h).
   absl::StatusOr<std::shared_ptr<const Executable>> Compile(
       const Graph& source, const ExecutorSpec& spec, StatefulKernelCache* stateful_kernels,
       const std::vector<Tensor>* fed_values = nullptr) {
     auto exec = std::make_shared<Executable>();
-    exec->graph = std::make_unique<Graph>();
-    RETURN_IF_ERROR(exec->graph->CopyFrom(source));
+    StepGraphOptions step;
+    step.optimizer = options_.optimizer;
     if (fed_values != nullptr) {
-      for (size_t i = 0; i < spec.feeds.size(); ++i) {
-        Node* n = exec->graph->FindNode(spec.feeds[i].node);
-        // (Not PlaceholderWithDefault: its default must stay compatible with its shape.)
-        if (n == nullptr || spec.feeds[i].index != 0 || n->op() != "Placeholder") continue;
-        n->mutable_attrs()["shape"] = MakeAttr((*fed_values)[i].shape());
-      }
+      for (const Tensor& t : *fed_values) step.fed_shapes.push_back(t.shape());
     }
-    RETURN_IF_ERROR(exec->graph->InferShapes());
-    if (options_.optimizer.level > 0) {
-      PassManagerOptions pm;
-      pm.level = options_.optimizer.level;
-      pm.disabled.insert(options_.optimizer.disabled_passes.begin(),
-                         options_.optimizer.disabled_passes.end());
-      PassContext ctx;
-      for (const TensorId& t : spec.feeds) ctx.feeds.push_back(t.ToString());
-      for (const TensorId& t : spec.fetches) ctx.fetches.push_back(t.ToString());
-      ctx.targets = spec.targets;
-      // Fusion rewrites into CPU-only ops, so it must know where nodes will land: a model under
-      // /gpu:0 with soft placement on a machine without one runs (and fuses) on the CPU.
-      for (const DeviceInfo& d : device_set_.devices()) ctx.device_types.insert(d.type);
-      ctx.allow_soft_placement = options_.allow_soft_placement;
-      auto report = PassManager::Default(std::move(pm)).Run(exec->graph.get(), ctx);
-      if (!report.ok()) {
-        // A misspelt pass name is the caller's error; a pass that fails on this graph is not:
-        // like TF's meta-optimizer, run the graph unoptimized and say so.
-        if (report.status().code() == absl::StatusCode::kInvalidArgument &&
-            absl::StrContains(report.status().message(), "unknown pass")) {
-          return report.status();
-        }
-        std::fprintf(stderr, "quiver: optimizer failed, running the graph unoptimized: %s\n",
-                     report.status().ToString().c_str());
-        exec->graph = std::make_unique<Graph>();
-        RETURN_IF_ERROR(exec->graph->CopyFrom(source));
-        RETURN_IF_ERROR(exec->graph->InferShapes());
-      }
+    for (const DeviceInfo& d : device_set_.devices()) step.device_types.insert(d.type);
+    step.allow_soft_placement = options_.allow_soft_placement;
+    ASSIGN_OR_RETURN(StepGraph built, BuildStepGraph(source, spec, step));
+    if (!built.optimizer_error.empty()) {
+      std::fprintf(stderr, "quiver: optimizer failed, running the graph unoptimized: %s\n",
+                   built.optimizer_error.c_str());
     }
+    exec->graph = std::move(built.graph);
     RETURN_IF_ERROR(PlaceAndInsertCopies(*exec->graph, /*log=*/false));
     ExecutorOptions options;
     options.reuse_buffers = options_.reuse_buffers;

@@ -543,3 +543,38 @@ TEST_CASE("Placement report: renderers", "[placement]") {
 }
 
 }  // namespace quiver
+
+namespace quiver {
+namespace {
+
+TEST_CASE("Placement report: FLOP estimates of convolutions, their gradients and pooling",
+          "[placement]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {2, 5, 5, 3}, "x");
+  auto f = b.Placeholder(DT_FLOAT, {3, 3, 3, 4}, "f");
+  auto dy = b.Placeholder(DT_FLOAT, {2, 5, 5, 4}, "dy");
+  AttrMap conv = {{"strides", MakeAttr(std::vector<int64_t>{1, 1, 1, 1})},
+                  {"padding", MakeAttr("SAME")}};
+  auto y = b.Op("Conv2D", {x, f}, conv, "y");
+  auto dx = b.Op("Conv2DBackpropInput",
+                 {b.Const(Tensor::FromVector<int32_t>({2, 5, 5, 3}, {4})), f, dy}, conv, "dx");
+  auto df = b.Op("Conv2DBackpropFilter",
+                 {x, b.Const(Tensor::FromVector<int32_t>({3, 3, 3, 4}, {4})), dy}, conv, "df");
+  auto pool = b.Op("MaxPool", {x},
+                   {{"ksize", MakeAttr(std::vector<int64_t>{1, 2, 2, 1})},
+                    {"strides", MakeAttr(std::vector<int64_t>{1, 2, 2, 1})},
+                    {"padding", MakeAttr("SAME")}},
+                   "pool");
+  REQUIRE(b.status().ok());
+  REQUIRE(g.InferShapes().ok());
+  // Hand count, stride 1 SAME: every direction is 2 * N*H*W * KH*KW * IC*OC multiply-adds'
+  // worth = 2 * 50 * 9 * 12 = 10800; MaxPool 2x2/2: [2,3,3,3] outputs x 4 window elements.
+  CHECK(EstimateFlops(*y.node()) == 10800);
+  CHECK(EstimateFlops(*dx.node()) == 10800);
+  CHECK(EstimateFlops(*df.node()) == 10800);
+  CHECK(EstimateFlops(*pool.node()) == 54 * 4);
+}
+
+}  // namespace
+}  // namespace quiver

@@ -150,6 +150,58 @@ TEST_CASE("quiver ops lists each op's kernels per device and its gradient", "[cl
   CHECK_THAT(bad.err, Catch::Contains("--missing needs --device"));
 }
 
+TEST_CASE("quiver place --fetch reports one step as a Session compiles it", "[cli]") {
+  // GoodGraph plus a branch the step y does not need.
+  tensorflow::GraphDef def = GoodGraph();
+  auto* unused = AddNode(&def, "unused", "Tanh", {"x"});
+  SetAttr(unused, "T", MakeAttr(DT_FLOAT));
+  std::string graph = WriteGraph(def, "place_step.pb");
+  auto whole = RunCli("place " + graph);
+  REQUIRE(whole.exit_code == 0);
+  CHECK_THAT(whole.out, Catch::Contains("unused"));
+  CHECK_THAT(whole.out, Catch::Contains("totals: 5 nodes"));
+  // The step y fed a [4, 3] x: pruned to x, r, two, y, then r and y fused into one
+  // _FusedElementwise of 2 instructions: 2 x 12 FLOPs.
+  auto step = RunCli("place " + graph + " --fetch y --feed x=4x3");
+  REQUIRE(step.exit_code == 0);
+  CAPTURE(step.out);
+  CHECK_THAT(step.out, !Catch::Contains("unused"));
+  CHECK_THAT(step.out,
+             Catch::Contains("totals: 3 nodes on 1 devices, 0 transfers, 0 bytes, 24 FLOPs"));
+#ifdef QUIVER_WITH_CUDA
+  // Planning for a GPU machine (from any machine): the input goes in, nothing else moves.
+  auto gpu = RunCli("place " + graph + " --soft --gpus 1 --fetch y --feed x=4x3");
+  REQUIRE(gpu.exit_code == 0);
+  CAPTURE(gpu.out);
+  CHECK_THAT(gpu.out, Catch::Contains("transfers (1):"));
+  CHECK_THAT(gpu.out, Catch::Contains("x:0  CPU:0 -> GPU:0  float32[4,3]  48 bytes"));
+#else
+  auto gpu = RunCli("place " + graph + " --gpus 1");
+  CHECK(gpu.exit_code == 2);
+  CHECK_THAT(gpu.err, Catch::Contains("needs a build with the CUDA device"));
+#endif
+  struct Bad {
+    std::string args;
+    int exit_code;
+    std::string message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {"--fetch nope", 4, "--fetch: no tensor 'nope'"},
+           {"--fetch y --feed x=4xq", 2, "dims joined by 'x'"},
+           {"--fetch y --feed nope=3", 4, "--feed: no node 'nope'"},
+           {"--target nope", 4, "--target: no node 'nope'"},
+           {"--feed x=4x3", 2, "describe a step"},
+           {"--fetch y --feed x=4x5", 4,
+            "cannot feed shape [4,5] for 'x:0', which has shape [?,3]"},
+       }) {
+    CAPTURE(bad.args);
+    auto r = RunCli("place " + graph + " " + bad.args);
+    CHECK(r.exit_code == bad.exit_code);
+    CHECK_THAT(r.err, Catch::Contains(bad.message));
+    CHECK(OneLine(r.err));
+  }
+}
+
 TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", "[cli][errors]") {
   std::string good_graph = WriteGraph(GoodGraph(), "good2.pb");
   std::string feed = TempPath("x2.npy");

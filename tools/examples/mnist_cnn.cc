@@ -6,7 +6,7 @@
 //   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads N]
 //             [--write-graph FILE] [--quiet]
 //
-// --write-graph writes the training GraphDef (ops "init" and "train", fetch "cross_entropy",
+// --write-graph writes the training GraphDef (ops "init" and "Adam" (the train op), fetch "cross_entropy",
 // feeds x, y_, keep_prob) for `quiver bench`, `quiver place` or TensorFlow.
 #include <chrono>
 #include <cstdio>
