@@ -1,5 +1,6 @@
 #include "runtime/step_graph.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "graph/status_macros.h"
 #include "passes/pass_manager.h"
@@ -23,13 +24,31 @@ absl::StatusOr<std::unique_ptr<Graph>> SpecialisedCopy(const Graph& source,
   return graph;
 }
 
-}  // namespace
+// Removes the nodes that neither a fetch nor a target depends on; fed tensors cut the walk
+// (their producers' values are not used).
+void KeepOnlyStepNodes(Graph* graph, const ExecutorSpec& spec) {
+  absl::flat_hash_set<std::string> fed;
+  for (const TensorId& t : spec.feeds) fed.insert(t.node);
+  absl::flat_hash_set<const Node*> keep;
+  std::vector<const Node*> stack;
+  for (const TensorId& t : spec.fetches) stack.push_back(graph->FindNode(t.node));
+  for (const std::string& t : spec.targets) stack.push_back(graph->FindNode(t));
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (n == nullptr || !keep.insert(n).second || fed.contains(n->name())) continue;
+    for (int i = 0; i < n->num_inputs(); ++i) stack.push_back(n->input(i).node);
+    for (const Edge* e : n->control_in_edges()) stack.push_back(e->src);
+  }
+  const std::vector<Node*> nodes = graph->nodes();  // a snapshot: removing while walking
+  for (Node* n : nodes) {
+    if (!keep.contains(n)) graph->RemoveNode(n);
+  }
+}
 
-absl::StatusOr<StepGraph> BuildStepGraph(const Graph& source, const ExecutorSpec& spec,
-                                         const StepGraphOptions& options) {
-  StepGraph out;
-  ASSIGN_OR_RETURN(out.graph, SpecialisedCopy(source, spec, options));
-  if (options.optimizer.level <= 0) return out;
+absl::Status Optimize(const ExecutorSpec& spec, const StepGraphOptions& options, StepGraph* step,
+                      const Graph& source) {
+  StepGraph& out = *step;
   PassManagerOptions pm;
   pm.level = options.optimizer.level;
   pm.disabled.insert(options.optimizer.disabled_passes.begin(),
@@ -43,7 +62,7 @@ absl::StatusOr<StepGraph> BuildStepGraph(const Graph& source, const ExecutorSpec
   ctx.device_types = options.device_types;
   ctx.allow_soft_placement = options.allow_soft_placement;
   auto report = PassManager::Default(std::move(pm)).Run(out.graph.get(), ctx);
-  if (report.ok()) return out;
+  if (report.ok()) return absl::OkStatus();
   // A misspelt pass name is the caller's error; a pass that fails on this graph is not: like
   // TF's meta-optimizer, run the graph unoptimized and say so.
   if (report.status().code() == absl::StatusCode::kInvalidArgument &&
@@ -52,6 +71,17 @@ absl::StatusOr<StepGraph> BuildStepGraph(const Graph& source, const ExecutorSpec
   }
   out.optimizer_error = report.status().ToString();
   ASSIGN_OR_RETURN(out.graph, SpecialisedCopy(source, spec, options));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<StepGraph> BuildStepGraph(const Graph& source, const ExecutorSpec& spec,
+                                         const StepGraphOptions& options) {
+  StepGraph out;
+  ASSIGN_OR_RETURN(out.graph, SpecialisedCopy(source, spec, options));
+  if (options.optimizer.level > 0) RETURN_IF_ERROR(Optimize(spec, options, &out, source));
+  if (options.only_step_nodes) KeepOnlyStepNodes(out.graph.get(), spec);
   return out;
 }
 

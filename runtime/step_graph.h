@@ -27,6 +27,9 @@ struct StepGraphOptions {
   // The device types the session has and whether placement may fall back (see PassContext).
   std::set<std::string> device_types;
   bool allow_soft_placement = true;
+  // Also drop every node the step does not run (the optimizer keeps all stateful nodes, e.g.
+  // the initializer's Assigns; the executor skips them): for reports on the step alone.
+  bool only_step_nodes = false;
 };
 
 struct StepGraph {

@@ -221,6 +221,7 @@ PlacedStep PlaceStep(const Graph& source, const DeviceSet& devices,
   spec.targets.push_back(train_op);
   for (const DeviceInfo& d : devices.devices()) step.device_types.insert(d.type);
   step.allow_soft_placement = true;
+  step.only_step_nodes = true;
   auto built = BuildStepGraph(source, spec, step);
   REQUIRE(built.ok());
   CHECK(built->optimizer_error.empty());

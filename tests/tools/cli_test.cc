@@ -202,6 +202,33 @@ TEST_CASE("quiver place --fetch reports one step as a Session compiles it", "[cl
   }
 }
 
+TEST_CASE("quiver optimize --feed NAME=DIMS specialises the graph to that shape", "[cli]") {
+  std::string graph = WriteGraph(GoodGraph(), "opt_feed.pb");
+  std::string out = TempPath("opt_feed_out.pb");
+  auto r = RunCli("optimize " + graph + " -o " + out + " --fetch y --feed x=4x3");
+  REQUIRE(r.exit_code == 0);
+  auto inspect = RunCli("inspect " + out);
+  REQUIRE(inspect.exit_code == 0);
+  CHECK_THAT(inspect.out, Catch::Contains("x  float32 [4,3]"));
+  // The optimized file computes what the original does for that shape.
+  std::string feed = TempPath("opt_feed_x.npy");
+  REQUIRE(WriteNpyFile(Tensor::FromVector<float>({-1, 2, -3, 4, 5, -6, 0, 1, 2, 3, -4, 5}, {4, 3}),
+                       feed)
+              .ok());
+  std::string dir = TempPath("opt_feed_run");
+  auto run = RunCli("run " + out + " --feed x=" + feed + " --fetch y --out " + dir);
+  REQUIRE(run.exit_code == 0);
+  auto y = ReadNpyFile(dir + "/y.npy");
+  REQUIRE(y.ok());
+  CHECK(y->ToVector<float>() == std::vector<float>{0, 4, 0, 8, 10, 0, 0, 2, 4, 6, 0, 10});
+  auto bad = RunCli("optimize " + graph + " -o " + out + " --feed x=4x4");
+  CHECK(bad.exit_code == 4);
+  CHECK_THAT(bad.err, Catch::Contains("cannot feed shape [4,4] for 'x', which has shape [?,3]"));
+  auto not_placeholder = RunCli("optimize " + graph + " -o " + out + " --feed r=4x3");
+  CHECK(not_placeholder.exit_code == 4);
+  CHECK_THAT(not_placeholder.err, Catch::Contains("only a Placeholder's shape can be given"));
+}
+
 TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", "[cli][errors]") {
   std::string good_graph = WriteGraph(GoodGraph(), "good2.pb");
   std::string feed = TempPath("x2.npy");

@@ -1,15 +1,19 @@
-// quiver optimize GRAPH -o OUT.pb [--fetch NAME ...] [--feed NAME ...] [--target NODE ...]
+// quiver optimize GRAPH -o OUT.pb [--fetch NAME ...] [--feed NAME[=DIMS] ...] [--target NODE ...]
 //                 [--disable PASS ...] [--level 0|1] [--dump-after PASS --dump-dir DIR]
 //                 [--report]
 // Runs the graph optimization pipeline (PassManager::Default: prune, constant folding, CSE,
 // arithmetic simplification, batch-norm folding, MatMul/Conv fusion, element-wise fusion,
-// variable update ordering, memory planning) and writes the result as a GraphDef: requested devices only, no placement
-// and no transfer nodes. Fused nodes (_FusedMatMul, _FusedConv2D, _FusedElementwise) need a
-// Quiver runtime (TensorFlow knows the first two); `--disable elementwise_fusion` keeps the
-// graph loadable by TensorFlow. --report prints each pass's changes ("did:"), the candidates
-// it skipped with the reason ("note:") and the memory plan (peak bytes before/after).
+// variable update ordering, memory planning) and writes the result as a GraphDef: requested devices
+// only, no placement and no transfer nodes. Fused nodes (_FusedMatMul, _FusedConv2D,
+// _FusedElementwise) need a Quiver runtime (TensorFlow knows the first two); `--disable
+// elementwise_fusion` keeps the graph loadable by TensorFlow. --report prints each pass's changes
+// ("did:"), the candidates it skipped with the reason ("note:") and the memory plan (peak bytes
+// before/after).
+// --feed x=1x784 specialises the graph to that shape, as a Session does per fed shape: the
+// Placeholder is declared [1,784] and the shape arithmetic on it folds into constants.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -68,8 +72,33 @@ int OptimizeMain(const std::vector<std::string>& argv_in) {
 
   PassContext ctx;
   ctx.fetches = args.All("fetch");
-  ctx.feeds = args.All("feed");
   ctx.targets = args.All("target");
+  bool specialised = false;
+  for (const std::string& spec : args.All("feed")) {
+    std::string name;
+    std::optional<TensorShape> shape;
+    absl::Status s = ParseFeedSpec(spec, &name, &shape);
+    if (!s.ok()) return Fail(cmd, kExitUsage, s);
+    ctx.feeds.push_back(name);
+    if (!shape) continue;
+    auto id = ParseTensorName(name);
+    Node* n = id.ok() ? (*graph)->FindNode(id->node) : nullptr;
+    if (n == nullptr || n->op() != "Placeholder" || id->index != 0) {
+      return Fail(cmd, kExitBadInput,
+                  absl::StrCat("--feed ", spec, ": only a Placeholder's shape can be given"));
+    }
+    if (!n->output_shape(0).IsCompatibleWith(*shape)) {
+      return Fail(cmd, kExitBadInput,
+                  absl::StrCat("--feed: cannot feed shape ", shape->DebugString(), " for '", name,
+                               "', which has shape ", n->output_shape(0).DebugString()));
+    }
+    n->mutable_attrs()["shape"] = MakeAttr(*shape);
+    specialised = true;
+  }
+  if (specialised) {
+    absl::Status s = (*graph)->InferShapes();
+    if (!s.ok()) return Fail(cmd, kExitBadInput, s);
+  }
   for (const auto* names : {&ctx.fetches, &ctx.feeds, &ctx.targets}) {
     for (const std::string& name : *names) {
       auto id = ParseTensorName(name);

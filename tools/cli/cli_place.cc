@@ -11,7 +11,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "devices/device_set.h"
 #include "graph/graphdef.h"
 #include "passes/placement_report.h"
@@ -24,37 +23,6 @@
 #endif
 
 namespace quiver::cli {
-namespace {
-
-// "x=100x784" -> (x, [100, 784]); "keep_prob=" or "keep_prob=scalar" -> a scalar; "x" -> no
-// shape (the declared one).
-absl::Status ParseFeed(const std::string& spec, std::string* name,
-                       std::optional<TensorShape>* shape) {
-  const size_t eq = spec.find('=');
-  *name = spec.substr(0, eq);
-  if (name->empty())
-    return absl::InvalidArgumentError(absl::StrCat("--feed '", spec, "': no name"));
-  if (eq == std::string::npos) return absl::OkStatus();
-  const std::string dims = spec.substr(eq + 1);
-  if (dims.empty() || dims == "scalar") {
-    *shape = TensorShape{};
-    return absl::OkStatus();
-  }
-  std::vector<int64_t> d;
-  for (absl::string_view part : absl::StrSplit(dims, 'x')) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(part, &v) || v < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--feed '", spec,
-                       "': the shape must be dims joined by 'x' (e.g. 100x784), got '", dims, "'"));
-    }
-    d.push_back(v);
-  }
-  *shape = TensorShape(d);
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 int PlaceMain(const std::vector<std::string>& argv) {
   const std::string cmd = "place";
@@ -117,11 +85,12 @@ int PlaceMain(const std::vector<std::string>& argv) {
     StepGraphOptions step;
     step.optimizer.level = level;
     step.allow_soft_placement = args.Has("soft");
+    step.only_step_nodes = true;
     for (const DeviceInfo& d : devices->devices()) step.device_types.insert(d.type);
     for (const std::string& f : args.All("feed")) {
       std::string name;
       std::optional<TensorShape> shape;
-      absl::Status s = ParseFeed(f, &name, &shape);
+      absl::Status s = ParseFeedSpec(f, &name, &shape);
       if (!s.ok()) return Fail(cmd, kExitUsage, s);
       auto id = ParseTensorName(name);
       if (!id.ok()) return Fail(cmd, kExitUsage, id.status());

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "tools/cli/commands.h"
 
 namespace quiver::cli {
@@ -83,6 +85,34 @@ std::string TensorFileName(const std::string& tensor_name) {
     if (c == '/' || c == ':') c = '_';
   }
   return out;
+}
+
+// "x=100x784" -> (x, [100, 784]); "keep_prob=" or "keep_prob=scalar" -> a scalar; "x" -> no
+// shape (the declared one).
+absl::Status ParseFeedSpec(const std::string& spec, std::string* name,
+                           std::optional<TensorShape>* shape) {
+  const size_t eq = spec.find('=');
+  *name = spec.substr(0, eq);
+  if (name->empty())
+    return absl::InvalidArgumentError(absl::StrCat("--feed '", spec, "': no name"));
+  if (eq == std::string::npos) return absl::OkStatus();
+  const std::string dims = spec.substr(eq + 1);
+  if (dims.empty() || dims == "scalar") {
+    *shape = TensorShape{};
+    return absl::OkStatus();
+  }
+  std::vector<int64_t> d;
+  for (absl::string_view part : absl::StrSplit(dims, 'x')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--feed '", spec,
+                       "': the shape must be dims joined by 'x' (e.g. 100x784), got '", dims, "'"));
+    }
+    d.push_back(v);
+  }
+  *shape = TensorShape(d);
+  return absl::OkStatus();
 }
 
 }  // namespace quiver::cli

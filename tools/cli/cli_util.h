@@ -2,11 +2,13 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "graph/json_escape.h"  // JsonEscape, for the commands' JSON output
+#include "graph/json_escape.h"
+#include "graph/tensor_shape.h"  // JsonEscape, for the commands' JSON output
 
 namespace quiver::cli {
 
@@ -33,6 +35,11 @@ int Fail(const std::string& command, int code, const absl::Status& status);
 // The exit code for a failed Run: a resource limit (7), a timeout or cancellation (8), else
 // `otherwise`.
 int RunFailureExitCode(const absl::Status& status, int otherwise);
+
+// A --feed spec of `place` and `optimize`: "x=100x784" -> (x, [100, 784]); "keep_prob=" or
+// "keep_prob=scalar" -> a scalar; "x" -> no shape (the declared one).
+absl::Status ParseFeedSpec(const std::string& spec, std::string* name,
+                           std::optional<TensorShape>* shape);
 
 // "dense/BiasAdd:0" -> "dense_BiasAdd_0": a file name for a tensor.
 std::string TensorFileName(const std::string& tensor_name);
