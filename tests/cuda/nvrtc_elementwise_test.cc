@@ -25,6 +25,7 @@
 #include "graph/builder.h"
 #include "graph/status_macros.h"
 #include "runtime/session.h"
+#include "tests/cuda/gpu_test_harness.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/tools/fixture_util.h"
 
@@ -332,32 +333,15 @@ TEST_CASE("NVRTC: the kernel's broadcast arguments, emulated on the host, match 
 
 // ---- on a GPU --------------------------------------------------------------------------
 
+// Unlike gputest::SkipWithoutGpu, no harness mode: these cases need a GPU to run anything.
 bool SkipWithoutGpu() {
   if (cuda::GpuCount() > 0) return false;
   std::cout << "QUIVER_SKIPPED: no GPU here (" << cuda::DetectionMessage() << ")" << std::endl;
   return true;
 }
 
-Device* Gpu0() {
-  static Device* gpu = []() -> Device* {
-    auto set = DeviceSet::Create();  // registers the pending GPU kernels when a GPU answers
-    if (!set.ok()) return nullptr;
-    const DeviceInfo* info = set->Find("GPU:0");
-    if (info == nullptr) return nullptr;
-    auto d = CreateDevice(*info, DeviceOptions{});
-    return d.ok() ? d->release() : nullptr;
-  }();
-  return gpu;
-}
-
-Tensor Random(const std::vector<int64_t>& dims, std::mt19937* rng, float lo, float hi) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::vector<float> v(n);
-  for (float& x : v) x = u(*rng);
-  return Tensor::FromVector<float>(v, TensorShape(dims));
-}
+using gputest::Gpu0;    // the GPU:0 device, as a session makes it
+using gputest::Random;  // uniform floats in [lo, hi)
 
 // The GPU kernel on `inputs`: device-resident (the executor's way) or host tensors staged by
 // GpuScope.
