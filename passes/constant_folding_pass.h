@@ -4,8 +4,8 @@
 //
 // A node folds when: every data input is an unfed Const, it has at least one input and
 // one output (a multi-output node becomes one Const per output, "<name>/folded_<k>", unless
-// it is fetched or targeted by name), it is not stateful (variables, assignments, random ops), not a
-// Placeholder or internal ("_") op, not fed, and its output fits in
+// it is fetched or targeted by name), it is not stateful (variables, assignments, random ops), not
+// a Placeholder or internal ("_") op, not fed, and its output fits in
 // PassContext::max_constant_bytes. Shape, Size and Rank of a tensor whose static shape is known
 // fold too, whatever their input's values (Grappler's MaterializeShapes), unless a tensor other
 // than a Placeholder is fed. The replacement keeps the name, requested device and

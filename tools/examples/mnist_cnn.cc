@@ -3,11 +3,12 @@
 // Adam(1e-4) on batches of 50. The model sits under a /gpu:0 device scope with soft
 // placement, so it runs on the CPU where there is no GPU.
 //
-//   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads N]
+//   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads
+//   N]
 //             [--write-graph FILE] [--quiet]
 //
-// --write-graph writes the training GraphDef (ops "init" and "Adam" (the train op), fetch "cross_entropy",
-// feeds x, y_, keep_prob) for `quiver bench`, `quiver place` or TensorFlow.
+// --write-graph writes the training GraphDef (ops "init" and "Adam" (the train op), fetch
+// "cross_entropy", feeds x, y_, keep_prob) for `quiver bench`, `quiver place` or TensorFlow.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +38,8 @@ struct Model {
 };
 
 // weight_variable / bias_variable of the tutorial.
-VariableHandle Weight(GraphBuilder& b, const TensorShape& shape, int64_t seed, const std::string& name) {
+VariableHandle Weight(GraphBuilder& b, const TensorShape& shape, int64_t seed,
+                      const std::string& name) {
   return b.Variable(TruncatedNormal(b, shape, 0.1, seed), name);
 }
 VariableHandle Bias(GraphBuilder& b, int64_t n, const std::string& name) {
@@ -57,13 +59,15 @@ absl::Status Build(Model& m, uint64_t seed) {
     auto scope = b.name_scope("conv1");
     auto W = Weight(b, {5, 5, 1, 32}, s + 1, "W");
     auto bias = Bias(b, 32, "b");
-    h1 = MaxPool(Relu(Conv2D(image, W, {1, 1, 1, 1}, "SAME") + bias), {1, 2, 2, 1}, {1, 2, 2, 1}, "SAME");
+    h1 = MaxPool(Relu(Conv2D(image, W, {1, 1, 1, 1}, "SAME") + bias), {1, 2, 2, 1}, {1, 2, 2, 1},
+                 "SAME");
   }
   {
     auto scope = b.name_scope("conv2");
     auto W = Weight(b, {5, 5, 32, 64}, s + 2, "W");
     auto bias = Bias(b, 64, "b");
-    h2 = MaxPool(Relu(Conv2D(h1, W, {1, 1, 1, 1}, "SAME") + bias), {1, 2, 2, 1}, {1, 2, 2, 1}, "SAME");
+    h2 = MaxPool(Relu(Conv2D(h1, W, {1, 1, 1, 1}, "SAME") + bias), {1, 2, 2, 1}, {1, 2, 2, 1},
+                 "SAME");
   }
   {
     auto scope = b.name_scope("fc1");
@@ -92,7 +96,8 @@ absl::StatusOr<double> Evaluate(Session& session, const Model& m, const data::Mn
   const int64_t chunk = 1000;
   for (int64_t start = 0; start < test.count; start += chunk) {
     int64_t n = std::min(chunk, test.count - start);
-    std::vector<float> xs(test.images.begin() + start * 784, test.images.begin() + (start + n) * 784);
+    std::vector<float> xs(test.images.begin() + start * 784,
+                          test.images.begin() + (start + n) * 784);
     std::vector<float> ys(n * 10, 0.0f);
     for (int64_t i = 0; i < n; ++i) ys[i * 10 + test.labels[start + i]] = 1.0f;
     auto r = session.Run({{"x", Tensor::FromVector<float>(xs, {n, 784})},
@@ -117,17 +122,26 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--data") data_dir = next();
-    else if (a == "--steps") steps = std::atoi(next().c_str());
-    else if (a == "--batch") batch = std::atoi(next().c_str());
-    else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--eval-every") eval_every = std::atoi(next().c_str());
-    else if (a == "--inter-op-threads") inter_op_threads = std::atoi(next().c_str());
-    else if (a == "--write-graph") graph_path = next();
-    else if (a == "--quiet") quiet = true;
+    if (a == "--data")
+      data_dir = next();
+    else if (a == "--steps")
+      steps = std::atoi(next().c_str());
+    else if (a == "--batch")
+      batch = std::atoi(next().c_str());
+    else if (a == "--seed")
+      seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--eval-every")
+      eval_every = std::atoi(next().c_str());
+    else if (a == "--inter-op-threads")
+      inter_op_threads = std::atoi(next().c_str());
+    else if (a == "--write-graph")
+      graph_path = next();
+    else if (a == "--quiet")
+      quiet = true;
     else {
-      std::fprintf(stderr, "usage: mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] "
-                           "[--eval-every N] [--inter-op-threads N] [--write-graph FILE] [--quiet]\n");
+      std::fprintf(stderr,
+                   "usage: mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] "
+                   "[--eval-every N] [--inter-op-threads N] [--write-graph FILE] [--quiet]\n");
       return 2;
     }
   }
@@ -184,7 +198,8 @@ int main(int argc, char** argv) {
   auto acc = Evaluate(**session, m, *test);
   if (!acc.ok()) return Fail(acc.status());
   // The accuracy line comes last: scripts read it as the program's result.
-  std::printf("train time: %.3f s\nexamples/s: %.0f\n", train_secs, steps * batch / std::max(train_secs, 1e-9));
+  std::printf("train time: %.3f s\nexamples/s: %.0f\n", train_secs,
+              steps * batch / std::max(train_secs, 1e-9));
   std::printf("test accuracy: %.4f\n", *acc);
   return 0;
 }
