@@ -1,7 +1,8 @@
 // Gradients of the neural-network ops (TF's nn_grad.py): activations, softmax, bias, the
-// cross-entropy losses, convolution and pooling. Where TF has a dedicated backward op (ReluGrad,
-// BiasAddGrad, Conv2DBackpropInput, MaxPoolGrad, ...) it is used when registered; activations
-// and BiasAdd fall back to primitive ops otherwise.
+// cross-entropy losses, convolution, pooling and fused batch normalization. Where TF has a
+// dedicated backward op (ReluGrad, BiasAddGrad, Conv2DBackpropInput, MaxPoolGrad,
+// FusedBatchNormGrad, ...) it is used when registered; activations and BiasAdd fall back to
+// primitive ops otherwise.
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -188,6 +189,40 @@ absl::Status AvgPoolGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, 
   return absl::OkStatus();
 }
 
+// TF's _BaseFusedBatchNormGrad: FusedBatchNorm -> FusedBatchNormGrad, V2 -> GradV2, V3 ->
+// GradV3. Training reads the forward op's saved statistics (outputs 3 and 4, and V3's 5);
+// inference the population mean and variance it was given (inputs 3 and 4). TF transposes
+// NCHW to NHWC for inference only because its CPU kernel lacks NCHW there; Quiver's kernels
+// take either layout. No gradient flows to the mean and variance inputs, nor from the
+// statistics outputs.
+absl::Status FusedBatchNormGrad(GraphBuilder& b, const Node& op, const GradOutputs& g,
+                                GradOutputs* gi) {
+  if (!g[0].valid()) return absl::OkStatus();  // only the statistics are used downstream
+  const std::string grad_op = op.op() == "FusedBatchNorm"     ? "FusedBatchNormGrad"
+                              : op.op() == "FusedBatchNormV2" ? "FusedBatchNormGradV2"
+                                                              : "FusedBatchNormGradV3";
+  const OpDef* def = FindOp(grad_op.c_str());
+  if (def == nullptr) return MissingOp(op, grad_op.c_str());
+  ASSIGN_OR_RETURN(bool is_training, op.GetAttr<bool>("is_training"));
+  std::vector<Output> inputs = {g[0], Input(b, op, 0), Input(b, op, 1)};
+  if (is_training) {
+    inputs.push_back(OutputOf(b, op, 3));
+    inputs.push_back(OutputOf(b, op, 4));
+  } else {
+    inputs.push_back(Input(b, op, 3));
+    inputs.push_back(Input(b, op, 4));
+  }
+  if (grad_op == "FusedBatchNormGradV3") inputs.push_back(OutputOf(b, op, 5));
+  Output dx =
+      b.Op(grad_op, inputs,
+           ForwardAttrs(op, *def, {"T", "U", "epsilon", "data_format", "is_training"}), grad_op);
+  if (!dx.valid()) return b.status();
+  (*gi)[0] = dx;
+  (*gi)[1] = Output(&b, dx.node(), 1);
+  (*gi)[2] = Output(&b, dx.node(), 2);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 QUIVER_REGISTER_GRADIENT("Relu", ReluGrad);
@@ -201,5 +236,8 @@ QUIVER_REGISTER_GRADIENT("BiasAdd", BiasAddGrad);
 QUIVER_REGISTER_GRADIENT("Conv2D", Conv2DGrad);
 QUIVER_REGISTER_GRADIENT("MaxPool", MaxPoolGrad);
 QUIVER_REGISTER_GRADIENT("AvgPool", AvgPoolGrad);
+QUIVER_REGISTER_GRADIENT("FusedBatchNorm", FusedBatchNormGrad);
+QUIVER_REGISTER_GRADIENT("FusedBatchNormV2", FusedBatchNormGrad);
+QUIVER_REGISTER_GRADIENT("FusedBatchNormV3", FusedBatchNormGrad);
 
 }  // namespace quiver

@@ -1,7 +1,7 @@
 // Neural-network ops: MatMul and BatchMatMul (TF's math_ops), convolutions, pooling, softmax,
-// BiasAdd and FusedBatchNorm (TF's nn_ops). Signatures, attr names and defaults follow
-// TensorFlow so imported GraphDefs validate unchanged; dtype lists omit complex/quantized types
-// Quiver cannot hold.
+// BiasAdd, FusedBatchNorm and FusedBatchNormGrad (TF's nn_ops). Signatures, attr names and
+// defaults follow TensorFlow so imported GraphDefs validate unchanged; dtype lists omit
+// complex/quantized types Quiver cannot hold.
 //
 // Shape functions accept partial shapes: unknown dims (-1) and unknown ranks propagate, and
 // every check that can be decided is decided here, so a bad graph fails at construction with
@@ -314,6 +314,43 @@ absl::Status FusedBatchNormShape(InferenceContext& c) {
   return absl::OkStatus();
 }
 
+// FusedBatchNormGrad / V2 / V3 (TF's FusedBatchNormGradShape): y_backprop and x of the
+// layout's rank sharing the channel dim with scale and reserve_space_1/2 (1-D). x_backprop has
+// y_backprop's shape; scale/offset_backprop are [C]; the two trailing reserve spaces are [0].
+// V3's reserve_space_3 (input 5) is not inspected, as in TF.
+absl::Status FusedBatchNormGradShape(InferenceContext& c) {
+  ASSIGN_OR_RETURN(std::string format, c.GetAttr<std::string>("data_format"));
+  const bool is_3d = format == "NDHWC" || format == "NCDHW";
+  const int rank = is_3d ? 5 : 4;
+  ASSIGN_OR_RETURN(TensorShape dy, WithRank(c, 0, rank, "y_backprop"));
+  ASSIGN_OR_RETURN(TensorShape x, WithRank(c, 1, rank, "x"));
+  const int channel = (format == "NCHW" || format == "NCDHW") ? 1 : rank - 1;
+  TensorShape out = dy;
+  for (int d = 0; d < rank; ++d) {
+    ASSIGN_OR_RETURN(int64_t m,
+                     MergeDim(c, dy.dim(d), x.dim(d),
+                              absl::StrCat("y_backprop ", dy.DebugString(), " and x ",
+                                           x.DebugString(), " must have the same shape")));
+    out.set_dim(d, m);
+  }
+  int64_t ch = out.dim(channel);
+  static const char* kNames[] = {"y_backprop", "x", "scale", "reserve_space_1", "reserve_space_2"};
+  for (int i = 2; i < 5; ++i) {
+    ASSIGN_OR_RETURN(TensorShape v, WithRank(c, i, 1, kNames[i]));
+    ASSIGN_OR_RETURN(ch, MergeDim(c, ch, v.dim(0),
+                                  absl::StrCat(kNames[i], " ", v.DebugString(),
+                                               " must match the channel dimension (", format,
+                                               ") of x ", out.DebugString())));
+  }
+  out.set_dim(channel, ch);
+  c.set_output(0, out);
+  c.set_output(1, TensorShape{ch});
+  c.set_output(2, TensorShape{ch});
+  c.set_output(3, TensorShape{0});
+  c.set_output(4, TensorShape{0});
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // ---- registrations --------------------------------------------------------------------------
@@ -469,5 +506,62 @@ QUIVER_REGISTER_OP("FusedBatchNormV3")
     .Attr("data_format: {'NHWC', 'NCHW', 'NDHWC', 'NCDHW'} = 'NHWC'")
     .Attr("is_training: bool = true")
     .SetShapeFn(FusedBatchNormShape);
+
+// The backward ops. reserve_space_1/2 are the forward op's outputs 3/4 when is_training (the
+// batch mean and biased batch variance, on every Quiver device, as TF's CPU kernel), else the
+// population mean and variance the forward op was given.
+QUIVER_REGISTER_OP("FusedBatchNormGrad")
+    .Input("y_backprop: T")
+    .Input("x: T")
+    .Input("scale: T")
+    .Input("reserve_space_1: T")
+    .Input("reserve_space_2: T")
+    .Output("x_backprop: T")
+    .Output("scale_backprop: T")
+    .Output("offset_backprop: T")
+    .Output("reserve_space_3: T")
+    .Output("reserve_space_4: T")
+    .Attr("T: {float}")
+    .Attr("epsilon: float = 0.0001")
+    .Attr("data_format: {'NHWC', 'NCHW'} = 'NHWC'")
+    .Attr("is_training: bool = true")
+    .SetShapeFn(FusedBatchNormGradShape);
+
+QUIVER_REGISTER_OP("FusedBatchNormGradV2")
+    .Input("y_backprop: T")
+    .Input("x: T")
+    .Input("scale: float")
+    .Input("reserve_space_1: U")
+    .Input("reserve_space_2: U")
+    .Output("x_backprop: T")
+    .Output("scale_backprop: U")
+    .Output("offset_backprop: U")
+    .Output("reserve_space_3: U")
+    .Output("reserve_space_4: U")
+    .Attr("T: {half, bfloat16, float}")
+    .Attr("U: {float}")
+    .Attr("epsilon: float = 0.0001")
+    .Attr("data_format: {'NHWC', 'NCHW'} = 'NHWC'")
+    .Attr("is_training: bool = true")
+    .SetShapeFn(FusedBatchNormGradShape);
+
+QUIVER_REGISTER_OP("FusedBatchNormGradV3")
+    .Input("y_backprop: T")
+    .Input("x: T")
+    .Input("scale: float")
+    .Input("reserve_space_1: U")
+    .Input("reserve_space_2: U")
+    .Input("reserve_space_3: U")
+    .Output("x_backprop: T")
+    .Output("scale_backprop: U")
+    .Output("offset_backprop: U")
+    .Output("reserve_space_4: U")
+    .Output("reserve_space_5: U")
+    .Attr("T: {half, bfloat16, float}")
+    .Attr("U: {float}")
+    .Attr("epsilon: float = 0.0001")
+    .Attr("data_format: {'NHWC', 'NCHW', 'NDHWC', 'NCDHW'} = 'NHWC'")
+    .Attr("is_training: bool = true")
+    .SetShapeFn(FusedBatchNormGradShape);
 
 }  // namespace quiver

@@ -1,0 +1,95 @@
+// FusedBatchNormGrad / V2 / V3 on the GPU (float32; NHWC, NCHW, and V3's NDHWC / NCDHW).
+// Semantics and error messages follow the CPU kernel (devices/cpu/kernels/
+// batch_norm_grad_op.cc): reserve_space_1/2 are the mean and variance the forward op
+// normalized with (the GPU FusedBatchNorm also saves the biased variance, not its inverse
+// square root), V3's reserve_space_3 is not read, outputs 3 and 4 are empty [0] placeholders.
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cuda/cuda_device.h"
+#include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/batch_norm_grad_launchers.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace cuda {
+namespace {
+
+class FusedBatchNormGradGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction& c) {
+    ASSIGN_OR_RETURN(epsilon_, c.GetAttr<float>("epsilon"));
+    ASSIGN_OR_RETURN(format_, c.GetAttr<std::string>("data_format"));
+    ASSIGN_OR_RETURN(is_training_, c.GetAttr<bool>("is_training"));
+    if (format_ != "NHWC" && format_ != "NCHW" && format_ != "NDHWC" && format_ != "NCDHW") {
+      return c.Error("unsupported data_format '" + format_ + "'");
+    }
+    if (!(epsilon_ >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", epsilon_));
+    return absl::OkStatus();
+  }
+
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& dy = ctx.input(0);
+    const Tensor& x = ctx.input(1);
+    const int rank = static_cast<int>(format_.size());
+    const bool channels_first = format_ == "NCHW" || format_ == "NCDHW";
+    if (x.rank() != rank) {
+      return ctx.Error(absl::StrCat("x must be ", rank, "-D for data_format ", format_, ", got ",
+                                    x.shape().DebugString()));
+    }
+    if (dy.shape() != x.shape()) {
+      return ctx.Error(absl::StrCat("y_backprop ", dy.shape().DebugString(),
+                                    " must have the shape of x ", x.shape().DebugString()));
+    }
+    const int cd = channels_first ? 1 : rank - 1;
+    const int64_t c = x.dim(cd);
+    static const char* kNames[] = {"y_backprop", "x", "scale", "reserve_space_1",
+                                   "reserve_space_2"};
+    for (int i = 2; i < 5; ++i) {
+      const Tensor& t = ctx.input(i);
+      if (t.rank() != 1 || t.dim(0) != c) {
+        return ctx.Error(absl::StrCat(kNames[i], " ", t.shape().DebugString(),
+                                      " must be 1-D with the channel count ", c, " of x ",
+                                      x.shape().DebugString(), " (", format_, ")"));
+      }
+    }
+    int64_t inner = 1;
+    for (int d = cd + 1; d < rank; ++d) inner *= x.dim(d);
+    const int64_t count = c == 0 ? 0 : x.num_elements() / c;
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    ASSIGN_OR_RETURN(float* dx, g.OutAs<float>(0, x.shape()));
+    ASSIGN_OR_RETURN(float* dscale, g.OutAs<float>(1, TensorShape{c}));
+    ASSIGN_OR_RETURN(float* doffset, g.OutAs<float>(2, TensorShape{c}));
+    for (int i = 3; i < 5; ++i) RETURN_IF_ERROR(g.Out(i, TensorShape{0}).status());
+    ASSIGN_OR_RETURN(const float* pdy, g.InAs<float>(0));
+    ASSIGN_OR_RETURN(const float* px, g.InAs<float>(1));
+    ASSIGN_OR_RETURN(const float* scale, g.InAs<float>(2));
+    ASSIGN_OR_RETURN(const float* mean, g.InAs<float>(3));
+    ASSIGN_OR_RETURN(const float* var, g.InAs<float>(4));
+    RETURN_IF_ERROR(g.Check(LaunchBatchNormGrad(pdy, px, scale, mean, var, epsilon_, is_training_,
+                                                count, c, inner, dx, dscale, doffset, g.stream()),
+                            "FusedBatchNormGrad"));
+    return g.Finish();
+  }
+
+ private:
+  float epsilon_ = 1e-4f;
+  std::string format_;
+  bool is_training_ = true;
+};
+
+const bool registered = [] {
+  for (const char* op : {"FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3"}) {
+    RegisterGpuKernel(KernelDef(op, kGpu).TypeConstraint("T", {DT_FLOAT}),
+                      array_kernels::InitFactory<FusedBatchNormGradGpuOp>());
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace cuda
+}  // namespace quiver
