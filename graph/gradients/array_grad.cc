@@ -1,5 +1,5 @@
 // Gradients of the array ops (TF's array_grad.py): reshapes, transposes, concatenation and
-// stacking, slicing and padding, tiling.
+// stacking, slicing and padding, tiling, gathering and segment sums, broadcasting.
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -276,6 +276,117 @@ absl::Status FillGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, Gra
   return absl::OkStatus();
 }
 
+// ---- gather and segment sums ---------------------------------------------------------------
+
+// GatherV2 (TF's _GatherV2Grad, densified as tf.convert_to_tensor does with its IndexedSlices):
+// with batch_dims 0 and a constant axis, the gradient viewed as
+// params.shape[:axis] + [N] + params.shape[axis+1:] (N = the number of indices) is summed into
+// the rows its flattened indices name: UnsortedSegmentSum(grad, indices, params.shape[axis]),
+// with the gathered axis moved to the front and back for axis > 0. No gradient for the indices
+// or the axis.
+absl::Status GatherV2Grad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output params = Input(b, op, 0), indices = Input(b, op, 1);
+  ASSIGN_OR_RETURN(int64_t batch_dims, op.GetAttr<int64_t>("batch_dims"));
+  if (batch_dims != 0) {
+    return grad::Error(op, absl::StrCat("the gradient with batch_dims = ", batch_dims,
+                                        " is not supported (only batch_dims = 0)"));
+  }
+  ASSIGN_OR_RETURN(std::vector<int64_t> axis_v,
+                   grad::ConstInts(Input(b, op, 2), op, "the gather axis"));
+  if (axis_v.size() != 1) return grad::Error(op, "the gather axis must be a scalar");
+  int64_t axis = axis_v[0];
+  const TensorShape& ps = params.shape();
+  int rank = -1;
+  if (axis != 0) {
+    ASSIGN_OR_RETURN(rank, KnownRank(op, params, "params (for a gather axis other than 0)"));
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) {
+      return grad::Error(op, absl::StrCat("gather axis ", axis_v[0], " out of range for params ",
+                                          ps.DebugString()));
+    }
+  }
+  // The shape of the gradient with the indices flattened, and the size of the gathered axis.
+  Output values_shape, num_segments;
+  if (ps.IsFullyDefined() && ps.rank() > axis && indices.shape().IsFullyDefined()) {
+    std::vector<int64_t> dims(ps.dims().begin(), ps.dims().begin() + axis);
+    dims.push_back(indices.shape().num_elements());
+    dims.insert(dims.end(), ps.dims().begin() + axis + 1, ps.dims().end());
+    values_shape = grad::IntConst(b, dims, "values_shape");
+    num_segments =
+        grad::ScalarConst(b, static_cast<double>(ps.dim(static_cast<int>(axis))), DT_INT32);
+  } else {
+    Output pshape = DynamicShape(b, params, DT_INT32);
+    auto slice = [&](int64_t begin, int64_t size) {
+      return b.Op("Slice",
+                  {pshape, grad::IntConst(b, {begin}, "begin"), grad::IntConst(b, {size}, "size")},
+                  {}, "Slice");
+    };
+    std::vector<Output> parts;
+    if (axis > 0) parts.push_back(slice(0, axis));
+    parts.push_back(
+        Reshape(b.Op("Size", {indices}, {{"out_type", MakeAttr(DT_INT32)}}, "Size"), {1}));
+    parts.push_back(slice(axis + 1, -1));
+    values_shape = Concat(parts, 0, "values_shape");
+    num_segments = Reshape(slice(axis, 1), {}, "num_segments");
+  }
+  Output values = b.Op("Reshape", {g[0], values_shape}, {}, "Reshape");
+  Output flat_indices = Reshape(indices, {-1}, "flat_indices");
+  if (axis == 0) {
+    (*gi)[0] =
+        b.Op("UnsortedSegmentSum", {values, flat_indices, num_segments}, {}, "UnsortedSegmentSum");
+    return absl::OkStatus();
+  }
+  // Move the gathered axis to the front, sum, move it back.
+  std::vector<int64_t> perm = {axis}, inverse;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d != axis) perm.push_back(d);
+  }
+  for (int64_t d = 1; d <= axis; ++d) inverse.push_back(d);
+  inverse.push_back(0);
+  for (int64_t d = axis + 1; d < rank; ++d) inverse.push_back(d);
+  Output sum = b.Op("UnsortedSegmentSum", {Transpose(values, perm), flat_indices, num_segments}, {},
+                    "UnsortedSegmentSum");
+  (*gi)[0] = Transpose(sum, inverse);
+  return absl::OkStatus();
+}
+
+// UnsortedSegmentSum (TF's _UnsortedSegmentSumGrad): each data row gets the gradient row its
+// segment id names; rows with a negative (dropped) or out-of-range id get zeros. The gradient
+// is padded with one zero row and those ids are pointed at it, so the Gather needs no mask.
+absl::Status UnsortedSegmentSumGrad(GraphBuilder& b, const Node& op, const GradOutputs& g,
+                                    GradOutputs* gi) {
+  Output ids = Input(b, op, 1), num = Input(b, op, 2);
+  ASSIGN_OR_RETURN(const int rank, KnownRank(op, OutputOf(b, op, 0), "the output"));
+  std::vector<std::pair<int64_t, int64_t>> pads(rank, {0, 0});
+  pads[0] = {0, 1};
+  Output padded = b.Op("Pad", {g[0], PaddingsConst(b, pads)}, {}, "Pad");
+  if (ids.dtype() != DT_INT32 && ids.dtype() != DT_INT64) ids = Cast(ids, DT_INT32);
+  if (num.dtype() != ids.dtype()) num = Cast(num, ids.dtype());
+  Output valid =
+      b.Op("LogicalAnd",
+           {b.Op("GreaterEqual", {ids, grad::ScalarConst(b, 0, ids.dtype())}, {}, "GreaterEqual"),
+            Less(ids, num)},
+           {}, "LogicalAnd");
+  Output safe_ids = b.Op("SelectV2", {valid, ids, num}, {}, "SelectV2");
+  (*gi)[0] =
+      b.Op("GatherV2", {padded, safe_ids, grad::ScalarConst(b, 0, DT_INT32)}, {}, "GatherV2");
+  return absl::OkStatus();
+}
+
+// BroadcastTo (TF's _BroadcastToGrad): the gradient summed over the broadcast axes back to the
+// input's shape. No gradient for the shape.
+absl::Status BroadcastToGrad(GraphBuilder& b, const Node& op, const GradOutputs& g,
+                             GradOutputs* gi) {
+  (*gi)[0] = grad::SumToShapeOf(b, g[0], Input(b, op, 0), OutputOf(b, op, 0));
+  return absl::OkStatus();
+}
+
+// IdentityN: each output's gradient passes to its input.
+absl::Status IdentityNGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  for (int i = 0; i < op.num_inputs() && i < static_cast<int>(g.size()); ++i) (*gi)[i] = g[i];
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 QUIVER_REGISTER_GRADIENT("Reshape", ReshapeGrad);
@@ -292,6 +403,10 @@ QUIVER_REGISTER_GRADIENT("Pad", PadGrad);
 QUIVER_REGISTER_GRADIENT("PadV2", PadGrad);
 QUIVER_REGISTER_GRADIENT("Tile", TileGrad);
 QUIVER_REGISTER_GRADIENT("Fill", FillGrad);
+QUIVER_REGISTER_GRADIENT("GatherV2", GatherV2Grad);
+QUIVER_REGISTER_GRADIENT("UnsortedSegmentSum", UnsortedSegmentSumGrad);
+QUIVER_REGISTER_GRADIENT("BroadcastTo", BroadcastToGrad);
+QUIVER_REGISTER_GRADIENT("IdentityN", IdentityNGrad);
 
 // Metadata and constant-valued results.
 QUIVER_NO_GRADIENT("Shape");

@@ -90,6 +90,19 @@ absl::Status PowGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, Grad
   return absl::OkStatus();
 }
 
+// SelectV2 (TF's _SelectGradV2): the gradient masked by the condition for each branch, summed
+// back to that branch's shape (the condition, t and e broadcast against each other). No
+// gradient for the condition.
+absl::Status SelectV2Grad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output c = Input(b, op, 0), t = Input(b, op, 1), e = Input(b, op, 2), out = OutputOf(b, op, 0);
+  Output zero = grad::ScalarConst(b, 0, g[0].dtype());
+  Output gt = b.Op("SelectV2", {c, g[0], zero}, {}, "SelectV2");
+  Output ge = b.Op("SelectV2", {c, zero, g[0]}, {}, "SelectV2");
+  (*gi)[1] = SumToShapeOf(b, gt, t, out);
+  (*gi)[2] = SumToShapeOf(b, ge, e, out);
+  return absl::OkStatus();
+}
+
 absl::Status NegGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
   (*gi)[0] = Neg(g[0]);
   return absl::OkStatus();
@@ -404,6 +417,7 @@ QUIVER_REGISTER_GRADIENT("SquaredDifference", SquaredDifferenceGrad);
 QUIVER_REGISTER_GRADIENT("Maximum", MaximumGrad);
 QUIVER_REGISTER_GRADIENT("Minimum", MinimumGrad);
 QUIVER_REGISTER_GRADIENT("Pow", PowGrad);
+QUIVER_REGISTER_GRADIENT("SelectV2", SelectV2Grad);
 QUIVER_REGISTER_GRADIENT("Neg", NegGrad);
 QUIVER_REGISTER_GRADIENT("Exp", ExpGrad);
 QUIVER_REGISTER_GRADIENT("Log", LogGrad);
