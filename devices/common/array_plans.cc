@@ -253,6 +253,37 @@ template absl::Status CheckSparseLabels<int64_t>(const int64_t*, int64_t, int64_
 
 // ---- From a kernel's inputs ------------------------------------------------------------------
 
+absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const std::vector<TensorShape>& inputs,
+                                                    const std::string& data_format) {
+  const TensorShape& dy = inputs[0];
+  const TensorShape& x = inputs[1];
+  const int rank = static_cast<int>(data_format.size());
+  if (x.rank() != rank) {
+    return absl::InvalidArgumentError(absl::StrCat("x must be ", rank, "-D for data_format ",
+                                                   data_format, ", got ", x.DebugString()));
+  }
+  if (dy != x) {
+    return absl::InvalidArgumentError(absl::StrCat("y_backprop ", dy.DebugString(),
+                                                   " must have the shape of x ", x.DebugString()));
+  }
+  const bool channels_first = data_format == "NCHW" || data_format == "NCDHW";
+  const int channel_dim = channels_first ? 1 : rank - 1;
+  BatchNormGradPlan plan;
+  plan.channels = x.dim(channel_dim);
+  static const char* kNames[] = {"y_backprop", "x", "scale", "reserve_space_1", "reserve_space_2"};
+  for (int i = 2; i < 5; ++i) {
+    const TensorShape& t = inputs[i];
+    if (t.rank() != 1 || t.dim(0) != plan.channels) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kNames[i], " ", t.DebugString(), " must be 1-D with the channel count ",
+                       plan.channels, " of x ", x.DebugString(), " (", data_format, ")"));
+    }
+  }
+  for (int d = channel_dim + 1; d < rank; ++d) plan.inner *= x.dim(d);
+  plan.outer = plan.channels == 0 ? 0 : x.num_elements() / (plan.channels * plan.inner);
+  return plan;
+}
+
 namespace {
 
 // `plan`, or its error prefixed with the node.
@@ -317,6 +348,11 @@ absl::StatusOr<StitchPlan> PlanDynamicStitch(const OpKernelContext& ctx) {
 
 absl::StatusOr<SparseXentPlan> PlanSparseXent(const OpKernelContext& ctx) {
   return ForNode(ctx, PlanSparseXent(ctx.input(0).shape(), ctx.input(1).shape()));
+}
+
+absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const OpKernelContext& ctx,
+                                                    const std::string& data_format) {
+  return ForNode(ctx, PlanBatchNormGrad(InputShapes(ctx, 0, 5), data_format));
 }
 
 }  // namespace quiver::array_plans

@@ -120,6 +120,16 @@ absl::StatusOr<SparseXentPlan> PlanSparseXent(const TensorShape& logits, const T
 template <typename L>
 absl::Status CheckSparseLabels(const L* labels, int64_t batch, int64_t classes);
 
+// FusedBatchNormGrad*: y_backprop and x of one shape, scale and the two saved statistics
+// [C], in `data_format` (NHWC, NCHW, NDHWC, NCDHW); x viewed as [outer, C, inner].
+struct BatchNormGradPlan {
+  int64_t channels = 0;
+  int64_t outer = 0;
+  int64_t inner = 1;
+};
+absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const std::vector<TensorShape>& inputs,
+                                                    const std::string& data_format);
+
 // ---- From a kernel's inputs (errors prefixed with the node) ----------------------------------
 
 // Pack: every input. Unpack: input 0, into ctx.num_outputs() outputs.
@@ -142,5 +152,8 @@ absl::StatusOr<OneHotPlan> PlanOneHot(const OpKernelContext& ctx, int64_t depth,
 absl::StatusOr<StitchPlan> PlanDynamicStitch(const OpKernelContext& ctx);
 // SparseSoftmaxCrossEntropyWithLogits: inputs (logits, labels).
 absl::StatusOr<SparseXentPlan> PlanSparseXent(const OpKernelContext& ctx);
+// FusedBatchNormGrad*: inputs (y_backprop, x, scale, reserve_space_1, reserve_space_2).
+absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const OpKernelContext& ctx,
+                                                    const std::string& data_format);
 
 }  // namespace quiver::array_plans

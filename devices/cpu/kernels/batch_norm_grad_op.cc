@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/common/batch_norm_grad_functors.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -19,44 +20,22 @@ namespace {
 class FusedBatchNormGradOp : public OpKernel {
  public:
   FusedBatchNormGradOp(float epsilon, std::string format, bool is_training)
-      : epsilon_(epsilon),
-        format_(std::move(format)),
-        channels_first_(format_ == "NCHW" || format_ == "NCDHW"),
-        rank_(static_cast<int>(format_.size())),
-        is_training_(is_training) {}
+      : epsilon_(epsilon), format_(std::move(format)), is_training_(is_training) {}
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& dy = ctx.input(0);
     const Tensor& x = ctx.input(1);
-    if (x.rank() != rank_) {
-      return ctx.Error(absl::StrCat("x must be ", rank_, "-D for data_format ", format_, ", got ",
-                                    x.shape().DebugString()));
-    }
-    if (dy.shape() != x.shape()) {
-      return ctx.Error(absl::StrCat("y_backprop ", dy.shape().DebugString(),
-                                    " must have the shape of x ", x.shape().DebugString()));
-    }
-    const int channel_dim = channels_first_ ? 1 : rank_ - 1;
-    const int64_t c = x.dim(channel_dim);
-    static const char* kNames[] = {"y_backprop", "x", "scale", "reserve_space_1",
-                                   "reserve_space_2"};
-    for (int i = 2; i < 5; ++i) {
-      const Tensor& t = ctx.input(i);
-      if (t.rank() != 1 || t.dim(0) != c) {
-        return ctx.Error(absl::StrCat(kNames[i], " ", t.shape().DebugString(),
-                                      " must be 1-D with the channel count ", c, " of x ",
-                                      x.shape().DebugString(), " (", format_, ")"));
-      }
-    }
+    ASSIGN_OR_RETURN(const array_plans::BatchNormGradPlan plan,
+                     array_plans::PlanBatchNormGrad(ctx, format_));
+    const int64_t c = plan.channels;
     ASSIGN_OR_RETURN(Tensor * dx, ctx.allocate_output(0, x.shape()));
     ASSIGN_OR_RETURN(Tensor * dscale, ctx.allocate_output(1, TensorShape{c}));
     ASSIGN_OR_RETURN(Tensor * doffset, ctx.allocate_output(2, TensorShape{c}));
     for (int i = 3; i < 5; ++i) RETURN_IF_ERROR(ctx.allocate_output(i, TensorShape{0}).status());
 
     // x as [outer, C, inner]: NHWC has inner 1, NCHW has outer N.
-    int64_t inner = 1;
-    for (int i = channel_dim + 1; i < rank_; ++i) inner *= x.dim(i);
-    const int64_t outer = c == 0 ? 0 : x.num_elements() / (c * inner);
+    const int64_t inner = plan.inner;
+    const int64_t outer = plan.outer;
     const float* pdy = dy.data<float>();
     const float* px = x.data<float>();
     const float* scale = ctx.input(2).data<float>();
@@ -102,8 +81,6 @@ class FusedBatchNormGradOp : public OpKernel {
  private:
   const float epsilon_;
   const std::string format_;
-  const bool channels_first_;
-  const int rank_;
   const bool is_training_;
 };
 

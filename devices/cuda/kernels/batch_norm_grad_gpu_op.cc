@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/gpu_kernel_util.h"
@@ -32,33 +33,12 @@ class FusedBatchNormGradGpuOp : public OpKernel {
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
-    const Tensor& dy = ctx.input(0);
     const Tensor& x = ctx.input(1);
-    const int rank = static_cast<int>(format_.size());
-    const bool channels_first = format_ == "NCHW" || format_ == "NCDHW";
-    if (x.rank() != rank) {
-      return ctx.Error(absl::StrCat("x must be ", rank, "-D for data_format ", format_, ", got ",
-                                    x.shape().DebugString()));
-    }
-    if (dy.shape() != x.shape()) {
-      return ctx.Error(absl::StrCat("y_backprop ", dy.shape().DebugString(),
-                                    " must have the shape of x ", x.shape().DebugString()));
-    }
-    const int cd = channels_first ? 1 : rank - 1;
-    const int64_t c = x.dim(cd);
-    static const char* kNames[] = {"y_backprop", "x", "scale", "reserve_space_1",
-                                   "reserve_space_2"};
-    for (int i = 2; i < 5; ++i) {
-      const Tensor& t = ctx.input(i);
-      if (t.rank() != 1 || t.dim(0) != c) {
-        return ctx.Error(absl::StrCat(kNames[i], " ", t.shape().DebugString(),
-                                      " must be 1-D with the channel count ", c, " of x ",
-                                      x.shape().DebugString(), " (", format_, ")"));
-      }
-    }
-    int64_t inner = 1;
-    for (int d = cd + 1; d < rank; ++d) inner *= x.dim(d);
-    const int64_t count = c == 0 ? 0 : x.num_elements() / c;
+    ASSIGN_OR_RETURN(const array_plans::BatchNormGradPlan plan,
+                     array_plans::PlanBatchNormGrad(ctx, format_));
+    const int64_t c = plan.channels;
+    const int64_t inner = plan.inner;
+    const int64_t count = plan.outer * inner;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     ASSIGN_OR_RETURN(float* dx, g.OutAs<float>(0, x.shape()));
