@@ -72,6 +72,8 @@ void FailsLikeCpu(const std::string& op, const AttrMap& attrs, const std::vector
     if (!gpu.ok()) CHECK(std::string(gpu.status().message()) == want);
   }
 }
+// Asserts (CHECK inside) that the GPU kernel rejects the input with the CPU kernel's message.
+#define CHECK_FAILS_LIKE_CPU(...) FailsLikeCpu(__VA_ARGS__)
 
 AttrMap Axis(int64_t axis) { return {{"axis", MakeAttr(axis)}}; }
 
@@ -248,32 +250,36 @@ TEST_CASE("GPU movement: bad input fails like the CPU", "[gpu]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(27);
   Tensor x = Random({2, 3}, &rng);
-  FailsLikeCpu("Pack", {}, {x, Random({3, 2}, &rng)});
-  FailsLikeCpu("Pack", Axis(3), {x, x});
+  CHECK_FAILS_LIKE_CPU("Pack", {}, {x, Random({3, 2}, &rng)});
+  CHECK_FAILS_LIKE_CPU("Pack", Axis(3), {x, x});
   AttrMap unpack = Axis(0);
   unpack["num"] = MakeAttr(int64_t{3});
-  FailsLikeCpu("Unpack", unpack, {x});
-  FailsLikeCpu("Concat", {}, {Tensor::Scalar<int32_t>(0), x, Random({2, 4}, &rng)}, {0});
-  FailsLikeCpu("Concat", {}, {Tensor::Scalar<int32_t>(2), x, x}, {0});
-  FailsLikeCpu("Pad", {}, {x, Mat<int32_t>({1, -1, 0, 0}, 2, 2)}, {1});
-  FailsLikeCpu("Pad", {}, {x, Mat<int32_t>({1, 1}, 1, 2)}, {1});
-  FailsLikeCpu("PadV2", {}, {x, Mat<int32_t>({1, 1, 0, 0}, 2, 2), Vec<float>({1.f, 2.f})}, {1});
-  FailsLikeCpu("BroadcastTo", {}, {x, Vec<int32_t>({2, 4})}, {1});
-  FailsLikeCpu("SelectV2", {}, {Random({4}, &rng, DT_BOOL), x, x});
-  FailsLikeCpu("SelectV2", {}, {Random({3}, &rng, DT_BOOL), x, Random({4}, &rng)});
-  FailsLikeCpu("LogicalAnd", {}, {Random({2, 3}, &rng, DT_BOOL), Random({2}, &rng, DT_BOOL)});
+  CHECK_FAILS_LIKE_CPU("Unpack", unpack, {x});
+  CHECK_FAILS_LIKE_CPU("Concat", {}, {Tensor::Scalar<int32_t>(0), x, Random({2, 4}, &rng)}, {0});
+  CHECK_FAILS_LIKE_CPU("Concat", {}, {Tensor::Scalar<int32_t>(2), x, x}, {0});
+  CHECK_FAILS_LIKE_CPU("Pad", {}, {x, Mat<int32_t>({1, -1, 0, 0}, 2, 2)}, {1});
+  CHECK_FAILS_LIKE_CPU("Pad", {}, {x, Mat<int32_t>({1, 1}, 1, 2)}, {1});
+  CHECK_FAILS_LIKE_CPU("PadV2", {}, {x, Mat<int32_t>({1, 1, 0, 0}, 2, 2), Vec<float>({1.f, 2.f})},
+                       {1});
+  CHECK_FAILS_LIKE_CPU("BroadcastTo", {}, {x, Vec<int32_t>({2, 4})}, {1});
+  CHECK_FAILS_LIKE_CPU("SelectV2", {}, {Random({4}, &rng, DT_BOOL), x, x});
+  CHECK_FAILS_LIKE_CPU("SelectV2", {}, {Random({3}, &rng, DT_BOOL), x, Random({4}, &rng)});
+  CHECK_FAILS_LIKE_CPU("LogicalAnd", {},
+                       {Random({2, 3}, &rng, DT_BOOL), Random({2}, &rng, DT_BOOL)});
   Tensor p = Random({5, 4}, &rng);
-  FailsLikeCpu("GatherV2", {}, {p, Vec<int32_t>({1, 5}), Tensor::Scalar<int32_t>(0)}, {2});
-  FailsLikeCpu("GatherV2", {}, {p, Vec<int64_t>({-1}), Tensor::Scalar<int32_t>(1)}, {2});
-  FailsLikeCpu("GatherV2", {}, {p, Vec<int32_t>({0}), Tensor::Scalar<int32_t>(2)}, {2});
+  CHECK_FAILS_LIKE_CPU("GatherV2", {}, {p, Vec<int32_t>({1, 5}), Tensor::Scalar<int32_t>(0)}, {2});
+  CHECK_FAILS_LIKE_CPU("GatherV2", {}, {p, Vec<int64_t>({-1}), Tensor::Scalar<int32_t>(1)}, {2});
+  CHECK_FAILS_LIKE_CPU("GatherV2", {}, {p, Vec<int32_t>({0}), Tensor::Scalar<int32_t>(2)}, {2});
   Tensor on = Tensor::Scalar(1.f), off = Tensor::Scalar(0.f);
-  FailsLikeCpu("OneHot", {}, {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(-1), on, off}, {1});
-  FailsLikeCpu("OneHot", {},
-               {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), Vec<float>({1, 2}), off}, {1});
-  FailsLikeCpu("OneHot", Axis(2), {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), on, off}, {1});
+  CHECK_FAILS_LIKE_CPU("OneHot", {}, {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(-1), on, off},
+                       {1});
+  CHECK_FAILS_LIKE_CPU(
+      "OneHot", {}, {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), Vec<float>({1, 2}), off}, {1});
+  CHECK_FAILS_LIKE_CPU("OneHot", Axis(2), {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), on, off},
+                       {1});
   AttrMap stitch = {{"N", MakeAttr(int64_t{1})}, {"T", MakeAttr(DT_FLOAT)}};
-  FailsLikeCpu("DynamicStitch", stitch, {Vec<int32_t>({0, -1}), Random({2}, &rng)}, {0});
-  FailsLikeCpu("DynamicStitch", stitch, {Vec<int32_t>({0, 1}), Random({3, 2}, &rng)}, {0});
+  CHECK_FAILS_LIKE_CPU("DynamicStitch", stitch, {Vec<int32_t>({0, -1}), Random({2}, &rng)}, {0});
+  CHECK_FAILS_LIKE_CPU("DynamicStitch", stitch, {Vec<int32_t>({0, 1}), Random({3, 2}, &rng)}, {0});
 }
 
 }  // namespace

@@ -70,20 +70,22 @@ void CheckBroadcast(const std::vector<int64_t>& out, const std::vector<std::vect
     }
   }
 }
+// Asserts (CHECK inside) the indexer against a naive NumPy-rule walk.
+#define CHECK_BROADCAST(...) CheckBroadcast(__VA_ARGS__)
 
 }  // namespace
 
 TEST_CASE("Movement helpers: multi-input broadcasting matches NumPy's rule", "[movement_helpers]") {
-  CheckBroadcast({2, 3, 4}, {{3, 1}, {1}, {2, 1, 4}});
-  CheckBroadcast({2, 3, 4}, {{2, 3, 4}, {4}, {}});
-  CheckBroadcast({5, 1, 3}, {{5, 1, 1}, {1, 3}, {5, 1, 3}});
-  CheckBroadcast({6, 1, 7, 2}, {{1, 1, 7, 1}, {6, 1, 1, 2}});
-  CheckBroadcast({3, 4}, {{3, 4}});
-  CheckBroadcast({}, {{}, {}, {}});
-  CheckBroadcast({1, 1}, {{1}, {1, 1}});
+  CHECK_BROADCAST({2, 3, 4}, {{3, 1}, {1}, {2, 1, 4}});
+  CHECK_BROADCAST({2, 3, 4}, {{2, 3, 4}, {4}, {}});
+  CHECK_BROADCAST({5, 1, 3}, {{5, 1, 1}, {1, 3}, {5, 1, 3}});
+  CHECK_BROADCAST({6, 1, 7, 2}, {{1, 1, 7, 1}, {6, 1, 1, 2}});
+  CHECK_BROADCAST({3, 4}, {{3, 4}});
+  CHECK_BROADCAST({}, {{}, {}, {}});
+  CHECK_BROADCAST({1, 1}, {{1}, {1, 1}});
   // Rank 11 with one pattern everywhere collapses to one dim; alternating patterns do not.
-  CheckBroadcast({2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2}, {{2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2}});
-  CheckBroadcast({2, 2, 2, 2, 2, 2, 2, 2}, {{2, 1, 2, 1, 2, 1, 2, 1}, {1, 2, 1, 2, 1, 2, 1, 2}});
+  CHECK_BROADCAST({2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2}, {{2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2}});
+  CHECK_BROADCAST({2, 2, 2, 2, 2, 2, 2, 2}, {{2, 1, 2, 1, 2, 1, 2, 1}, {1, 2, 1, 2, 1, 2, 1, 2}});
 }
 
 TEST_CASE("Movement helpers: broadcasting by hand, collapsing, empty and bad shapes",

@@ -12,11 +12,11 @@
 #include "graph/builder.h"
 #include "graph/gradients.h"
 #include "graph/npy.h"
+#include "tests/graph/gradient_assert.h"
 #include "tests/graph/gradient_check_util.h"
 #include "tests/tools/fixture_util.h"
 
 using namespace quiver;
-using quiver::testing::CheckGradients;
 using quiver::testing::GradBuildFn;
 using quiver::testing::GradCheckOptions;
 using quiver::testing::RandomDoubles;
@@ -25,14 +25,6 @@ using quiver::testing::RunGraph;
 namespace {
 
 using Outputs = std::vector<Output>;
-
-void ExpectGradientsMatch(const std::vector<Tensor>& xs, const GradBuildFn& build,
-                          const GradCheckOptions& options = {}) {
-  auto report = CheckGradients(xs, build, options);
-  INFO((report.ok() ? report->ToString() : std::string(report.status().message())));
-  REQUIRE(report.ok());
-  CHECK(report->passed);
-}
 
 template <typename T>
 Output ConstOf(GraphBuilder& b, std::vector<T> v, TensorShape shape) {
@@ -55,20 +47,20 @@ bool Contains(const std::string& s, const std::string& part) {
 
 TEST_CASE("GatherV2 gradients match finite differences", "[gradients][gather]") {
   SECTION("axis 0, 2-D params, rank-2 indices with repeats") {
-    ExpectGradientsMatch({RandomDoubles({5, 3}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({5, 3}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       Output idx = ConstOf<int32_t>(b, {1, 3, 1, 0, 4, 1}, {3, 2});
       return Outputs{Gather(b, x[0], idx, 0)};
     });
   }
   SECTION("axis 0, 1-D params, int64 indices") {
-    ExpectGradientsMatch({RandomDoubles({6}, 2)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({6}, 2)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{Gather(b, x[0], ConstOf<int64_t>(b, {2, 2, 5}, {3}), 0)};
     });
   }
   SECTION("axis 0 with an unknown first dim (run-time shapes)") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 3}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({4, 3}, 3)},
         [](GraphBuilder& b, const Outputs& x) {
           return Outputs{Gather(b, x[0], ConstOf<int32_t>(b, {3, 3, 0, 2}, {2, 2}), 0)};
@@ -76,17 +68,17 @@ TEST_CASE("GatherV2 gradients match finite differences", "[gradients][gather]") 
         options);
   }
   SECTION("axis 1 and axis -1, repeated indices") {
-    ExpectGradientsMatch({RandomDoubles({2, 5, 3}, 4)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 5, 3}, 4)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{Gather(b, x[0], ConstOf<int32_t>(b, {4, 1, 1, 0}, {4}), 1)};
     });
-    ExpectGradientsMatch({RandomDoubles({3, 4}, 5)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 4}, 5)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{Gather(b, x[0], ConstOf<int32_t>(b, {3, 3, 0, 1}, {2, 2}), -1)};
     });
   }
   SECTION("axis 2 with unknown dims") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 2, -1}};
-    ExpectGradientsMatch(
+    REQUIRE_GRADIENTS_MATCH(
         {RandomDoubles({2, 2, 4}, 6)},
         [](GraphBuilder& b, const Outputs& x) {
           return Outputs{Gather(b, x[0], ConstOf<int32_t>(b, {0, 3, 0}, {3}), 2)};
@@ -165,13 +157,13 @@ TEST_CASE("An embedding table trains with its GatherV2 gradient; unused rows sta
 
 TEST_CASE("UnsortedSegmentSum gradients match finite differences", "[gradients][segment]") {
   SECTION("repeated and negative ids") {
-    ExpectGradientsMatch({RandomDoubles({5, 2}, 7)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({5, 2}, 7)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{b.Op("UnsortedSegmentSum", {x[0], ConstOf<int32_t>(b, {2, 0, 2, -1, 0}, {5}),
                                                  grad::ScalarConst(b, 4, DT_INT32)})};
     });
   }
   SECTION("rank-2 int64 ids") {
-    ExpectGradientsMatch({RandomDoubles({2, 3, 2}, 8)}, [](GraphBuilder& b, const Outputs& x) {
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3, 2}, 8)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{
           b.Op("UnsortedSegmentSum", {x[0], ConstOf<int64_t>(b, {1, -2, 1, 0, 0, 2}, {2, 3}),
                                       b.Const(Tensor::Scalar<int64_t>(3))})};
@@ -205,18 +197,18 @@ TEST_CASE("SelectV2 gradients match finite differences", "[gradients][select]") 
     };
   };
   SECTION("cond [3,1] broadcast against t [3,4] and e [4]") {
-    ExpectGradientsMatch({RandomDoubles({3, 4}, 9), RandomDoubles({4}, 10)},
-                         select({true, false, true}, {3, 1}));
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 4}, 9), RandomDoubles({4}, 10)},
+                            select({true, false, true}, {3, 1}));
   }
   SECTION("cond [4] broadcasting t [2,1] and a scalar e") {
-    ExpectGradientsMatch({RandomDoubles({2, 1}, 11), RandomDoubles({}, 12)},
-                         select({false, true, true, false}, {4}));
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 1}, 11), RandomDoubles({}, 12)},
+                            select({false, true, true, false}, {4}));
   }
   SECTION("same shapes, unknown dims (BroadcastGradientArgs at run time)") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, -1}, TensorShape{-1}};
-    ExpectGradientsMatch({RandomDoubles({2, 3}, 13), RandomDoubles({3}, 14)},
-                         select({true, false, false, true, true, false}, {2, 3}), options);
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 13), RandomDoubles({3}, 14)},
+                            select({true, false, false, true, true, false}, {2, 3}), options);
   }
 }
 
@@ -247,23 +239,23 @@ TEST_CASE("BroadcastTo and IdentityN gradients match finite differences",
     };
   };
   SECTION("[3,1] -> [2,3,4]") {
-    ExpectGradientsMatch({RandomDoubles({3, 1}, 15)}, broadcast({2, 3, 4}));
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 1}, 15)}, broadcast({2, 3, 4}));
   }
-  SECTION("[] -> [2,2]") { ExpectGradientsMatch({RandomDoubles({}, 16)}, broadcast({2, 2})); }
-  SECTION("[4] -> [3,4]") { ExpectGradientsMatch({RandomDoubles({4}, 17)}, broadcast({3, 4})); }
-  SECTION("same shape") { ExpectGradientsMatch({RandomDoubles({2, 3}, 18)}, broadcast({2, 3})); }
+  SECTION("[] -> [2,2]") { REQUIRE_GRADIENTS_MATCH({RandomDoubles({}, 16)}, broadcast({2, 2})); }
+  SECTION("[4] -> [3,4]") { REQUIRE_GRADIENTS_MATCH({RandomDoubles({4}, 17)}, broadcast({3, 4})); }
+  SECTION("same shape") { REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 18)}, broadcast({2, 3})); }
   SECTION("[?,1] -> [2,3,4] (run-time reduction axes)") {
     GradCheckOptions options;
     options.placeholder_shapes = {TensorShape{-1, 1}};
-    ExpectGradientsMatch({RandomDoubles({3, 1}, 19)}, broadcast({2, 3, 4}), options);
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 1}, 19)}, broadcast({2, 3, 4}), options);
   }
   SECTION("IdentityN passes each output's gradient through") {
-    ExpectGradientsMatch({RandomDoubles({2, 3}, 20), RandomDoubles({3}, 21)},
-                         [](GraphBuilder& b, const Outputs& x) {
-                           Node* n = b.OpNode("IdentityN", {x[0], x[1]}, {}, "IdentityN");
-                           Output a(&b, n, 0), c(&b, n, 1);
-                           return Outputs{Square(a) * c, Exp(c)};
-                         });
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 20), RandomDoubles({3}, 21)},
+                            [](GraphBuilder& b, const Outputs& x) {
+                              Node* n = b.OpNode("IdentityN", {x[0], x[1]}, {}, "IdentityN");
+                              Output a(&b, n, 0), c(&b, n, 1);
+                              return Outputs{Square(a) * c, Exp(c)};
+                            });
   }
 }
 

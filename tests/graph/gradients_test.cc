@@ -9,10 +9,10 @@
 #include "absl/strings/str_join.h"
 #include "graph/builder.h"
 #include "graph/gradients.h"
+#include "tests/graph/gradient_assert.h"
 #include "tests/graph/gradient_check_util.h"
 
 using namespace quiver;
-using quiver::testing::CheckGradients;
 using quiver::testing::GradBuildFn;
 using quiver::testing::GradCheckOptions;
 using quiver::testing::RandomDoubles;
@@ -21,16 +21,6 @@ using quiver::testing::RunGraph;
 namespace {
 
 using Outputs = std::vector<Output>;
-
-void ExpectGradientsMatchImpl(const std::vector<Tensor>& xs, const GradBuildFn& build,
-                              const GradCheckOptions& options = {}) {
-  auto report = CheckGradients(xs, build, options);
-  INFO((report.ok() ? report->ToString() : std::string(report.status().message())));
-  REQUIRE(report.ok());
-  CHECK(report->passed);
-}
-// Asserts (REQUIRE/CHECK inside) that symbolic and numeric gradients agree.
-#define REQUIRE_GRADIENTS_MATCH(...) ExpectGradientsMatchImpl(__VA_ARGS__)
 
 bool HasOp(const char* op) { return OpRegistry::Global().Find(op) != nullptr; }
 
@@ -84,8 +74,9 @@ TEST_CASE("Gradients of unary element-wise ops match finite differences", "[grad
   for (const Case& c : cases) {
     for (const TensorShape& shape : {TensorShape{2, 3}, TensorShape{3, 2, 2}}) {
       DYNAMIC_SECTION(c.name << " " << shape.DebugString()) {
-        REQUIRE_GRADIENTS_MATCH({RandomDoubles(shape, 7, c.lo, c.hi)},
-                             [&](GraphBuilder&, const Outputs& x) { return Outputs{c.fn(x[0])}; });
+        REQUIRE_GRADIENTS_MATCH(
+            {RandomDoubles(shape, 7, c.lo, c.hi)},
+            [&](GraphBuilder&, const Outputs& x) { return Outputs{c.fn(x[0])}; });
       }
     }
   }
@@ -162,9 +153,9 @@ TEST_CASE("The x[?,n] + b[n] gradient needs no run-time shape logic", "[gradient
 TEST_CASE("Gradients of AddN, Cast and SquaredDifference chains", "[gradients]") {
   SECTION("AddN") {
     REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2)},
-                         [](GraphBuilder& b, const Outputs& x) {
-                           return Outputs{b.Op("AddN", {x[0], x[1] * x[1], x[0] * x[1]})};
-                         });
+                            [](GraphBuilder& b, const Outputs& x) {
+                              return Outputs{b.Op("AddN", {x[0], x[1] * x[1], x[0] * x[1]})};
+                            });
   }
   SECTION("Cast float64 -> float32 -> float64 passes the gradient through") {
     Graph g;
@@ -263,9 +254,9 @@ TEST_CASE("Gradients of MatMul with every transpose combination", "[gradients]")
         const TensorShape sa = ta ? TensorShape{4, 3} : TensorShape{3, 4};
         const TensorShape sb = tb ? TensorShape{2, 4} : TensorShape{4, 2};
         REQUIRE_GRADIENTS_MATCH({RandomDoubles(sa, 1), RandomDoubles(sb, 2)},
-                             [&](GraphBuilder&, const Outputs& x) {
-                               return Outputs{MatMul(x[0], x[1], {ta, tb})};
-                             });
+                                [&](GraphBuilder&, const Outputs& x) {
+                                  return Outputs{MatMul(x[0], x[1], {ta, tb})};
+                                });
       }
     }
   }
@@ -285,9 +276,9 @@ TEST_CASE("Gradients of BatchMatMulV2 reduce broadcast batch dims", "[gradients]
     DYNAMIC_SECTION(c.a.DebugString()
                     << " x " << c.b.DebugString() << " adj " << c.adj_x << c.adj_y) {
       REQUIRE_GRADIENTS_MATCH({RandomDoubles(c.a, 1), RandomDoubles(c.b, 2)},
-                           [&](GraphBuilder&, const Outputs& x) {
-                             return Outputs{BatchMatMul(x[0], x[1], c.adj_x, c.adj_y)};
-                           });
+                              [&](GraphBuilder&, const Outputs& x) {
+                                return Outputs{BatchMatMul(x[0], x[1], c.adj_x, c.adj_y)};
+                              });
     }
   }
   SECTION("unknown batch dims") {
@@ -299,9 +290,9 @@ TEST_CASE("Gradients of BatchMatMulV2 reduce broadcast batch dims", "[gradients]
   }
   SECTION("BatchMatMul (v1, no broadcasting)") {
     REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3, 4}, 1), RandomDoubles({2, 4, 2}, 2)},
-                         [&](GraphBuilder& b, const Outputs& x) {
-                           return Outputs{b.Op("BatchMatMul", {x[0], x[1]})};
-                         });
+                            [&](GraphBuilder& b, const Outputs& x) {
+                              return Outputs{b.Op("BatchMatMul", {x[0], x[1]})};
+                            });
   }
 }
 
@@ -351,17 +342,17 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
   }
   SECTION("Concat (v1)") {
     REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1), RandomDoubles({1, 3}, 2)},
-                         [](GraphBuilder& b, const Outputs& x) {
-                           return Outputs{b.Op("Concat", {b.Scalar(0, DT_INT32), x[0], x[1]})};
-                         });
+                            [](GraphBuilder& b, const Outputs& x) {
+                              return Outputs{b.Op("Concat", {b.Scalar(0, DT_INT32), x[0], x[1]})};
+                            });
   }
   SECTION("Pack and Unpack") {
     for (int64_t axis : {0, 1, -1}) {
       DYNAMIC_SECTION("axis " << axis) {
         REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 3}, 1), RandomDoubles({2, 3}, 2)},
-                             [&](GraphBuilder&, const Outputs& x) {
-                               return Outputs{Stack({x[0], x[1], x[0]}, axis)};
-                             });
+                                [&](GraphBuilder&, const Outputs& x) {
+                                  return Outputs{Stack({x[0], x[1], x[0]}, axis)};
+                                });
       }
     }
   }
@@ -422,7 +413,7 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
 
 TEST_CASE("Gradients of Fill, PadV2 and Snapshot match finite differences", "[gradients]") {
   REQUIRE_GRADIENTS_MATCH({RandomDoubles({}, 1), RandomDoubles({2, 3}, 2)}, [](GraphBuilder& b,
-                                                                            const Outputs& x) {
+                                                                               const Outputs& x) {
     Output filled = b.Op("Fill", {Int32s(b, {2, 3}), x[0]});
     Output padded = b.Op("PadV2", {x[1], b.Const(Tensor::FromVector<int32_t>({0, 1, 1, 0}, {2, 2})),
                                    b.Scalar(0.5, DT_DOUBLE)});
@@ -464,11 +455,12 @@ TEST_CASE("Gradients of the cross-entropy ops match finite differences", "[gradi
         });
   }
   SECTION("sparse") {
-    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 4}, 1, -2, 2)}, [](GraphBuilder& b, const Outputs& x) {
-      Output labels = b.Const(Tensor::FromVector<int32_t>({2, 0, 3}, {3}));
-      Node* n = b.OpNode("SparseSoftmaxCrossEntropyWithLogits", {x[0], labels});
-      return Outputs{Output(&b, n, 0), Output(&b, n, 1)};
-    });
+    REQUIRE_GRADIENTS_MATCH(
+        {RandomDoubles({3, 4}, 1, -2, 2)}, [](GraphBuilder& b, const Outputs& x) {
+          Output labels = b.Const(Tensor::FromVector<int32_t>({2, 0, 3}, {3}));
+          Node* n = b.OpNode("SparseSoftmaxCrossEntropyWithLogits", {x[0], labels});
+          return Outputs{Output(&b, n, 0), Output(&b, n, 1)};
+        });
   }
 }
 
@@ -499,9 +491,9 @@ TEST_CASE("Gradients of Conv2D match finite differences", "[gradients]") {
     DYNAMIC_SECTION(c.input.DebugString() << " " << c.filter.DebugString() << " " << c.padding
                                           << " stride " << c.strides[1]) {
       REQUIRE_GRADIENTS_MATCH({RandomDoubles(c.input, 1), RandomDoubles(c.filter, 2)},
-                           [&](GraphBuilder&, const Outputs& x) {
-                             return Outputs{Conv2D(x[0], x[1], c.strides, c.padding)};
-                           });
+                              [&](GraphBuilder&, const Outputs& x) {
+                                return Outputs{Conv2D(x[0], x[1], c.strides, c.padding)};
+                              });
     }
   }
 }
@@ -520,17 +512,17 @@ TEST_CASE("Gradients of pooling match finite differences", "[gradients]") {
     DYNAMIC_SECTION("MaxPool " << c.padding << " k" << c.ksize[1] << c.ksize[2]) {
       if (!SkipWithoutOps({"MaxPoolGrad"})) {
         REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 5, 5, 2}, 1)},
-                             [&](GraphBuilder&, const Outputs& x) {
-                               return Outputs{MaxPool(x[0], c.ksize, c.strides, c.padding)};
-                             });
+                                [&](GraphBuilder&, const Outputs& x) {
+                                  return Outputs{MaxPool(x[0], c.ksize, c.strides, c.padding)};
+                                });
       }
     }
     DYNAMIC_SECTION("AvgPool " << c.padding << " k" << c.ksize[1] << c.ksize[2]) {
       if (!SkipWithoutOps({"AvgPoolGrad"})) {
         REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 5, 5, 2}, 1)},
-                             [&](GraphBuilder&, const Outputs& x) {
-                               return Outputs{AvgPool(x[0], c.ksize, c.strides, c.padding)};
-                             });
+                                [&](GraphBuilder&, const Outputs& x) {
+                                  return Outputs{AvgPool(x[0], c.ksize, c.strides, c.padding)};
+                                });
       }
     }
   }
