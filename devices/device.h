@@ -43,8 +43,9 @@ class Device {
 
   // Copies `num_bytes` from host memory into memory of this device's allocator, and back.
   // CPU devices memcpy; an accelerator enqueues on its stream (complete after Sync(), or, when
-  // CopiesAreStreamOrdered(), ordered as described there: the CUDA device's CopyFromHost waits
-  // for its copy before returning, so the source may be freed right after).
+  // CopiesAreStreamOrdered(), ordered as described there: the CUDA device's CopyFromHost has
+  // read the source when it returns, staged into pinned memory, so the source may be freed
+  // right after while the DMA still runs).
   virtual absl::Status CopyFromHost(const void* host_src, void* device_dst, size_t num_bytes);
   virtual absl::Status CopyToHost(const void* device_src, void* host_dst, size_t num_bytes);
   // Waits for the work queued on this device (CPU: none).

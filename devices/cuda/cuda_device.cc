@@ -4,6 +4,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <vector>
 
@@ -107,8 +108,6 @@ absl::StatusOr<std::unique_ptr<CudaDevice>> CudaDevice::Create(const DeviceInfo&
   }
   QUIVER_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&d->compute_done_, cudaEventDisableTiming),
                               "cudaEventCreate");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&d->h2d_done_, cudaEventDisableTiming),
-                              "cudaEventCreate");
   size_t free_bytes = 0, total_bytes = 0;
   QUIVER_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
   BFCAllocatorOptions gpu;
@@ -130,6 +129,10 @@ CudaDevice::~CudaDevice() {
   for (cudaStream_t s : {streams_.compute, streams_.host_to_device, streams_.device_to_host}) {
     if (s != nullptr) cudaStreamSynchronize(s);
   }
+  // The streams are idle: every staging buffer can go back before the allocator does.
+  staging_.ReleaseAll([this](const InFlightStaging::Entry& e) { ReleaseStaging(e); });
+  for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
+  free_events_.clear();
   if (cublas_ != nullptr) cublasDestroy(cublas_);
   if (cudnn_ != nullptr) cudnnDestroy(cudnn_);
   // Tensors fetched from the device may still hold blocks: the allocators outlive the device
@@ -144,37 +147,114 @@ CudaDevice::~CudaDevice() {
     if (s != nullptr) cudaStreamDestroy(s);
   }
   if (compute_done_ != nullptr) cudaEventDestroy(compute_done_);
-  if (h2d_done_ != nullptr) cudaEventDestroy(h2d_done_);
 }
 
 absl::Status CudaDevice::Activate() const {
   return CudaStatus(cudaSetDevice(streams_.device), "cudaSetDevice");
 }
 
+namespace {
+
+// Feeds and uploads up to this size are staged through pinned memory and do not wait for their
+// DMA; larger ones (weights uploaded once) wait instead of pinning that much.
+constexpr size_t kMaxStagedCopyBytes = size_t{64} << 20;
+// Staging held by copies in flight is capped: past it, CopyFromHost waits for the oldest.
+constexpr size_t kMaxInFlightStagingBytes = size_t{256} << 20;
+
+}  // namespace
+
+absl::StatusOr<cudaEvent_t> CudaDevice::TakeEventLocked() {
+  if (!free_events_.empty()) {
+    cudaEvent_t e = free_events_.back();
+    free_events_.pop_back();
+    return e;
+  }
+  cudaEvent_t e = nullptr;
+  QUIVER_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming),
+                              "cudaEventCreate");
+  return e;
+}
+
+void CudaDevice::ReleaseStaging(const InFlightStaging::Entry& e) {
+  pinned_allocator_->DeallocateRaw(e.buffer);
+  free_events_.push_back(static_cast<cudaEvent_t>(e.marker));
+}
+
+absl::Status CudaDevice::ReclaimStagingLocked(size_t incoming) {
+  auto is_done = [](void* marker) -> absl::StatusOr<bool> {
+    cudaError_t err = cudaEventQuery(static_cast<cudaEvent_t>(marker));
+    if (err == cudaErrorNotReady) {
+      // Not an error, but do not leave it as this thread's last error: kernels check that.
+      if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
+      return false;
+    }
+    if (err != cudaSuccess) return CudaStatus(err, "cudaEventQuery(host-to-device copy)");
+    return true;
+  };
+  auto release = [this](const InFlightStaging::Entry& e) { ReleaseStaging(e); };
+  auto reclaimed = staging_.Reclaim(is_done, release);
+  if (!reclaimed.ok()) return reclaimed.status();
+  while (!staging_.empty() && staging_.bytes() + incoming > kMaxInFlightStagingBytes) {
+    QUIVER_CUDA_RETURN_IF_ERROR(
+        cudaEventSynchronize(static_cast<cudaEvent_t>(staging_.oldest().marker)),
+        "cudaEventSynchronize(host-to-device copy)");
+    reclaimed = staging_.Reclaim(is_done, release);
+    if (!reclaimed.ok()) return reclaimed.status();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CudaDevice::CopyFromHost(const void* host_src, void* device_dst, size_t num_bytes) {
   if (num_bytes == 0) return absl::OkStatus();
   QUIVER_CUDA_RETURN_IF_ERROR(cudaSetDevice(streams_.device), "cudaSetDevice");
   std::lock_guard<std::mutex> lock(copy_mu_);
+  const bool stage = num_bytes <= kMaxStagedCopyBytes;
+  if (stage) {
+    absl::Status s = ReclaimStagingLocked(num_bytes);
+    if (!s.ok()) return s;
+  }
+  auto done = TakeEventLocked();
+  if (!done.ok()) return done.status();
+  // The caller may free or reuse host_src as soon as we return (feeds, _Transfer and Const
+  // uploads do), and cudaMemcpyAsync has consumed its source only once the copy has completed.
+  // So copy the bytes into pinned staging now (a host memcpy: cheap next to a DMA wait) and
+  // let the staging buffer outlive the call; without staging memory, wait for the copy below.
+  void* staging = stage ? pinned_allocator_->AllocateRaw(256, num_bytes) : nullptr;
+  const void* src = host_src;
+  if (staging != nullptr) {
+    std::memcpy(staging, host_src, num_bytes);
+    src = staging;
+  }
+  auto fail = [&](cudaError_t err, const char* what) {
+    // Nothing was left in flight from `staging` unless the copy was enqueued: wait for the
+    // stream before handing the buffer back.
+    cudaStreamSynchronize(streams_.host_to_device);
+    if (staging != nullptr) pinned_allocator_->DeallocateRaw(staging);
+    free_events_.push_back(*done);
+    return CudaStatus(err, what);
+  };
   // The destination may be memory that compute work queued earlier still reads (the BFC
   // allocator reuses freed blocks in stream order): copy after it.
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaEventRecord(compute_done_, streams_.compute), "cudaEventRecord");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(streams_.host_to_device, compute_done_, 0),
-                              "cudaStreamWaitEvent");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device_dst, host_src, num_bytes,
-                                              cudaMemcpyHostToDevice, streams_.host_to_device),
-                              "cudaMemcpyAsync(H2D)");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaEventRecord(h2d_done_, streams_.host_to_device),
-                              "cudaEventRecord");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(streams_.compute, h2d_done_, 0),
-                              "cudaStreamWaitEvent");
-  // The caller may free or reuse host_src as soon as we return (CopiesAreStreamOrdered: feeds,
-  // _Transfer and Const uploads do). CUDA guarantees that a cudaMemcpyAsync has consumed its
-  // source only once the copy has completed, for pinned memory (the DMA reads it later) and
-  // for pageable memory alike (the staging through pinned buffers "might be synchronous" but
-  // is not documented to be), so always wait for this copy (only this stream, not the device).
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_.host_to_device),
-                              "cudaStreamSynchronize(H2D)");
-  return absl::OkStatus();
+  cudaError_t err = cudaEventRecord(compute_done_, streams_.compute);
+  if (err != cudaSuccess) return fail(err, "cudaEventRecord");
+  err = cudaStreamWaitEvent(streams_.host_to_device, compute_done_, 0);
+  if (err != cudaSuccess) return fail(err, "cudaStreamWaitEvent");
+  err =
+      cudaMemcpyAsync(device_dst, src, num_bytes, cudaMemcpyHostToDevice, streams_.host_to_device);
+  if (err != cudaSuccess) return fail(err, "cudaMemcpyAsync(H2D)");
+  err = cudaEventRecord(*done, streams_.host_to_device);
+  if (err != cudaSuccess) return fail(err, "cudaEventRecord");
+  // Compute work queued from now on reads the destination only after the copy.
+  err = cudaStreamWaitEvent(streams_.compute, *done, 0);
+  if (err != cudaSuccess) return fail(err, "cudaStreamWaitEvent");
+  if (staging != nullptr) {
+    staging_.Add({*done, staging, num_bytes});
+    return absl::OkStatus();
+  }
+  // host_src itself is the DMA source: wait for this copy (only this stream, not the device).
+  err = cudaStreamSynchronize(streams_.host_to_device);
+  free_events_.push_back(*done);
+  return CudaStatus(err, "cudaStreamSynchronize(H2D)");
 }
 
 absl::Status CudaDevice::CopyToHost(const void* device_src, void* host_dst, size_t num_bytes) {
@@ -198,6 +278,8 @@ absl::Status CudaDevice::Sync() {
   for (cudaStream_t s : {streams_.host_to_device, streams_.compute, streams_.device_to_host}) {
     QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   }
+  std::lock_guard<std::mutex> lock(copy_mu_);
+  staging_.ReleaseAll([this](const InFlightStaging::Entry& e) { ReleaseStaging(e); });
   return absl::OkStatus();
 }
 

@@ -21,10 +21,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "devices/common/bfc_allocator.h"
+#include "devices/common/in_flight_staging.h"
 #include "devices/device.h"
 #include "devices/kernel.h"
 
@@ -85,14 +87,16 @@ class CudaDevice final : public Device {
   Allocator* pinned_allocator() const { return pinned_allocator_.get(); }
 
   // Enqueued on the copy streams, ordered after the compute work queued so far; compute work
-  // queued later waits for the copy. CopyFromHost returns once `host_src` has been read: it
-  // always waits for the host-to-device stream (pinned or pageable source alike), so the caller
-  // may free the source right away. CopyToHost returns once the bytes are on the host.
+  // queued later waits for the copy. CopyFromHost returns once `host_src` has been read, so the
+  // caller may free it right away: up to kMaxStagedCopyBytes it memcpys the source into a pinned
+  // staging buffer and returns without waiting for the DMA (the buffer is freed when the copy's
+  // event completes), so feeding a step does not wait for the compute queued before it; larger
+  // copies wait for the host-to-device stream. CopyToHost returns once the bytes are on the host.
   absl::Status CopyFromHost(const void* host_src, void* device_dst, size_t num_bytes) override;
   absl::Status CopyToHost(const void* device_src, void* host_dst, size_t num_bytes) override;
   // Both copies above are stream ordered: CopyTensor need not Sync() the whole device.
   bool CopiesAreStreamOrdered() const override { return true; }
-  // Waits for the three streams.
+  // Waits for the three streams (and frees every staging buffer).
   absl::Status Sync() override;
   void* device_context() const override { return const_cast<CudaStreams*>(&streams_); }
 
@@ -111,10 +115,17 @@ class CudaDevice final : public Device {
  private:
   explicit CudaDevice(const DeviceInfo& info) : Device(info) {}
 
+  // Frees the staging buffers whose copies have completed, then, while more than
+  // kMaxInFlightStagingBytes would be in flight with `incoming` more, waits for the oldest.
+  absl::Status ReclaimStagingLocked(size_t incoming);
+  void ReleaseStaging(const InFlightStaging::Entry& e);
+  absl::StatusOr<cudaEvent_t> TakeEventLocked();
+
   CudaStreams streams_;
-  cudaEvent_t compute_done_ = nullptr;  // recorded on compute before a copy
-  cudaEvent_t h2d_done_ = nullptr;      // recorded on host_to_device after a copy
-  std::mutex copy_mu_;                  // the events are shared: one copy at a time
+  cudaEvent_t compute_done_ = nullptr;    // recorded on compute before a copy
+  std::mutex copy_mu_;                    // the events are shared: one copy at a time
+  InFlightStaging staging_;               // pinned sources of copies still in flight
+  std::vector<cudaEvent_t> free_events_;  // recycled copy-completion events
   std::unique_ptr<BFCAllocator> gpu_allocator_;
   std::unique_ptr<BFCAllocator> pinned_allocator_;
   std::mutex handles_mu_;
