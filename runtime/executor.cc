@@ -499,6 +499,15 @@ absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<T
       ASSIGN_OR_RETURN(t, t.Clone(host_device ? device->allocator() : nullptr));
     }
   }
+  // Like TF's sync-on-finish: a step ends when its accelerator work has, so a run with only
+  // targets (a train op) reports a kernel fault itself and its wall time is honest. Waits for
+  // this step's streams once, never between nodes.
+  for (const auto& e : executors_) {
+    Device* device = e->device();
+    if (device != nullptr && !device->allocator()->host_accessible()) {
+      RETURN_IF_ERROR(device->Sync());
+    }
+  }
   return fetched;
 }
 

@@ -380,10 +380,21 @@ TEST_CASE("A session copies device memory to the host and keeps HostMemory outpu
   for (const Node* n : (*session)->graph().nodes()) transfer_nodes += n->op() == "_Transfer";
   CHECK(transfer_nodes == 2);
   // One copy in, one copy out (by the CPU _Transfer, through the fake device); each followed
-  // by a Sync since the fake's copies are not stream ordered.
+  // by a Sync since the fake's copies are not stream ordered; then one Sync as the step ends
+  // (sync on finish: the step's accelerator work is done when Run returns).
   CHECK(fake->counters.copy_from_host == 1);
   CHECK(fake->counters.copy_to_host == 1);
-  CHECK(fake->counters.sync == 2);
+  CHECK(fake->counters.sync == 3);
+
+  // A run with only a target on the accelerator fetches nothing, yet still waits for the
+  // device before returning: the copy in (+ its Sync) and the Sync at the end of the step.
+  auto target_only =
+      (*session)->Run({{"x", Tensor::FromVector<float>({1, 2, 3, 4}, {2, 2})}}, {}, {"y"});
+  INFO(target_only.status().ToString());
+  REQUIRE(target_only.ok());
+  CHECK(fake->counters.copy_from_host == 2);
+  CHECK(fake->counters.copy_to_host == 1);
+  CHECK(fake->counters.sync == 5);
 }
 
 TEST_CASE("KernelRegistry: registration while other threads look kernels up", "[devices]") {
