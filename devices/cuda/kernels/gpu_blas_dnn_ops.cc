@@ -9,12 +9,14 @@
 //
 // TF's filter layout [KH, KW, C, OC] is not one cuDNN takes: the filter is transposed to
 // [OC, KH, KW, C] (cuDNN's NHWC filter format) in scratch memory, and the filter gradient is
-// computed in that layout and transposed back. DepthwiseConv2dNative is the grouped convolution
-// with groups = C: TF's [KH, KW, C, M] filter (output channel c*M + m reads input channel c) is
-// byte-for-byte the grouped [KH, KW, 1, C*M] layout, and cuDNN's groups take consecutive runs
-// of K/groups = M output channels, so the same transpose to [C*M, KH, KW, 1] serves.
-// Asymmetric SAME padding (odd total) is handled by copying the input into a zero-padded
-// buffer and convolving with padding 0.
+// computed in that layout and transposed back. When no cuDNN algorithm takes that filter for a
+// problem (grouped/dilated NHWC float32 configurations are the sparse ones), the same is done
+// with a [OC, C, KH, KW] filter (NHWC data with a KCRS filter: IMPLICIT_GEMM's general case).
+// DepthwiseConv2dNative is the grouped convolution with groups = C: TF's [KH, KW, C, M] filter
+// (output channel c*M + m reads input channel c) is byte-for-byte the grouped [KH, KW, 1, C*M]
+// layout, and cuDNN's groups take consecutive runs of K/groups = M output channels, so the same
+// transpose to [C*M, KH, KW, 1] serves. Asymmetric SAME padding (odd total) is handled by copying
+// the input into a zero-padded buffer and convolving with padding 0.
 #include <cublas_v2.h>
 #include <cudnn.h>
 
@@ -183,11 +185,12 @@ class BatchMatMulGpuOp : public OpKernel {
     for (int i = 0; i < xr - 2; ++i) ab[nb - (xr - 2) + i] = x.dim(i);
     for (int i = 0; i < yr - 2; ++i) bb[nb - (yr - 2) + i] = y.dim(i);
     for (int i = 0; i < nb; ++i) {
-      if (ab[i] != bb[i] && ab[i] != 1 && bb[i] != 1) {
+      // BatchMatMul (V1) needs equal batch dims, as on the CPU; only V2 broadcasts.
+      if (ab[i] != bb[i] && (!broadcast_ || (ab[i] != 1 && bb[i] != 1))) {
         return ctx.Error(absl::StrCat("In[0] and In[1] must have compatible batch dimensions: ",
                                       x.shape().DebugString(), " vs. ", y.shape().DebugString()));
       }
-      ob[i] = std::max(ab[i], bb[i]);
+      ob[i] = ab[i] == 1 ? bb[i] : ab[i];  // not max: 0 broadcast with 1 is 0
     }
     std::vector<int64_t> out_dims = ob;
     out_dims.push_back(m);
@@ -256,6 +259,10 @@ struct ConvPlan {
   onednn::ConvDims d;
   bool explicit_pad = false;  // input copied into a zero-padded [n, hp, wp, c] buffer
   int64_t hp = 0, wp = 0, ph = 0, pw = 0;
+  // The cuDNN filter layout: KRSC [OC, KH, KW, C/G] (CUDNN_TENSOR_NHWC, tried first) or KCRS
+  // [OC, C/G, KH, KW] (CUDNN_TENSOR_NCHW: NHWC data with a KCRS filter is IMPLICIT_GEMM's most
+  // general configuration, the fallback when no algorithm takes the KRSC filter).
+  bool kcrs = false;
 };
 
 ConvPlan PlanConv(const onednn::ConvDims& d) {
@@ -286,7 +293,8 @@ absl::Status MakeDescriptors(OpKernelContext& ctx, const ConvPlan& p, Descriptor
                              "cudnnSetTensor4dDescriptor(y)"));
   RETURN_IF_ERROR(
       CudnnCheck(ctx,
-                 cudnnSetFilter4dDescriptor(ds->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, I(d.oc),
+                 cudnnSetFilter4dDescriptor(ds->w, CUDNN_DATA_FLOAT,
+                                            p.kcrs ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC, I(d.oc),
                                             I(d.c / d.groups), I(d.kh), I(d.kw)),
                  "cudnnSetFilter4dDescriptor"));
   RETURN_IF_ERROR(
@@ -302,13 +310,18 @@ absl::Status MakeDescriptors(OpKernelContext& ctx, const ConvPlan& p, Descriptor
   return absl::OkStatus();
 }
 
-// [KH,KW,Cg,OC] -> [OC,KH,KW,Cg] (to_cudnn) or back.
-absl::Status TransposeFilter(GpuScope& g, const onednn::ConvDims& d, const float* src, float* dst,
+// [KH,KW,Cg,OC] -> [OC,KH,KW,Cg] (KRSC) or [OC,Cg,KH,KW] (KCRS) (to_cudnn), or back.
+absl::Status TransposeFilter(GpuScope& g, const ConvPlan& p, const float* src, float* dst,
                              bool to_cudnn) {
+  const onednn::ConvDims& d = p.d;
   const int64_t cg = d.c / d.groups;
   int64_t dims_tf[4] = {d.kh, d.kw, cg, d.oc};
-  int64_t dims_cudnn[4] = {d.oc, d.kh, d.kw, cg};
-  int perm_to[4] = {3, 0, 1, 2}, perm_back[4] = {1, 2, 3, 0};
+  int64_t krsc[4] = {d.oc, d.kh, d.kw, cg}, kcrs[4] = {d.oc, cg, d.kh, d.kw};
+  int64_t* dims_cudnn = p.kcrs ? kcrs : krsc;
+  int krsc_to[4] = {3, 0, 1, 2}, krsc_back[4] = {1, 2, 3, 0};
+  int kcrs_to[4] = {3, 2, 0, 1}, kcrs_back[4] = {2, 3, 1, 0};
+  int* perm_to = p.kcrs ? kcrs_to : krsc_to;
+  int* perm_back = p.kcrs ? kcrs_back : krsc_back;
   index::StridedIndexer ix;
   if (!index::MakeTransposeIndexer(4, to_cudnn ? dims_tf : dims_cudnn,
                                    to_cudnn ? perm_to : perm_back, &ix)) {
@@ -501,6 +514,12 @@ ConvAlgoCache& AlgoCache() {
   static ConvAlgoCache* cache = new ConvAlgoCache;  // leaked: used by kernels until exit
   return *cache;
 }
+// Problems (ConvAlgoKey with the KRSC filter) for which no algorithm took the KRSC filter:
+// later steps go straight to KCRS.
+ConvAlgoCache& KcrsCache() {
+  static ConvAlgoCache* cache = new ConvAlgoCache;  // leaked: used by kernels until exit
+  return *cache;
+}
 
 std::vector<int64_t> ConvAlgoKey(ConvDirection dir, int ordinal, const ConvPlan& p) {
   const onednn::ConvDims& d = p.d;
@@ -521,7 +540,8 @@ std::vector<int64_t> ConvAlgoKey(ConvDirection dir, int ordinal, const ConvPlan&
           d.stride_h,
           d.stride_w,
           d.dilation_h,
-          d.dilation_w};
+          d.dilation_w,
+          p.kcrs ? 1 : 0};
 }
 
 // One direction's cuDNN entry points, as plain ints for the algorithm.
@@ -651,6 +671,11 @@ class ConvGpuOp : public OpKernel {
         ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "input_sizes"));
         filter_shape = ShapeOf(ctx.input(1));
         grad_input = 2;
+        // TF's spatial-only input_sizes [H, W] (the CPU kernel accepts it too): batch and
+        // depth come from out_backprop and the filter.
+        if (in_shape.size() == 2 && filter_shape.size() == 4 && ctx.input(2).rank() == 4) {
+          in_shape = {ctx.input(2).dim(0), in_shape[0], in_shape[1], filter_shape[2]};
+        }
         break;
       }
       case ConvKind::kBackpropFilter: {
@@ -710,155 +735,183 @@ class ConvGpuOp : public OpKernel {
       }
     }
 
-    const ConvPlan p = PlanConv(d);
+    const ConvPlan plan = PlanConv(d);
     ASSIGN_OR_RETURN(cudnnHandle_t h, g.device()->cudnn());
-    const size_t padded_bytes = d.n * p.hp * p.wp * d.c * sizeof(float);
+    const size_t padded_bytes = d.n * plan.hp * plan.wp * d.c * sizeof(float);
     const size_t filter_bytes = filter_count * sizeof(float);
     const float one = 1.f, zero = 0.f;
-    // cuDNN handles are not safe for concurrent use: one library call sequence at a time.
-    std::unique_lock<std::mutex> lock(g.device()->library_mutex());
-    Descriptors ds;
-    RETURN_IF_ERROR(MakeDescriptors(ctx, p, &ds));
 
+    // The operands, staged (and padded, for asymmetric padding) once for both filter layouts.
+    float* out = nullptr;         // y, dx or TF's [KH,KW,C/G,OC] dw
+    const float* x = nullptr;     // forward, backprop filter: the (padded) input
+    const float* w_tf = nullptr;  // forward, backprop input: TF's filter
+    const float* dy = nullptr;    // backprops: the output gradient
+    float* dxp = nullptr;         // backprop input: the (padded) input gradient
     if (forward) {
-      ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
-      ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
-      ASSIGN_OR_RETURN(const float* w_tf, g.InAs<float>(1));
-      ASSIGN_OR_RETURN(void* w_raw, g.Temp(filter_bytes));
-      float* w = static_cast<float*>(w_raw);
-      RETURN_IF_ERROR(TransposeFilter(g, d, w_tf, w, true));
-      if (p.explicit_pad) {
-        ASSIGN_OR_RETURN(void* xp_raw, g.Temp(padded_bytes));
-        RETURN_IF_ERROR(PadCopy(g, p, x, static_cast<float*>(xp_raw), false));
-        x = static_cast<float*>(xp_raw);
-      }
-      ConvAlgoOps ops;
-      ops.dir = ConvDirection::kForward;
-      ops.call = "cudnnConvolutionForward";
-      ops.name = FwdAlgoName;
-      ops.algo_count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-      ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
-        int max = 0;
-        if (cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
-            max <= 0) {
-          max = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-        }
-        std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(max);
-        int found = 0;
-        const cudnnStatus_t st = cudnnGetConvolutionForwardAlgorithm_v7(
-            h, ds.x, ds.w, ds.conv, ds.y, max, &found, perf.data());
-        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
-          algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
-        }
-        return st;
-      };
-      ops.workspace_size = [&](int algo, size_t* bytes) {
-        return cudnnGetConvolutionForwardWorkspaceSize(
-            h, ds.x, ds.w, ds.conv, ds.y, static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
-      };
-      ops.run = [&](int algo, void* ws, size_t bytes) {
-        return cudnnConvolutionForward(h, &one, ds.x, x, ds.w, w, ds.conv,
-                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes,
-                                       &zero, ds.y, y);
-      };
-      RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
-      lock.unlock();
-      if (kind_ == ConvKind::kFusedForward) {  // bias (+ activation): our element-wise kernels
-        RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, y, out_count, d.oc, 2));
-      }
-      return g.Finish();
+      ASSIGN_OR_RETURN(out, g.OutAs<float>(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
+    } else if (kind_ == ConvKind::kBackpropInput) {
+      ASSIGN_OR_RETURN(out, g.OutAs<float>(0, TensorShape(in_shape)));
+    } else {
+      ASSIGN_OR_RETURN(out, g.OutAs<float>(0, TensorShape(filter_shape)));
     }
-
-    if (kind_ == ConvKind::kBackpropInput) {
-      ASSIGN_OR_RETURN(float* dx, g.OutAs<float>(0, TensorShape(in_shape)));
-      ASSIGN_OR_RETURN(const float* w_tf, g.InAs<float>(1));
-      ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(2));
-      ASSIGN_OR_RETURN(void* w_raw, g.Temp(filter_bytes));
-      float* w = static_cast<float*>(w_raw);
-      RETURN_IF_ERROR(TransposeFilter(g, d, w_tf, w, true));
-      float* dxp = dx;
-      if (p.explicit_pad) {
-        ASSIGN_OR_RETURN(void* raw, g.Temp(padded_bytes));
+    if (kind_ != ConvKind::kBackpropInput) {
+      ASSIGN_OR_RETURN(x, g.InAs<float>(0));
+    }
+    if (kind_ != ConvKind::kBackpropFilter) {
+      ASSIGN_OR_RETURN(w_tf, g.InAs<float>(1));
+    }
+    if (!forward) {
+      ASSIGN_OR_RETURN(dy, g.InAs<float>(2));
+    }
+    ASSIGN_OR_RETURN(void* filt_raw, g.Temp(filter_bytes));
+    float* filt = static_cast<float*>(filt_raw);  // the filter in cuDNN's layout
+    if (kind_ == ConvKind::kBackpropInput) dxp = out;
+    if (plan.explicit_pad) {
+      ASSIGN_OR_RETURN(void* raw, g.Temp(padded_bytes));
+      if (kind_ == ConvKind::kBackpropInput) {
         dxp = static_cast<float*>(raw);
+      } else {
+        RETURN_IF_ERROR(PadCopy(g, plan, x, static_cast<float*>(raw), false));
+        x = static_cast<float*>(raw);
       }
-      ConvAlgoOps ops;
-      ops.dir = ConvDirection::kBackwardData;
-      ops.call = "cudnnConvolutionBackwardData";
-      ops.name = BwdDataAlgoName;
-      ops.algo_count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-      ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
-        int max = 0;
-        if (cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
-            max <= 0) {
-          max = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-        }
-        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(max);
-        int found = 0;
-        const cudnnStatus_t st = cudnnGetConvolutionBackwardDataAlgorithm_v7(
-            h, ds.w, ds.y, ds.conv, ds.x, max, &found, perf.data());
-        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
-          algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
-        }
-        return st;
-      };
-      ops.workspace_size = [&](int algo, size_t* bytes) {
-        return cudnnGetConvolutionBackwardDataWorkspaceSize(
-            h, ds.w, ds.y, ds.conv, ds.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
-      };
-      ops.run = [&](int algo, void* ws, size_t bytes) {
-        return cudnnConvolutionBackwardData(h, &one, ds.w, w, ds.y, dy, ds.conv,
-                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws,
-                                            bytes, &zero, ds.x, dxp);
-      };
-      RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
-      lock.unlock();
-      if (p.explicit_pad) RETURN_IF_ERROR(PadCopy(g, p, dxp, dx, true));
-      return g.Finish();
     }
 
-    // kBackpropFilter
-    ASSIGN_OR_RETURN(float* dw_tf, g.OutAs<float>(0, TensorShape(filter_shape)));
-    ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
-    ASSIGN_OR_RETURN(const float* dy, g.InAs<float>(2));
-    if (p.explicit_pad) {
-      ASSIGN_OR_RETURN(void* xp_raw, g.Temp(padded_bytes));
-      RETURN_IF_ERROR(PadCopy(g, p, x, static_cast<float*>(xp_raw), false));
-      x = static_cast<float*>(xp_raw);
+    // One attempt with the filter layout p.kcrs.
+    auto run = [&](const ConvPlan& p) -> absl::Status {
+      Descriptors ds;
+      RETURN_IF_ERROR(MakeDescriptors(ctx, p, &ds));
+      if (w_tf != nullptr) RETURN_IF_ERROR(TransposeFilter(g, p, w_tf, filt, true));
+      ConvAlgoOps ops;
+      if (forward) {
+        ops.dir = ConvDirection::kForward;
+        ops.call = "cudnnConvolutionForward";
+        ops.name = FwdAlgoName;
+        ops.algo_count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+        ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+          int max = 0;
+          if (cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
+              max <= 0) {
+            max = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+          }
+          std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(max);
+          int found = 0;
+          const cudnnStatus_t st = cudnnGetConvolutionForwardAlgorithm_v7(
+              h, ds.x, ds.w, ds.conv, ds.y, max, &found, perf.data());
+          for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+            algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+          }
+          return st;
+        };
+        ops.workspace_size = [&](int algo, size_t* bytes) {
+          return cudnnGetConvolutionForwardWorkspaceSize(
+              h, ds.x, ds.w, ds.conv, ds.y, static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+        };
+        ops.run = [&](int algo, void* ws, size_t bytes) {
+          return cudnnConvolutionForward(h, &one, ds.x, x, ds.w, filt, ds.conv,
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes,
+                                         &zero, ds.y, out);
+        };
+      } else if (kind_ == ConvKind::kBackpropInput) {
+        ops.dir = ConvDirection::kBackwardData;
+        ops.call = "cudnnConvolutionBackwardData";
+        ops.name = BwdDataAlgoName;
+        ops.algo_count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+        ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+          int max = 0;
+          if (cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
+              max <= 0) {
+            max = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+          }
+          std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(max);
+          int found = 0;
+          const cudnnStatus_t st = cudnnGetConvolutionBackwardDataAlgorithm_v7(
+              h, ds.w, ds.y, ds.conv, ds.x, max, &found, perf.data());
+          for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+            algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+          }
+          return st;
+        };
+        ops.workspace_size = [&](int algo, size_t* bytes) {
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(
+              h, ds.w, ds.y, ds.conv, ds.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo),
+              bytes);
+        };
+        ops.run = [&](int algo, void* ws, size_t bytes) {
+          return cudnnConvolutionBackwardData(h, &one, ds.w, filt, ds.y, dy, ds.conv,
+                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws,
+                                              bytes, &zero, ds.x, dxp);
+        };
+      } else {
+        ops.dir = ConvDirection::kBackwardFilter;
+        ops.call = "cudnnConvolutionBackwardFilter";
+        ops.name = BwdFilterAlgoName;
+        ops.algo_count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+        ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+          int max = 0;
+          if (cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
+              max <= 0) {
+            max = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+          }
+          std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(max);
+          int found = 0;
+          const cudnnStatus_t st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+              h, ds.x, ds.y, ds.conv, ds.w, max, &found, perf.data());
+          for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+            algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+          }
+          return st;
+        };
+        ops.workspace_size = [&](int algo, size_t* bytes) {
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+              h, ds.x, ds.y, ds.conv, ds.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+              bytes);
+        };
+        ops.run = [&](int algo, void* ws, size_t bytes) {
+          return cudnnConvolutionBackwardFilter(h, &one, ds.x, x, ds.y, dy, ds.conv,
+                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                                                ws, bytes, &zero, ds.w, filt);
+        };
+      }
+      RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
+      if (kind_ == ConvKind::kBackpropFilter) {
+        RETURN_IF_ERROR(TransposeFilter(g, p, filt, out, false));
+      }
+      return absl::OkStatus();
+    };
+
+    // KRSC first; KCRS when no algorithm takes KRSC (remembered per problem).
+    ConvPlan krsc = plan, kcrs = plan;
+    krsc.kcrs = false;
+    kcrs.kcrs = true;
+    const ConvDirection dir = forward                             ? ConvDirection::kForward
+                              : kind_ == ConvKind::kBackpropInput ? ConvDirection::kBackwardData
+                                                                  : ConvDirection::kBackwardFilter;
+    const std::vector<int64_t> krsc_key = ConvAlgoKey(dir, g.device()->ordinal(), krsc);
+    {
+      // cuDNN handles are not safe for concurrent use: one library call sequence at a time.
+      std::lock_guard<std::mutex> lock(g.device()->library_mutex());
+      int known = 0;
+      if (KcrsCache().Lookup(krsc_key, &known)) {
+        RETURN_IF_ERROR(run(kcrs));
+      } else {
+        const absl::Status first = run(krsc);
+        if (!first.ok()) {
+          const absl::Status second = run(kcrs);
+          if (!second.ok()) {
+            return absl::Status(
+                second.code(),
+                absl::StrCat(first.message(), "; then with a KCRS filter: ", second.message()));
+          }
+          KcrsCache().Store(krsc_key, 1);
+        }
+      }
     }
-    ASSIGN_OR_RETURN(void* dw_raw, g.Temp(filter_bytes));
-    float* dw = static_cast<float*>(dw_raw);
-    ConvAlgoOps ops;
-    ops.dir = ConvDirection::kBackwardFilter;
-    ops.call = "cudnnConvolutionBackwardFilter";
-    ops.name = BwdFilterAlgoName;
-    ops.algo_count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
-    ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
-      int max = 0;
-      if (cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
-          max <= 0) {
-        max = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
-      }
-      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(max);
-      int found = 0;
-      const cudnnStatus_t st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-          h, ds.x, ds.y, ds.conv, ds.w, max, &found, perf.data());
-      for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
-        algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
-      }
-      return st;
-    };
-    ops.workspace_size = [&](int algo, size_t* bytes) {
-      return cudnnGetConvolutionBackwardFilterWorkspaceSize(
-          h, ds.x, ds.y, ds.conv, ds.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
-    };
-    ops.run = [&](int algo, void* ws, size_t bytes) {
-      return cudnnConvolutionBackwardFilter(h, &one, ds.x, x, ds.y, dy, ds.conv,
-                                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws,
-                                            bytes, &zero, ds.w, dw);
-    };
-    RETURN_IF_ERROR(RunConvWithFallback(g, p, ops));
-    lock.unlock();
-    RETURN_IF_ERROR(TransposeFilter(g, d, dw, dw_tf, false));
+    if (kind_ == ConvKind::kFusedForward) {  // bias (+ activation): our element-wise kernels
+      RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, out, out_count, d.oc, 2));
+    }
+    if (kind_ == ConvKind::kBackpropInput && plan.explicit_pad) {
+      RETURN_IF_ERROR(PadCopy(g, plan, dxp, out, true));
+    }
     return g.Finish();
   }
 
@@ -874,6 +927,9 @@ absl::StatusOr<index::PoolGeometry> PoolGeometryFor(OpKernelContext& ctx,
                                                     const onednn::WindowAttrs& w,
                                                     const std::vector<int64_t>& in) {
   if (in.size() != 4) return ctx.Error("pooling needs a 4-D NHWC input");
+  for (int64_t d : in) {  // AvgPoolGrad's orig_input_shape comes from the graph
+    if (d < 0) return ctx.Error("the input shape must be non-negative");
+  }
   index::PoolGeometry g;
   g.n = in[0];
   g.h = in[1];
