@@ -246,6 +246,51 @@ TEST_CASE("GPU movement: DynamicStitch and ParallelDynamicStitch match the CPU",
   }
 }
 
+TEST_CASE("GPU movement: Tile of any rank, index dtypes and grid-stride sizes match the CPU",
+          "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(28);
+  for (DataType dt : kMovable) {
+    CAPTURE(dt);
+    // Rank 5 and 6 (collapsed below 8 dims), zero multiples, a scalar, an empty input.
+    CHECK(MatchesCpu("Tile", {}, {Random({2, 1, 3, 2, 2}, &rng, dt), Vec<int32_t>({2, 3, 1, 1, 2})},
+                     {1}));
+    CHECK(MatchesCpu(
+        "Tile", {}, {Random({1, 2, 1, 2, 1, 3}, &rng, dt), Vec<int64_t>({2, 1, 2, 1, 2, 1})}, {1}));
+    CHECK(MatchesCpu("Tile", {}, {Random({2, 3}, &rng, dt), Vec<int32_t>({0, 2})}, {1}));
+    CHECK(
+        MatchesCpu("Tile", {}, {Random({}, &rng, dt), Tensor::FromVector<int32_t>({}, {0})}, {1}));
+    CHECK(MatchesCpu("Tile", {}, {Random({0, 3}, &rng, dt), Vec<int32_t>({2, 2})}, {1}));
+    CHECK(MatchesCpu("Tile", {}, {Random({2, 3}, &rng, dt), Vec<int32_t>({1, 1})}, {1}));
+    // int16 gather indices; uint8 / int8 one-hot indices (in device memory when resident).
+    Tensor p = Random({5, 4}, &rng, dt);
+    CHECK(MatchesCpu("GatherV2", {}, {p, Vec<int16_t>({4, 0, 3, 3}), Tensor::Scalar<int32_t>(0)},
+                     {2}));
+    Tensor on = Random({}, &rng, dt), off = Random({}, &rng, dt);
+    CHECK(MatchesCpu("OneHot", {},
+                     {Vec<uint8_t>({0, 3, 255, 2}), Tensor::Scalar<int32_t>(4), on, off}, {1}));
+    CHECK(MatchesCpu("OneHot", Axis(0),
+                     {Vec<int8_t>({-1, 3, 1, 2}), Tensor::Scalar<int32_t>(4), on, off}, {1}));
+  }
+  // More than 65536 blocks of 256 threads: the grid-stride loops go round more than once.
+  const int64_t rows = 4097, cols = 4099;  // 16,793,603 > 65536 * 256 outputs
+  CHECK(MatchesCpu("BroadcastTo", {}, {Random({1, cols}, &rng), Vec<int32_t>({rows, cols})}, {1}));
+  Tensor wide = Random({rows, cols}, &rng);
+  std::vector<int64_t> picks(rows);
+  for (int64_t i = 0; i < rows; ++i) picks[i] = (i * 7919) % rows;
+  CHECK(MatchesCpu("GatherV2", {}, {wide, Vec<int64_t>(picks), Tensor::Scalar<int32_t>(0)}, {2}));
+  // Equal / NotEqual with incompatible_shape_error=false: a scalar, as on the CPU; AddN of one
+  // empty tensor.
+  for (const char* op : {"Equal", "NotEqual"}) {
+    CAPTURE(op);
+    CHECK(MatchesCpu(op, {{"incompatible_shape_error", MakeAttr(false)}},
+                     {Random({2, 3}, &rng), Random({4}, &rng)}));
+    CHECK(MatchesCpu(op, {{"incompatible_shape_error", MakeAttr(false)}},
+                     {Random({2, 3}, &rng), Random({3}, &rng)}));
+  }
+  CHECK(MatchesCpu("AddN", {}, {Random({0, 4}, &rng)}));
+}
+
 TEST_CASE("GPU movement: bad input fails like the CPU", "[gpu]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(27);
@@ -277,6 +322,9 @@ TEST_CASE("GPU movement: bad input fails like the CPU", "[gpu]") {
       "OneHot", {}, {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), Vec<float>({1, 2}), off}, {1});
   CHECK_FAILS_LIKE_CPU("OneHot", Axis(2), {Vec<int32_t>({1}), Tensor::Scalar<int32_t>(3), on, off},
                        {1});
+  CHECK_FAILS_LIKE_CPU("Tile", {}, {x, Vec<int32_t>({2, -1})}, {1});
+  CHECK_FAILS_LIKE_CPU("Tile", {}, {x, Vec<int32_t>({2, 1, 1})}, {1});
+  CHECK_FAILS_LIKE_CPU("Equal", {}, {x, Random({4}, &rng)});
   AttrMap stitch = {{"N", MakeAttr(int64_t{1})}, {"T", MakeAttr(DT_FLOAT)}};
   CHECK_FAILS_LIKE_CPU("DynamicStitch", stitch, {Vec<int32_t>({0, -1}), Random({2}, &rng)}, {0});
   CHECK_FAILS_LIKE_CPU("DynamicStitch", stitch, {Vec<int32_t>({0, 1}), Random({3, 2}, &rng)}, {0});

@@ -49,6 +49,8 @@ TEST_CASE("GPU UnsortedSegmentSum matches the CPU", "[gpu][segment]") {
   for (int i = 0; i < 24; ++i) per_element[i] = (i * 7) % 5 - 1;  // includes -1
   CHECK(SegmentSumMatches({d3, Tensor::FromVector<int64_t>(per_element, TensorShape{2, 3, 4}),
                            Tensor::Scalar<int32_t>(4)}));
+  // int16 ids (in device memory when resident), int64 num_segments.
+  CHECK(SegmentSumMatches({data, Vec<int16_t>({3, -1, 0, 3, 1}), Tensor::Scalar<int64_t>(5)}));
   // Empty: no ids (zeros), no segments (empty output).
   CHECK(SegmentSumMatches({Random({0, 3}, &rng), Vec<int32_t>({}), Tensor::Scalar<int32_t>(2)}));
   CHECK(SegmentSumMatches({Random({2}, &rng), Vec<int32_t>({-1, -1}), Tensor::Scalar<int32_t>(0)}));

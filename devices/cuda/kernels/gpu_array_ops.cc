@@ -14,6 +14,7 @@
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/device.h"
+#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
@@ -147,35 +148,49 @@ class SqueezeGpuOp : public OpKernel {
 };
 
 // Tile: out dims d_k * m_k. Row-major over [m_0, d_0, m_1, d_1, ...] is row-major over the
-// output, so one gather with strides (0, in_stride_k) does it (rank <= 4).
+// output, so one gather with strides (0, in_stride_k) does it. Size-1 entries are dropped and
+// contiguous neighbours merged, so any rank fits as long as <= 8 dims remain.
 class TileGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     ASSIGN_OR_RETURN(std::vector<int64_t> mult, GpuHostInts(ctx, 1, "multiples"));
+    // The CPU kernel's checks and messages.
+    auto shape = array_shapes::TileShape(x.shape(), &mult, static_cast<int>(mult.size()));
+    if (!shape.ok()) return array_kernels::NodeError(ctx, shape.status());
     const int rank = x.rank();
-    if (static_cast<int>(mult.size()) != rank) {
-      return ctx.Error(absl::StrCat("Expected multiples argument to be a vector of length ", rank,
-                                    " but got length ", mult.size()));
-    }
-    if (2 * rank > index::kMaxRank) return ctx.Error("the GPU Tile supports rank <= 4");
-    std::vector<int64_t> in_dims = x.shape().dims(), out_dims(rank);
-    int64_t in_strides[index::kMaxRank];
-    index::RowMajorStrides(rank, in_dims.data(), in_strides);
-    index::StridedIndexer ix;
-    ix.rank = 2 * rank;
+    std::vector<int64_t> sizes, steps;  // (size, source step) from outermost to innermost
+    int64_t in_stride = x.num_elements();
     for (int d = 0; d < rank; ++d) {
-      if (mult[d] < 0) return ctx.Error("multiples must be non-negative");
-      out_dims[d] = in_dims[d] * mult[d];
-      ix.dims[2 * d] = mult[d];
-      ix.strides[2 * d] = 0;
-      ix.dims[2 * d + 1] = in_dims[d];
-      ix.strides[2 * d + 1] = in_strides[d];
+      in_stride = x.dim(d) == 0 ? 0 : in_stride / x.dim(d);
+      const int64_t pair[2][2] = {{mult[d], 0}, {x.dim(d), in_stride}};
+      for (const auto& [size, step] : pair) {
+        if (size == 1) continue;
+        if (!sizes.empty() && steps.back() == step * size) {  // contiguous with the previous
+          sizes.back() *= size;
+          steps.back() = step;
+          continue;
+        }
+        sizes.push_back(size);
+        steps.push_back(step);
+      }
+    }
+    index::StridedIndexer ix;
+    if (shape->num_elements() > 0) {
+      if (sizes.size() > static_cast<size_t>(index::kMaxRank)) {
+        return ctx.Error("the GPU Tile supports at most 8 dims after collapsing");
+      }
+      ix.rank = static_cast<int>(sizes.size());
+      for (int d = 0; d < ix.rank; ++d) {
+        ix.dims[d] = sizes[d];
+        ix.strides[d] = steps[d];
+      }
     }
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
+    ASSIGN_OR_RETURN(void* out, g.Out(0, *shape));
+    if (shape->num_elements() == 0) return g.Finish();
     ASSIGN_OR_RETURN(const void* in, g.In(0));
-    ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(out_dims)));
     RETURN_IF_ERROR(
         g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "tile"));
     return g.Finish();
@@ -232,9 +247,11 @@ class AddNGpuOp : public OpKernel {
     ASSIGN_OR_RETURN(const float* a, g.InAs<float>(0));
     const int64_t count = first.num_elements();
     if (n == 1) {
-      RETURN_IF_ERROR(g.Check(
-          cudaMemcpyAsync(out, a, count * sizeof(float), cudaMemcpyDeviceToDevice, g.stream()),
-          "AddN copy"));
+      if (count > 0) {  // an empty tensor may have no buffer
+        RETURN_IF_ERROR(g.Check(
+            cudaMemcpyAsync(out, a, count * sizeof(float), cudaMemcpyDeviceToDevice, g.stream()),
+            "AddN copy"));
+      }
       return g.Finish();
     }
     ASSIGN_OR_RETURN(const float* b, g.InAs<float>(1));
@@ -283,7 +300,23 @@ class CompareGpuOp : public OpKernel {
       return ctx.Error(absl::StrCat("unsupported GPU comparison of ", DataTypeName(x.dtype()),
                                     " and ", DataTypeName(y.dtype())));
     }
-    ASSIGN_OR_RETURN(cwise::BroadcastPlan plan, cwise::PlanBroadcast(x.shape(), y.shape()));
+    auto planned = cwise::PlanBroadcast(x.shape(), y.shape());
+    if (!planned.ok()) {
+      // As the CPU kernel: Equal/NotEqual with incompatible_shape_error=false give a scalar.
+      const bool equality = op_ == CompareOp::kEqual || op_ == CompareOp::kNotEqual;
+      auto strict = ctx.node().GetAttr<bool>("incompatible_shape_error");
+      if (equality && strict.ok() && !*strict) {
+        GpuScope g(ctx);
+        RETURN_IF_ERROR(g.Init());
+        ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape{}));
+        RETURN_IF_ERROR(g.Check(
+            cudaMemsetAsync(out, op_ == CompareOp::kNotEqual ? 1 : 0, sizeof(bool), g.stream()),
+            "compare"));
+        return g.Finish();
+      }
+      return ctx.Error(std::string(planned.status().message()));
+    }
+    const cwise::BroadcastPlan& plan = *planned;
     functor::BroadcastIndexer bcast;
     const int rank = static_cast<int>(plan.out_dims.size());
     if (x.num_elements() == plan.num_elements && y.num_elements() == plan.num_elements) {
