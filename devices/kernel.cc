@@ -140,12 +140,20 @@ bool IsHostMemoryOutput(const Node& node, int index, const std::string& device_t
 }
 
 namespace {
-bool Matches(const KernelDef& def, const Node& node) {
-  if (def.type_attr.empty() || def.allowed_types.empty()) return true;
-  auto t = node.GetAttr<DataType>(def.type_attr);
+bool SatisfiesConstraint(const Node& node, const std::string& attr,
+                         const std::vector<DataType>& types) {
+  if (attr.empty() || types.empty()) return true;
+  auto t = node.GetAttr<DataType>(attr);
   if (!t.ok()) return false;
-  return std::find(def.allowed_types.begin(), def.allowed_types.end(), *t) !=
-         def.allowed_types.end();
+  return std::find(types.begin(), types.end(), *t) != types.end();
+}
+
+bool Matches(const KernelDef& def, const Node& node) {
+  if (!SatisfiesConstraint(node, def.type_attr, def.allowed_types)) return false;
+  for (const auto& [attr, types] : def.more_type_constraints) {
+    if (!SatisfiesConstraint(node, attr, types)) return false;
+  }
+  return true;
 }
 }  // namespace
 

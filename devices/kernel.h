@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -173,10 +174,16 @@ using KernelFactory = std::function<KernelOrError(OpKernelConstruction&)>;
 struct KernelDef {
   KernelDef(std::string op, std::string device_type)
       : op(std::move(op)), device_type(std::move(device_type)) {}
-  // Restricts the kernel to nodes whose type attr `attr` is one of `types`.
+  // Restricts the kernel to nodes whose type attr `attr` is one of `types`. Call it once per
+  // constrained attr (Cast: SrcT and DstT); a node must satisfy all of them. Listings show the
+  // first.
   KernelDef& TypeConstraint(std::string attr, std::vector<DataType> types) {
-    type_attr = std::move(attr);
-    allowed_types = std::move(types);
+    if (type_attr.empty()) {
+      type_attr = std::move(attr);
+      allowed_types = std::move(types);
+    } else {
+      more_type_constraints.emplace_back(std::move(attr), std::move(types));
+    }
     return *this;
   }
   // Marks an input or output argument (by its OpDef name) as living in host memory on this
@@ -190,6 +197,7 @@ struct KernelDef {
   std::string device_type;
   std::string type_attr;
   std::vector<DataType> allowed_types;
+  std::vector<std::pair<std::string, std::vector<DataType>>> more_type_constraints;
   std::vector<std::string> host_memory_args;
   KernelFactory factory;
 

@@ -12,6 +12,7 @@
 
 #include "devices/cuda/cuda_device.h"
 #include "devices/kernel.h"
+#include "tests/devices/kernel_test_util.h"
 
 namespace quiver {
 namespace {
@@ -58,6 +59,29 @@ TEST_CASE("GPU coverage: every float32 CPU op has a float32 GPU kernel or is hos
     CHECK(cpu_float.count(op) == 1);
     CHECK(gpu_float.count(op) == 0);
   }
+}
+
+// The GPU Cast converts between float32/float64/int32/int64/bool only: a node casting to or
+// from another type must find no GPU kernel (and so be placed on the CPU, not fail at run time).
+TEST_CASE("GPU coverage: Cast has a GPU kernel only when both of its types have one",
+          "[gpu][coverage]") {
+  cuda::RegisterPendingGpuKernels();
+  auto gpu_cast = [](DataType from, DataType to) {
+    Graph graph;
+    auto zeros = Tensor::Zeros(from, TensorShape{2});
+    REQUIRE(zeros.ok());
+    auto x = testing::AddConst(graph, "x", *zeros);
+    REQUIRE(x.ok());
+    auto cast = testing::AddOpNode(graph, "Cast", {{"DstT", MakeAttr(to)}}, {*x});
+    REQUIRE(cast.ok());
+    return KernelRegistry::Global().Find(**cast, kGpu) != nullptr;
+  };
+  CHECK(gpu_cast(DT_FLOAT, DT_INT32));
+  CHECK(gpu_cast(DT_BOOL, DT_FLOAT));
+  CHECK(gpu_cast(DT_INT64, DT_DOUBLE));
+  CHECK_FALSE(gpu_cast(DT_FLOAT, DT_HALF));
+  CHECK_FALSE(gpu_cast(DT_FLOAT, DT_UINT8));
+  CHECK_FALSE(gpu_cast(DT_INT8, DT_FLOAT));
 }
 
 }  // namespace

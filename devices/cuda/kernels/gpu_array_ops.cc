@@ -419,7 +419,10 @@ const bool registered = [] {
         Make<CompareGpuOp>(op));
   }
   const std::vector<DataType> castable = {DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL};
-  RegisterGpuKernel(KernelDef("Cast", kGpu).TypeConstraint("SrcT", castable), Make<CastGpuOp>());
+  // Both ends: a cast to a type without a GPU kernel (half, int8, ...) stays on the CPU.
+  RegisterGpuKernel(
+      KernelDef("Cast", kGpu).TypeConstraint("SrcT", castable).TypeConstraint("DstT", castable),
+      Make<CastGpuOp>());
   return true;
 }();
 
