@@ -95,7 +95,8 @@ absl::Status GpuScope::Check(cudaError_t err, const char* what) {
 }
 
 absl::Status GpuScope::Finish() {
-  finished_ = true;
+  // finished_ only once the stream has been waited for: on an early return the destructor
+  // still synchronises before the staged host buffers can be freed.
   for (const Staged& s : write_back_) {
     absl::Status st =
         Check(cudaMemcpyAsync(s.host, s.device, s.bytes, cudaMemcpyDeviceToHost, stream()),
@@ -106,6 +107,7 @@ absl::Status GpuScope::Finish() {
     absl::Status st = Check(cudaStreamSynchronize(stream()), "GPU kernel");
     if (!st.ok()) return st;
   }
+  finished_ = true;
   return Check(cudaGetLastError(), "GPU kernel launch");
 }
 

@@ -164,6 +164,23 @@ absl::StatusOr<std::vector<char>> CompileCudaSource(const std::string& source,
   return image;
 }
 
+namespace {
+
+// The newest arch this NVRTC can target that is <= `arch`, or 0 if none.
+int NewestNvrtcArchUpTo(int arch) {
+  int num = 0;
+  if (nvrtcGetNumSupportedArchs(&num) != NVRTC_SUCCESS || num <= 0) return 0;
+  std::vector<int> archs(static_cast<size_t>(num));
+  if (nvrtcGetSupportedArchs(archs.data()) != NVRTC_SUCCESS) return 0;
+  int best = 0;
+  for (int a : archs) {
+    if (a <= arch && a > best) best = a;
+  }
+  return best;
+}
+
+}  // namespace
+
 int DeviceArch(int ordinal) {
   if (GpuCount() == 0) return kDefaultArch;
   // Asked on every launch: remembered per ordinal (a device's arch never changes).
@@ -252,6 +269,16 @@ absl::StatusOr<std::shared_ptr<const FusedKernel>> FusedKernelCache::Get(const P
     std::string source = FusedElementwiseSource(p, *type);
     absl::StatusOr<std::vector<char>> cubin =
         CompileCudaSource(source, "quiver_fused_elementwise.cu", arch, /*ptx=*/false);
+    if (!cubin.ok()) {
+      // A GPU newer than this NVRTC: PTX for the newest arch NVRTC knows, which the (newer)
+      // driver JIT-compiles at load. SASS is preferred otherwise: PTX from an NVRTC newer
+      // than the driver would not load.
+      const int fallback = NewestNvrtcArchUpTo(arch);
+      if (fallback > 0 && fallback != arch) {
+        auto ptx = CompileCudaSource(source, "quiver_fused_elementwise.cu", fallback, true);
+        if (ptx.ok()) cubin = std::move(ptx);
+      }
+    }
     if (cubin.ok()) {
       entry->result = std::shared_ptr<const FusedKernel>(
           new FusedKernel(key, std::move(source), arch, *std::move(cubin)));

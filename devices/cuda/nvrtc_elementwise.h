@@ -79,6 +79,8 @@ class FusedKernel {
   const std::string& key() const { return key_; }
   const std::string& source() const { return source_; }
   int arch() const { return arch_; }
+  // The CUBIN for sm_arch, or NUL-terminated PTX for an older compute arch when this NVRTC
+  // cannot target the GPU (see FusedKernelCache::Get).
   const std::vector<char>& cubin() const { return cubin_; }
 
   // Launches on `stream` (of the current device). Loads the library the first time; the

@@ -117,6 +117,49 @@ TEST_CASE("GPU: ArgMax/ArgMin, Softmax, LogSoftmax and cross-entropy match the C
   CHECK(MatchesCpu("LogSoftmax", {}, {logits}));
   Tensor labels = Random({64, 10}, &rng, 0.f, 1.f);
   CHECK(MatchesCpu("SoftmaxCrossEntropyWithLogits", {}, {logits, labels}, 1e-5, 1e-5));
+  // Broadcast labels (one row for every example) and logits, as TF allows.
+  CHECK(MatchesCpu("SoftmaxCrossEntropyWithLogits", {}, {logits, Random({10}, &rng, 0.f, 1.f)},
+                   1e-5, 1e-5));
+  CHECK(MatchesCpu("SoftmaxCrossEntropyWithLogits", {}, {Random({1, 10}, &rng, -5.f, 5.f), labels},
+                   1e-5, 1e-5));
+}
+
+TEST_CASE("GPU: NaN propagation and long or cancelling reductions match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(15);
+  // NaNs at scattered positions of x and (elsewhere) of y; row 2 of x has two.
+  std::vector<float> xv(6 * 33), yv(6 * 33);
+  std::uniform_real_distribution<float> u(-3.f, 3.f);
+  for (float& v : xv) v = u(rng);
+  for (float& v : yv) v = u(rng);
+  for (int i : {5, 70, 80, 150}) xv[i] = std::nanf("");
+  for (int i : {6, 100}) yv[i] = std::nanf("");
+  Tensor x = Tensor::FromVector<float>(xv, TensorShape{6, 33});
+  Tensor y = Tensor::FromVector<float>(yv, TensorShape{6, 33});
+  for (const char* op : {"Neg", "Abs", "Relu", "Relu6", "Sign"}) {  // the shared functors
+    CHECK(MatchesCpu(op, {}, {x}));
+  }
+  for (const char* op : {"Maximum", "Minimum", "Add", "Mul"}) CHECK(MatchesCpu(op, {}, {x, y}));
+  for (const char* op : {"Sum", "Mean", "Max", "Min"}) {
+    for (int32_t axis : {0, 1}) {
+      CAPTURE(op, axis);
+      CHECK(MatchesCpu(op, {}, {x, Vec<int32_t>({axis})}, 1e-5, 1e-5, {1}));
+    }
+  }
+  for (const char* op : {"ArgMax", "ArgMin"}) {
+    for (int32_t axis : {0, 1}) {
+      CHECK(MatchesCpu(op, {}, {x, Tensor::Scalar<int32_t>(axis)}, 0, 0, {1}));
+    }
+  }
+  // Large values that cancel plus small ones: a float accumulator loses the small part (the
+  // CPU accumulates in double), and one long column of 20000 values per output.
+  std::vector<float> cv(20000 * 3);
+  std::uniform_real_distribution<float> small(0.f, 0.01f);
+  for (size_t i = 0; i < cv.size(); ++i) cv[i] = ((i / 3) % 2 ? 3e4f : -3e4f) + small(rng);
+  Tensor c = Tensor::FromVector<float>(cv, TensorShape{20000, 3});
+  CHECK(MatchesCpu("Sum", {}, {c, Vec<int32_t>({0})}, 1e-5, 1e-3, {1}));
+  CHECK(MatchesCpu("Mean", {}, {c, Vec<int32_t>({0})}, 1e-5, 1e-6, {1}));
+  CHECK(MatchesCpu("BiasAddGrad", {}, {c}, 1e-5, 1e-3));
 }
 
 TEST_CASE("GPU: Transpose, Slice and ConcatV2 match the CPU", "[gpu]") {

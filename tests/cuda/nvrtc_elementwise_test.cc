@@ -215,6 +215,13 @@ TEST_CASE("NVRTC: malformed programs and sources give clear errors", "[nvrtc]") 
   auto arch = cache.Get(1, {"Neg i0"}, DT_FLOAT, 1);
   REQUIRE(!arch.ok());
   CHECK(std::string(arch.status().message()).find("sm_1") != std::string::npos);
+  // A GPU newer than this NVRTC gets PTX for the newest arch NVRTC knows (the driver JITs it).
+  auto future = cache.Get(1, {"Neg i0"}, DT_FLOAT, 999);
+  if (!future.ok()) FAIL(future.status().ToString());
+  CHECK((*future)->arch() == 999);
+  CHECK_FALSE(IsElf((*future)->cubin()));
+  const std::string ptx((*future)->cubin().data());
+  CHECK(ptx.find(absl::StrCat(".entry ", cuda::kFusedKernelName)) != std::string::npos);
 }
 
 // The GPU kernel registered for _FusedElementwise is found and constructed (which compiles)

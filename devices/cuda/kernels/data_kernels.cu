@@ -49,33 +49,40 @@ cudaError_t Move(const void* src, void* dst, size_t esize, const index::StridedI
   return cudaGetLastError();
 }
 
+// Sums and products accumulate in double, as the CPU kernels do (long or cancelling sums
+// would otherwise drift from the CPU reference); max/min are exact in float.
 struct SumR {
-  __device__ float Init() const { return 0.f; }
-  __device__ float operator()(float a, float b) const { return a + b; }
+  using Acc = double;
+  __device__ Acc Init() const { return 0.0; }
+  __device__ Acc operator()(Acc a, Acc b) const { return a + b; }
 };
 struct ProdR {
-  __device__ float Init() const { return 1.f; }
-  __device__ float operator()(float a, float b) const { return a * b; }
+  using Acc = double;
+  __device__ Acc Init() const { return 1.0; }
+  __device__ Acc operator()(Acc a, Acc b) const { return a * b; }
 };
 struct MaxR {
-  __device__ float Init() const { return -FLT_MAX * 2.f; }  // -inf
-  __device__ float operator()(float a, float b) const { return functor::Maximum<float>()(a, b); }
+  using Acc = float;
+  __device__ Acc Init() const { return -FLT_MAX * 2.f; }  // -inf
+  __device__ Acc operator()(Acc a, Acc b) const { return functor::Maximum<float>()(a, b); }
 };
 struct MinR {
-  __device__ float Init() const { return FLT_MAX * 2.f; }  // +inf
-  __device__ float operator()(float a, float b) const { return functor::Minimum<float>()(a, b); }
+  using Acc = float;
+  __device__ Acc Init() const { return FLT_MAX * 2.f; }  // +inf
+  __device__ Acc operator()(Acc a, Acc b) const { return functor::Minimum<float>()(a, b); }
 };
 
 // One block per output (grid-stride over outputs); threads stride over the reduced elements,
-// then a shared-memory tree combines them.
+// then a shared-memory tree combines them. `count` divides the result (Mean), else 1.
 template <typename R>
-__global__ void ReduceKernel(R r, const float* x, float* y, index::ReduceIndexer ix, float scale) {
-  __shared__ float partial[kThreads];
+__global__ void ReduceKernel(R r, const float* x, float* y, index::ReduceIndexer ix, double count) {
+  using Acc = typename R::Acc;
+  __shared__ Acc partial[kThreads];
   for (int64_t o = blockIdx.x; o < ix.num_outputs; o += gridDim.x) {
     const int64_t base = ix.kept.Offset(o);
-    float acc = r.Init();
+    Acc acc = r.Init();
     for (int64_t k = threadIdx.x; k < ix.num_reduced; k += blockDim.x) {
-      acc = r(acc, x[base + ix.reduce.Offset(k)]);
+      acc = r(acc, static_cast<Acc>(x[base + ix.reduce.Offset(k)]));
     }
     partial[threadIdx.x] = acc;
     __syncthreads();
@@ -83,7 +90,7 @@ __global__ void ReduceKernel(R r, const float* x, float* y, index::ReduceIndexer
       if (threadIdx.x < w) partial[threadIdx.x] = r(partial[threadIdx.x], partial[threadIdx.x + w]);
       __syncthreads();
     }
-    if (threadIdx.x == 0) y[o] = partial[0] * scale;
+    if (threadIdx.x == 0) y[o] = static_cast<float>(partial[0] / static_cast<Acc>(count));
     __syncthreads();
   }
 }
@@ -288,20 +295,19 @@ cudaError_t LaunchReduce(ReduceOp op, const float* x, float* y, const index::Red
   const int b = OutputBlocks(ix.num_outputs);
   switch (op) {
     case ReduceOp::kSum:
-      ReduceKernel<<<b, kThreads, 0, s>>>(SumR(), x, y, ix, 1.f);
+      ReduceKernel<<<b, kThreads, 0, s>>>(SumR(), x, y, ix, 1.0);
       break;
     case ReduceOp::kMean:  // 0/0 = NaN for an empty reduction, as in TF
-      ReduceKernel<<<b, kThreads, 0, s>>>(SumR(), x, y, ix,
-                                          1.f / static_cast<float>(ix.num_reduced));
+      ReduceKernel<<<b, kThreads, 0, s>>>(SumR(), x, y, ix, static_cast<double>(ix.num_reduced));
       break;
     case ReduceOp::kProd:
-      ReduceKernel<<<b, kThreads, 0, s>>>(ProdR(), x, y, ix, 1.f);
+      ReduceKernel<<<b, kThreads, 0, s>>>(ProdR(), x, y, ix, 1.0);
       break;
     case ReduceOp::kMax:
-      ReduceKernel<<<b, kThreads, 0, s>>>(MaxR(), x, y, ix, 1.f);
+      ReduceKernel<<<b, kThreads, 0, s>>>(MaxR(), x, y, ix, 1.0);
       break;
     case ReduceOp::kMin:
-      ReduceKernel<<<b, kThreads, 0, s>>>(MinR(), x, y, ix, 1.f);
+      ReduceKernel<<<b, kThreads, 0, s>>>(MinR(), x, y, ix, 1.0);
       break;
   }
   return cudaGetLastError();

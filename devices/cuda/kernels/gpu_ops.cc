@@ -18,6 +18,7 @@
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/cuda/kernels/var_locks.h"
 #include "devices/device.h"
+#include "graph/op_registry.h"
 #include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
@@ -460,6 +461,27 @@ class SoftmaxGpuOp : public OpKernel {
   bool log_;
 };
 
+// Device pointer to `t` viewed as [batch, classes] under NumPy broadcasting (TF allows e.g. one
+// label row for every example): the tensor itself when it has that shape, else a gathered copy.
+absl::StatusOr<const float*> BroadcastRows(GpuScope& g, const Tensor& t, int64_t batch,
+                                           int64_t classes) {
+  GPU_ASSIGN_OR_RETURN(const void* p, g.In(t));
+  if (t.rank() == 2 && t.dim(0) == batch && t.dim(1) == classes) {
+    return static_cast<const float*>(p);
+  }
+  // Element strides over [batch, classes], 0 along a broadcast dim (as the CPU kernel).
+  const int r = t.rank();
+  index::StridedIndexer ix;
+  ix.rank = 2;
+  ix.dims[0] = batch;
+  ix.dims[1] = classes;
+  ix.strides[1] = (r >= 1 && t.dim(r - 1) != 1) ? 1 : 0;
+  ix.strides[0] = (r >= 2 && t.dim(r - 2) != 1) ? t.dim(r - 1) : 0;
+  GPU_ASSIGN_OR_RETURN(void* tmp, g.Temp(static_cast<size_t>(batch * classes) * sizeof(float)));
+  RETURN_IF_ERROR(g.Check(LaunchGather(p, tmp, sizeof(float), ix, g.stream()), "xent broadcast"));
+  return static_cast<const float*>(tmp);
+}
+
 class XentGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
@@ -467,18 +489,25 @@ class XentGpuOp : public OpKernel {
     RETURN_IF_ERROR(RequireFloat(ctx, 1));
     const Tensor& logits = ctx.input(0);
     const Tensor& labels = ctx.input(1);
-    if (logits.rank() != 2 || logits.shape() != labels.shape()) {
-      return ctx.Error(absl::StrCat("logits and labels must be 2-D and of one shape, got ",
-                                    logits.shape().DebugString(), " and ",
-                                    labels.shape().DebugString()));
+    auto both = shape_fn::BroadcastShapes(logits.shape(), labels.shape());
+    if (!both.ok() || both->rank() != 2) {
+      return ctx.Error(absl::StrCat(
+          "logits and labels must be either 2-dimensional, or broadcasted to be "
+          "2-dimensional: logits_size=",
+          logits.shape().DebugString(), " labels_size=", labels.shape().DebugString()));
     }
-    const int64_t rows = logits.dim(0), cols = logits.dim(1);
+    const int64_t rows = both->dim(0), cols = both->dim(1);
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    GPU_ASSIGN_OR_RETURN(const float* lp, g.InAs<float>(0));
-    GPU_ASSIGN_OR_RETURN(const float* yp, g.InAs<float>(1));
     GPU_ASSIGN_OR_RETURN(float* loss, g.OutAs<float>(0, TensorShape{rows}));
-    GPU_ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, logits.shape()));
+    GPU_ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, *both));
+    if (rows == 0) return g.Finish();
+    if (cols == 0) {
+      return ctx.Error(absl::StrCat("Must have at least one class, but got logits shape ",
+                                    logits.shape().DebugString()));
+    }
+    GPU_ASSIGN_OR_RETURN(const float* lp, BroadcastRows(g, logits, rows, cols));
+    GPU_ASSIGN_OR_RETURN(const float* yp, BroadcastRows(g, labels, rows, cols));
     RETURN_IF_ERROR(g.Check(LaunchSoftmaxXent(lp, yp, loss, back, rows, cols, g.stream()), "xent"));
     return g.Finish();
   }
