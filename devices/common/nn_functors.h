@@ -47,7 +47,8 @@ QUIVER_HOST_DEVICE T XentRow(const T* logits, const T* labels, int64_t cols, T* 
   double loss = 0;
   for (int64_t j = 0; j < cols; ++j) {
     const double shifted = static_cast<double>(logits[j] - mx);
-    loss += static_cast<double>(labels[j]) * (log_sum - shifted);
+    // As the CPU kernel: 0 * inf would turn a -inf logit with label 0 into a NaN loss.
+    if (labels[j] != T(0)) loss += static_cast<double>(labels[j]) * (log_sum - shifted);
     backprop[j] = static_cast<T>(std::exp(shifted - log_sum) - static_cast<double>(labels[j]));
   }
   return static_cast<T>(loss);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -263,6 +264,14 @@ TEST_CASE("NN functors: softmax and cross-entropy rows", "[index][functors]") {
   float l = functor::XentRow(big.data(), half.data(), 2, bp.data());
   CHECK(l == Approx(std::log(2.0)));
   CHECK(bp[0] == Approx(0.0f).margin(1e-7));
+  // A -inf logit whose label is 0 adds nothing (the CPU kernel's rule), not 0 * inf = NaN:
+  // softmax over {0, -inf} is {1, 0}, so the loss of labels {1, 0} is 0.
+  const std::vector<float> masked = {0.f, -std::numeric_limits<float>::infinity()};
+  const std::vector<float> onehot = {1.f, 0.f};
+  float masked_loss = functor::XentRow(masked.data(), onehot.data(), 2, bp.data());
+  CHECK(masked_loss == 0.0f);
+  CHECK(bp[0] == 0.0f);
+  CHECK(bp[1] == 0.0f);
 }
 
 TEST_CASE("NN functors: activation gradients and optimizer updates", "[index][functors]") {

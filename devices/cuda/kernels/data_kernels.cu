@@ -144,10 +144,13 @@ __global__ void MaxPoolKernel(const float* x, float* y, index::PoolGeometry g) {
   QUIVER_GRID_LOOP(o, g.NumOutputs()) {
     int64_t b, ch, h0, h1, w0, w1;
     g.Window(o, &b, &ch, &h0, &h1, &w0, &w1);
-    float m = -FLT_MAX * 2.f;
+    // As the CPU kernel (std::max from the lowest float): NaN never replaces the running
+    // maximum, and a window wholly in padding gives -FLT_MAX.
+    float m = -FLT_MAX;
     for (int64_t yy = h0; yy < h1; ++yy) {
       for (int64_t xx = w0; xx < w1; ++xx) {
-        m = functor::Maximum<float>()(m, x[g.InputOffset(b, yy, xx, ch)]);
+        const float v = x[g.InputOffset(b, yy, xx, ch)];
+        m = m < v ? v : m;
       }
     }
     y[o] = m;
@@ -167,8 +170,8 @@ __global__ void AvgPoolKernel(const float* x, float* y, index::PoolGeometry g) {
   }
 }
 
-// Gradient to the first maximum of each window (row-major scan), accumulated atomically: windows
-// overlap when stride < ksize.
+// Gradient to the first maximum of each window (row-major scan, the CPU kernel's choice),
+// accumulated atomically: windows overlap when stride < ksize.
 __global__ void MaxPoolGradKernel(const float* x, const float* dy, float* dx,
                                   index::PoolGeometry g) {
   QUIVER_GRID_LOOP(o, g.NumOutputs()) {
@@ -180,7 +183,7 @@ __global__ void MaxPoolGradKernel(const float* x, const float* dy, float* dx,
       for (int64_t xx = w0; xx < w1; ++xx) {
         const int64_t at = g.InputOffset(b, yy, xx, ch);
         const float v = x[at];
-        if (best < 0 || v > m || (v != v && m == m)) {
+        if (best < 0 || m < v) {  // the CPU's rule: strict, so ties and NaN keep the first
           m = v;
           best = at;
         }
