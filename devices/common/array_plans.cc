@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/op_registry.h"
 #include "graph/ops/array_shapes.h"
 
 namespace quiver::array_plans {
@@ -212,6 +213,32 @@ absl::StatusOr<StitchPlan> PlanDynamicStitch(const std::vector<const Tensor*>& i
   return p;
 }
 
+absl::StatusOr<XentPlan> PlanXent(const TensorShape& logits, const TensorShape& labels) {
+  auto both = shape_fn::BroadcastShapes(logits, labels);
+  if (!both.ok() || both->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "logits and labels must be either 2-dimensional, or broadcasted to be 2-dimensional: "
+        "logits_size=",
+        logits.DebugString(), " labels_size=", labels.DebugString()));
+  }
+  XentPlan p;
+  p.shape = *both;
+  p.batch = both->dim(0);
+  p.classes = both->dim(1);
+  if (p.batch > 0 && p.classes == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Must have at least one class, but got logits shape ", logits.DebugString()));
+  }
+  auto strides = [](const TensorShape& t, int64_t* row, int64_t* col) {
+    const int r = t.rank();
+    *col = (r >= 1 && t.dim(r - 1) != 1) ? 1 : 0;
+    *row = (r >= 2 && t.dim(r - 2) != 1) ? t.dim(r - 1) : 0;
+  };
+  strides(logits, &p.logits_row_stride, &p.logits_col_stride);
+  strides(labels, &p.labels_row_stride, &p.labels_col_stride);
+  return p;
+}
+
 absl::StatusOr<SparseXentPlan> PlanSparseXent(const TensorShape& logits,
                                               const TensorShape& labels) {
   if (logits.rank() != 2) {
@@ -344,6 +371,10 @@ absl::StatusOr<StitchPlan> PlanDynamicStitch(const OpKernelContext& ctx) {
   std::vector<const Tensor*> indices;
   for (int i = 0; i < n; ++i) indices.push_back(&ctx.input(i));
   return ForNode(ctx, PlanDynamicStitch(indices, InputShapes(ctx, n, n)));
+}
+
+absl::StatusOr<XentPlan> PlanXent(const OpKernelContext& ctx) {
+  return ForNode(ctx, PlanXent(ctx.input(0).shape(), ctx.input(1).shape()));
 }
 
 absl::StatusOr<SparseXentPlan> PlanSparseXent(const OpKernelContext& ctx) {

@@ -110,6 +110,18 @@ struct StitchPlan {
 absl::StatusOr<StitchPlan> PlanDynamicStitch(const std::vector<const Tensor*>& indices,
                                              const std::vector<TensorShape>& data);
 
+// SoftmaxCrossEntropyWithLogits: logits and labels broadcast to [batch, classes] (TF allows
+// e.g. one label row for every example); each input's element strides over that shape, 0
+// along a broadcast dim.
+struct XentPlan {
+  TensorShape shape;  // [batch, classes]: the backprop output
+  int64_t batch = 0;
+  int64_t classes = 0;
+  int64_t logits_row_stride = 0, logits_col_stride = 0;
+  int64_t labels_row_stride = 0, labels_col_stride = 0;
+};
+absl::StatusOr<XentPlan> PlanXent(const TensorShape& logits, const TensorShape& labels);
+
 // SparseSoftmaxCrossEntropyWithLogits: logits [batch, classes], labels [batch].
 struct SparseXentPlan {
   int64_t batch = 0;
@@ -151,6 +163,7 @@ absl::StatusOr<OneHotPlan> PlanOneHot(const OpKernelContext& ctx, int64_t depth,
 // DynamicStitch: N host index inputs, then N data inputs.
 absl::StatusOr<StitchPlan> PlanDynamicStitch(const OpKernelContext& ctx);
 // SparseSoftmaxCrossEntropyWithLogits: inputs (logits, labels).
+absl::StatusOr<XentPlan> PlanXent(const OpKernelContext& ctx);
 absl::StatusOr<SparseXentPlan> PlanSparseXent(const OpKernelContext& ctx);
 // FusedBatchNormGrad*: inputs (y_backprop, x, scale, reserve_space_1, reserve_space_2).
 absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const OpKernelContext& ctx,

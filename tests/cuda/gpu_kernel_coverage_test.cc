@@ -66,16 +66,7 @@ TEST_CASE("GPU coverage: every float32 CPU op has a float32 GPU kernel or is hos
 TEST_CASE("GPU coverage: Cast has a GPU kernel only when both of its types have one",
           "[gpu][coverage]") {
   cuda::RegisterPendingGpuKernels();
-  auto gpu_cast = [](DataType from, DataType to) {
-    Graph graph;
-    auto zeros = Tensor::Zeros(from, TensorShape{2});
-    REQUIRE(zeros.ok());
-    auto x = testing::AddConst(graph, "x", *zeros);
-    REQUIRE(x.ok());
-    auto cast = testing::AddOpNode(graph, "Cast", {{"DstT", MakeAttr(to)}}, {*x});
-    REQUIRE(cast.ok());
-    return KernelRegistry::Global().Find(**cast, kGpu) != nullptr;
-  };
+  auto gpu_cast = [](DataType from, DataType to) { return testing::HasCastKernel(kGpu, from, to); };
   CHECK(gpu_cast(DT_FLOAT, DT_INT32));
   CHECK(gpu_cast(DT_BOOL, DT_FLOAT));
   CHECK(gpu_cast(DT_INT64, DT_DOUBLE));

@@ -26,16 +26,7 @@ const bool registered = [] {
   return true;
 }();
 
-bool HasKernel(DataType from, DataType to) {
-  Graph graph;
-  auto zeros = Tensor::Zeros(from, TensorShape{2});
-  REQUIRE(zeros.ok());
-  auto x = testing::AddConst(graph, "x", *zeros);
-  REQUIRE(x.ok());
-  auto cast = testing::AddOpNode(graph, "Cast", {{"DstT", MakeAttr(to)}}, {*x});
-  REQUIRE(cast.ok());
-  return KernelRegistry::Global().Find(**cast, kTestDevice) != nullptr;
-}
+bool HasKernel(DataType from, DataType to) { return testing::HasCastKernel(kTestDevice, from, to); }
 
 TEST_CASE("KernelRegistry: every type constraint of a KernelDef must hold", "[devices]") {
   REQUIRE(registered);

@@ -83,6 +83,18 @@ inline absl::StatusOr<Node*> AddConst(Graph& graph, const std::string& name, con
   return graph.AddNode(std::move(spec));
 }
 
+// Whether a kernel for `device_type` exists for Cast(from -> to) on a [2] input.
+inline bool HasCastKernel(const std::string& device_type, DataType from, DataType to) {
+  Graph graph;
+  auto zeros = Tensor::Zeros(from, TensorShape{2});
+  if (!zeros.ok()) return false;
+  auto x = AddConst(graph, "x", *zeros);
+  if (!x.ok()) return false;
+  auto cast = AddOpNode(graph, "Cast", {{"DstT", MakeAttr(to)}}, {*x});
+  if (!cast.ok()) return false;
+  return KernelRegistry::Global().Find(**cast, device_type) != nullptr;
+}
+
 // Runs the CPU kernel of `op` on `inputs` (deep-copied, so the kernel may forward their
 // buffers and the caller's tensors stay untouched). `pool` exercises intra-op parallel paths.
 inline absl::StatusOr<std::vector<Tensor>> RunKernel(const std::string& op, const AttrMap& attrs,

@@ -61,31 +61,13 @@ class SoftmaxXentOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& logits = ctx.input(0);
     const Tensor& labels = ctx.input(1);
-    // Both broadcast to [batch, classes] (TF allows e.g. one label row for every example).
-    auto both = shape_fn::BroadcastShapes(logits.shape(), labels.shape());
-    if (!both.ok() || both->rank() != 2) {
-      return ctx.Error(absl::StrCat(
-          "logits and labels must be either 2-dimensional, or broadcasted to be "
-          "2-dimensional: logits_size=",
-          logits.shape().DebugString(), " labels_size=", labels.shape().DebugString()));
-    }
-    const int64_t batch = both->dim(0), classes = both->dim(1);
-    // Element strides of each input over [batch, classes]; 0 along a broadcast dim.
-    auto strides = [&](const Tensor& t, int64_t* row, int64_t* col) {
-      const int r = t.rank();
-      *col = (r >= 1 && t.dim(r - 1) != 1) ? 1 : 0;
-      *row = (r >= 2 && t.dim(r - 2) != 1) ? t.dim(r - 1) : 0;
-    };
-    int64_t lg_row, lg_col, lb_row, lb_col;
-    strides(logits, &lg_row, &lg_col);
-    strides(labels, &lb_row, &lb_col);
+    ASSIGN_OR_RETURN(array_plans::XentPlan plan, array_plans::PlanXent(ctx));
+    const int64_t batch = plan.batch, classes = plan.classes;
+    const int64_t lg_row = plan.logits_row_stride, lg_col = plan.logits_col_stride;
+    const int64_t lb_row = plan.labels_row_stride, lb_col = plan.labels_col_stride;
     ASSIGN_OR_RETURN(Tensor * loss, ctx.allocate_output(0, TensorShape{batch}));
-    ASSIGN_OR_RETURN(Tensor * backprop, ctx.allocate_output(1, *both));
+    ASSIGN_OR_RETURN(Tensor * backprop, ctx.allocate_output(1, plan.shape));
     if (batch == 0) return absl::OkStatus();
-    if (classes == 0) {
-      return ctx.Error(absl::StrCat("Must have at least one class, but got logits shape ",
-                                    logits.shape().DebugString()));
-    }
     const T* lg = logits.data<T>();
     const T* lb = labels.data<T>();
     T* loss_p = loss->data<T>();
