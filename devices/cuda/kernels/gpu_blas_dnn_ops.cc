@@ -1,7 +1,8 @@
 // GPU kernels over vendor libraries (float32, NHWC): MatMul and BatchMatMul(V2) on cuBLAS,
 // Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter / _FusedConv2D / DepthwiseConv2dNative
-// on cuDNN, and MaxPool/AvgPool and their gradients on our own kernels (exact TF window
-// semantics, including SAME's asymmetric padding, which cuDNN pooling cannot express).
+// on cuDNN, MaxPool/AvgPool on cuDNN where it expresses TF's window exactly (cudnn_paths.h) and
+// otherwise, like their gradients, on our own kernels (exact TF window semantics, including
+// SAME's asymmetric padding, which cuDNN pooling cannot express).
 //
 // Precision: cuBLAS runs in its default (pedantic-free, no TF32) mode and cuDNN convolutions
 // in CUDNN_FMA_MATH, so float32 results match the CPU within float tolerance rather than
@@ -32,6 +33,7 @@
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/cudnn_paths.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "graph/status_macros.h"
 
@@ -923,9 +925,13 @@ class ConvGpuOp : public OpKernel {
 
 // ---- pooling -----------------------------------------------------------------------------------
 
+// TF's window geometry; *pad_b / *pad_r (optional) get the bottom/right padding, which
+// PoolGeometry does not hold.
 absl::StatusOr<index::PoolGeometry> PoolGeometryFor(OpKernelContext& ctx,
                                                     const onednn::WindowAttrs& w,
-                                                    const std::vector<int64_t>& in) {
+                                                    const std::vector<int64_t>& in,
+                                                    int64_t* pad_b_out = nullptr,
+                                                    int64_t* pad_r_out = nullptr) {
   if (in.size() != 4) return ctx.Error("pooling needs a 4-D NHWC input");
   for (int64_t d : in) {  // AvgPoolGrad's orig_input_shape comes from the graph
     if (d < 0) return ctx.Error("the input shape must be non-negative");
@@ -947,6 +953,8 @@ absl::StatusOr<index::PoolGeometry> PoolGeometryFor(OpKernelContext& ctx,
     return ctx.Error(absl::StrCat("the ", g.kh, "x", g.kw, " window does not fit the input ",
                                   TensorShape(in).DebugString()));
   }
+  if (pad_b_out != nullptr) *pad_b_out = pad_b;
+  if (pad_r_out != nullptr) *pad_r_out = pad_r;
   return g;
 }
 
@@ -962,15 +970,25 @@ class PoolGpuOp : public OpKernel {
       RETURN_IF_ERROR(RequireFloat(ctx, 0));
       in_shape = ShapeOf(ctx.input(0));
     }
-    ASSIGN_OR_RETURN(index::PoolGeometry geo, PoolGeometryFor(ctx, window_, in_shape));
+    int64_t pad_b = 0, pad_r = 0;
+    ASSIGN_OR_RETURN(index::PoolGeometry geo,
+                     PoolGeometryFor(ctx, window_, in_shape, &pad_b, &pad_r));
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     if (!grad_) {
       ASSIGN_OR_RETURN(const float* x, g.InAs<float>(0));
       ASSIGN_OR_RETURN(float* y, g.OutAs<float>(0, TensorShape{geo.n, geo.oh, geo.ow, geo.c}));
+      if (UseCudnnPaths()) {  // cudnn_paths.h lists the problems it leaves to our kernel
+        ASSIGN_OR_RETURN(bool done, TryCudnnPoolForward(g, is_max_, geo, pad_b, pad_r, x, y));
+        if (done) return g.Finish();
+      }
       RETURN_IF_ERROR(g.Check(LaunchPool(is_max_, x, y, geo, g.stream()), "pool"));
       return g.Finish();
     }
+    // The gradients stay on our kernels: MaxPoolGrad must route each window's gradient to its
+    // first maximum (row-major), as the CPU does, and cuDNN's pooling backward promises no
+    // tie-breaking rule; cudnnPoolingBackward also takes the forward x and y, which
+    // AvgPoolGrad does not get.
     const int dy_input = is_max_ ? 2 : 1;
     const std::vector<int64_t> want = {geo.n, geo.oh, geo.ow, geo.c};
     if (ShapeOf(ctx.input(dy_input)) != want) {

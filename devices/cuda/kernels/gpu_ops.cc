@@ -11,14 +11,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/common/philox.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
 #include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/cudnn_paths.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/cuda/kernels/var_locks.h"
 #include "devices/device.h"
-#include "graph/op_registry.h"
 #include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
@@ -304,7 +305,6 @@ class FusedBatchNormGpuOp : public OpKernel {
     GPU_ASSIGN_OR_RETURN(const float* xp, g.InAs<float>(0));
     GPU_ASSIGN_OR_RETURN(const float* scale, g.InAs<float>(1));
     GPU_ASSIGN_OR_RETURN(const float* offset, g.InAs<float>(2));
-    GPU_ASSIGN_OR_RETURN(void* scratch, g.Temp(2 * std::max<int64_t>(c, 1) * sizeof(float)));
     if (!is_training_) {  // the statistics pass through, as on the CPU
       ctx.set_output(1, ctx.input(3));
       ctx.set_output(2, ctx.input(4));
@@ -312,12 +312,21 @@ class FusedBatchNormGpuOp : public OpKernel {
       ctx.set_output(4, ctx.input(4));
       GPU_ASSIGN_OR_RETURN(const float* mean, g.InAs<float>(3));
       GPU_ASSIGN_OR_RETURN(const float* var, g.InAs<float>(4));
+      if (UseCudnnPaths()) {  // y only; 4-D formats (cudnn_paths.h lists what it leaves to us)
+        GPU_ASSIGN_OR_RETURN(
+            bool done, TryCudnnBatchNormInference(g, channels_first, Dims(x.shape()), epsilon_, xp,
+                                                  scale, offset, mean, var, y));
+        if (done) return g.Finish();
+      }
+      GPU_ASSIGN_OR_RETURN(void* scratch, g.Temp(2 * std::max<int64_t>(c, 1) * sizeof(float)));
       RETURN_IF_ERROR(g.Check(LaunchBatchNorm(xp, scale, offset, mean, var, epsilon_, factor_,
                                               false, count, c, inner, y, nullptr, nullptr, nullptr,
                                               nullptr, static_cast<float*>(scratch), g.stream()),
                               "FusedBatchNorm"));
       return g.Finish();
     }
+    // Training stays on our kernel: see TryCudnnBatchNormInference for why not cuDNN's.
+    GPU_ASSIGN_OR_RETURN(void* scratch, g.Temp(2 * std::max<int64_t>(c, 1) * sizeof(float)));
     float* outs[4];
     for (int i = 0; i < 4; ++i) {
       GPU_ASSIGN_OR_RETURN(outs[i], g.OutAs<float>(i + 1, TensorShape{c}));
@@ -453,6 +462,10 @@ class SoftmaxGpuOp : public OpKernel {
     RETURN_IF_ERROR(g.Init());
     GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
     GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, x.shape()));
+    if (UseCudnnPaths()) {  // our kernel (a thread per row) is slow on long rows
+      GPU_ASSIGN_OR_RETURN(bool done, TryCudnnSoftmax(g, log_, rows, cols, in, out));
+      if (done) return g.Finish();
+    }
     RETURN_IF_ERROR(g.Check(LaunchSoftmax(in, out, rows, cols, log_, g.stream()), "softmax"));
     return g.Finish();
   }
@@ -461,22 +474,21 @@ class SoftmaxGpuOp : public OpKernel {
   bool log_;
 };
 
-// Device pointer to `t` viewed as [batch, classes] under NumPy broadcasting (TF allows e.g. one
-// label row for every example): the tensor itself when it has that shape, else a gathered copy.
+// Device pointer to `t` viewed as [batch, classes] with the plan's element strides (0 along a
+// broadcast dim): the tensor itself when it has that shape, else a gathered copy.
 absl::StatusOr<const float*> BroadcastRows(GpuScope& g, const Tensor& t, int64_t batch,
-                                           int64_t classes) {
+                                           int64_t classes, int64_t row_stride,
+                                           int64_t col_stride) {
   GPU_ASSIGN_OR_RETURN(const void* p, g.In(t));
   if (t.rank() == 2 && t.dim(0) == batch && t.dim(1) == classes) {
     return static_cast<const float*>(p);
   }
-  // Element strides over [batch, classes], 0 along a broadcast dim (as the CPU kernel).
-  const int r = t.rank();
   index::StridedIndexer ix;
   ix.rank = 2;
   ix.dims[0] = batch;
   ix.dims[1] = classes;
-  ix.strides[1] = (r >= 1 && t.dim(r - 1) != 1) ? 1 : 0;
-  ix.strides[0] = (r >= 2 && t.dim(r - 2) != 1) ? t.dim(r - 1) : 0;
+  ix.strides[0] = row_stride;
+  ix.strides[1] = col_stride;
   GPU_ASSIGN_OR_RETURN(void* tmp, g.Temp(static_cast<size_t>(batch * classes) * sizeof(float)));
   RETURN_IF_ERROR(g.Check(LaunchGather(p, tmp, sizeof(float), ix, g.stream()), "xent broadcast"));
   return static_cast<const float*>(tmp);
@@ -487,27 +499,20 @@ class XentGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     RETURN_IF_ERROR(RequireFloat(ctx, 1));
-    const Tensor& logits = ctx.input(0);
-    const Tensor& labels = ctx.input(1);
-    auto both = shape_fn::BroadcastShapes(logits.shape(), labels.shape());
-    if (!both.ok() || both->rank() != 2) {
-      return ctx.Error(absl::StrCat(
-          "logits and labels must be either 2-dimensional, or broadcasted to be "
-          "2-dimensional: logits_size=",
-          logits.shape().DebugString(), " labels_size=", labels.shape().DebugString()));
-    }
-    const int64_t rows = both->dim(0), cols = both->dim(1);
+    // The CPU kernel's shape rules and messages (broadcasting included).
+    ASSIGN_OR_RETURN(array_plans::XentPlan plan, array_plans::PlanXent(ctx));
+    const int64_t rows = plan.batch, cols = plan.classes;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     GPU_ASSIGN_OR_RETURN(float* loss, g.OutAs<float>(0, TensorShape{rows}));
-    GPU_ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, *both));
+    GPU_ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, plan.shape));
     if (rows == 0) return g.Finish();
-    if (cols == 0) {
-      return ctx.Error(absl::StrCat("Must have at least one class, but got logits shape ",
-                                    logits.shape().DebugString()));
-    }
-    GPU_ASSIGN_OR_RETURN(const float* lp, BroadcastRows(g, logits, rows, cols));
-    GPU_ASSIGN_OR_RETURN(const float* yp, BroadcastRows(g, labels, rows, cols));
+    GPU_ASSIGN_OR_RETURN(
+        const float* lp,
+        BroadcastRows(g, ctx.input(0), rows, cols, plan.logits_row_stride, plan.logits_col_stride));
+    GPU_ASSIGN_OR_RETURN(
+        const float* yp,
+        BroadcastRows(g, ctx.input(1), rows, cols, plan.labels_row_stride, plan.labels_col_stride));
     RETURN_IF_ERROR(g.Check(LaunchSoftmaxXent(lp, yp, loss, back, rows, cols, g.stream()), "xent"));
     return g.Finish();
   }
