@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "graph/status_macros.h"
+#include "passes/channels_first_lowering.h"
 #include "passes/pass_manager.h"
 
 namespace quiver {
@@ -21,6 +22,12 @@ absl::StatusOr<std::unique_ptr<Graph>> SpecialisedCopy(const Graph& source,
     n->mutable_attrs()["shape"] = MakeAttr(*options.fed_shapes[i]);
   }
   RETURN_IF_ERROR(graph->InferShapes());
+  // Mandatory at every optimizer level: the kernels run convolutions and pools in NHWC only.
+  PassContext lowering_ctx;
+  for (const TensorId& t : spec.feeds) lowering_ctx.feeds.push_back(t.ToString());
+  for (const TensorId& t : spec.fetches) lowering_ctx.fetches.push_back(t.ToString());
+  lowering_ctx.targets = spec.targets;
+  RETURN_IF_ERROR(LowerChannelsFirst(graph.get(), lowering_ctx).status());
   return graph;
 }
 

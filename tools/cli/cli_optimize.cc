@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "graph/graphdef.h"
+#include "passes/channels_first_lowering.h"
 #include "passes/memory_planning_pass.h"
 #include "passes/pass_manager.h"
 #include "tools/cli/cli_util.h"
@@ -123,6 +124,10 @@ int OptimizeMain(const std::vector<std::string>& argv_in) {
                   : std::vector<std::string>{absl::StrCat("no plan: ", plan.status().message())};
   }
 
+  // Not a pass of the pipeline: NCHW convolutions and pools are lowered at every level, as a
+  // Session does (runtime/step_graph.cc).
+  auto lowered = LowerChannelsFirst(graph->get(), ctx);
+  if (!lowered.ok()) return Fail(cmd, kExitBadGraph, lowered.status());
   auto report = PassManager::Default(options).Run(graph->get(), ctx);
   if (!report.ok()) return Fail(cmd, kExitBadGraph, report.status());
 
@@ -133,6 +138,9 @@ int OptimizeMain(const std::vector<std::string>& argv_in) {
   if (args.Has("report")) {
     std::printf("memory before optimization:\n");
     for (const std::string& line : memory_before) std::printf("      %s\n", line.c_str());
+    for (const std::string& c : lowered->changes) {
+      std::printf("channels_first_lowering (always on) did: %s\n", c.c_str());
+    }
     std::printf("%s", report->ToString().c_str());
   }
   return kExitOk;

@@ -1,0 +1,163 @@
+// The channels-first fixtures (tests/data/nchw, tools/fixtures/make_nchw_fixtures.py) with every
+// node requested on /gpu:0. The GPU kernels run NHWC only, like the CPU ones, so the same
+// lowering (passes/channels_first_lowering.h, run by BuildStepGraph) must put the NHWC ops and
+// their Transposes on the GPU and the int32 permutations of shape inputs on the host.
+//   - placement: checked without a GPU (GPU:0 added to the device set by hand, as
+//     gpu_placement_test.cc does); runs wherever quiver_gpu_tests is built.
+//   - values: a Session on a real GPU:0 against TensorFlow's values (skipped without a GPU).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "devices/cuda/cuda_device.h"
+#include "devices/device_set.h"
+#include "graph/graphdef.h"
+#include "graph/npy.h"
+#include "passes/channels_first_lowering.h"
+#include "passes/placement_report.h"
+#include "passes/placer.h"
+#include "runtime/session.h"
+#include "runtime/step_graph.h"
+#include "tests/cuda/gpu_test_harness.h"
+#include "tests/tools/fixture_util.h"
+
+namespace quiver {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> NchwCases() {
+  const char* env = std::getenv("QUIVER_TEST_DATA_DIR");
+  const fs::path root = fs::path(env != nullptr ? env : QUIVER_TEST_DATA_DIR) / "nchw";
+  std::vector<fs::path> cases;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory()) cases.push_back(e.path());
+  }
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
+
+absl::StatusOr<tensorflow::GraphDef> OnGpu(const fs::path& dir) {
+  auto graph_def = ReadGraphDefFile((dir / "graph.pb").string());
+  if (!graph_def.ok()) return graph_def.status();
+  for (auto& node : *graph_def->mutable_node()) node.set_device("/device:GPU:0");
+  return graph_def;
+}
+
+TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU",
+          "[gpu][placement][channels_first]") {
+  cuda::RegisterPendingGpuKernels();  // this process only: the CPU suite never sees them
+  auto devices = DeviceSet::Create();
+  REQUIRE(devices.ok());
+  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
+  const std::vector<fs::path> cases = NchwCases();
+  REQUIRE(cases.size() >= 6);
+  for (const fs::path& dir : cases) {
+    for (int level : {0, 1}) {
+      const std::string what = dir.filename().string() + " level " + std::to_string(level);
+      CAPTURE(what);
+      auto m = fixture::ParseManifest((dir / "manifest.txt").string());
+      REQUIRE(m.ok());
+      auto graph_def = OnGpu(dir);
+      REQUIRE(graph_def.ok());
+      Graph source;
+      REQUIRE(ImportGraphDef(*graph_def, &source).ok());
+      ExecutorSpec spec;
+      for (const auto& f : m->feeds) spec.feeds.push_back(*ParseTensorName(f.first));
+      for (const auto& f : m->fetches) spec.fetches.push_back(*ParseTensorName(f.first));
+      StepGraphOptions step;
+      step.optimizer.level = level;
+      step.device_types = {"CPU", "GPU"};
+      step.allow_soft_placement = true;
+      step.only_step_nodes = true;
+      auto built = BuildStepGraph(source, spec, step);
+      REQUIRE(built.ok());
+      CHECK(built->optimizer_error.empty());
+      Graph& graph = *built->graph;
+      PlacerOptions options;
+      options.allow_soft_placement = true;
+      auto placement = PlaceGraph(&graph, *devices, options);
+      REQUIRE(placement.ok());
+      int lowered = 0;
+      for (const Node* n : graph.nodes()) {
+        CAPTURE(n->name(), n->op(), n->assigned_device());
+        const bool on_gpu = n->assigned_device().find("GPU") != std::string::npos;
+        if (IsChannelsFirstLowerableOp(n->op())) {
+          CHECK(*n->GetAttr<std::string>("data_format") == "NHWC");
+          if (n->output_type(0) == DT_FLOAT) CHECK(on_gpu);
+          ++lowered;
+        }
+        if (n->op() == "Transpose") CHECK(on_gpu);
+        if (n->op() == "GatherV2" && n->output_type(0) == DT_INT32) CHECK_FALSE(on_gpu);
+      }
+      CHECK(lowered > 0);
+      // Float data never comes back from device memory mid-step: only host-memory shape
+      // outputs (Shape, ShapeN, ...) cross from the GPU to the CPU.
+      auto report = BuildPlacementReport(graph, *devices, &*placement);
+      REQUIRE(report.ok());
+      for (const TransferReport& t : report->transfers) {
+        CAPTURE(t.tensor, t.from, t.to, t.dtype);
+        if (t.from.find("GPU") != std::string::npos) CHECK(t.dtype != "float");
+      }
+    }
+  }
+}
+
+TEST_CASE("GPU: NCHW TensorFlow graphs on /gpu:0 give TensorFlow's results",
+          "[gpu][channels_first]") {
+  GPU_TEST_PROLOGUE();
+  if (gputest::HarnessMode()) return;  // needs a session with a real GPU:0
+  for (const fs::path& dir : NchwCases()) {
+    const std::string name = dir.filename().string();
+    for (int level : {0, 1}) {
+      DYNAMIC_SECTION("case " << name << " level " << level) {
+        auto m = fixture::ParseManifest((dir / "manifest.txt").string());
+        REQUIRE(m.ok());
+        auto graph_def = OnGpu(dir);
+        REQUIRE(graph_def.ok());
+        SessionOptions options;
+        options.allow_soft_placement = true;
+        options.optimizer.level = level;
+        auto session = Session::Create(*graph_def, options);
+        if (!session.ok()) {  // report it and go on with the next fixture
+          FAIL_CHECK(session.status().ToString());
+          continue;
+        }
+        std::vector<Session::Feed> feeds;
+        for (const auto& [feed, file] : m->feeds) {
+          auto t = ReadNpyFile((dir / file).string());
+          REQUIRE(t.ok());
+          feeds.emplace_back(feed, *t);
+        }
+        std::vector<std::string> fetches;
+        for (const auto& f : m->fetches) fetches.push_back(f.first);
+        RunMetadata md;
+        md.collect_node_stats = true;
+        auto out = (*session)->Run(feeds, fetches, {}, &md);
+        if (!out.ok()) {
+          FAIL_CHECK(out.status().ToString());
+          continue;
+        }
+        int on_gpu = 0;
+        for (const auto& st : md.node_stats) on_gpu += st.device.find("GPU") != std::string::npos;
+        std::cout << "nchw fixture " << name << " level " << level << ": " << on_gpu << " of "
+                  << md.node_stats.size() << " nodes on the GPU, " << md.transfers << " transfers"
+                  << std::endl;
+        for (size_t i = 0; i < fetches.size(); ++i) {
+          auto expected = ReadNpyFile((dir / m->fetches[i].second).string());
+          REQUIRE(expected.ok());
+          fixture::Comparison c = fixture::CompareTensors((*out)[i], *expected, m->rtol, m->atol);
+          if (!c.ok) FAIL_CHECK(name << " fetch " << fetches[i] << ": " << c.message);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace quiver
