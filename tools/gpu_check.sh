@@ -136,7 +136,9 @@ pack() {
     awk '{print $1}' | grep -E '^lib(cudart|cublas|cublasLt|cudnn|nvrtc)' | sort -u \
     >"$stage/lib/CUDA_SONAMES"
 
-  cp -r "$REPO/tests/data/tf" "$stage/data/tests/"
+  # All of tests/data (~3 MB): the gpu-labelled tests read QUIVER_TEST_DATA_DIR/<folder>
+  # (tf, nchw, ...), and a folder left out fails its test on the GPU machine.
+  cp -r "$REPO/tests/data/." "$stage/data/tests/"
   local mnist="$REPO/../shared/data/mnist"
   if [ -d "$mnist" ]; then
     cp "$mnist"/*.gz "$stage/data/mnist/" 2>/dev/null || true
