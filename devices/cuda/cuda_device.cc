@@ -278,9 +278,10 @@ absl::Status CudaDevice::Sync() {
   for (cudaStream_t s : {streams_.host_to_device, streams_.compute, streams_.device_to_host}) {
     QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   }
+  // Not ReleaseAll: another thread may have staged a copy after the waits above (a concurrent
+  // Run), whose buffer its DMA still reads. Those queued before the waits report done.
   std::lock_guard<std::mutex> lock(copy_mu_);
-  staging_.ReleaseAll([this](const InFlightStaging::Entry& e) { ReleaseStaging(e); });
-  return absl::OkStatus();
+  return ReclaimStagingLocked(0);
 }
 
 absl::StatusOr<cublasContext*> CudaDevice::cublas() {
