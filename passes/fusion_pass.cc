@@ -19,6 +19,18 @@ bool IsActivation(const std::string& op) {
 
 bool IsOutput0Of(Endpoint e, const Node* node) { return e.node == node && e.index == 0; }
 
+std::string FusedOpFor(const Node& root) {
+  return root.op() == "MatMul" ? "_FusedMatMul" : "_FusedConv2D";
+}
+
+// Whether `device_type` registers any kernel for `op` (float32 is all the fused kernels take).
+bool HasKernelFor(const std::string& op, const std::string& device_type) {
+  for (const KernelRegistry::Entry& e : KernelRegistry::Global().List()) {
+    if (e.op == op && e.device_type == device_type) return true;
+  }
+  return false;
+}
+
 // Whether `c` adds a bias to `root:0`: a BiasAdd of it, or an Add/AddV2 of it and a 1-D
 // tensor [N] where N is the last dim of `root:0` (so the Add is a BiasAdd by broadcasting).
 bool MatchBias(const Node* c, const Node* root, Endpoint* bias) {
@@ -85,12 +97,15 @@ std::string ChainProblem(const std::vector<Node*>& chain, const PassContext& ctx
       return absl::StrCat(n->name(), " uses NCHW (fused kernels are NHWC only)");
     }
   }
-  // Fused kernels exist on the CPU only; a node that will run elsewhere is left alone (a GPU
-  // request must not be silently turned into CPU).
-  if (ctx.DeviceTypeFor(*chain[0]) != kCpu) {
+  // The device the chain will run on must have the fused kernel (the GPU registers its
+  // _FusedMatMul / _FusedConv2D only where a GPU answers); otherwise the chain is left alone: a
+  // GPU request must not be silently turned into CPU.
+  const std::string type = ctx.DeviceTypeFor(*chain[0]);
+  const std::string fused_op = FusedOpFor(*chain[0]);
+  if (type != kCpu && !HasKernelFor(fused_op, type)) {
     const std::string& dev = chain[0]->assigned_device().empty() ? chain[0]->requested_device()
                                                                  : chain[0]->assigned_device();
-    return absl::StrCat("device ", dev, " has no fused kernels (CPU only)");
+    return absl::StrCat("device ", dev, " has no ", fused_op, " kernel");
   }
   return "";
 }
@@ -99,7 +114,7 @@ std::string ChainProblem(const std::vector<Node*>& chain, const PassContext& ctx
 NodeSpec FusedSpec(const std::vector<Node*>& chain, Endpoint bias) {
   const Node* root = chain[0];
   NodeSpec spec;
-  spec.op = root->op() == "MatMul" ? "_FusedMatMul" : "_FusedConv2D";
+  spec.op = FusedOpFor(*root);
   spec.attrs = root->attrs();  // MatMul's and Conv2D's attrs are all attrs of the fused ops
   spec.attrs["num_args"] = MakeAttr(int64_t{1});
   std::vector<std::string> ops = {"BiasAdd"};

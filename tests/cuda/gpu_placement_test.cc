@@ -290,6 +290,32 @@ TEST_CASE("GPU placement: the compiled MNIST training steps move only their inpu
   }
 }
 
+// With the GPU's kernels registered, the compiled CNN step fuses conv + bias + relu and
+// matmul + bias (+ relu) on the GPU (its _FusedConv2D / _FusedMatMul), as on the CPU.
+TEST_CASE("GPU placement: the compiled MNIST CNN step fuses its layers on the GPU",
+          "[gpu][placement]") {
+  cuda::RegisterPendingGpuKernels();
+  auto devices = DeviceSet::Create();
+  REQUIRE(devices.ok());
+  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
+  Graph graph;
+  std::string train_op;
+  REQUIRE(CnnModel(graph, &train_op).ok());
+  PlacedStep step =
+      PlaceStep(graph, *devices, {{"x", {50, 784}}, {"y_", {50, 10}}, {"keep_prob", {}}},
+                "cross_entropy", train_op);
+  int fused_conv = 0, fused_matmul = 0;
+  for (const Node* n : step.graph->nodes()) {
+    if (n->op() != "_FusedConv2D" && n->op() != "_FusedMatMul") continue;
+    CAPTURE(n->name(), n->assigned_device());
+    CHECK(n->assigned_device().find("GPU") != std::string::npos);
+    (n->op() == "_FusedConv2D" ? fused_conv : fused_matmul)++;
+  }
+  // Two conv layers (conv + bias + relu) and two dense layers (matmul + bias [+ relu]).
+  CHECK(fused_conv == 2);
+  CHECK(fused_matmul == 2);
+}
+
 // The nodes one step runs: everything the fetches and targets depend on (data and control).
 std::set<std::string> StepNodes(const Graph& graph, const std::vector<std::string>& roots) {
   std::set<std::string> seen;
