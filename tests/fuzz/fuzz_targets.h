@@ -13,6 +13,7 @@
 #include "graph/graph.h"
 #include "graph/graphdef.h"
 #include "graph/npy.h"
+#include "passes/channels_first_lowering.h"
 #include "passes/pass_manager.h"
 
 namespace quiver::fuzz {
@@ -46,8 +47,9 @@ inline Outcome GraphDefImport(const std::string& bytes, GraphDefFormat format) {
 
 // Byte 0 picks the pass context (bit 0: fetch the GraphDef's last node, otherwise every sink
 // is preserved; bit 1: feed the first Placeholder); the rest is a GraphDef, binary or text.
-// Import, then the default pipeline (prune, constant folding, CSE, arithmetic simplification,
-// fusion) with verification after each pass; a graph the pipeline accepts must still verify.
+// Import, the channels-first lowering, then the default pipeline (prune, constant folding, CSE,
+// arithmetic simplification, fusion) with verification after each pass; a graph they accept
+// must still verify.
 inline Outcome ImportAndOptimize(const std::string& input) {
   if (input.empty()) return {absl::InvalidArgumentError("empty input"), ""};
   const auto mode = static_cast<uint8_t>(input[0]);
@@ -66,6 +68,12 @@ inline Outcome ImportAndOptimize(const std::string& input) {
         break;
       }
     }
+  }
+  // As a Session and `quiver optimize` do: the mandatory NCHW lowering, then the pipeline.
+  auto lowered = LowerChannelsFirst(&graph, ctx);
+  if (!lowered.ok()) return {lowered.status(), ""};
+  if (absl::Status s = VerifyGraph(&graph); !s.ok()) {
+    return {absl::OkStatus(), absl::StrCat("graph invalid after lowering: ", s.ToString())};
   }
   PassManagerOptions options;
   options.verify = true;
