@@ -96,7 +96,8 @@ class CudaDevice final : public Device {
   absl::Status CopyToHost(const void* device_src, void* host_dst, size_t num_bytes) override;
   // Both copies above are stream ordered: CopyTensor need not Sync() the whole device.
   bool CopiesAreStreamOrdered() const override { return true; }
-  // Waits for the three streams (and frees every staging buffer).
+  // Waits for the three streams and frees the staging buffers of completed copies (not those a
+  // concurrent step staged after the waits).
   absl::Status Sync() override;
   void* device_context() const override { return const_cast<CudaStreams*>(&streams_); }
 

@@ -32,6 +32,10 @@ bool UseCudnnPaths();
 void SetUseCudnnPathsForTesting(bool on);
 // How many times a Try* function returned true, process-wide (for tests).
 int64_t CudnnPathHitsForTesting();
+// How many times _FusedConv2D's GPU kernel computed its result in one
+// cudnnConvolutionBiasActivationForward call ([BiasAdd] or [BiasAdd, Relu], switch on),
+// process-wide (for tests). Defined in gpu_blas_dnn_ops.cc, which holds that path.
+int64_t CudnnFusedConvHitsForTesting();
 
 // MaxPool / AvgPool forward, NHWC float32: y[n, oh, ow, c] from x[n, h, w, c] over `geo` (TF's
 // window geometry; pad_b / pad_r are TF's bottom/right padding, which geo does not hold).

@@ -18,10 +18,15 @@
 // layout, and cuDNN's groups take consecutive runs of K/groups = M output channels, so the same
 // transpose to [C*M, KH, KW, 1] serves. Asymmetric SAME padding (odd total) is handled by copying
 // the input into a zero-padded buffer and convolving with padding 0.
+// _FusedConv2D with [BiasAdd] or [BiasAdd, Relu] runs as one cudnnConvolutionBiasActivationForward
+// call when the cuDNN switch (cudnn_paths.h) is on and cuDNN takes the problem (TryFusedConv);
+// otherwise as the convolution followed by our bias and activation kernels.
 #include <cublas_v2.h>
 #include <cudnn.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -425,7 +430,15 @@ std::vector<int64_t> ShapeOf(const Tensor& t) { return t.shape().dims(); }
 // algorithm and why it failed. The algorithm that worked is remembered per problem (direction,
 // GPU, shapes, padding, strides, dilations, groups) so later steps go straight to it.
 
-enum class ConvDirection { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+// kFusedBias / kFusedBiasRelu: cudnnConvolutionBiasActivationForward with an IDENTITY / RELU
+// activation (their own algorithm-cache entries: IDENTITY runs only one algorithm).
+enum class ConvDirection {
+  kForward = 0,
+  kBackwardData = 1,
+  kBackwardFilter = 2,
+  kFusedBias = 3,
+  kFusedBiasRelu = 4,
+};
 
 const char* FwdAlgoName(int a) {
   switch (a) {
@@ -521,6 +534,18 @@ ConvAlgoCache& AlgoCache() {
 ConvAlgoCache& KcrsCache() {
   static ConvAlgoCache* cache = new ConvAlgoCache;  // leaked: used by kernels until exit
   return *cache;
+}
+
+// Fused problems (ConvAlgoKey with a kFusedBias* direction and the filter layout tried) for which
+// cudnnConvolutionBiasActivationForward failed: later steps run cudnnConvolutionForward and our
+// bias/activation kernels straight away.
+ConvAlgoCache& FusedDeclined() {
+  static ConvAlgoCache* cache = new ConvAlgoCache;  // leaked: used by kernels until exit
+  return *cache;
+}
+std::atomic<int64_t>& FusedConvHits() {
+  static std::atomic<int64_t> hits{0};
+  return hits;
 }
 
 std::vector<int64_t> ConvAlgoKey(ConvDirection dir, int ordinal, const ConvPlan& p) {
@@ -643,6 +668,110 @@ absl::Status RunConvWithFallback(GpuScope& g, const ConvPlan& p, const ConvAlgoO
                                 p.hp, ",", p.wp, ",", p.d.c, "], filter [", p.d.oc, ",", p.d.kh,
                                 ",", p.d.kw, ",", p.d.c / p.d.groups, "], groups ", p.d.groups,
                                 "; tried: ", absl::StrJoin(tried, "; ")));
+}
+
+// The forward heuristic's ranking (see ConvAlgoOps::heuristic).
+cudnnStatus_t ForwardHeuristic(cudnnHandle_t h, const Descriptors& ds,
+                               std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+  int max = 0;
+  if (cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS || max <= 0) {
+    max = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+  }
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(max);
+  int found = 0;
+  const cudnnStatus_t st = cudnnGetConvolutionForwardAlgorithm_v7(h, ds.x, ds.w, ds.conv, ds.y, max,
+                                                                  &found, perf.data());
+  for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
+    algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
+  }
+  return st;
+}
+
+// _FusedConv2D's y = act(conv(x) + bias) in one cudnnConvolutionBiasActivationForward call, for
+// the plan `p` whose convolution descriptors `ds` holds (x, filt: as cudnnConvolutionForward
+// takes them). `relu`: CUDNN_ACTIVATION_RELU, else IDENTITY, which cuDNN runs only with
+// IMPLICIT_PRECOMP_GEMM. alpha1 = 1 and alpha2 = 0 (no side input: z is y, zeroed first so that
+// nothing uninitialised can enter even if z is read). True when it ran; false when the caller
+// must run the plain convolution and ApplyBiasAct: the problem failed before (FusedDeclined), or
+// it fails now (descriptors, or every algorithm: remembered and reported once on stderr). An
+// error only for a CUDA error that is not cuDNN's. Call with the library mutex held.
+std::vector<int64_t> FusedKey(GpuScope& g, const ConvPlan& p, bool relu) {
+  return ConvAlgoKey(relu ? ConvDirection::kFusedBiasRelu : ConvDirection::kFusedBias,
+                     g.device()->ordinal(), p);
+}
+// True when the fused call failed before for this problem and filter layout.
+bool FusedDeclinedFor(GpuScope& g, const ConvPlan& p, bool relu) {
+  int known = 0;
+  return FusedDeclined().Lookup(FusedKey(g, p, relu), &known);
+}
+
+absl::StatusOr<bool> TryFusedConv(GpuScope& g, cudnnHandle_t h, const ConvPlan& p, Descriptors* ds,
+                                  bool relu, const float* x, const float* filt, const float* bias,
+                                  float* y) {
+  const ConvDirection dir = relu ? ConvDirection::kFusedBiasRelu : ConvDirection::kFusedBias;
+  const std::vector<int64_t> key = FusedKey(g, p, relu);
+  if (FusedDeclinedFor(g, p, relu)) return false;
+  // A launch error left by earlier work must surface as an error, not read as a failed fused
+  // call (RunConvWithFallback would clear it).
+  RETURN_IF_ERROR(g.Check(cudaGetLastError(), "before the convolution"));
+  auto decline = [&](const std::string& why) {
+    FusedDeclined().Store(key, 1);
+    std::fprintf(stderr,
+                 "quiver: node '%s' (%s): cudnnConvolutionBiasActivationForward: %s; running "
+                 "cudnnConvolutionForward and our bias/activation kernels for this problem "
+                 "instead\n",
+                 g.ctx().node().name().c_str(), g.ctx().node().op().c_str(), why.c_str());
+    return false;
+  };
+  // The bias [1, C, 1, 1] in y's (NHWC) format: C contiguous values either way.
+  cudnnStatus_t st = cudnnCreateTensorDescriptor(&ds->bias);
+  if (st == CUDNN_STATUS_SUCCESS) {
+    st = cudnnSetTensor4dDescriptor(ds->bias, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1,
+                                    static_cast<int>(p.d.oc), 1, 1);
+  }
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateActivationDescriptor(&ds->act);
+  if (st == CUDNN_STATUS_SUCCESS) {
+    // NOT_PROPAGATE_NAN: the CPU's fused kernel (oneDNN's relu post-op) turns NaN into 0, and
+    // it is the option TF and ONNX Runtime pass to this call (older cuDNN took no other).
+    st = cudnnSetActivationDescriptor(ds->act,
+                                      relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                      CUDNN_NOT_PROPAGATE_NAN, 0.0);
+  }
+  if (st != CUDNN_STATUS_SUCCESS) {
+    return decline(absl::StrCat("descriptor setup failed: ", cudnnGetErrorString(st)));
+  }
+  const int64_t y_count = p.d.n * p.d.oh * p.d.ow * p.d.oc;
+  RETURN_IF_ERROR(
+      g.Check(cudaMemsetAsync(y, 0, y_count * sizeof(float), g.stream()), "fused conv memset"));
+  const float one = 1.f, zero = 0.f;
+  ConvAlgoOps ops;
+  ops.dir = dir;
+  ops.call = "cudnnConvolutionBiasActivationForward";
+  ops.name = FwdAlgoName;
+  ops.algo_count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+  // RELU: the plain convolution's ranking (the fused call takes a subset of it), then
+  // IMPLICIT_PRECOMP_GEMM, the algorithm the fused call is documented with, if not listed usable.
+  // IDENTITY: IMPLICIT_PRECOMP_GEMM alone.
+  ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
+    const cudnnStatus_t hst = relu ? ForwardHeuristic(h, *ds, algos) : CUDNN_STATUS_SUCCESS;
+    if (hst == CUDNN_STATUS_SUCCESS) {
+      algos->emplace_back(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_STATUS_SUCCESS);
+    }
+    return hst;
+  };
+  ops.workspace_size = [&](int algo, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(
+        h, ds->x, ds->w, ds->conv, ds->y, static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+  };
+  ops.run = [&](int algo, void* ws, size_t bytes) {
+    return cudnnConvolutionBiasActivationForward(
+        h, &one, ds->x, x, ds->w, filt, ds->conv, static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws,
+        bytes, &zero, ds->y, y, ds->bias, bias, ds->act, ds->y, y);
+  };
+  const absl::Status run = RunConvWithFallback(g, p, ops);
+  if (!run.ok()) return decline(std::string(run.message()));
+  FusedConvHits().fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 enum class ConvKind { kForward, kBackpropInput, kBackpropFilter, kFusedForward, kDepthwiseForward };
@@ -778,6 +907,19 @@ class ConvGpuOp : public OpKernel {
       }
     }
 
+    // _FusedConv2D in one cuDNN call (TryFusedConv) for [BiasAdd] and [BiasAdd, Relu] with a
+    // well-formed bias and the cuDNN switch on; otherwise, or where that call fails, the plain
+    // convolution and then ApplyBiasAct (our bias and activation kernels).
+    const Tensor* bias_t = kind_ == ConvKind::kFusedForward ? &ctx.input(2) : nullptr;
+    const bool try_fused = bias_t != nullptr && UseCudnnPaths() &&
+                           (!fused_act_.act || fused_act_.op == UnaryOp::kRelu) &&
+                           bias_t->rank() == 1 && bias_t->dim(0) == d.oc;
+    const float* fused_bias = nullptr;
+    if (try_fused) {
+      ASSIGN_OR_RETURN(fused_bias, g.InAs<float>(2));
+    }
+    bool fused_done = false;  // TryFusedConv computed y, bias and activation included
+
     // One attempt with the filter layout p.kcrs.
     auto run = [&](const ConvPlan& p) -> absl::Status {
       Descriptors ds;
@@ -790,19 +932,7 @@ class ConvGpuOp : public OpKernel {
         ops.name = FwdAlgoName;
         ops.algo_count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
         ops.heuristic = [&](std::vector<std::pair<int, cudnnStatus_t>>* algos) {
-          int max = 0;
-          if (cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max) != CUDNN_STATUS_SUCCESS ||
-              max <= 0) {
-            max = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-          }
-          std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(max);
-          int found = 0;
-          const cudnnStatus_t st = cudnnGetConvolutionForwardAlgorithm_v7(
-              h, ds.x, ds.w, ds.conv, ds.y, max, &found, perf.data());
-          for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < found && i < max; ++i) {
-            algos->emplace_back(static_cast<int>(perf[i].algo), perf[i].status);
-          }
-          return st;
+          return ForwardHeuristic(h, ds, algos);
         };
         ops.workspace_size = [&](int algo, size_t* bytes) {
           return cudnnGetConvolutionForwardWorkspaceSize(
@@ -892,8 +1022,19 @@ class ConvGpuOp : public OpKernel {
     {
       // cuDNN handles are not safe for concurrent use: one library call sequence at a time.
       std::lock_guard<std::mutex> lock(g.device()->library_mutex());
+      // The fused call first, with either filter layout (each one's failure is remembered).
+      for (const ConvPlan* fp : {&krsc, &kcrs}) {
+        if (!try_fused || fused_done || FusedDeclinedFor(g, *fp, fused_act_.act)) continue;
+        Descriptors ds;
+        if (!MakeDescriptors(ctx, *fp, &ds).ok()) continue;  // the plain path reports it
+        RETURN_IF_ERROR(TransposeFilter(g, *fp, w_tf, filt, true));
+        ASSIGN_OR_RETURN(fused_done,
+                         TryFusedConv(g, h, *fp, &ds, fused_act_.act, x, filt, fused_bias, out));
+      }
       int known = 0;
-      if (KcrsCache().Lookup(krsc_key, &known)) {
+      if (fused_done) {
+        // y holds the result, bias and activation included.
+      } else if (KcrsCache().Lookup(krsc_key, &known)) {
         RETURN_IF_ERROR(run(kcrs));
       } else {
         const absl::Status first = run(krsc);
@@ -908,7 +1049,7 @@ class ConvGpuOp : public OpKernel {
         }
       }
     }
-    if (kind_ == ConvKind::kFusedForward) {  // bias (+ activation): our element-wise kernels
+    if (kind_ == ConvKind::kFusedForward && !fused_done) {  // bias (+ act): our kernels
       RETURN_IF_ERROR(ApplyBiasAct(g, fused_act_, out, out_count, d.oc, 2));
     }
     if (kind_ == ConvKind::kBackpropInput && plan.explicit_pad) {
@@ -1042,5 +1183,8 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+int64_t CudnnFusedConvHitsForTesting() { return FusedConvHits().load(std::memory_order_relaxed); }
+
 }  // namespace cuda
 }  // namespace quiver
