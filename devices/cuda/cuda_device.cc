@@ -260,14 +260,19 @@ absl::Status CudaDevice::CopyFromHost(const void* host_src, void* device_dst, si
 absl::Status CudaDevice::CopyToHost(const void* device_src, void* host_dst, size_t num_bytes) {
   if (num_bytes == 0) return absl::OkStatus();
   QUIVER_CUDA_RETURN_IF_ERROR(cudaSetDevice(streams_.device), "cudaSetDevice");
-  std::lock_guard<std::mutex> lock(copy_mu_);
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaEventRecord(compute_done_, streams_.compute), "cudaEventRecord");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(streams_.device_to_host, compute_done_, 0),
-                              "cudaStreamWaitEvent");
-  QUIVER_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_dst, device_src, num_bytes,
-                                              cudaMemcpyDeviceToHost, streams_.device_to_host),
-                              "cudaMemcpyAsync(D2H)");
-  // The caller reads host_dst next: wait for this copy only (not the whole device).
+  {
+    // The shared event is re-recorded by every copy: enqueue under the lock, wait outside it,
+    // so a fetch waiting for a step's compute does not hold up another thread's feeds.
+    std::lock_guard<std::mutex> lock(copy_mu_);
+    QUIVER_CUDA_RETURN_IF_ERROR(cudaEventRecord(compute_done_, streams_.compute),
+                                "cudaEventRecord");
+    QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(streams_.device_to_host, compute_done_, 0),
+                                "cudaStreamWaitEvent");
+    QUIVER_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_dst, device_src, num_bytes,
+                                                cudaMemcpyDeviceToHost, streams_.device_to_host),
+                                "cudaMemcpyAsync(D2H)");
+  }
+  // The caller reads host_dst next: wait for the copy stream (not the whole device).
   QUIVER_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_.device_to_host),
                               "cudaStreamSynchronize(D2H)");
   return absl::OkStatus();
