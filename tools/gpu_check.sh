@@ -430,7 +430,7 @@ EOF
     else
       result "gpu tests (kernels + fixtures)" "ok" "$what"
     fi
-    grep -hsE '^(fixture |mnist_softmax step)' "$LOG_DIR"/tests/*.log | sed 's/^/  /'
+    grep -hsE '^(GPU:0 |fixture |mnist_softmax step)' "$LOG_DIR"/tests/*.log | sed 's/^/  /'
   fi
 
   # 2. Training on the GPU (default placement puts every op with a GPU kernel there).

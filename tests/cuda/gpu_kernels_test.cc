@@ -5,6 +5,7 @@
 // (RunGpu, MatchesCpu, QUIVER_GPU_HARNESS_CHECK mode) is shared: gpu_test_harness.h.
 //
 // (tests/CMakeLists.txt's glob for the CPU suite excludes tests/cuda/.)
+#include <cudnn.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -619,6 +620,15 @@ TEST_CASE("GPU: detection and the device set", "[gpu]") {
   Device* gpu = Gpu0();
   REQUIRE(gpu != nullptr);
   CHECK_FALSE(gpu->allocator()->host_accessible());
+  // For the GPU run's record: which driver and libraries this process loaded.
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::cout << "GPU:0 " << prop.name << " sm_" << prop.major << prop.minor << ", "
+            << prop.totalGlobalMem / (1 << 20) << " MiB; CUDA driver " << driver << ", runtime "
+            << runtime << ", cuDNN " << cudnnGetVersion() << std::endl;
   // A round trip through device memory.
   Tensor t = Tensor::FromVector<float>({1, 2, 3, 4}, TensorShape{4});
   auto d = CopyTensor(t, gpu);
