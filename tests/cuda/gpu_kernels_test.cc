@@ -549,59 +549,12 @@ TEST_CASE("GPU: comparisons and Cast match the CPU", "[gpu]") {
 // nodes without a GPU kernel on the CPU), against TensorFlow's expected outputs.
 TEST_CASE("GPU: TensorFlow fixtures on /gpu:0 give TensorFlow's results", "[gpu][tf_fixtures]") {
   GPU_TEST_PROLOGUE();
-  if (HarnessMode()) return;  // needs a session with a real GPU:0
-  // QUIVER_TEST_DATA_DIR in the environment wins (tools/gpu_check.sh runs a carried build).
-  const char* env = std::getenv("QUIVER_TEST_DATA_DIR");
-  const fs::path root = fs::path(env != nullptr ? env : QUIVER_TEST_DATA_DIR) / "tf";
-  std::vector<fs::path> cases;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
+  // In harness mode (no GPU) soft placement runs the fixtures on the CPU: a check of the harness.
+  const std::vector<fs::path> cases = FixtureDirs("tf");
   REQUIRE(cases.size() >= 10);
   for (const fs::path& dir : cases) {
     const std::string name = dir.filename().string();
-    DYNAMIC_SECTION("case " << name) {
-      auto m = fixture::ParseManifest((dir / "manifest.txt").string());
-      REQUIRE(m.ok());
-      fs::path graph_path = dir / "graph.pb";
-      if (!fs::exists(graph_path)) graph_path = dir / "graph.pbtxt";
-      auto graph_def = ReadGraphDefFile(graph_path.string());
-      REQUIRE(graph_def.ok());
-      for (auto& node : *graph_def->mutable_node()) node.set_device("/device:GPU:0");
-      SessionOptions options;
-      options.allow_soft_placement = true;
-      auto session = Session::Create(*graph_def, options);
-      if (!session.ok()) {  // a GPU-side failure: report it and go on with the next fixture
-        FAIL_CHECK(session.status().ToString());
-        continue;
-      }
-      std::vector<Session::Feed> feeds;
-      for (const auto& [feed, file] : m->feeds) {
-        auto t = ReadNpyFile((dir / file).string());
-        REQUIRE(t.ok());
-        feeds.emplace_back(feed, *t);
-      }
-      std::vector<std::string> fetches;
-      for (const auto& f : m->fetches) fetches.push_back(f.first);
-      RunMetadata md;
-      md.collect_node_stats = true;
-      auto out = (*session)->Run(feeds, fetches, {}, &md);
-      if (!out.ok()) {
-        FAIL_CHECK(out.status().ToString());
-        continue;
-      }
-      int on_gpu = 0;
-      for (const auto& st : md.node_stats) on_gpu += st.device.find("GPU") != std::string::npos;
-      std::cout << "fixture " << name << ": " << on_gpu << " of " << md.node_stats.size()
-                << " nodes on the GPU, " << md.transfers << " transfers" << std::endl;
-      for (size_t i = 0; i < fetches.size(); ++i) {
-        auto expected = ReadNpyFile((dir / m->fetches[i].second).string());
-        REQUIRE(expected.ok());
-        fixture::Comparison c = fixture::CompareTensors((*out)[i], *expected, m->rtol, m->atol);
-        if (!c.ok) FAIL_CHECK(name << " fetch " << fetches[i] << ": " << c.message);
-      }
-    }
+    DYNAMIC_SECTION("case " << name) { CheckFixtureOnGpu(dir, name, /*level=*/1); }
   }
 }
 

@@ -31,23 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<fs::path> NchwCases() {
-  const char* env = std::getenv("QUIVER_TEST_DATA_DIR");
-  const fs::path root = fs::path(env != nullptr ? env : QUIVER_TEST_DATA_DIR) / "nchw";
-  std::vector<fs::path> cases;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
-  return cases;
-}
-
-absl::StatusOr<tensorflow::GraphDef> OnGpu(const fs::path& dir) {
-  auto graph_def = ReadGraphDefFile((dir / "graph.pb").string());
-  if (!graph_def.ok()) return graph_def.status();
-  for (auto& node : *graph_def->mutable_node()) node.set_device("/device:GPU:0");
-  return graph_def;
-}
+std::vector<fs::path> NchwCases() { return gputest::FixtureDirs("nchw"); }
 
 TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU",
           "[gpu][placement][channels_first]") {
@@ -63,7 +47,7 @@ TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU"
       CAPTURE(what);
       auto m = fixture::ParseManifest((dir / "manifest.txt").string());
       REQUIRE(m.ok());
-      auto graph_def = OnGpu(dir);
+      auto graph_def = gputest::FixtureGraphOnGpu(dir);
       REQUIRE(graph_def.ok());
       Graph source;
       REQUIRE(ImportGraphDef(*graph_def, &source).ok());
@@ -111,49 +95,12 @@ TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU"
 TEST_CASE("GPU: NCHW TensorFlow graphs on /gpu:0 give TensorFlow's results",
           "[gpu][channels_first]") {
   GPU_TEST_PROLOGUE();
-  if (gputest::HarnessMode()) return;  // needs a session with a real GPU:0
+  // In harness mode (no GPU) soft placement runs them on the CPU: a check of the harness.
   for (const fs::path& dir : NchwCases()) {
     const std::string name = dir.filename().string();
     for (int level : {0, 1}) {
       DYNAMIC_SECTION("case " << name << " level " << level) {
-        auto m = fixture::ParseManifest((dir / "manifest.txt").string());
-        REQUIRE(m.ok());
-        auto graph_def = OnGpu(dir);
-        REQUIRE(graph_def.ok());
-        SessionOptions options;
-        options.allow_soft_placement = true;
-        options.optimizer.level = level;
-        auto session = Session::Create(*graph_def, options);
-        if (!session.ok()) {  // report it and go on with the next fixture
-          FAIL_CHECK(session.status().ToString());
-          continue;
-        }
-        std::vector<Session::Feed> feeds;
-        for (const auto& [feed, file] : m->feeds) {
-          auto t = ReadNpyFile((dir / file).string());
-          REQUIRE(t.ok());
-          feeds.emplace_back(feed, *t);
-        }
-        std::vector<std::string> fetches;
-        for (const auto& f : m->fetches) fetches.push_back(f.first);
-        RunMetadata md;
-        md.collect_node_stats = true;
-        auto out = (*session)->Run(feeds, fetches, {}, &md);
-        if (!out.ok()) {
-          FAIL_CHECK(out.status().ToString());
-          continue;
-        }
-        int on_gpu = 0;
-        for (const auto& st : md.node_stats) on_gpu += st.device.find("GPU") != std::string::npos;
-        std::cout << "nchw fixture " << name << " level " << level << ": " << on_gpu << " of "
-                  << md.node_stats.size() << " nodes on the GPU, " << md.transfers << " transfers"
-                  << std::endl;
-        for (size_t i = 0; i < fetches.size(); ++i) {
-          auto expected = ReadNpyFile((dir / m->fetches[i].second).string());
-          REQUIRE(expected.ok());
-          fixture::Comparison c = fixture::CompareTensors((*out)[i], *expected, m->rtol, m->atol);
-          if (!c.ok) FAIL_CHECK(name << " fetch " << fetches[i] << ": " << c.message);
-        }
+        gputest::CheckFixtureOnGpu(dir, "nchw/" + name + " level " + std::to_string(level), level);
       }
     }
   }

@@ -26,6 +26,7 @@
 #include "passes/placer.h"
 #include "runtime/session.h"
 #include "runtime/step_graph.h"
+#include "tests/cuda/gpu_test_harness.h"
 
 namespace quiver {
 namespace {
@@ -173,22 +174,12 @@ TEST_CASE("GPU placement: MNIST CNN training needs no device-to-host copy mid-st
 
 TEST_CASE("GPU placement: TF fixtures requested on /gpu:0 need no device-to-host copy mid-step",
           "[gpu][placement]") {
-  const char* env = std::getenv("QUIVER_TEST_DATA_DIR");
-  const std::filesystem::path root =
-      std::filesystem::path(env != nullptr ? env : QUIVER_TEST_DATA_DIR) / "tf";
-  std::vector<std::filesystem::path> cases;
-  for (const auto& e : std::filesystem::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
+  const std::vector<std::filesystem::path> cases = gputest::FixtureDirs("tf");
   REQUIRE(cases.size() >= 10);
   int total_on_gpu = 0;
   for (const auto& dir : cases) {
-    auto path = dir / "graph.pb";
-    if (!std::filesystem::exists(path)) path = dir / "graph.pbtxt";
-    auto graph_def = ReadGraphDefFile(path.string());
+    auto graph_def = gputest::FixtureGraphOnGpu(dir);
     REQUIRE(graph_def.ok());
-    for (auto& node : *graph_def->mutable_node()) node.set_device("/device:GPU:0");
     Graph graph;
     REQUIRE(ImportGraphDef(*graph_def, &graph).ok());
     int on_gpu = 0;

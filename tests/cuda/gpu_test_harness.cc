@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "devices/cuda/cuda_device.h"
 #include "devices/device_set.h"
+#include "graph/npy.h"
 #include "graph/status_macros.h"
+#include "runtime/session.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/tools/fixture_util.h"
 
@@ -202,6 +205,68 @@ bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<T
     all_match = SameOutputs(*gpu, *cpu, options.rtol, options.atol) && all_match;
   }
   return all_match;
+}
+
+std::vector<std::filesystem::path> FixtureDirs(const std::string& folder) {
+  namespace fs = std::filesystem;
+  const char* env = std::getenv("QUIVER_TEST_DATA_DIR");
+  const fs::path root = fs::path(env != nullptr ? env : QUIVER_TEST_DATA_DIR) / folder;
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (e.is_directory()) dirs.push_back(e.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+absl::StatusOr<tensorflow::GraphDef> FixtureGraphOnGpu(const std::filesystem::path& dir) {
+  std::filesystem::path path = dir / "graph.pb";
+  if (!std::filesystem::exists(path)) path = dir / "graph.pbtxt";
+  ASSIGN_OR_RETURN(tensorflow::GraphDef graph_def, ReadGraphDefFile(path.string()));
+  for (auto& node : *graph_def.mutable_node()) node.set_device("/device:GPU:0");
+  return graph_def;
+}
+
+void CheckFixtureOnGpu(const std::filesystem::path& dir, const std::string& label, int level) {
+  CAPTURE(label, level);
+  auto m = fixture::ParseManifest((dir / "manifest.txt").string());
+  REQUIRE(m.ok());
+  auto graph_def = FixtureGraphOnGpu(dir);
+  REQUIRE(graph_def.ok());
+  SessionOptions options;
+  options.allow_soft_placement = true;
+  options.optimizer.level = level;
+  auto session = Session::Create(*graph_def, options);
+  if (!session.ok()) {  // a GPU-side failure: report it; the caller goes on
+    FAIL_CHECK(session.status().ToString());
+    return;
+  }
+  std::vector<Session::Feed> feeds;
+  for (const auto& [feed, file] : m->feeds) {
+    auto t = ReadNpyFile((dir / file).string());
+    REQUIRE(t.ok());
+    feeds.emplace_back(feed, *t);
+  }
+  std::vector<std::string> fetches;
+  for (const auto& f : m->fetches) fetches.push_back(f.first);
+  RunMetadata md;
+  md.collect_node_stats = true;
+  auto out = (*session)->Run(feeds, fetches, {}, &md);
+  if (!out.ok()) {
+    FAIL_CHECK(out.status().ToString());
+    return;
+  }
+  int on_gpu = 0;
+  for (const auto& st : md.node_stats) on_gpu += st.device.find("GPU") != std::string::npos;
+  std::cout << "fixture " << label << ": " << on_gpu << " of " << md.node_stats.size()
+            << " nodes on the GPU, " << md.transfers << " transfers" << std::endl;
+  for (size_t i = 0; i < fetches.size(); ++i) {
+    auto expected = ReadNpyFile((dir / m->fetches[i].second).string());
+    REQUIRE(expected.ok());
+    fixture::Comparison c = fixture::CompareTensors((*out)[i], *expected, m->rtol, m->atol);
+    if (!c.ok) FAIL_CHECK(label << " fetch " << fetches[i] << ": " << c.message);
+  }
 }
 
 }  // namespace gputest

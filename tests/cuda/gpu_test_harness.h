@@ -13,6 +13,7 @@
 // setup that cannot go on (a graph that cannot be built).
 #pragma once
 
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "devices/device.h"
 #include "graph/attr_value.h"
 #include "graph/graph.h"
+#include "graph/graphdef.h"
 #include "graph/tensor.h"
 
 namespace quiver {
@@ -92,6 +94,19 @@ struct MatchOptions {
 // false; the calling TEST_CASE goes on.
 bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
                 const MatchOptions& options);
+
+// ---- TensorFlow fixtures (manifest.txt, graph.pb or graph.pbtxt, .npy feeds and outputs) ----
+
+// The fixture folders under QUIVER_TEST_DATA_DIR/<folder> (the environment variable wins over
+// the build's path: tools/gpu_check.sh runs a carried build), sorted; [] if there is none.
+std::vector<std::filesystem::path> FixtureDirs(const std::string& folder);
+// The fixture's GraphDef with every node requested on /gpu:0.
+absl::StatusOr<tensorflow::GraphDef> FixtureGraphOnGpu(const std::filesystem::path& dir);
+// Runs the fixture with every node requested on /gpu:0 (soft placement keeps nodes without a
+// GPU kernel on the CPU) at optimizer `level` and checks each fetch against TensorFlow's
+// output within the manifest's tolerances. Failures are FAIL_CHECKs (the caller goes on).
+// Prints "fixture <label>: k of n nodes on the GPU, t transfers" (gpu_check.sh collects it).
+void CheckFixtureOnGpu(const std::filesystem::path& dir, const std::string& label, int level);
 
 }  // namespace gputest
 }  // namespace quiver
