@@ -24,22 +24,12 @@ namespace {
 
 using namespace gputest;  // NOLINT: the shared harness (gpu_test_harness.h)
 
-// Restores the switch's setting on scope exit.
-class SwitchRestorer {
- public:
-  SwitchRestorer() : saved_(cuda::UseCudnnPaths()) {}
-  ~SwitchRestorer() { cuda::SetUseCudnnPathsForTesting(saved_); }
-
- private:
-  bool saved_;
-};
-
 // MatchesCpu with the switch on, then off; with it on (on a GPU), checks that cuDNN ran for both
 // GPU runs when `want_cudnn`, and never otherwise; with it off, that it never ran.
 void CheckBothPaths(const std::string& label, const std::string& op, const AttrMap& attrs,
                     const std::vector<Tensor>& inputs, bool want_cudnn, double rtol = 1e-5,
                     double atol = 1e-5, const std::vector<int>& host_inputs = {}) {
-  SwitchRestorer restore;
+  CudnnPathsRestorer restore;
   MatchOptions options;
   options.rtol = rtol;
   options.atol = atol;

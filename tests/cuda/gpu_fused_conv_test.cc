@@ -32,16 +32,6 @@ namespace {
 
 using namespace gputest;  // NOLINT: the shared harness (gpu_test_harness.h)
 
-// Restores the switch's setting on scope exit.
-class SwitchRestorer {
- public:
-  SwitchRestorer() : saved_(cuda::UseCudnnPaths()) {}
-  ~SwitchRestorer() { cuda::SetUseCudnnPathsForTesting(saved_); }
-
- private:
-  bool saved_;
-};
-
 struct Case {
   const char* label;
   std::vector<int64_t> x, f;  // NHWC input, [KH, KW, C/G, OC] filter
@@ -78,7 +68,7 @@ TEST_CASE("GPU: _FusedConv2D on cuDNN's fused call and on the fallback matches t
       {"SAME 2x2 s1 (pads 0/1)", {2, 8, 8, 3}, {2, 2, 3, 5}, "SAME", 1, 1, false},
       {"SAME 3x3 s2 (pads 0/1)", {1, 8, 8, 3}, {3, 3, 3, 4}, "SAME", 2, 1, false},
   };
-  SwitchRestorer restore;
+  CudnnPathsRestorer restore;
   for (const Case& c : cases) {
     const Tensor x = Random(c.x, &rng, -3.f, 3.f);
     const Tensor f = Random(c.f, &rng);
@@ -123,7 +113,7 @@ TEST_CASE("GPU: _FusedConv2D gives the same result on repeated runs with the swi
   const Tensor x = Random(c.x, &rng, -3.f, 3.f);
   const Tensor f = Random(c.f, &rng);
   const Tensor bias = Random({c.f[3]}, &rng);
-  SwitchRestorer restore;
+  CudnnPathsRestorer restore;
   for (bool on : {true, false, true}) {
     CAPTURE(on);
     cuda::SetUseCudnnPathsForTesting(on);

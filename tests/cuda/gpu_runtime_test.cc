@@ -28,36 +28,13 @@
 #include "graph/status_macros.h"
 #include "runtime/checkpoint.h"
 #include "runtime/session.h"
+#include "tests/cuda/gpu_models.h"
 #include "tests/cuda/gpu_test_harness.h"
 
 namespace quiver {
 namespace {
 
 using namespace gputest;  // NOLINT: the shared harness (gpu_test_harness.h)
-
-// mnist_softmax.cc's model; `cpu` pins every node to the CPU (the reference).
-absl::Status SoftmaxModel(Graph& graph, bool cpu, std::string* train_op) {
-  GraphBuilder b(&graph);
-  auto x = b.Placeholder(DT_FLOAT, {-1, 784}, "x");
-  auto y_ = b.Placeholder(DT_FLOAT, {-1, 10}, "y_");
-  {
-    auto on_gpu = b.device("/gpu:0");
-    auto W = b.Variable(b.Zeros({784, 10}), "W");
-    auto bias = b.Variable(b.Zeros({10}), "b");
-    Output y = MatMul(x, W) + bias;
-    Output loss = ReduceMeanAll(SoftmaxCrossEntropyWithLogits(y_, y), "cross_entropy");
-    ReduceMeanAll(Cast(Equal(ArgMax(y, 1), ArgMax(y_, 1)), DT_FLOAT), "accuracy");
-    auto train = GradientDescentOptimizer(0.5).Minimize(b, loss);
-    if (!train.ok()) return train.status();
-    *train_op = (*train)->name();
-  }
-  b.GlobalVariablesInitializer();
-  RETURN_IF_ERROR(b.status());
-  if (cpu) {
-    for (Node* n : graph.nodes()) n->set_requested_device("/cpu:0");
-  }
-  return absl::OkStatus();
-}
 
 struct Batch {
   Tensor x, y;
@@ -93,7 +70,8 @@ std::vector<Batch> MakeBatches(int count, int64_t size, uint32_t seed) {
 
 std::unique_ptr<Session> NewSession(bool cpu, std::string* train_op) {
   Graph graph;
-  REQUIRE(SoftmaxModel(graph, cpu, train_op).ok());
+  REQUIRE(SoftmaxModel(graph, train_op).ok());
+  if (cpu) PinToCpu(graph);
   auto session = Session::Create(graph, SessionOptions{});
   REQUIRE(session.ok());
   return *std::move(session);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "devices/cuda/cuda_device.h"
+#include "devices/cuda/kernels/cudnn_paths.h"
 #include "devices/device_set.h"
 #include "graph/npy.h"
 #include "graph/status_macros.h"
@@ -206,6 +207,9 @@ bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<T
   }
   return all_match;
 }
+
+CudnnPathsRestorer::CudnnPathsRestorer() : saved_(cuda::UseCudnnPaths()) {}
+CudnnPathsRestorer::~CudnnPathsRestorer() { cuda::SetUseCudnnPathsForTesting(saved_); }
 
 std::vector<std::filesystem::path> FixtureDirs(const std::string& folder) {
   namespace fs = std::filesystem;

@@ -95,6 +95,18 @@ struct MatchOptions {
 bool MatchesCpu(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
                 const MatchOptions& options);
 
+// Restores cuda::UseCudnnPaths() on scope exit (tests that flip SetUseCudnnPathsForTesting).
+class CudnnPathsRestorer {
+ public:
+  CudnnPathsRestorer();
+  ~CudnnPathsRestorer();
+  CudnnPathsRestorer(const CudnnPathsRestorer&) = delete;
+  CudnnPathsRestorer& operator=(const CudnnPathsRestorer&) = delete;
+
+ private:
+  bool saved_;
+};
+
 // ---- TensorFlow fixtures (manifest.txt, graph.pb or graph.pbtxt, .npy feeds and outputs) ----
 
 // The fixture folders under QUIVER_TEST_DATA_DIR/<folder> (the environment variable wins over
