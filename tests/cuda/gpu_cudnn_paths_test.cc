@@ -47,6 +47,9 @@ void CheckBothPaths(const std::string& label, const std::string& op, const AttrM
   }
 }
 
+// The assertion at the call sites (CHECKs inside CheckBothPaths).
+#define CHECK_BOTH_PATHS(...) CheckBothPaths(__VA_ARGS__)
+
 AttrMap PoolAttrs(int64_t kh, int64_t kw, int64_t sh, int64_t sw, const std::string& padding,
                   std::vector<int64_t> explicit_pads = {}) {
   AttrMap a = {{"ksize", MakeAttr(std::vector<int64_t>{1, kh, kw, 1})},
@@ -97,8 +100,8 @@ TEST_CASE("GPU: MaxPool/AvgPool on cuDNN (symmetric windows) and on our kernels 
   };
   for (const Case& k : cases) {
     Tensor x = Random(k.x, &rng, -3.f, 3.f);
-    CheckBothPaths(k.label, "MaxPool", k.attrs, {x}, k.cudnn);
-    if (!k.max_only) CheckBothPaths(k.label, "AvgPool", k.attrs, {x}, k.cudnn);
+    CHECK_BOTH_PATHS(k.label, "MaxPool", k.attrs, {x}, k.cudnn);
+    if (!k.max_only) CHECK_BOTH_PATHS(k.label, "AvgPool", k.attrs, {x}, k.cudnn);
   }
   // The gradients stay on our kernels whatever the padding.
   Tensor x = Random({2, 9, 7, 3}, &rng);
@@ -106,9 +109,9 @@ TEST_CASE("GPU: MaxPool/AvgPool on cuDNN (symmetric windows) and on our kernels 
   auto y = testing::RunKernel("MaxPool", attrs, {x});
   REQUIRE(y.ok());
   Tensor dy = Random((*y)[0].shape().dims(), &rng);
-  CheckBothPaths("SAME 3x3/2 grad", "MaxPoolGrad", attrs, {x, (*y)[0], dy}, false);
-  CheckBothPaths("SAME 3x3/2 grad", "AvgPoolGrad", attrs, {Vec<int32_t>({2, 9, 7, 3}), dy}, false,
-                 1e-5, 1e-5, {0});
+  CHECK_BOTH_PATHS("SAME 3x3/2 grad", "MaxPoolGrad", attrs, {x, (*y)[0], dy}, false);
+  CHECK_BOTH_PATHS("SAME 3x3/2 grad", "AvgPoolGrad", attrs, {Vec<int32_t>({2, 9, 7, 3}), dy}, false,
+                   1e-5, 1e-5, {0});
 }
 
 TEST_CASE("GPU: Softmax/LogSoftmax on cuDNN and on our kernel match the CPU", "[gpu]") {
@@ -146,7 +149,7 @@ TEST_CASE("GPU: Softmax/LogSoftmax on cuDNN and on our kernel match the CPU", "[
   };
   for (const Case& k : cases) {
     for (const char* op : {"Softmax", "LogSoftmax"}) {
-      CheckBothPaths(k.label, op, {}, {k.x}, k.cudnn, k.rtol, k.atol);
+      CHECK_BOTH_PATHS(k.label, op, {}, {k.x}, k.cudnn, k.rtol, k.atol);
     }
   }
 }
@@ -186,10 +189,10 @@ TEST_CASE("GPU: FusedBatchNorm inference on cuDNN, training and 5-D on our kerne
     if (std::string(k.op) != "FusedBatchNorm") attrs["U"] = MakeAttr(DT_FLOAT);
     const std::string label =
         k.format + (k.training ? " training " : " inference ") + TensorShape(k.x).DebugString();
-    CheckBothPaths(label, k.op, attrs,
-                   {Random(k.x, &rng, -2.f, 3.f), Random({c}, &rng, 0.5f, 2.f), Random({c}, &rng),
-                    Random({c}, &rng), Random({c}, &rng, 0.5f, 2.f)},
-                   k.cudnn, 1e-4, 1e-4);
+    CHECK_BOTH_PATHS(label, k.op, attrs,
+                     {Random(k.x, &rng, -2.f, 3.f), Random({c}, &rng, 0.5f, 2.f), Random({c}, &rng),
+                      Random({c}, &rng), Random({c}, &rng, 0.5f, 2.f)},
+                     k.cudnn, 1e-4, 1e-4);
   }
 }
 

@@ -554,7 +554,7 @@ TEST_CASE("GPU: TensorFlow fixtures on /gpu:0 give TensorFlow's results", "[gpu]
   REQUIRE(cases.size() >= 10);
   for (const fs::path& dir : cases) {
     const std::string name = dir.filename().string();
-    DYNAMIC_SECTION("case " << name) { CheckFixtureOnGpu(dir, name, /*level=*/1); }
+    DYNAMIC_SECTION("case " << name) { CHECK_FIXTURE_ON_GPU(dir, name, /*level=*/1); }
   }
 }
 

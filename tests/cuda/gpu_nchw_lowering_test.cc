@@ -96,11 +96,13 @@ TEST_CASE("GPU: NCHW TensorFlow graphs on /gpu:0 give TensorFlow's results",
           "[gpu][channels_first]") {
   GPU_TEST_PROLOGUE();
   // In harness mode (no GPU) soft placement runs them on the CPU: a check of the harness.
-  for (const fs::path& dir : NchwCases()) {
+  const std::vector<fs::path> cases = NchwCases();
+  REQUIRE(cases.size() >= 6);  // a bundle without tests/data/nchw must fail, not pass empty
+  for (const fs::path& dir : cases) {
     const std::string name = dir.filename().string();
     for (int level : {0, 1}) {
       DYNAMIC_SECTION("case " << name << " level " << level) {
-        gputest::CheckFixtureOnGpu(dir, "nchw/" + name + " level " + std::to_string(level), level);
+        CHECK_FIXTURE_ON_GPU(dir, "nchw/" + name + " level " + std::to_string(level), level);
       }
     }
   }

@@ -119,6 +119,8 @@ absl::StatusOr<tensorflow::GraphDef> FixtureGraphOnGpu(const std::filesystem::pa
 // output within the manifest's tolerances. Failures are FAIL_CHECKs (the caller goes on).
 // Prints "fixture <label>: k of n nodes on the GPU, t transfers" (gpu_check.sh collects it).
 void CheckFixtureOnGpu(const std::filesystem::path& dir, const std::string& label, int level);
+#define CHECK_FIXTURE_ON_GPU(dir, label, level) \
+  ::quiver::gputest::CheckFixtureOnGpu(dir, label, level)
 
 }  // namespace gputest
 }  // namespace quiver
