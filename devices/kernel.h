@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "devices/deferred_checks.h"
 #include "graph/graph.h"
 #include "graph/mutex.h"
 #include "graph/tensor.h"
@@ -89,6 +90,10 @@ struct StepResources {
   // Where HostMemory outputs of accelerator kernels are allocated: the session's CPU:0
   // (nullptr: Device::DefaultCpu()).
   Device* host_device = nullptr;
+  // Checks an accelerator kernel could not finish without waiting for its device; the
+  // executor runs them after the step's device work is done. Null outside the executor
+  // (kernels then check synchronously).
+  DeferredChecks* deferred_checks = nullptr;
 };
 
 // A value flowing along an edge: a tensor, or a reference to a variable (TF1 ref edges).
@@ -134,6 +139,10 @@ class OpKernelContext {
   Tensor& output(int i) { return outputs_[i].tensor; }
 
   StepResources& resources() { return *resources_; }
+  // The step's deferred checks (StepResources::deferred_checks); null without resources.
+  DeferredChecks* deferred_checks() const {
+    return resources_ != nullptr ? resources_->deferred_checks : nullptr;
+  }
   ThreadPool* intra_op_pool() const { return resources_->intra_op_pool; }
   // The session's device with this full name (StepResources::find_device), or nullptr.
   Device* FindDevice(const std::string& name) const;

@@ -176,6 +176,7 @@ class Executor::StepState {
     }
     // The session's resources are shared by concurrent steps; the counters must not be.
     resources_.counters = &counters_;
+    resources_.deferred_checks = params.deferred_checks;
     if (!exec.options_.reuse_buffers) resources_.forward_inputs = false;
     if (collect_timings) timings_ = std::make_unique<std::atomic<int64_t>[]>(exec.items_.size());
     remaining_ = static_cast<int64_t>(exec_.items_.size());
@@ -461,13 +462,39 @@ absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<T
   for (size_t i = 0; i < fed_fetch_.size(); ++i) {
     if (fed_fetch_[i] >= 0) fetched[i] = feeds[fed_fetch_[i]];
   }
+  // Checks the accelerator kernels deferred to the step's end (nothing allocated unless one
+  // is added). They own pinned host slots a queued copy may still write, so whatever way Run
+  // leaves, the devices are waited for before `checks` is destroyed.
+  DeferredChecks checks;
+  StepParams step_params = params;
+  step_params.deferred_checks = &checks;
+  struct DeviceSync {
+    const std::vector<std::unique_ptr<Executor>>& executors;
+    const DeferredChecks& checks;
+    bool done = false;
+    absl::Status Run() {
+      done = true;
+      absl::Status first;
+      for (const auto& e : executors) {
+        Device* device = e->device();
+        if (device != nullptr && !device->allocator()->host_accessible()) {
+          absl::Status s = device->Sync();
+          if (first.ok() && !s.ok()) first = s;
+        }
+      }
+      return first;
+    }
+    ~DeviceSync() {
+      if (!done && !checks.empty()) Run().IgnoreError();
+    }
+  } device_sync{executors_, checks};
   {
     Rendezvous rendezvous;
     const bool timings = stats != nullptr && stats->collect_node_timings;
     std::vector<std::unique_ptr<Executor::StepState>> states;
     for (const auto& e : executors_) {
       states.push_back(
-          std::make_unique<Executor::StepState>(*e, feeds, params, &rendezvous, timings));
+          std::make_unique<Executor::StepState>(*e, feeds, step_params, &rendezvous, timings));
     }
     // Every partition starts at once; the caller's thread takes the first one's first chain.
     for (size_t p = states.size(); p-- > 0;) states[p]->Start(/*run_first_here=*/p == 0);
@@ -502,12 +529,9 @@ absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<T
   // Like TF's sync-on-finish: a step ends when its accelerator work has, so a run with only
   // targets (a train op) reports a kernel fault itself and its wall time is honest. Waits for
   // this step's streams once, never between nodes.
-  for (const auto& e : executors_) {
-    Device* device = e->device();
-    if (device != nullptr && !device->allocator()->host_accessible()) {
-      RETURN_IF_ERROR(device->Sync());
-    }
-  }
+  RETURN_IF_ERROR(device_sync.Run());
+  // Only now are the deferred checks' results on the host: a failing one fails the step.
+  if (!checks.empty()) RETURN_IF_ERROR(checks.RunAll());
   return fetched;
 }
 

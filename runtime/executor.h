@@ -6,7 +6,9 @@
 // device type. Run() starts every partition of the step at once on the inter-op pool; tensors
 // and control signals cross partitions through the step's Rendezvous. The first error (or a
 // cancellation, or the deadline) aborts the rendezvous, so every partition stops and the step
-// returns that status; the step's intermediate tensors are freed when Run returns.
+// returns that status; the step's intermediate tensors are freed when Run returns. Checks the
+// accelerator kernels deferred (StepResources::deferred_checks) run once the step's devices are
+// waited for, at its end; a failing one fails the step.
 //
 // Run is thread-safe: all per-step state lives in the call, so several steps may run at once.
 #pragma once
@@ -71,6 +73,8 @@ struct StepParams {
   int intra_op_threads = 0;
   const CancellationToken* cancellation = nullptr;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Set by PartitionedExecutor::Run (the step's; callers leave it null).
+  DeferredChecks* deferred_checks = nullptr;
 };
 
 // The nodes of one partition (one device).

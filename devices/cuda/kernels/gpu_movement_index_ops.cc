@@ -4,9 +4,10 @@
 // the shared plans of devices/common/array_plans.h.
 //
 //   GatherV2      params and indices (int16/int32/int64) on the device, axis HostMemory.
-//                 Indices are validated on the host before anything is read: device-resident
-//                 indices are copied back first (one stream synchronisation); the checked
-//                 values are then uploaded as int64 for the kernel.
+//                 Host indices are validated before anything is read, then uploaded as int64.
+//                 Device-resident indices, in an executor step, are checked and widened on the
+//                 device without a sync; a bad one fails the step at its end (its rows gather
+//                 zeros meanwhile). Outside a step they are copied back and checked (a sync).
 //   OneHot        indices (uint8/int8/int32/int64), on_value and off_value on the device
 //                 (scalars read by the kernel), depth HostMemory.
 //   DynamicStitch indices HostMemory (as TF's GPU kernel), data on the device. The host picks
@@ -21,6 +22,7 @@
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/deferred_index_check.h"
 #include "devices/cuda/kernels/movement_launchers.h"
 #include "graph/status_macros.h"
 
@@ -69,29 +71,49 @@ class GatherV2GpuOp : public Int64AttrKernel {
 
     Tensor upload;  // the checked indices as int64 (declared before the scope that stages it)
     std::vector<int64_t> indices;
+    int64_t* widened = nullptr;  // device int64 indices, when checked on the device
     GpuScope g(ctx);
     if (!OnDevice(indices_t)) {  // validate before touching the device
       ASSIGN_OR_RETURN(indices, CheckedIndices(ctx, itype, indices_t.raw_data(), count, ix.limit));
       RETURN_IF_ERROR(g.Init());
     } else {
       RETURN_IF_ERROR(g.Init());
-      std::vector<unsigned char> host(indices_t.num_bytes());
-      if (!host.empty()) {
-        RETURN_IF_ERROR(g.Check(cudaMemcpyAsync(host.data(), indices_t.raw_data(), host.size(),
-                                                cudaMemcpyDeviceToHost, g.stream()),
-                                "copying the indices to the host"));
-        RETURN_IF_ERROR(g.Check(cudaStreamSynchronize(g.stream()), "reading the indices"));
+      if (CanDeferIndexCheck(ctx, g, indices_t)) {
+        // No sync: checked on the device, reported at the step's end (bad rows gather zeros).
+        if (ix.NumOutputs() > 0) {
+          ASSIGN_OR_RETURN(void* w, g.Temp(static_cast<size_t>(count) * sizeof(int64_t)));
+          widened = static_cast<int64_t*>(w);
+        }
+        if (count > 0) {
+          const int64_t limit = ix.limit;
+          RETURN_IF_ERROR(DeferIndexCheck(
+              g, indices_t, 0, limit, widened, 0, [limit](int64_t k, int64_t v, const void*) {
+                return absl::StrCat("indices[", k, "] = ", v, " is not in [0, ", limit, ")");
+              }));
+        }
+      } else {
+        std::vector<unsigned char> host(indices_t.num_bytes());
+        if (!host.empty()) {
+          RETURN_IF_ERROR(g.Check(cudaMemcpyAsync(host.data(), indices_t.raw_data(), host.size(),
+                                                  cudaMemcpyDeviceToHost, g.stream()),
+                                  "copying the indices to the host"));
+          RETURN_IF_ERROR(g.Check(cudaStreamSynchronize(g.stream()), "reading the indices"));
+        }
+        ASSIGN_OR_RETURN(indices, CheckedIndices(ctx, itype, host.data(), count, ix.limit));
       }
-      ASSIGN_OR_RETURN(indices, CheckedIndices(ctx, itype, host.data(), count, ix.limit));
     }
     ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
     if (ix.NumOutputs() > 0) {
-      upload = Tensor::FromVector<int64_t>(indices, TensorShape{count});
-      ASSIGN_OR_RETURN(const void* d_indices, g.In(upload));
+      const int64_t* d_indices = widened;
+      if (d_indices == nullptr) {
+        upload = Tensor::FromVector<int64_t>(indices, TensorShape{count});
+        ASSIGN_OR_RETURN(const void* up, g.In(upload));
+        d_indices = static_cast<const int64_t*>(up);
+      }
       ASSIGN_OR_RETURN(const void* in, g.In(0));
-      RETURN_IF_ERROR(g.Check(LaunchGatherV2(in, static_cast<const int64_t*>(d_indices), out,
-                                             DataTypeSize(params.dtype()), ix, g.stream()),
-                              "gather"));
+      RETURN_IF_ERROR(
+          g.Check(LaunchGatherV2(in, d_indices, out, DataTypeSize(params.dtype()), ix, g.stream()),
+                  "gather"));
     }
     return g.Finish();
   }

@@ -1,11 +1,13 @@
 // GPU UnsortedSegmentSum (float32): data and segment_ids (int16/int32/int64) on the device,
 // num_segments HostMemory. Semantics and error messages follow the CPU kernel
 // (devices/cpu/kernels/segment_ops.cc): both call devices/common/segment_plan.h. As the GPU
-// GatherV2 kernel does, the ids are validated on the host before anything is summed
-// (device-resident ids are copied back first: one stream synchronisation), so an id >=
-// num_segments is an error here too (TF's GPU kernel drops it silently); the checked ids are
-// uploaded as int64 and the kernel (segment_kernels.cu) sums with atomicAdd, skipping negative
+// GatherV2 kernel does, an id >= num_segments is an error here too (TF's GPU kernel drops it
+// silently): host ids are checked before anything is summed and uploaded as int64;
+// device-resident ids in an executor step are checked and widened on the device without a
+// sync and a bad one fails the step at its end (outside a step: copied back and checked, a
+// sync). The kernel (segment_kernels.cu) sums with atomicAdd, skipping negative and too-large
 // ids. Float sums on the GPU are not order-deterministic.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/deferred_index_check.h"
 #include "devices/cuda/kernels/segment_launchers.h"
 #include "graph/status_macros.h"
 
@@ -51,20 +54,42 @@ class UnsortedSegmentSumGpuOp : public OpKernel {
 
     Tensor upload;  // the checked ids as int64 (declared before the scope that stages it)
     std::vector<int64_t> ids;
+    int64_t* widened = nullptr;  // device int64 ids, when checked on the device
     GpuScope g(ctx);
     if (!OnDevice(ids_t)) {  // validate before touching the device
       ASSIGN_OR_RETURN(ids, checked(ids_t.raw_data()));
       RETURN_IF_ERROR(g.Init());
     } else {
       RETURN_IF_ERROR(g.Init());
-      std::vector<unsigned char> host(ids_t.num_bytes());
-      if (!host.empty()) {
-        RETURN_IF_ERROR(g.Check(cudaMemcpyAsync(host.data(), ids_t.raw_data(), host.size(),
-                                                cudaMemcpyDeviceToHost, g.stream()),
-                                "copying the segment ids to the host"));
-        RETURN_IF_ERROR(g.Check(cudaStreamSynchronize(g.stream()), "reading the segment ids"));
+      if (CanDeferIndexCheck(ctx, g, ids_t)) {
+        // No sync: checked (and widened) on the device, reported at the step's end; the
+        // kernel skips an id >= num_segments meanwhile.
+        if (count > 0) {
+          if (plan.n * plan.inner > 0 && plan.shape.num_elements() > 0) {
+            ASSIGN_OR_RETURN(void* w, g.Temp(static_cast<size_t>(count) * sizeof(int64_t)));
+            widened = static_cast<int64_t*>(w);
+          }
+          const TensorShape shape = ids_t.shape();
+          RETURN_IF_ERROR(DeferIndexCheck(
+              g, ids_t, INT64_MIN, num_segments, widened, 0,
+              [shape, count, num_segments](int64_t k, int64_t v, const void*) {
+                // Negative ids are never errors: the other ids stand in as -1.
+                std::vector<int64_t> ids(static_cast<size_t>(count), -1);
+                ids[static_cast<size_t>(k)] = v;
+                return std::string(
+                    segment_plans::CheckSegmentIds(ids, shape, num_segments).message());
+              }));
+        }
+      } else {
+        std::vector<unsigned char> host(ids_t.num_bytes());
+        if (!host.empty()) {
+          RETURN_IF_ERROR(g.Check(cudaMemcpyAsync(host.data(), ids_t.raw_data(), host.size(),
+                                                  cudaMemcpyDeviceToHost, g.stream()),
+                                  "copying the segment ids to the host"));
+          RETURN_IF_ERROR(g.Check(cudaStreamSynchronize(g.stream()), "reading the segment ids"));
+        }
+        ASSIGN_OR_RETURN(ids, checked(host.data()));
       }
-      ASSIGN_OR_RETURN(ids, checked(host.data()));
     }
     ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, plan.shape));
     if (plan.shape.num_elements() > 0) {
@@ -72,9 +97,12 @@ class UnsortedSegmentSumGpuOp : public OpKernel {
       const float* data = nullptr;
       const int64_t* d_ids = nullptr;
       if (total > 0) {
-        upload = Tensor::FromVector<int64_t>(ids, TensorShape{count});
-        ASSIGN_OR_RETURN(const void* p, g.In(upload));
-        d_ids = static_cast<const int64_t*>(p);
+        d_ids = widened;
+        if (d_ids == nullptr) {
+          upload = Tensor::FromVector<int64_t>(ids, TensorShape{count});
+          ASSIGN_OR_RETURN(const void* p, g.In(upload));
+          d_ids = static_cast<const int64_t*>(p);
+        }
         ASSIGN_OR_RETURN(data, g.InAs<float>(0));
       }
       RETURN_IF_ERROR(g.Check(LaunchUnsortedSegmentSumF32(data, d_ids, out, plan.n, plan.inner,

@@ -1,7 +1,8 @@
 // GPU OpKernels (float32) for training graphs, next to gpu_ops.cc:
 // SparseSoftmaxCrossEntropyWithLogits (int32 or int64 labels) and AssignAdd / AssignSub on ref
 // variables. Semantics and error messages follow the CPU kernels (devices/cpu/kernels/
-// xent_ops.cc, variable_ops.cc).
+// xent_ops.cc, variable_ops.cc). Device-resident labels are range-checked on the device and
+// reported at the step's end (deferred_index_check.h): no mid-step sync.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cuda/gpu_kernel_util.h"
+#include "devices/cuda/kernels/deferred_index_check.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/cuda/kernels/var_locks.h"
 #include "graph/status_macros.h"
@@ -65,10 +67,35 @@ class SparseXentGpuOp : public OpKernel {
     const int64_t batch = plan.batch, classes = plan.classes;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    // Checked on the host before any output is written: a bad label fails the step, as on the
-    // CPU (TF's GPU kernel writes NaN instead; the device kernel does too, as a backstop).
-    ASSIGN_OR_RETURN(std::vector<int64_t> lb, HostLabels(g, labels));
-    RETURN_IF_ERROR(NodeError(ctx, array_plans::CheckSparseLabels(lb.data(), batch, classes)));
+    // A bad label fails the step, as on the CPU (TF's GPU kernel writes NaN instead; the
+    // device kernel does too, meanwhile or as a backstop). Device-resident labels in an
+    // executor step are checked on the device without a sync, reported at the step's end;
+    // otherwise they are checked on the host before any output is written.
+    if (CanDeferIndexCheck(ctx, g, labels)) {
+      if (batch > 0) {
+        const bool wide = labels.dtype() == DT_INT64;
+        const int64_t shown = std::min<int64_t>(batch, 10);
+        const size_t esize = wide ? sizeof(int64_t) : sizeof(int32_t);
+        RETURN_IF_ERROR(DeferIndexCheck(
+            g, labels, 0, classes, nullptr, static_cast<size_t>(shown) * esize,
+            [wide, shown, batch, classes](int64_t k, int64_t v, const void* first) {
+              // The message shows the first labels (copied); the others stand in as 0,
+              // in range for every position before k.
+              auto message = [&](auto zero) {
+                using L = decltype(zero);
+                std::vector<L> lb(static_cast<size_t>(batch), L{0});
+                std::memcpy(lb.data(), first, static_cast<size_t>(shown) * sizeof(L));
+                lb[static_cast<size_t>(k)] = static_cast<L>(v);
+                return std::string(
+                    array_plans::CheckSparseLabels(lb.data(), batch, classes).message());
+              };
+              return wide ? message(int64_t{0}) : message(int32_t{0});
+            }));
+      }
+    } else {
+      ASSIGN_OR_RETURN(std::vector<int64_t> lb, HostLabels(g, labels));
+      RETURN_IF_ERROR(NodeError(ctx, array_plans::CheckSparseLabels(lb.data(), batch, classes)));
+    }
     ASSIGN_OR_RETURN(float* loss, g.OutAs<float>(0, TensorShape{batch}));
     ASSIGN_OR_RETURN(float* back, g.OutAs<float>(1, logits.shape()));
     if (batch == 0) return g.Finish();

@@ -90,8 +90,9 @@ cudaError_t LaunchSoftmax(const float* logits, float* out, int64_t rows, int64_t
 cudaError_t LaunchSoftmaxXent(const float* logits, const float* labels, float* loss,
                               float* backprop, int64_t rows, int64_t cols, cudaStream_t stream);
 // SparseSoftmaxCrossEntropyWithLogits of [rows, cols] logits and [rows] labels (int64 when
-// `int64_labels`, else int32), which the caller has checked are in [0, cols). A label outside
-// that range still never indexes out of bounds: its row's loss and backprop become NaN.
+// `int64_labels`, else int32), which the caller checks are in [0, cols) (before, or on the
+// device with the error reported at the step's end). A label outside that range never indexes
+// out of bounds: its row's loss and backprop become NaN.
 cudaError_t LaunchSparseSoftmaxXent(const float* logits, const void* labels, bool int64_labels,
                                     float* loss, float* backprop, int64_t rows, int64_t cols,
                                     cudaStream_t stream);

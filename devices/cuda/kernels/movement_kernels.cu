@@ -60,7 +60,11 @@ __global__ void LogicalNotKernel(const bool* x, bool* y, int64_t n) {
 template <typename E>
 __global__ void GatherV2Kernel(const E* params, const int64_t* indices, E* out,
                                movement::GatherIndexer ix, int64_t n) {
-  QUIVER_GRID_LOOP(i, n) { out[i] = params[ix.SourceOffset(i, indices[ix.IndexPosition(i)])]; }
+  QUIVER_GRID_LOOP(i, n) {
+    // An index outside [0, limit) (reported by a deferred check) gathers zero, never reads.
+    const int64_t idx = indices[ix.IndexPosition(i)];
+    out[i] = idx >= 0 && idx < ix.limit ? params[ix.SourceOffset(i, idx)] : E{};
+  }
 }
 
 template <typename E, typename I>

@@ -33,8 +33,8 @@ cudaError_t LaunchLogical(LogicalOp op, const bool* x, const bool* y, bool* z,
                           const movement::MultiBroadcastIndexer& ix, cudaStream_t stream);
 // y[i] = !x[i].
 cudaError_t LaunchLogicalNot(const bool* x, bool* y, int64_t n, cudaStream_t stream);
-// out[i] = params[ix.SourceOffset(i, indices[ix.IndexPosition(i)])]. The indices must already
-// be validated to lie in [0, ix.limit).
+// out[i] = params[ix.SourceOffset(i, indices[ix.IndexPosition(i)])]. An index outside
+// [0, ix.limit) (the caller reports it) gives zero bytes rather than an out-of-bounds read.
 cudaError_t LaunchGatherV2(const void* params, const int64_t* indices, void* out,
                            size_t element_size, const movement::GatherIndexer& ix,
                            cudaStream_t stream);

@@ -8,11 +8,12 @@ namespace cuda {
 namespace {
 
 __global__ void UnsortedSegmentSumF32Kernel(const float* data, const int64_t* ids, float* out,
-                                            int64_t inner, int64_t total) {
+                                            int64_t inner, int64_t total, int64_t num_segments) {
   QUIVER_GRID_LOOP(i, total) {
     const int64_t j = i / inner;
     const int64_t s = ids[j];
-    if (s >= 0) atomicAdd(out + s * inner + (i - j * inner), data[i]);
+    // s >= num_segments: a bad id a deferred check reports; never written out of bounds.
+    if (s >= 0 && s < num_segments) atomicAdd(out + s * inner + (i - j * inner), data[i]);
   }
 }
 
@@ -28,7 +29,8 @@ cudaError_t LaunchUnsortedSegmentSumF32(const float* data, const int64_t* ids, f
   if (err != cudaSuccess) return err;
   const int64_t total = n * inner;
   if (total == 0) return cudaSuccess;
-  UnsortedSegmentSumF32Kernel<<<Blocks(total), kThreads, 0, stream>>>(data, ids, out, inner, total);
+  UnsortedSegmentSumF32Kernel<<<Blocks(total), kThreads, 0, stream>>>(data, ids, out, inner, total,
+                                                                      num_segments);
   return cudaGetLastError();
 }
 

@@ -12,8 +12,9 @@ namespace quiver {
 namespace cuda {
 
 // out [num_segments, inner] = 0, then out[ids[j], k] += data[j, k] (atomicAdd) for j < n and
-// every k < inner. `ids` (device int64) must already be validated to be < num_segments;
-// negative ids are skipped. The summation order (and so the float rounding) is not fixed.
+// every k < inner. `ids` (device int64): negative ids and ids >= num_segments (which the
+// caller reports as errors) are skipped. The summation order (and so the float rounding) is not
+// fixed.
 cudaError_t LaunchUnsortedSegmentSumF32(const float* data, const int64_t* ids, float* out,
                                         int64_t n, int64_t inner, int64_t num_segments,
                                         cudaStream_t stream);
