@@ -108,35 +108,44 @@ void CompareError(Which which, const Tensor& x, const std::vector<int64_t>& idx,
   CHECK_FALSE(gpu->Run(feeds, {}, {"op"}).ok());
 }
 
+// The assertions at the call sites (CHECKs inside Compare / CompareError).
+#define CHECK_MATCHES_CPU_SESSION(...) Compare(__VA_ARGS__)
+#define CHECK_FAILS_LIKE_CPU_SESSION(...) CompareError(__VA_ARGS__)
+
 TEST_CASE("GPU deferred index checks: GatherV2", "[gpu][deferred]") {
   GPU_TEST_PROLOGUE();
   Tensor params = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {3, 2});
-  Compare(Which::kGather, params, {2, 0, 1, 2}, {"op:0"});
-  Compare(Which::kGather, params, {}, {"op:0"});
-  CompareError(Which::kGather, params, {0, 3, -1}, "indices[1] = 3 is not in [0, 3)");
-  CompareError(Which::kGather, params, {1, 1, -2}, "indices[2] = -2 is not in [0, 3)");
+  CHECK_MATCHES_CPU_SESSION(Which::kGather, params, {2, 0, 1, 2}, {"op:0"});
+  CHECK_MATCHES_CPU_SESSION(Which::kGather, params, {}, {"op:0"});
+  CHECK_FAILS_LIKE_CPU_SESSION(Which::kGather, params, {0, 3, -1},
+                               "indices[1] = 3 is not in [0, 3)");
+  CHECK_FAILS_LIKE_CPU_SESSION(Which::kGather, params, {1, 1, -2},
+                               "indices[2] = -2 is not in [0, 3)");
 }
 
 TEST_CASE("GPU deferred index checks: SparseSoftmaxCrossEntropyWithLogits", "[gpu][deferred]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(5);
   Tensor logits = Random({12, 5}, &rng);
-  Compare(Which::kXent, logits, {0, 4, 2, 1, 3, 3, 0, 1, 2, 4, 4, 0}, {"op:0", "op:1"});
+  CHECK_MATCHES_CPU_SESSION(Which::kXent, logits, {0, 4, 2, 1, 3, 3, 0, 1, 2, 4, 4, 0},
+                            {"op:0", "op:1"});
   // 12 labels: the message lists the first 10 and "...".
-  CompareError(Which::kXent, logits, {0, 4, 2, 1, 3, 3, 0, 1, 2, 4, 4, 5},
-               "Received a label value of 5 which is outside the valid range of [0, 5)");
-  CompareError(Which::kXent, Random({3, 5}, &rng), {1, -1, 7},
-               "Received a label value of -1 which is outside the valid range of [0, 5)");
+  CHECK_FAILS_LIKE_CPU_SESSION(
+      Which::kXent, logits, {0, 4, 2, 1, 3, 3, 0, 1, 2, 4, 4, 5},
+      "Received a label value of 5 which is outside the valid range of [0, 5)");
+  CHECK_FAILS_LIKE_CPU_SESSION(
+      Which::kXent, Random({3, 5}, &rng), {1, -1, 7},
+      "Received a label value of -1 which is outside the valid range of [0, 5)");
 }
 
 TEST_CASE("GPU deferred index checks: UnsortedSegmentSum", "[gpu][deferred]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(6);
   Tensor data = Random({6, 3}, &rng);
-  Compare(Which::kSegment, data, {3, 0, -1, 3, 1, 0}, {"op:0"});
+  CHECK_MATCHES_CPU_SESSION(Which::kSegment, data, {3, 0, -1, 3, 1, 0}, {"op:0"});
   // Negative ids are skipped, not errors; the first id >= num_segments is named.
-  CompareError(Which::kSegment, data, {-7, 0, 4, 9, 1, 0},
-               "segment_ids[2] = 4 is out of range [0, 4)");
+  CHECK_FAILS_LIKE_CPU_SESSION(Which::kSegment, data, {-7, 0, 4, 9, 1, 0},
+                               "segment_ids[2] = 4 is out of range [0, 4)");
 }
 
 }  // namespace
