@@ -339,11 +339,15 @@ TEST_CASE("NN kernels are safe to run from several threads at once", "[nn]") {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
+      // B is a Const input of the node, which MatMul packs once per buffer: keep every B alive
+      // so that no later B reuses a buffer with other values (a Const's buffer never changes).
+      std::vector<Tensor> bs;
       for (int iter = 0; iter < 20; ++iter) {
         const int64_t m = 3 + (t + iter) % 5, k = 4 + t, n = 2 + iter % 3;
         const std::vector<double> a = RandomValues(m * k, t * 100 + iter);
         const std::vector<double> b = RandomValues(k * n, t * 100 + iter + 50);
-        auto out = (*runner)->Run({MakeTensor<float>(a, {m, k}), MakeTensor<float>(b, {k, n})});
+        bs.push_back(MakeTensor<float>(b, {k, n}));
+        auto out = (*runner)->Run({MakeTensor<float>(a, {m, k}), bs.back()});
         if (!out.ok() || MaxError(ToDoubles<float>((*out)[0]),
                                   RefMatMul(a.data(), b.data(), m, k, n, false, false)) > 1e-5) {
           ++failures;
