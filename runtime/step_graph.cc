@@ -9,14 +9,57 @@
 namespace quiver {
 namespace {
 
+// Nodes a kernel may look through to find a Const input it can pre-process once (the CPU
+// MatMul packs a constant B at construction). A fed one is not constant: its value changes per
+// Run, so it becomes a Placeholder.
+bool KernelsMayTreatAsConstant(const Node& n) {
+  return n.op() == "Const" || n.op() == "Identity" || n.op() == "Snapshot";
+}
+
+// Replaces `n` by a Placeholder of the same name, dtype and device, declared at `shape`, wired
+// to the same consumers. Its own inputs are dropped: a fed tensor's producers do not run.
+absl::Status ReplaceWithPlaceholder(Graph* graph, Node* n, const TensorShape& shape) {
+  struct Consumer {
+    Node* node;
+    int input;  // kControlSlot for a control edge
+  };
+  std::vector<Consumer> consumers;
+  for (const Edge* e : n->out_edges()) consumers.push_back({e->dst, e->dst_input});
+  NodeSpec spec;
+  spec.name = n->name();
+  spec.op = "Placeholder";
+  spec.device = n->requested_device();
+  spec.attrs["dtype"] = MakeAttr(n->output_type(0));
+  spec.attrs["shape"] = MakeAttr(shape);
+  const std::string assigned = n->assigned_device();
+  graph->RemoveNode(n);
+  ASSIGN_OR_RETURN(Node * placeholder, graph->AddNode(std::move(spec)));
+  placeholder->set_assigned_device(assigned);
+  for (const Consumer& c : consumers) {
+    if (c.input == kControlSlot) {
+      graph->AddControlEdge(placeholder, c.node);
+    } else {
+      RETURN_IF_ERROR(graph->UpdateInput(c.node, c.input, {placeholder, 0}));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Graph>> SpecialisedCopy(const Graph& source,
                                                        const ExecutorSpec& spec,
                                                        const StepGraphOptions& options) {
   auto graph = std::make_unique<Graph>();
   RETURN_IF_ERROR(graph->CopyFrom(source));
-  for (size_t i = 0; i < spec.feeds.size() && i < options.fed_shapes.size(); ++i) {
-    if (!options.fed_shapes[i]) continue;
+  for (size_t i = 0; i < spec.feeds.size(); ++i) {
+    const bool shape_known = i < options.fed_shapes.size() && options.fed_shapes[i];
     Node* n = graph->FindNode(spec.feeds[i].node);
+    if (n != nullptr && spec.feeds[i].index == 0 && n->num_outputs() == 1 && !n->output_is_ref(0) &&
+        KernelsMayTreatAsConstant(*n)) {
+      RETURN_IF_ERROR(ReplaceWithPlaceholder(
+          graph.get(), n, shape_known ? *options.fed_shapes[i] : TensorShape::UnknownRank()));
+      continue;
+    }
+    if (!shape_known) continue;
     // Not PlaceholderWithDefault: its default must stay compatible with its declared shape.
     if (n == nullptr || spec.feeds[i].index != 0 || n->op() != "Placeholder") continue;
     n->mutable_attrs()["shape"] = MakeAttr(*options.fed_shapes[i]);

@@ -329,6 +329,50 @@ TEST_CASE("The optimizer never folds a fed constant", "[session][optimizer]") {
   CHECK(echo->at(1).data<float>()[0] == 13.0f);
 }
 
+// The CPU MatMul packs a constant B once, keyed by its buffer. A fed Const is not constant:
+// refilling the same buffer between Runs must change the product.
+TEST_CASE("A fed Const MatMul operand is re-read on every Run, even from the same buffer",
+          "[session][optimizer]") {
+  for (int level : {0, 1}) {
+    Graph g;
+    GraphBuilder b(&g);
+    auto x = b.Placeholder(DT_FLOAT, {2, 2}, "x");
+    auto w = b.Const(Tensor::FromVector<float>({1, 0, 0, 1}, {2, 2}), "w");
+    auto y = MatMul(x, w);
+    auto y_through_identity = MatMul(x, Identity(w, "w_read"));
+    REQUIRE(b.status().ok());
+    auto session = Session::Create(g, Level(level));
+    REQUIRE(session.ok());
+    const Tensor xv = Tensor::FromVector<float>({1, 2, 3, 4}, {2, 2});
+    // Unfed, w is the identity matrix.
+    auto unfed = (*session)->Run({{"x", xv}}, {y, y_through_identity});
+    REQUIRE(unfed.ok());
+    CHECK(unfed->at(0).ToVector<float>() == std::vector<float>{1, 2, 3, 4});
+    for (const char* fed_name : {"w", "w_read"}) {
+      INFO("level " << level << ", feeding " << fed_name);
+      Tensor wv = Tensor::FromVector<float>({2, 0, 0, 2}, {2, 2});
+      auto first = (*session)->Run({{"x", xv}, {fed_name, wv}}, {y_through_identity});
+      REQUIRE(first.ok());
+      CHECK(first->at(0).ToVector<float>() == std::vector<float>{2, 4, 6, 8});
+      // Same buffer, new values: [[0, 1], [1, 0]] swaps the columns of x.
+      float* data = wv.data<float>();
+      data[0] = 0, data[1] = 1, data[2] = 1, data[3] = 0;
+      auto second = (*session)->Run({{"x", xv}, {fed_name, wv}}, {y_through_identity});
+      REQUIRE(second.ok());
+      CHECK(second->at(0).ToVector<float>() == std::vector<float>{2, 1, 4, 3});
+    }
+    // Feeding w also feeds the direct MatMul.
+    Tensor wv = Tensor::FromVector<float>({0, 1, 1, 0}, {2, 2});
+    auto direct = (*session)->Run({{"x", xv}, {"w", wv}}, {y});
+    REQUIRE(direct.ok());
+    CHECK(direct->at(0).ToVector<float>() == std::vector<float>{2, 1, 4, 3});
+    wv.data<float>()[0] = 3;  // [[3, 1], [1, 0]]
+    auto refilled = (*session)->Run({{"x", xv}, {"w", wv}}, {y});
+    REQUIRE(refilled.ok());
+    CHECK(refilled->at(0).ToVector<float>() == std::vector<float>{5, 1, 13, 3});
+  }
+}
+
 TEST_CASE("Optimizer passes can be disabled by name; unknown names are errors",
           "[session][optimizer]") {
   Graph g;
