@@ -327,6 +327,22 @@ TEST_CASE("quiver refuses bad input with a one-line error and a non-zero exit", 
   }
 }
 
+TEST_CASE("quiver place on a whole NCHW graph reports the lowered NHWC ops", "[cli][placement]") {
+  // tests/data/nchw/conv: six NCHW Conv2Ds and two Conv2DBackpropInputs on one input x. Every
+  // step runs them as NHWC ops between Transposes, so the whole-graph report must too.
+  const std::string graph = std::string(QUIVER_TEST_DATA_DIR) + "/nchw/conv/graph.pb";
+  auto r = RunCli("place " + graph);
+  REQUIRE(r.exit_code == 0);
+  CAPTURE(r.out);
+  // x goes to NHWC once (shared by the six Conv2Ds); each of the 8 ops is renamed N/nhwc and a
+  // Transpose back to NCHW keeps its name N: 9 Transposes.
+  CHECK_THAT(r.out, Catch::Contains("same_s1/input_nhwc"));
+  CHECK_THAT(r.out, Catch::Contains("same_s1/nhwc"));
+  CHECK_THAT(r.out, Catch::Contains("deconv/nhwc"));
+  CHECK_THAT(r.out, Catch::Contains("Conv2D x6, Conv2DBackpropInput x2"));
+  CHECK_THAT(r.out, Catch::Contains("Transpose x9"));
+}
+
 TEST_CASE("quiver place reports devices, reasons and transfers", "[cli][placement]") {
   // x on CPU:0 feeds r = Relu(x) requested on /cpu:1, then y = r * two back on /cpu:0:
   // by hand, 2 transfers (x:0 to CPU:1, r:0 to CPU:0); 'two' is a generator that follows y.

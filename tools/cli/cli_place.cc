@@ -4,7 +4,8 @@
 // places a GraphDef on this machine's devices (plus N virtual CPUs, plus N GPUs to plan for a
 // GPU machine) and prints why each node landed where it did and which tensors cross devices.
 // With fetches or targets it reports on one step as a Session compiles it (pruned, optimized,
-// specialised for the fed shapes given): the transfers that step will execute.
+// specialised for the fed shapes given): the transfers that step will execute. Without them
+// it reports on the whole graph, unoptimized but with NCHW ops lowered as every step does.
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "devices/device_set.h"
 #include "graph/graphdef.h"
+#include "passes/channels_first_lowering.h"
 #include "passes/placement_report.h"
 #include "passes/placer.h"
 #include "runtime/step_graph.h"
@@ -129,6 +131,14 @@ int PlaceMain(const std::vector<std::string>& argv) {
                    built->optimizer_error.c_str());
     }
     *graph = std::move(built->graph);
+  } else {
+    // The whole graph as a Session would run it: NCHW convolutions and pools are lowered in
+    // every step (runtime/step_graph.cc), so the report shows the NHWC ops and their
+    // Transposes. Every node counts as a target, so none the user wrote disappears.
+    PassContext ctx;
+    for (const Node* n : (*graph)->nodes()) ctx.targets.push_back(n->name());
+    auto lowered = LowerChannelsFirst(graph->get(), ctx);
+    if (!lowered.ok()) return Fail(cmd, kExitBadGraph, lowered.status());
   }
 
   PlacerOptions options;
