@@ -109,9 +109,15 @@ class SessionImpl {
   const Graph& graph() const { return *graph_; }
 
   absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadVariables() {
+    // The map lock only for the listing: variables are never erased, and a device-to-host copy
+    // under it would stall every Run that looks a variable up.
+    std::vector<std::pair<std::string, Variable*>> listed;
+    {
+      MutexLock lock(&variables_mu_);
+      for (const auto& [name, var] : variables_) listed.emplace_back(name, var.get());
+    }
     std::vector<std::pair<std::string, Tensor>> out;
-    MutexLock lock(&variables_mu_);
-    for (const auto& [name, var] : variables_) {
+    for (const auto& [name, var] : listed) {
       ReaderMutexLock var_lock(&var->mu);
       if (!var->initialized()) continue;
       ASSIGN_OR_RETURN(Tensor copy, ToHost(var->value));
