@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "graph/op_registry.h"
 #include "graph/ops/array_shapes.h"
+#include "graph/status_macros.h"
 
 namespace quiver::array_plans {
 
@@ -309,6 +310,31 @@ absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const std::vector<TensorShap
   for (int d = channel_dim + 1; d < rank; ++d) plan.inner *= x.dim(d);
   plan.outer = plan.channels == 0 ? 0 : x.num_elements() / (plan.channels * plan.inner);
   return plan;
+}
+
+absl::StatusOr<BatchNormAttrs> ParseBatchNormAttrs(const OpKernelConstruction& c) {
+  BatchNormAttrs a;
+  ASSIGN_OR_RETURN(a.epsilon, c.GetAttr<float>("epsilon"));
+  ASSIGN_OR_RETURN(a.exponential_avg_factor,
+                   GetAttrOr<float>(c.node().attrs(), "exponential_avg_factor", 1.0f));
+  ASSIGN_OR_RETURN(a.data_format, c.GetAttr<std::string>("data_format"));
+  ASSIGN_OR_RETURN(a.is_training, c.GetAttr<bool>("is_training"));
+  const std::string& f = a.data_format;
+  if (f != "NHWC" && f != "NCHW" && f != "NDHWC" && f != "NCDHW") {
+    return c.Error("unsupported data_format '" + f + "'");
+  }
+  if (!(a.epsilon >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", a.epsilon));
+  return a;
+}
+
+absl::StatusOr<as::StridedSliceMasks> ParseStridedSliceMasks(const OpKernelConstruction& c) {
+  as::StridedSliceMasks m;
+  ASSIGN_OR_RETURN(m.begin_mask, c.GetAttr<int64_t>("begin_mask"));
+  ASSIGN_OR_RETURN(m.end_mask, c.GetAttr<int64_t>("end_mask"));
+  ASSIGN_OR_RETURN(m.ellipsis_mask, c.GetAttr<int64_t>("ellipsis_mask"));
+  ASSIGN_OR_RETURN(m.new_axis_mask, c.GetAttr<int64_t>("new_axis_mask"));
+  ASSIGN_OR_RETURN(m.shrink_axis_mask, c.GetAttr<int64_t>("shrink_axis_mask"));
+  return m;
 }
 
 namespace {

@@ -13,11 +13,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "devices/kernel.h"
+#include "graph/ops/array_shapes.h"
 #include "graph/tensor.h"
 #include "graph/tensor_shape.h"
 #include "graph/types.h"
@@ -141,6 +143,23 @@ struct BatchNormGradPlan {
 };
 absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const std::vector<TensorShape>& inputs,
                                                     const std::string& data_format);
+
+// ---- From a kernel's attrs (errors prefixed with the node) ------------------------------------
+
+// The attrs of FusedBatchNorm* and FusedBatchNormGrad* (one parser, so every kernel accepts and
+// rejects the same): data_format is NHWC, NCHW, NDHWC or NCDHW, epsilon >= 0.
+// exponential_avg_factor is 1 when the op has no such attr (the Grad ops, FusedBatchNorm v1).
+struct BatchNormAttrs {
+  float epsilon = 0.0f;
+  float exponential_avg_factor = 1.0f;
+  std::string data_format;
+  bool is_training = true;
+};
+absl::StatusOr<BatchNormAttrs> ParseBatchNormAttrs(const OpKernelConstruction& c);
+
+// StridedSlice's five mask attrs.
+absl::StatusOr<array_shapes::StridedSliceMasks> ParseStridedSliceMasks(
+    const OpKernelConstruction& c);
 
 // ---- From a kernel's inputs (errors prefixed with the node) ----------------------------------
 

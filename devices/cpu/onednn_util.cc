@@ -465,11 +465,49 @@ absl::Status ComputeConvOutput(const OpKernelContext& ctx, const WindowAttrs& w,
   return absl::OkStatus();
 }
 
+absl::StatusOr<ConvDims> GroupedConvDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                         const std::vector<int64_t>& input,
+                                         const std::vector<int64_t>& filter) {
+  ConvDims d;
+  d.n = input[0];
+  d.h = input[1];
+  d.w = input[2];
+  d.c = input[3];
+  d.kh = filter[0];
+  d.kw = filter[1];
+  d.oc = filter[3];
+  const int64_t f_in = filter[2];
+  if (f_in <= 0 || d.c < f_in || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
+    return ctx.Error(absl::StrCat("input depth ", d.c, " of ", TensorShape(input).DebugString(),
+                                  " does not match filter ", TensorShape(filter).DebugString(),
+                                  ": it must equal the filter's in_channels (dim 2), or be a "
+                                  "multiple of it that also divides out_channels (grouped)"));
+  }
+  d.groups = d.c / f_in;
+  RETURN_IF_ERROR(ComputeConvOutput(ctx, w, &d));
+  return d;
+}
+
 absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
                                     const Tensor& input, const Tensor& filter) {
   if (input.rank() != 4 || filter.rank() != 4) {
     return ctx.Error(absl::StrCat("Conv2D needs a 4-D input (NHWC) and a 4-D filter (HWIO), got ",
                                   input.shape().DebugString(), " and ",
+                                  filter.shape().DebugString()));
+  }
+  return GroupedConvDims(ctx, w, input.shape().dims(), filter.shape().dims());
+}
+
+absl::StatusOr<ConvDims> DepthwiseConv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                             const Tensor& input, const Tensor& filter) {
+  if (input.rank() != 4 || filter.rank() != 4) {
+    return ctx.Error(absl::StrCat(
+        "DepthwiseConv2dNative needs a 4-D input (NHWC) and a 4-D filter [KH,KW,C,M], got ",
+        input.shape().DebugString(), " and ", filter.shape().DebugString()));
+  }
+  if (filter.dim(2) != input.dim(3)) {
+    return ctx.Error(absl::StrCat("input depth ", input.dim(3), " of ", input.shape().DebugString(),
+                                  " must equal the filter's in_channels (dim 2) of ",
                                   filter.shape().DebugString()));
   }
   ConvDims d;
@@ -479,17 +517,14 @@ absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttr
   d.c = input.dim(3);
   d.kh = filter.dim(0);
   d.kw = filter.dim(1);
-  d.oc = filter.dim(3);
-  const int64_t f_in = filter.dim(2);
-  if (f_in <= 0 || d.c < f_in || d.c % f_in != 0 || d.oc % (d.c / f_in) != 0) {
-    return ctx.Error(absl::StrCat("input depth ", d.c, " of ", input.shape().DebugString(),
-                                  " does not match filter ", filter.shape().DebugString(),
-                                  ": it must equal the filter's in_channels (dim 2), or be a "
-                                  "multiple of it that also divides out_channels (grouped)"));
-  }
-  d.groups = d.c / f_in;
+  d.oc = d.c * filter.dim(3);
+  d.groups = d.c;
   RETURN_IF_ERROR(ComputeConvOutput(ctx, w, &d));
   return d;
+}
+
+double ConvFlops(const ConvDims& d) {
+  return 2.0 * d.n * d.oh * d.ow * d.kh * d.kw * static_cast<double>(d.c / d.groups) * d.oc;
 }
 
 std::vector<int64_t> ConvKey(const ConvDims& d, int threads) {
@@ -504,59 +539,74 @@ struct ConvEntry {
   dnnl::reorder weights_reorder;  // empty when the primitive reads TF's layout directly
 };
 
+ConvLayout MakeConvLayout(const ConvDims& d) {
+  using tag = dnnl::memory::format_tag;
+  const auto f32 = dnnl::memory::data_type::f32;
+  ConvLayout s;
+  // Activations stay in TF's NHWC (no reorders of the big tensors); oneDNN's dims order is
+  // always N, C, H, W whatever the layout.
+  s.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
+  s.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
+  const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
+  Dims wdims, wstrides;
+  if (d.groups == 1) {
+    wdims = {d.oc, d.c, d.kh, d.kw};
+    wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};  // HWIO
+  } else {
+    wdims = {d.groups, ocg, icg, d.kh, d.kw};
+    wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};  // HWIO, O split in groups
+  }
+  s.user_weights = StridedDesc(wdims, wstrides);
+  s.any_weights = dnnl::memory::desc(wdims, f32, tag::any);
+  s.strides = {d.stride_h, d.stride_w};
+  s.dilates = {d.dilation_h - 1, d.dilation_w - 1};  // oneDNN counts extra gaps from 0
+  s.pad_l = {d.pad_t, d.pad_l};
+  s.pad_r = {d.pad_b, d.pad_r};
+  return s;
+}
+
+dnnl::reorder ReorderIfNeeded(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  if (from == to) return dnnl::reorder();
+  return dnnl::reorder(
+      dnnl::reorder::primitive_desc(CpuEngine(), from, CpuEngine(), to, ScratchpadAttr()));
+}
+
+dnnl::memory WeightsFor(const dnnl::reorder& reorder, const dnnl::memory::desc& user,
+                        const dnnl::memory::desc& want, const float* data, dnnl::stream& stream) {
+  dnnl::memory weights(user, CpuEngine(), const_cast<float*>(data));
+  if (!reorder) return weights;
+  dnnl::memory reordered(want, CpuEngine());
+  Reorder(reorder, stream, weights, reordered);
+  return reordered;
+}
+
 absl::Status ConvF32(const OpKernelContext& ctx, const ConvCache& cache, const ConvDims& d,
                      const float* input, const float* filter, float* output) {
-  ScopedThreads threads(ThreadsForWork(2.0 * d.n * d.oh * d.ow * d.kh * d.kw *
-                                       static_cast<double>(d.c / d.groups) * d.oc));
+  ScopedThreads threads(ThreadsForWork(ConvFlops(d)));
   const std::vector<int64_t> key = ConvKey(d, threads.threads());
   return Guard(ctx, "convolution", [&]() -> absl::Status {
     auto entry = cache.GetOrCreate(key, [&] {
-      using tag = dnnl::memory::format_tag;
-      const auto f32 = dnnl::memory::data_type::f32;
+      const ConvLayout s = MakeConvLayout(d);
       ConvEntry e;
-      // Activations stay in TF's NHWC (no reorders of the big tensors); oneDNN's dims order
-      // is always N, C, H, W whatever the layout.
-      e.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
-      e.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
-      const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
-      Dims wdims, wstrides;
-      if (d.groups == 1) {
-        wdims = {d.oc, d.c, d.kh, d.kw};
-        wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};  // HWIO
-      } else {
-        wdims = {d.groups, ocg, icg, d.kh, d.kw};
-        wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};  // HWIO, O split in groups
-      }
-      e.user_weights = StridedDesc(wdims, wstrides);
-      // Letting oneDNN pick the weights layout enables its direct JIT kernels; reordering the
-      // (small) filter each call is cheaper than the GEMM fallback plain HWIO forces.
-      const dnnl::memory::desc any_weights(wdims, f32, tag::any);
-      const Dims strides = {d.stride_h, d.stride_w};
-      const Dims dilates = {d.dilation_h - 1, d.dilation_w - 1};  // oneDNN counts from 0
-      const Dims pad_l = {d.pad_t, d.pad_l}, pad_r = {d.pad_b, d.pad_r};
+      e.src = s.src;
+      e.dst = s.dst;
+      e.user_weights = s.user_weights;
       dnnl::convolution_forward::primitive_desc pd(
           dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                          dnnl::algorithm::convolution_direct, e.src, any_weights,
-                                          e.dst, strides, dilates, pad_l, pad_r),
+                                          dnnl::algorithm::convolution_direct, s.src, s.any_weights,
+                                          s.dst, s.strides, s.dilates, s.pad_l, s.pad_r),
           ScratchpadAttr(), CpuEngine());
       e.weights = pd.weights_desc();
       e.conv = dnnl::convolution_forward(pd);
-      if (e.weights != e.user_weights) {
-        e.weights_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
-            CpuEngine(), e.user_weights, CpuEngine(), e.weights, ScratchpadAttr()));
-      }
+      e.weights_reorder = ReorderIfNeeded(e.user_weights, e.weights);
       return e;
     });
     dnnl::engine& eng = CpuEngine();
     dnnl::stream& s = ThreadStream();
     dnnl::memory src(entry->src, eng, const_cast<float*>(input));
     dnnl::memory dst(entry->dst, eng, output);
-    dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter));
-    if (entry->weights_reorder) {
-      dnnl::memory reordered(entry->weights, eng);
-      Reorder(entry->weights_reorder, s, weights, reordered);
-      weights = reordered;
-    }
+    dnnl::memory weights =
+        WeightsFor(entry->weights_reorder, entry->user_weights, entry->weights, filter, s);
     Execute(entry->conv, s,
             {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
     return absl::OkStatus();

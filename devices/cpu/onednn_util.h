@@ -48,10 +48,11 @@ void Reorder(const dnnl::reorder& reorder, dnnl::stream& stream, const dnnl::mem
 // ---- OpenMP threads per primitive ----------------------------------------------------------
 
 // Primitives with less work than this (FLOPs, or element visits x kWorkPerElementVisit for
-// pooling and normalisation) run on one OpenMP thread. A parallel region costs a few microseconds on an idle machine,
-// most of what a second thread saves on such a primitive, and on a loaded one each region
-// can wait a whole scheduler time slice for its second thread (measured: a 784-512-256-10
-// MLP at batch 1 took 24 ms instead of 0.02 ms with 2 threads on a busy 2-vCPU machine).
+// pooling and normalisation) run on one OpenMP thread. A parallel region costs a few microseconds
+// on an idle machine, most of what a second thread saves on such a primitive, and on a loaded one
+// each region can wait a whole scheduler time slice for its second thread (measured: a
+// 784-512-256-10 MLP at batch 1 took 24 ms instead of 0.02 ms with 2 threads on a busy 2-vCPU
+// machine).
 inline constexpr double kSerialWork = 8e6;
 // What one element visit of a memory-bound primitive (pooling, normalisation) counts as in
 // that work measure: ~32 FLOPs of GEMM take as long as streaming one float on one core
@@ -224,14 +225,43 @@ struct ConvDims {
 // Fills the output size and padding of `d` (input and filter sizes set) from `w`; an error
 // names the input when the window does not fit.
 absl::Status ComputeConvOutput(const OpKernelContext& ctx, const WindowAttrs& w, ConvDims* d);
-// The dims of Conv2D (and _FusedConv2D) on an NHWC `input` and HWIO `filter`: checks ranks and
-// that the input depth is the filter's in_channels or a multiple of it (groups), then
-// ComputeConvOutput.
+// The dims of a Conv2D of NHWC `input` dims and HWIO `filter` dims (4 each, non-negative):
+// checks that the input depth is the filter's in_channels or a multiple of it that also divides
+// out_channels (groups), then ComputeConvOutput. Shared by the forward and gradient kernels
+// of every device, so all accept the same shapes with the same messages.
+absl::StatusOr<ConvDims> GroupedConvDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                         const std::vector<int64_t>& input,
+                                         const std::vector<int64_t>& filter);
+// The dims of Conv2D (and _FusedConv2D) on an NHWC `input` and HWIO `filter`: checks ranks,
+// then GroupedConvDims.
 absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
                                     const Tensor& input, const Tensor& filter);
+// The dims of DepthwiseConv2dNative (CPU and GPU): NHWC input, filter [KH, KW, C, M], a grouped
+// convolution with C groups and C*M output channels.
+absl::StatusOr<ConvDims> DepthwiseConv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                             const Tensor& input, const Tensor& filter);
+// The multiply-adds x 2 of the convolution (its ThreadsForWork measure; the same for its
+// gradients).
+double ConvFlops(const ConvDims& d);
 // A primitive-cache key: the shape and the OpenMP threads a primitive is made (and must run)
 // with.
 std::vector<int64_t> ConvKey(const ConvDims& d, int threads);
+
+// oneDNN descriptors of a convolution (forward, fused or backward) on NHWC activations and TF's
+// HWIO filter (user_weights reads it in place through strides; any_weights lets oneDNN pick
+// its blocked layout, which enables its JIT kernels: reordering the small filter each call is
+// cheaper than the GEMM fallback plain HWIO forces), and the window as oneDNN takes it.
+struct ConvLayout {
+  dnnl::memory::desc src, dst, user_weights, any_weights;
+  Dims strides, dilates, pad_l, pad_r;
+};
+ConvLayout MakeConvLayout(const ConvDims& d);
+// A reorder from `from` to `to` (made with ScratchpadAttr), or an empty one when they agree.
+dnnl::reorder ReorderIfNeeded(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+// The memory a primitive reads its weights from: `user` (over `data`) itself when `reorder`
+// is empty, else a fresh `want` memory that `reorder` fills from it on `stream`.
+dnnl::memory WeightsFor(const dnnl::reorder& reorder, const dnnl::memory::desc& user,
+                        const dnnl::memory::desc& want, const float* data, dnnl::stream& stream);
 
 // float32 through oneDNN (cached primitive per shape in `cache`, owned by the kernel).
 struct ConvEntry;

@@ -2,7 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cuda/kernels/launchers.h"
 #include "devices/device_name.h"
+#include "graph/status_macros.h"
 
 namespace quiver {
 namespace cuda {
@@ -143,6 +145,17 @@ absl::StatusOr<int64_t> GpuHostScalar(const OpKernelContext& ctx, int i, const c
   absl::Status s = CheckHost(ctx, i, what);
   if (!s.ok()) return s;
   return array_kernels::HostScalar(ctx, i, what);
+}
+
+absl::Status GatherInputToOutput(OpKernelContext& ctx, const index::StridedIndexer& ix,
+                                 const TensorShape& shape, const char* what) {
+  GpuScope g(ctx);
+  RETURN_IF_ERROR(g.Init());
+  ASSIGN_OR_RETURN(const void* in, g.In(0));
+  ASSIGN_OR_RETURN(void* out, g.Out(0, shape));
+  RETURN_IF_ERROR(
+      g.Check(LaunchGather(in, out, DataTypeSize(ctx.input(0).dtype()), ix, g.stream()), what));
+  return g.Finish();
 }
 
 }  // namespace cuda

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "devices/common/index_helpers.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/kernel.h"
 #include "graph/tensor.h"
@@ -95,6 +96,11 @@ absl::Status RequireFloat(OpKernelContext& ctx, int input);
 absl::StatusOr<std::vector<int64_t>> GpuHostInts(const OpKernelContext& ctx, int i,
                                                  const char* what, int want_rank = 1);
 absl::StatusOr<int64_t> GpuHostScalar(const OpKernelContext& ctx, int i, const char* what);
+
+// The pure data-movement kernels (Transpose, Slice, StridedSlice, BroadcastTo): output 0 of
+// `shape` is one gather of input 0's elements through `ix`; `what` names the launch in errors.
+absl::Status GatherInputToOutput(OpKernelContext& ctx, const index::StridedIndexer& ix,
+                                 const TensorShape& shape, const char* what);
 
 }  // namespace cuda
 }  // namespace quiver

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "devices/device.h"
 #include "runtime/thread_pool.h"
 
 namespace quiver::array_kernels {
@@ -15,6 +16,26 @@ std::vector<DataType> AllTypes() {
 
 absl::Status NodeError(const OpKernelContext& ctx, const absl::Status& s) {
   return s.ok() ? s : ctx.Error(std::string(s.message()));
+}
+
+absl::Status UnreadableTransferSource(const OpKernelContext& ctx, const std::string& src_device) {
+  const Tensor& in = ctx.input(0);
+  return ctx.Error(absl::StrCat("the input is in ", in.allocator()->Name(),
+                                ", which the host cannot read, and its source device '", src_device,
+                                "' is not such a device of this session"));
+}
+
+absl::Status OutputTransfer(OpKernelContext& ctx, Device* dst, Device* src) {
+  const Tensor& in = ctx.input(0);
+  auto copy = CopyTensor(in, dst, src);
+  if (!copy.ok()) return NodeError(ctx, copy.status());
+  ctx.set_output(0, *std::move(copy));
+  if (StepCounters* counters = ctx.resources().counters) {
+    counters->transfers.fetch_add(1, std::memory_order_relaxed);
+    counters->transfer_bytes.fetch_add(static_cast<int64_t>(in.num_bytes()),
+                                       std::memory_order_relaxed);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int64_t>> HostInts(const OpKernelContext& ctx, int i, const char* what,

@@ -35,6 +35,13 @@ std::vector<DataType> AllTypes();
 // Prefixes an error from a shared helper with the node name and op.
 absl::Status NodeError(const OpKernelContext& ctx, const absl::Status& s);
 
+// _Transfer, on every device: the error when input 0 is in memory the host cannot read and
+// `src_device` (the node's attr) names no device of the session that can copy it out.
+absl::Status UnreadableTransferSource(const OpKernelContext& ctx, const std::string& src_device);
+// _Transfer, on every device: input 0 copied onto `dst` (read through `src`; nullptr when the
+// host can read it) as output 0, counted in the step's counters.
+absl::Status OutputTransfer(OpKernelContext& ctx, Device* dst, Device* src);
+
 // Reads host input i (int32 or int64) as int64 values; `what` names it in errors. With
 // `want_rank` >= 0 the input's rank must match.
 absl::StatusOr<std::vector<int64_t>> HostInts(const OpKernelContext& ctx, int i, const char* what,

@@ -85,14 +85,9 @@ class FusedBatchNormGradOp : public OpKernel {
 };
 
 KernelOrError CreateFusedBatchNormGrad(OpKernelConstruction& c) {
-  ASSIGN_OR_RETURN(float epsilon, c.GetAttr<float>("epsilon"));
-  ASSIGN_OR_RETURN(std::string format, c.GetAttr<std::string>("data_format"));
-  ASSIGN_OR_RETURN(bool is_training, c.GetAttr<bool>("is_training"));
-  if (format != "NHWC" && format != "NCHW" && format != "NDHWC" && format != "NCDHW") {
-    return c.Error("unsupported data_format '" + format + "'");
-  }
-  if (!(epsilon >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", epsilon));
-  return std::unique_ptr<OpKernel>(new FusedBatchNormGradOp(epsilon, format, is_training));
+  ASSIGN_OR_RETURN(array_plans::BatchNormAttrs a, array_plans::ParseBatchNormAttrs(c));
+  return std::unique_ptr<OpKernel>(
+      new FusedBatchNormGradOp(a.epsilon, a.data_format, a.is_training));
 }
 
 QUIVER_REGISTER_KERNEL(KernelDef("FusedBatchNormGrad", kCpu).TypeConstraint("T", {DT_FLOAT}),

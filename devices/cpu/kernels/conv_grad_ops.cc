@@ -20,7 +20,6 @@ namespace quiver {
 namespace {
 
 using onednn::ConvDims;
-using onednn::Dims;
 
 // ---- shape checks shared by both ops ---------------------------------------------------------
 
@@ -36,22 +35,7 @@ absl::Status SetUpConv(const OpKernelContext& ctx, const onednn::WindowAttrs& wi
     if (v < 0) return ctx.Error("the filter shape must be non-negative");
   }
   const TensorShape in_shape(input), f_shape(filter);
-  d->n = input[0];
-  d->h = input[1];
-  d->w = input[2];
-  d->c = input[3];
-  d->kh = filter[0];
-  d->kw = filter[1];
-  d->oc = filter[3];
-  const int64_t f_in = filter[2];
-  if (f_in <= 0 || d->c < f_in || d->c % f_in != 0 || d->oc % (d->c / f_in) != 0) {
-    return ctx.Error(absl::StrCat("input depth ", d->c, " of ", in_shape.DebugString(),
-                                  " does not match filter ", f_shape.DebugString(),
-                                  ": it must equal the filter's in_channels (dim 2), or be a "
-                                  "multiple of it that also divides out_channels (grouped)"));
-  }
-  d->groups = d->c / f_in;
-  RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, window, d));
+  ASSIGN_OR_RETURN(*d, onednn::GroupedConvDims(ctx, window, input, filter));
   const TensorShape want{d->n, d->oh, d->ow, d->oc};
   if (out_backprop.shape() != want) {
     return ctx.Error(absl::StrCat("out_backprop has shape ", out_backprop.shape().DebugString(),
@@ -138,44 +122,8 @@ void BackpropFilterLoops(const ConvDims& d, const T* input, const T* dout, T* df
 
 // ---- float32 through oneDNN -----------------------------------------------------------------
 
-double ConvFlops(const ConvDims& d) {
-  return 2.0 * d.n * d.oh * d.ow * d.kh * d.kw * static_cast<double>(d.c / d.groups) * d.oc;
-}
-
-// oneDNN descriptors of the NHWC activations and TF's HWIO filter (as strides: no copy).
-struct ConvDescs {
-  dnnl::memory::desc src, dst, user_weights, any_weights;
-  Dims strides, dilates, pad_l, pad_r;
-};
-
-ConvDescs MakeDescs(const ConvDims& d) {
-  using tag = dnnl::memory::format_tag;
-  const auto f32 = dnnl::memory::data_type::f32;
-  ConvDescs s;
-  s.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
-  s.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
-  const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
-  Dims wdims, wstrides;
-  if (d.groups == 1) {
-    wdims = {d.oc, d.c, d.kh, d.kw};
-    wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};
-  } else {
-    wdims = {d.groups, ocg, icg, d.kh, d.kw};
-    wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};
-  }
-  s.user_weights = dnnl::memory::desc(wdims, f32, wstrides);
-  // oneDNN's own (blocked) weights layout enables its JIT kernels; the filter is small, so
-  // reordering it each call is cheap.
-  s.any_weights = dnnl::memory::desc(wdims, f32, tag::any);
-  s.strides = {d.stride_h, d.stride_w};
-  s.dilates = {d.dilation_h - 1, d.dilation_w - 1};  // oneDNN counts extra gaps from 0
-  s.pad_l = {d.pad_t, d.pad_l};
-  s.pad_r = {d.pad_b, d.pad_r};
-  return s;
-}
-
 // The forward primitive descriptor oneDNN wants as a hint for the backward ones.
-dnnl::convolution_forward::primitive_desc ForwardHint(const ConvDescs& s) {
+dnnl::convolution_forward::primitive_desc ForwardHint(const onednn::ConvLayout& s) {
   return dnnl::convolution_forward::primitive_desc(
       dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                       dnnl::algorithm::convolution_direct, s.src, s.any_weights,
@@ -193,10 +141,10 @@ absl::Status BackwardDataF32(const OpKernelContext& ctx,
                              const onednn::PrimitiveCache<BackwardDataEntry>& cache,
                              const ConvDims& d, const float* filter, const float* dout,
                              float* din) {
-  onednn::ScopedThreads threads(onednn::ThreadsForWork(ConvFlops(d)));
+  onednn::ScopedThreads threads(onednn::ThreadsForWork(onednn::ConvFlops(d)));
   return onednn::Guard(ctx, "convolution backward data", [&]() -> absl::Status {
     auto entry = cache.GetOrCreate(ConvKey(d, threads.threads()), [&] {
-      const ConvDescs s = MakeDescs(d);
+      const onednn::ConvLayout s = onednn::MakeConvLayout(d);
       dnnl::convolution_backward_data::primitive_desc pd(
           dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, s.src,
                                                 s.any_weights, s.dst, s.strides, s.dilates, s.pad_l,
@@ -208,21 +156,13 @@ absl::Status BackwardDataF32(const OpKernelContext& ctx,
       e.user_weights = s.user_weights;
       e.weights = pd.weights_desc();
       e.prim = dnnl::convolution_backward_data(pd);
-      if (e.weights != e.user_weights) {
-        e.weights_reorder = dnnl::reorder(
-            dnnl::reorder::primitive_desc(onednn::CpuEngine(), e.user_weights, onednn::CpuEngine(),
-                                          e.weights, onednn::ScratchpadAttr()));
-      }
+      e.weights_reorder = onednn::ReorderIfNeeded(e.user_weights, e.weights);
       return e;
     });
     dnnl::engine& eng = onednn::CpuEngine();
     dnnl::stream& stream = onednn::ThreadStream();
-    dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter));
-    if (entry->weights_reorder) {
-      dnnl::memory reordered(entry->weights, eng);
-      onednn::Reorder(entry->weights_reorder, stream, weights, reordered);
-      weights = reordered;
-    }
+    dnnl::memory weights = onednn::WeightsFor(entry->weights_reorder, entry->user_weights,
+                                              entry->weights, filter, stream);
     dnnl::memory diff_dst(entry->diff_dst, eng, const_cast<float*>(dout));
     dnnl::memory diff_src(entry->diff_src, eng, din);
     onednn::Execute(entry->prim, stream,
@@ -243,10 +183,10 @@ absl::Status BackwardWeightsF32(const OpKernelContext& ctx,
                                 const onednn::PrimitiveCache<BackwardWeightsEntry>& cache,
                                 const ConvDims& d, const float* input, const float* dout,
                                 float* dfilter) {
-  onednn::ScopedThreads threads(onednn::ThreadsForWork(ConvFlops(d)));
+  onednn::ScopedThreads threads(onednn::ThreadsForWork(onednn::ConvFlops(d)));
   return onednn::Guard(ctx, "convolution backward weights", [&]() -> absl::Status {
     auto entry = cache.GetOrCreate(ConvKey(d, threads.threads()), [&] {
-      const ConvDescs s = MakeDescs(d);
+      const onednn::ConvLayout s = onednn::MakeConvLayout(d);
       dnnl::convolution_backward_weights::primitive_desc pd(
           dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, s.src,
                                                    s.any_weights, s.dst, s.strides, s.dilates,
@@ -258,11 +198,7 @@ absl::Status BackwardWeightsF32(const OpKernelContext& ctx,
       e.user_diff_weights = s.user_weights;
       e.diff_weights = pd.diff_weights_desc();
       e.prim = dnnl::convolution_backward_weights(pd);
-      if (e.diff_weights != e.user_diff_weights) {
-        e.weights_reorder = dnnl::reorder(
-            dnnl::reorder::primitive_desc(onednn::CpuEngine(), e.diff_weights, onednn::CpuEngine(),
-                                          e.user_diff_weights, onednn::ScratchpadAttr()));
-      }
+      e.weights_reorder = onednn::ReorderIfNeeded(e.diff_weights, e.user_diff_weights);
       return e;
     });
     dnnl::engine& eng = onednn::CpuEngine();

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -195,17 +196,10 @@ class FusedBatchNormOp : public OpKernel {
 };
 
 KernelOrError CreateFusedBatchNorm(OpKernelConstruction& c) {
-  ASSIGN_OR_RETURN(float epsilon, c.GetAttr<float>("epsilon"));
-  ASSIGN_OR_RETURN(float factor,
-                   GetAttrOr<float>(c.node().attrs(), "exponential_avg_factor", 1.0f));
-  ASSIGN_OR_RETURN(std::string format, c.GetAttr<std::string>("data_format"));
-  ASSIGN_OR_RETURN(bool is_training, c.GetAttr<bool>("is_training"));
-  if (format != "NHWC" && format != "NCHW" && format != "NDHWC" && format != "NCDHW") {
-    return c.Error("unsupported data_format '" + format + "'");
-  }
-  if (!(epsilon >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", epsilon));
+  ASSIGN_OR_RETURN(array_plans::BatchNormAttrs a, array_plans::ParseBatchNormAttrs(c));
   // Only float32 x is registered: T may also be half/bfloat16 in the op, U is always float.
-  return std::unique_ptr<OpKernel>(new FusedBatchNormOp(epsilon, factor, format, is_training));
+  return std::unique_ptr<OpKernel>(
+      new FusedBatchNormOp(a.epsilon, a.exponential_avg_factor, a.data_format, a.is_training));
 }
 
 QUIVER_REGISTER_KERNEL(KernelDef("FusedBatchNorm", kCpu).TypeConstraint("T", {DT_FLOAT}),

@@ -37,8 +37,7 @@ class FusedConv2DOp : public OpKernel {
     if (input.num_elements() == 0 || filter.num_elements() == 0) {
       return ctx.Error("empty input or filter is not supported by the fused convolution");
     }
-    onednn::ScopedThreads threads(onednn::ThreadsForWork(
-        2.0 * d.n * d.oh * d.ow * d.kh * d.kw * static_cast<double>(d.c / d.groups) * d.oc));
+    onednn::ScopedThreads threads(onednn::ThreadsForWork(onednn::ConvFlops(d)));
     const std::vector<int64_t> key = onednn::ConvKey(d, threads.threads());
     return onednn::Guard(ctx, "fused convolution", [&]() -> absl::Status {
       auto entry = cache_.GetOrCreate(key, [&] { return Build(d); });
@@ -47,12 +46,8 @@ class FusedConv2DOp : public OpKernel {
       dnnl::memory src(entry->src, eng, const_cast<float*>(input.data<float>()));
       dnnl::memory dst(entry->dst, eng, out->data<float>());
       dnnl::memory b(entry->bias, eng, const_cast<float*>(bias.data<float>()));
-      dnnl::memory weights(entry->user_weights, eng, const_cast<float*>(filter.data<float>()));
-      if (entry->weights_reorder) {
-        dnnl::memory reordered(entry->weights, eng);
-        onednn::Reorder(entry->weights_reorder, s, weights, reordered);
-        weights = reordered;
-      }
+      dnnl::memory weights = onednn::WeightsFor(entry->weights_reorder, entry->user_weights,
+                                                entry->weights, filter.data<float>(), s);
       onednn::Execute(entry->conv, s,
                       {{DNNL_ARG_SRC, src},
                        {DNNL_ARG_WEIGHTS, weights},
@@ -63,26 +58,14 @@ class FusedConv2DOp : public OpKernel {
   }
 
  private:
-  // The same descriptors as Conv2D's (see onednn_util.cc), plus the bias and the post-op.
+  // Conv2D's descriptors (onednn::MakeConvLayout), plus the bias and the post-op.
   FusedConvEntry Build(const onednn::ConvDims& d) const {
-    using tag = dnnl::memory::format_tag;
-    using onednn::Dims;
-    const auto f32 = dnnl::memory::data_type::f32;
+    const onednn::ConvLayout s = onednn::MakeConvLayout(d);
     FusedConvEntry e;
-    e.src = dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc);
-    e.dst = dnnl::memory::desc({d.n, d.oc, d.oh, d.ow}, f32, tag::nhwc);
-    e.bias = dnnl::memory::desc({d.oc}, f32, tag::a);
-    const int64_t icg = d.c / d.groups, ocg = d.oc / d.groups;
-    Dims wdims, wstrides;
-    if (d.groups == 1) {
-      wdims = {d.oc, d.c, d.kh, d.kw};
-      wstrides = {1, d.oc, d.kw * d.c * d.oc, d.c * d.oc};  // HWIO
-    } else {
-      wdims = {d.groups, ocg, icg, d.kh, d.kw};
-      wstrides = {ocg, 1, d.oc, d.kw * icg * d.oc, icg * d.oc};
-    }
-    e.user_weights = onednn::StridedDesc(wdims, wstrides);
-    const dnnl::memory::desc any_weights(wdims, f32, tag::any);
+    e.src = s.src;
+    e.dst = s.dst;
+    e.bias = dnnl::memory::desc({d.oc}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+    e.user_weights = s.user_weights;
     dnnl::primitive_attr attr = onednn::ScratchpadAttr();
     if (act_.present) {
       dnnl::post_ops po;
@@ -91,18 +74,12 @@ class FusedConv2DOp : public OpKernel {
     }
     dnnl::convolution_forward::primitive_desc pd(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                        dnnl::algorithm::convolution_direct, e.src, any_weights,
-                                        e.bias, e.dst, Dims{d.stride_h, d.stride_w},
-                                        Dims{d.dilation_h - 1, d.dilation_w - 1},
-                                        Dims{d.pad_t, d.pad_l}, Dims{d.pad_b, d.pad_r}),
+                                        dnnl::algorithm::convolution_direct, s.src, s.any_weights,
+                                        e.bias, s.dst, s.strides, s.dilates, s.pad_l, s.pad_r),
         attr, onednn::CpuEngine());
     e.weights = pd.weights_desc();
     e.conv = dnnl::convolution_forward(pd);
-    if (e.weights != e.user_weights) {
-      e.weights_reorder = dnnl::reorder(
-          dnnl::reorder::primitive_desc(onednn::CpuEngine(), e.user_weights, onednn::CpuEngine(),
-                                        e.weights, onednn::ScratchpadAttr()));
-    }
+    e.weights_reorder = onednn::ReorderIfNeeded(e.user_weights, e.weights);
     return e;
   }
 

@@ -9,14 +9,13 @@
 //    fill can be split across threads without changing a single value.
 //  - seed == seed2 == 0 means "nondeterministic": the kernel seeds itself from std::random_device.
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "devices/common/philox.h"
+#include "devices/common/philox_state.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -26,41 +25,10 @@ namespace quiver {
 namespace {
 
 using random::Philox4x32;
+using random::PhiloxState;
 
-// Counter values reserved per output element, as in TF; every distribution stays inside it.
-constexpr uint64_t kReservedPerOutput = 256;
 // Groups per parallel chunk: Philox costs ~10 ns per group, so below this threads lose.
 constexpr int64_t kMinGroupsPerChunk = 16 * 1024;
-
-// The stateful part every random kernel shares.
-class PhiloxState {
- public:
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(int64_t seed, c.GetAttr<int64_t>("seed"));
-    ASSIGN_OR_RETURN(int64_t seed2, c.GetAttr<int64_t>("seed2"));
-    uint64_t s1 = static_cast<uint64_t>(seed), s2 = static_cast<uint64_t>(seed2);
-    if (s1 == 0 && s2 == 0) {
-      std::random_device rd;
-      s1 = (static_cast<uint64_t>(rd()) << 32) | rd();
-      s2 = (static_cast<uint64_t>(rd()) << 32) | rd();
-    }
-    base_ = Philox4x32(s1, s2);
-    return absl::OkStatus();
-  }
-
-  // A generator positioned at a fresh range big enough for `n` outputs.
-  Philox4x32 Reserve(int64_t n) const {
-    const uint64_t offset =
-        next_.fetch_add(static_cast<uint64_t>(n) * kReservedPerOutput, std::memory_order_relaxed);
-    Philox4x32 gen = base_;
-    gen.Skip(offset);
-    return gen;
-  }
-
- private:
-  Philox4x32 base_;
-  mutable std::atomic<uint64_t> next_{0};
-};
 
 // Reads the `shape` input (0) and allocates the output.
 absl::StatusOr<Tensor*> AllocateFromShapeInput(OpKernelContext& ctx) {

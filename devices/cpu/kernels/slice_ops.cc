@@ -3,6 +3,7 @@
 // strided copy; a slice that covers the whole input aliases it.
 #include <vector>
 
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
 #include "graph/ops/array_shapes.h"
@@ -62,11 +63,7 @@ class SliceOp : public OpKernel {
 class StridedSliceOp : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(masks_.begin_mask, c.GetAttr<int64_t>("begin_mask"));
-    ASSIGN_OR_RETURN(masks_.end_mask, c.GetAttr<int64_t>("end_mask"));
-    ASSIGN_OR_RETURN(masks_.ellipsis_mask, c.GetAttr<int64_t>("ellipsis_mask"));
-    ASSIGN_OR_RETURN(masks_.new_axis_mask, c.GetAttr<int64_t>("new_axis_mask"));
-    ASSIGN_OR_RETURN(masks_.shrink_axis_mask, c.GetAttr<int64_t>("shrink_axis_mask"));
+    ASSIGN_OR_RETURN(masks_, array_plans::ParseStridedSliceMasks(c));
     return absl::OkStatus();
   }
   absl::Status Compute(OpKernelContext& ctx) const override {

@@ -3,7 +3,8 @@
 // costs. A source in memory the host cannot read (a GPU's) is copied out by its own device,
 // found by the node's `src_device` attr in the session's device table. Every executed transfer
 // counts itself in the step's counters.
-#include "absl/strings/str_cat.h"
+#include <string>
+
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/device.h"
 #include "devices/kernel.h"
@@ -25,20 +26,10 @@ class TransferOp : public OpKernel {
     if (in.allocator() != nullptr && !in.allocator()->host_accessible()) {
       src = src_device_.empty() ? nullptr : ctx.FindDevice(src_device_);
       if (src == nullptr || src->allocator()->host_accessible()) {
-        return ctx.Error(absl::StrCat("the input is in ", in.allocator()->Name(),
-                                      ", which the host cannot read, and its source device '",
-                                      src_device_, "' is not such a device of this session"));
+        return array_kernels::UnreadableTransferSource(ctx, src_device_);
       }
     }
-    auto copy = CopyTensor(in, ctx.device(), src);
-    if (!copy.ok()) return array_kernels::NodeError(ctx, copy.status());
-    ctx.set_output(0, *std::move(copy));
-    if (StepCounters* counters = ctx.resources().counters) {
-      counters->transfers.fetch_add(1, std::memory_order_relaxed);
-      counters->transfer_bytes.fetch_add(static_cast<int64_t>(in.num_bytes()),
-                                         std::memory_order_relaxed);
-    }
-    return absl::OkStatus();
+    return array_kernels::OutputTransfer(ctx, ctx.device(), src);
   }
 
  private:

@@ -21,13 +21,10 @@ namespace {
 class FusedBatchNormGradGpuOp : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(epsilon_, c.GetAttr<float>("epsilon"));
-    ASSIGN_OR_RETURN(format_, c.GetAttr<std::string>("data_format"));
-    ASSIGN_OR_RETURN(is_training_, c.GetAttr<bool>("is_training"));
-    if (format_ != "NHWC" && format_ != "NCHW" && format_ != "NDHWC" && format_ != "NCDHW") {
-      return c.Error("unsupported data_format '" + format_ + "'");
-    }
-    if (!(epsilon_ >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", epsilon_));
+    ASSIGN_OR_RETURN(const array_plans::BatchNormAttrs a, array_plans::ParseBatchNormAttrs(c));
+    epsilon_ = a.epsilon;
+    format_ = a.data_format;
+    is_training_ = a.is_training;
     return absl::OkStatus();
   }
 

@@ -368,53 +368,9 @@ absl::StatusOr<onednn::ConvDims> ConvDimsFor(OpKernelContext& ctx, const onednn:
                                     ", filter ", absl::StrJoin(filter, ",")));
     }
   }
-  onednn::ConvDims d;
-  d.n = input[0];
-  d.h = input[1];
-  d.w = input[2];
-  d.c = input[3];
-  d.kh = filter[0];
-  d.kw = filter[1];
-  d.oc = filter[3];
-  // As the CPU kernel (onednn::Conv2DDims): grouped when the filter depth divides the input
-  // depth, and the groups must also divide the output channels.
-  if (filter[2] <= 0 || d.c <= 0 || d.c % filter[2] != 0 || d.oc % (d.c / filter[2]) != 0) {
-    return ctx.Error(absl::StrCat("input depth ", d.c, " of ", TensorShape(input).DebugString(),
-                                  " does not match filter ", TensorShape(filter).DebugString(),
-                                  ": it must equal the filter's in_channels (dim 2), or be a "
-                                  "multiple of it that also divides out_channels (grouped)"));
-  }
-  d.groups = d.c / filter[2];
-  RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, w, &d));
-  return d;
-}
-
-// DepthwiseConv2dNative's dims, with the CPU kernel's checks and messages: NHWC input, filter
-// [KH, KW, C, M], a grouped convolution with C groups and C*M output channels.
-absl::StatusOr<onednn::ConvDims> DepthwiseDimsFor(OpKernelContext& ctx,
-                                                  const onednn::WindowAttrs& w, const Tensor& input,
-                                                  const Tensor& filter) {
-  if (input.rank() != 4 || filter.rank() != 4) {
-    return ctx.Error(absl::StrCat(
-        "DepthwiseConv2dNative needs a 4-D input (NHWC) and a 4-D filter [KH,KW,C,M], got ",
-        input.shape().DebugString(), " and ", filter.shape().DebugString()));
-  }
-  if (filter.dim(2) != input.dim(3)) {
-    return ctx.Error(absl::StrCat("input depth ", input.dim(3), " of ", input.shape().DebugString(),
-                                  " must equal the filter's in_channels (dim 2) of ",
-                                  filter.shape().DebugString()));
-  }
-  onednn::ConvDims d;
-  d.n = input.dim(0);
-  d.h = input.dim(1);
-  d.w = input.dim(2);
-  d.c = input.dim(3);
-  d.kh = filter.dim(0);
-  d.kw = filter.dim(1);
-  d.oc = d.c * filter.dim(3);
-  d.groups = d.c;
-  RETURN_IF_ERROR(onednn::ComputeConvOutput(ctx, w, &d));
-  return d;
+  // The CPU kernels' check and message: grouped when the filter depth divides the input depth,
+  // and the groups must also divide the output channels.
+  return onednn::GroupedConvDims(ctx, w, input, filter);
 }
 
 std::vector<int64_t> ShapeOf(const Tensor& t) { return t.shape().dims(); }
@@ -818,7 +774,7 @@ class ConvGpuOp : public OpKernel {
     }
     onednn::ConvDims d;
     if (kind_ == ConvKind::kDepthwiseForward) {
-      ASSIGN_OR_RETURN(d, DepthwiseDimsFor(ctx, window_, ctx.input(0), ctx.input(1)));
+      ASSIGN_OR_RETURN(d, onednn::DepthwiseConv2DDims(ctx, window_, ctx.input(0), ctx.input(1)));
     } else {
       ASSIGN_OR_RETURN(d, ConvDimsFor(ctx, window_, in_shape, filter_shape));
     }

@@ -168,13 +168,7 @@ class BroadcastToGpuOp : public OpKernel {
       ix.dims[d] = b.dims[d];
       ix.strides[d] = b.strides[0][d];
     }
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    ASSIGN_OR_RETURN(const void* in, g.In(0));
-    ASSIGN_OR_RETURN(void* out, g.Out(0, shape));
-    RETURN_IF_ERROR(
-        g.Check(LaunchGather(in, out, DataTypeSize(in_t.dtype()), ix, g.stream()), "broadcast_to"));
-    return g.Finish();
+    return GatherInputToOutput(ctx, ix, shape, "broadcast_to");
   }
 };
 

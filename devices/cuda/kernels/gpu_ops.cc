@@ -6,13 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <random>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "devices/common/array_plans.h"
-#include "devices/common/philox.h"
+#include "devices/common/philox_state.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
 #include "devices/cuda/gpu_kernel_util.h"
@@ -262,15 +263,11 @@ class BiasAddGradGpuOp : public OpKernel {
 class FusedBatchNormGpuOp : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(epsilon_, c.GetAttr<float>("epsilon"));
-    auto factor = c.GetAttr<float>("exponential_avg_factor");
-    factor_ = factor.ok() ? *factor : 1.0f;
-    ASSIGN_OR_RETURN(format_, c.GetAttr<std::string>("data_format"));
-    ASSIGN_OR_RETURN(is_training_, c.GetAttr<bool>("is_training"));
-    if (format_ != "NHWC" && format_ != "NCHW" && format_ != "NDHWC" && format_ != "NCDHW") {
-      return c.Error("unsupported data_format '" + format_ + "'");
-    }
-    if (!(epsilon_ >= 0.0f)) return c.Error(absl::StrCat("epsilon must be >= 0, got ", epsilon_));
+    ASSIGN_OR_RETURN(const array_plans::BatchNormAttrs a, array_plans::ParseBatchNormAttrs(c));
+    epsilon_ = a.epsilon;
+    factor_ = a.exponential_avg_factor;
+    format_ = a.data_format;
+    is_training_ = a.is_training;
     return absl::OkStatus();
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
@@ -528,26 +525,43 @@ absl::Status CheckScalar(OpKernelContext& ctx, int i, const char* what) {
   return absl::OkStatus();
 }
 
+// The frame every optimizer update shares: locks the first `num_vars` ref inputs, checks the
+// float scalar inputs (index, name) and that input `grad` (named `grad_name`) has var's shape,
+// then, on an initialised GpuScope with the variables detached from shared buffers, runs
+// `launch(g, var)` and forwards ref input 0 as output 0.
+template <typename Launch>
+absl::Status RunApply(OpKernelContext& ctx, int num_vars,
+                      std::initializer_list<std::pair<int, const char*>> scalars, int grad,
+                      const char* grad_name, Launch&& launch) {
+  VarLocks locks;
+  RETURN_IF_ERROR(locks.Acquire(ctx, num_vars));
+  for (const auto& [i, name] : scalars) RETURN_IF_ERROR(CheckScalar(ctx, i, name));
+  Tensor& var = ctx.ref_input(0)->value;
+  if (ctx.input(grad).shape() != var.shape()) {
+    return ctx.Error(absl::StrCat("var and ", grad_name, " differ in shape"));
+  }
+  GpuScope g(ctx);
+  RETURN_IF_ERROR(g.Init());
+  RETURN_IF_ERROR(locks.DetachShared(g));
+  RETURN_IF_ERROR(launch(g, var));
+  RETURN_IF_ERROR(g.Finish());
+  ctx.set_output_ref(0, ctx.ref_input(0));
+  return absl::OkStatus();
+}
+
 class ApplyGradientDescentGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
-    VarLocks locks;
-    RETURN_IF_ERROR(locks.Acquire(ctx, 1));
-    RETURN_IF_ERROR(CheckScalar(ctx, 1, "alpha"));
-    Tensor& var = ctx.ref_input(0)->value;
-    if (ctx.input(2).shape() != var.shape()) return ctx.Error("var and delta differ in shape");
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    RETURN_IF_ERROR(locks.DetachShared(g));
-    GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
-    GPU_ASSIGN_OR_RETURN(const float* alpha, g.InAs<float>(1));
-    GPU_ASSIGN_OR_RETURN(const float* delta, g.InAs<float>(2));
-    RETURN_IF_ERROR(g.Check(LaunchApplyGradientDescent(static_cast<float*>(vp), alpha, delta,
-                                                       var.num_elements(), g.stream()),
-                            "ApplyGradientDescent"));
-    RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, ctx.ref_input(0));
-    return absl::OkStatus();
+    // var, alpha, delta
+    return RunApply(
+        ctx, 1, {{1, "alpha"}}, 2, "delta", [&](GpuScope& g, Tensor& var) -> absl::Status {
+          GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+          GPU_ASSIGN_OR_RETURN(const float* alpha, g.InAs<float>(1));
+          GPU_ASSIGN_OR_RETURN(const float* delta, g.InAs<float>(2));
+          return g.Check(LaunchApplyGradientDescent(static_cast<float*>(vp), alpha, delta,
+                                                    var.num_elements(), g.stream()),
+                         "ApplyGradientDescent");
+        });
   }
 };
 
@@ -559,28 +573,18 @@ class ApplyMomentumGpuOp : public OpKernel {
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
     // var, accum, lr, grad, momentum
-    VarLocks locks;
-    RETURN_IF_ERROR(locks.Acquire(ctx, 2));
-    RETURN_IF_ERROR(CheckScalar(ctx, 2, "lr"));
-    RETURN_IF_ERROR(CheckScalar(ctx, 4, "momentum"));
-    Tensor& var = ctx.ref_input(0)->value;
-    Tensor& accum = ctx.ref_input(1)->value;
-    if (ctx.input(3).shape() != var.shape()) return ctx.Error("var and grad differ in shape");
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    RETURN_IF_ERROR(locks.DetachShared(g));
-    GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
-    GPU_ASSIGN_OR_RETURN(void* ap, g.InOut(accum));
-    GPU_ASSIGN_OR_RETURN(const float* lr, g.InAs<float>(2));
-    GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(3));
-    GPU_ASSIGN_OR_RETURN(const float* mom, g.InAs<float>(4));
-    RETURN_IF_ERROR(
-        g.Check(LaunchApplyMomentum(static_cast<float*>(vp), static_cast<float*>(ap), lr, grad, mom,
-                                    var.num_elements(), nesterov_, g.stream()),
-                "ApplyMomentum"));
-    RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, ctx.ref_input(0));
-    return absl::OkStatus();
+    return RunApply(ctx, 2, {{2, "lr"}, {4, "momentum"}}, 3, "grad",
+                    [&](GpuScope& g, Tensor& var) -> absl::Status {
+                      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+                      GPU_ASSIGN_OR_RETURN(void* ap, g.InOut(ctx.ref_input(1)->value));
+                      GPU_ASSIGN_OR_RETURN(const float* lr, g.InAs<float>(2));
+                      GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(3));
+                      GPU_ASSIGN_OR_RETURN(const float* mom, g.InAs<float>(4));
+                      return g.Check(
+                          LaunchApplyMomentum(static_cast<float*>(vp), static_cast<float*>(ap), lr,
+                                              grad, mom, var.num_elements(), nesterov_, g.stream()),
+                          "ApplyMomentum");
+                    });
   }
 
  private:
@@ -595,30 +599,28 @@ class ApplyAdamGpuOp : public OpKernel {
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
     // var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad
-    VarLocks locks;
-    RETURN_IF_ERROR(locks.Acquire(ctx, 3));
-    const char* names[] = {"beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"};
-    for (int i = 3; i < 9; ++i) RETURN_IF_ERROR(CheckScalar(ctx, i, names[i - 3]));
-    Tensor& var = ctx.ref_input(0)->value;
-    if (ctx.input(9).shape() != var.shape()) return ctx.Error("var and grad differ in shape");
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    RETURN_IF_ERROR(locks.DetachShared(g));
-    GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
-    GPU_ASSIGN_OR_RETURN(void* mp, g.InOut(ctx.ref_input(1)->value));
-    GPU_ASSIGN_OR_RETURN(void* vvp, g.InOut(ctx.ref_input(2)->value));
-    const float* s[6];
-    for (int i = 0; i < 6; ++i) {
-      GPU_ASSIGN_OR_RETURN(s[i], g.InAs<float>(3 + i));
-    }
-    GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(9));
-    RETURN_IF_ERROR(g.Check(LaunchApplyAdam(static_cast<float*>(vp), static_cast<float*>(mp),
-                                            static_cast<float*>(vvp), s[0], s[1], s[2], s[3], s[4],
-                                            s[5], grad, var.num_elements(), nesterov_, g.stream()),
-                            "ApplyAdam"));
-    RETURN_IF_ERROR(g.Finish());
-    ctx.set_output_ref(0, ctx.ref_input(0));
-    return absl::OkStatus();
+    return RunApply(ctx, 3,
+                    {{3, "beta1_power"},
+                     {4, "beta2_power"},
+                     {5, "lr"},
+                     {6, "beta1"},
+                     {7, "beta2"},
+                     {8, "epsilon"}},
+                    9, "grad", [&](GpuScope& g, Tensor& var) -> absl::Status {
+                      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+                      GPU_ASSIGN_OR_RETURN(void* mp, g.InOut(ctx.ref_input(1)->value));
+                      GPU_ASSIGN_OR_RETURN(void* vvp, g.InOut(ctx.ref_input(2)->value));
+                      const float* s[6];
+                      for (int i = 0; i < 6; ++i) {
+                        GPU_ASSIGN_OR_RETURN(s[i], g.InAs<float>(3 + i));
+                      }
+                      GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(9));
+                      return g.Check(
+                          LaunchApplyAdam(static_cast<float*>(vp), static_cast<float*>(mp),
+                                          static_cast<float*>(vvp), s[0], s[1], s[2], s[3], s[4],
+                                          s[5], grad, var.num_elements(), nesterov_, g.stream()),
+                          "ApplyAdam");
+                    });
   }
 
  private:
@@ -630,18 +632,7 @@ class ApplyAdamGpuOp : public OpKernel {
 class RandomGpuOp : public OpKernel {
  public:
   explicit RandomGpuOp(RandomDist dist) : dist_(dist) {}
-  absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(int64_t seed, c.GetAttr<int64_t>("seed"));
-    ASSIGN_OR_RETURN(int64_t seed2, c.GetAttr<int64_t>("seed2"));
-    uint64_t s1 = static_cast<uint64_t>(seed), s2 = static_cast<uint64_t>(seed2);
-    if (s1 == 0 && s2 == 0) {
-      std::random_device rd;
-      s1 = (static_cast<uint64_t>(rd()) << 32) | rd();
-      s2 = (static_cast<uint64_t>(rd()) << 32) | rd();
-    }
-    base_ = random::Philox4x32(s1, s2);
-    return absl::OkStatus();
-  }
+  absl::Status Init(OpKernelConstruction& c) { return state_.Init(c); }
   absl::Status Compute(OpKernelContext& ctx) const override {
     GPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, GpuHostInts(ctx, 0, "shape"));
     for (int64_t d : dims) {
@@ -654,16 +645,14 @@ class RandomGpuOp : public OpKernel {
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
     if (n == 0) return g.Finish();
-    random::Philox4x32 gen = base_;
-    gen.Skip(next_.fetch_add(static_cast<uint64_t>(n) * 256, std::memory_order_relaxed));
+    const random::Philox4x32 gen = state_.Reserve(n);
     RETURN_IF_ERROR(g.Check(LaunchRandom(dist_, gen, out, n, g.stream()), "random"));
     return g.Finish();
   }
 
  private:
   RandomDist dist_;
-  random::Philox4x32 base_;
-  mutable std::atomic<uint64_t> next_{0};
+  random::PhiloxState state_;
 };
 
 KernelFactory RandomFactory(RandomDist dist) {
@@ -694,13 +683,7 @@ class TransposeGpuOp : public OpKernel {
       return ctx.Error("perm is not a permutation of the input's dims");
     }
     for (int d = 0; d < rank; ++d) out_dims[d] = dims[perm[d]];
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    GPU_ASSIGN_OR_RETURN(const void* in, g.In(0));
-    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(out_dims)));
-    RETURN_IF_ERROR(
-        g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "transpose"));
-    return g.Finish();
+    return GatherInputToOutput(ctx, ix, TensorShape(out_dims), "transpose");
   }
 };
 
@@ -727,13 +710,7 @@ class SliceGpuOp : public OpKernel {
     if (!index::MakeSliceIndexer(rank, dims.data(), begin.data(), step.data(), size.data(), &ix)) {
       return ctx.Error("slice out of range");
     }
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    GPU_ASSIGN_OR_RETURN(const void* in, g.In(0));
-    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(size)));
-    RETURN_IF_ERROR(
-        g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "slice"));
-    return g.Finish();
+    return GatherInputToOutput(ctx, ix, TensorShape(size), "slice");
   }
 };
 
@@ -742,11 +719,7 @@ class SliceGpuOp : public OpKernel {
 class StridedSliceGpuOp : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction& c) {
-    ASSIGN_OR_RETURN(masks_.begin_mask, c.GetAttr<int64_t>("begin_mask"));
-    ASSIGN_OR_RETURN(masks_.end_mask, c.GetAttr<int64_t>("end_mask"));
-    ASSIGN_OR_RETURN(masks_.ellipsis_mask, c.GetAttr<int64_t>("ellipsis_mask"));
-    ASSIGN_OR_RETURN(masks_.new_axis_mask, c.GetAttr<int64_t>("new_axis_mask"));
-    ASSIGN_OR_RETURN(masks_.shrink_axis_mask, c.GetAttr<int64_t>("shrink_axis_mask"));
+    ASSIGN_OR_RETURN(masks_, array_plans::ParseStridedSliceMasks(c));
     return absl::OkStatus();
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
@@ -770,13 +743,7 @@ class StridedSliceGpuOp : public OpKernel {
                                  plan->size.data(), &ix)) {
       return ctx.Error("strided slice out of range");
     }
-    GpuScope g(ctx);
-    RETURN_IF_ERROR(g.Init());
-    GPU_ASSIGN_OR_RETURN(const void* in, g.In(0));
-    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, plan->output_shape));
-    RETURN_IF_ERROR(
-        g.Check(LaunchGather(in, out, DataTypeSize(x.dtype()), ix, g.stream()), "strided slice"));
-    return g.Finish();
+    return GatherInputToOutput(ctx, ix, plan->output_shape, "strided slice");
   }
 
  private:
@@ -983,20 +950,10 @@ class TransferGpuOp : public OpKernel {
         src = ctx.FindDevice(src_device_);
       }
       if (src == nullptr || src->allocator()->host_accessible()) {
-        return ctx.Error(absl::StrCat("the input is in ", in.allocator()->Name(),
-                                      ", which the host cannot read, and its source device '",
-                                      src_device_, "' is not such a device of this session"));
+        return array_kernels::UnreadableTransferSource(ctx, src_device_);
       }
     }
-    auto copy = CopyTensor(in, dst, src);
-    if (!copy.ok()) return ctx.Error(std::string(copy.status().message()));
-    ctx.set_output(0, *std::move(copy));
-    if (StepCounters* counters = ctx.resources().counters) {
-      counters->transfers.fetch_add(1, std::memory_order_relaxed);
-      counters->transfer_bytes.fetch_add(static_cast<int64_t>(in.num_bytes()),
-                                         std::memory_order_relaxed);
-    }
-    return absl::OkStatus();
+    return array_kernels::OutputTransfer(ctx, dst, src);
   }
 
  private:
