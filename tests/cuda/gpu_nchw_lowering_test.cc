@@ -20,7 +20,6 @@
 #include "graph/npy.h"
 #include "passes/channels_first_lowering.h"
 #include "passes/placement_report.h"
-#include "passes/placer.h"
 #include "runtime/session.h"
 #include "runtime/step_graph.h"
 #include "tests/cuda/gpu_test_harness.h"
@@ -35,10 +34,8 @@ std::vector<fs::path> NchwCases() { return gputest::FixtureDirs("nchw"); }
 
 TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU",
           "[gpu][placement][channels_first]") {
-  cuda::RegisterPendingGpuKernels();  // this process only: the CPU suite never sees them
-  auto devices = DeviceSet::Create();
+  auto devices = gputest::CpuAndGpu0();
   REQUIRE(devices.ok());
-  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
   const std::vector<fs::path> cases = NchwCases();
   REQUIRE(cases.size() >= 6);
   for (const fs::path& dir : cases) {
@@ -63,10 +60,8 @@ TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU"
       REQUIRE(built.ok());
       CHECK(built->optimizer_error.empty());
       Graph& graph = *built->graph;
-      PlacerOptions options;
-      options.allow_soft_placement = true;
-      auto placement = PlaceGraph(&graph, *devices, options);
-      REQUIRE(placement.ok());
+      auto report = gputest::PlaceSoft(&graph, *devices);
+      REQUIRE(report.ok());
       int lowered = 0;
       for (const Node* n : graph.nodes()) {
         CAPTURE(n->name(), n->op(), n->assigned_device());
@@ -82,8 +77,6 @@ TEST_CASE("GPU placement: lowered NCHW ops and their transposes land on the GPU"
       CHECK(lowered > 0);
       // Float data never comes back from device memory mid-step: only host-memory shape
       // outputs (Shape, ShapeN, ...) cross from the GPU to the CPU.
-      auto report = BuildPlacementReport(graph, *devices, &*placement);
-      REQUIRE(report.ok());
       for (const TransferReport& t : report->transfers) {
         CAPTURE(t.tensor, t.from, t.to, t.dtype);
         if (t.from.find("GPU") != std::string::npos) CHECK(t.dtype != "float");

@@ -23,7 +23,6 @@
 #include "graph/optimizers.h"
 #include "passes/copy_insertion.h"
 #include "passes/placement_report.h"
-#include "passes/placer.h"
 #include "runtime/session.h"
 #include "runtime/step_graph.h"
 #include "tests/cuda/gpu_models.h"
@@ -38,23 +37,11 @@ using gputest::SoftmaxModel;
 // Places `graph` with soft placement on CPU:0 + GPU:0 and checks that no tensor in device memory
 // goes back to the host: GPU -> CPU transfers only carry host-memory outputs.
 void CheckNoDeviceToHost(Graph& graph, const std::string& what, int* on_gpu = nullptr) {
-  cuda::RegisterPendingGpuKernels();
-  auto devices = DeviceSet::Create();
+  auto devices = gputest::CpuAndGpu0();
   REQUIRE(devices.ok());
-  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
-  PlacerOptions options;
-  options.allow_soft_placement = true;
-  auto placement = PlaceGraph(&graph, *devices, options);
-  if (!placement.ok()) FAIL(what << ": " << placement.status().ToString());
-  auto report = BuildPlacementReport(graph, *devices, &*placement);
-  REQUIRE(report.ok());
-  for (const TransferReport& t : report->transfers) {
-    if (t.from.find("GPU") == std::string::npos) continue;
-    const Node* n = graph.FindNode(t.tensor.substr(0, t.tensor.rfind(':')));
-    REQUIRE(n != nullptr);
-    CAPTURE(what, t.tensor, n->op());
-    CHECK((n->op() == "Shape" || n->op() == "Size" || n->op() == "Rank"));
-  }
+  auto report = gputest::PlaceSoft(&graph, *devices);
+  if (!report.ok()) FAIL(what << ": " << report.status().ToString());
+  CHECK_ONLY_HOST_MEMORY_LEAVES_GPU(graph, *report, what);
   if (on_gpu != nullptr) {
     *on_gpu = 0;
     for (const NodeReport& n : report->nodes) *on_gpu += n.device.find("GPU") != std::string::npos;
@@ -62,16 +49,10 @@ void CheckNoDeviceToHost(Graph& graph, const std::string& what, int* on_gpu = nu
 }
 
 void CheckPlacement(Graph& graph, const std::string& what) {
-  cuda::RegisterPendingGpuKernels();  // this process only: the CPU suite never sees them
-  auto devices = DeviceSet::Create();
+  auto devices = gputest::CpuAndGpu0();
   REQUIRE(devices.ok());
-  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
-  PlacerOptions options;
-  options.allow_soft_placement = true;
-  auto placement = PlaceGraph(&graph, *devices, options);
-  if (!placement.ok()) FAIL(placement.status().ToString());
-  auto report = BuildPlacementReport(graph, *devices, &*placement);
-  REQUIRE(report.ok());
+  auto report = gputest::PlaceSoft(&graph, *devices);
+  if (!report.ok()) FAIL(report.status().ToString());
   int feeds_in = 0;
   for (const TransferReport& t : report->transfers) {
     const std::string producer = t.tensor.substr(0, t.tensor.rfind(':'));
@@ -172,11 +153,7 @@ PlacedStep PlaceStep(const Graph& source, const DeviceSet& devices,
   CHECK(built->optimizer_error.empty());
   PlacedStep out;
   out.graph = std::move(built->graph);
-  PlacerOptions options;
-  options.allow_soft_placement = true;
-  auto placement = PlaceGraph(out.graph.get(), devices, options);
-  REQUIRE(placement.ok());
-  auto report = BuildPlacementReport(*out.graph, devices, &*placement);
+  auto report = gputest::PlaceSoft(out.graph.get(), devices);
   REQUIRE(report.ok());
   out.report = *std::move(report);
   return out;
@@ -185,10 +162,8 @@ PlacedStep PlaceStep(const Graph& source, const DeviceSet& devices,
 void CheckCompiledStepMovesOnlyInputs(Graph& source, const std::string& what,
                                       const std::map<std::string, TensorShape>& shapes,
                                       const std::string& loss, const std::string& train_op) {
-  cuda::RegisterPendingGpuKernels();
-  auto devices = DeviceSet::Create();
+  auto devices = gputest::CpuAndGpu0();
   REQUIRE(devices.ok());
-  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
   PlacedStep step = PlaceStep(source, *devices, shapes, loss, train_op);
   Graph& graph = *step.graph;
   std::set<std::string> inputs;
@@ -239,10 +214,8 @@ TEST_CASE("GPU placement: the compiled MNIST training steps move only their inpu
 // matmul + bias (+ relu) on the GPU (its _FusedConv2D / _FusedMatMul), as on the CPU.
 TEST_CASE("GPU placement: the compiled MNIST CNN step fuses its layers on the GPU",
           "[gpu][placement]") {
-  cuda::RegisterPendingGpuKernels();
-  auto devices = DeviceSet::Create();
+  auto devices = gputest::CpuAndGpu0();
   REQUIRE(devices.ok());
-  if (devices->Find("GPU:0") == nullptr) REQUIRE(devices->AddDevice(kGpu, 0).ok());
   Graph graph;
   std::string train_op;
   REQUIRE(CnnModel(graph, &train_op).ok());
@@ -296,11 +269,7 @@ TEST_CASE("GPU: the MNIST softmax step makes the transfers the placement report 
   auto devices = DeviceSet::Create();
   REQUIRE(devices.ok());
   REQUIRE(devices->Find("GPU:0") != nullptr);
-  PlacerOptions placer_options;
-  placer_options.allow_soft_placement = true;
-  auto placement = PlaceGraph(&placed, *devices, placer_options);
-  REQUIRE(placement.ok());
-  auto report = BuildPlacementReport(placed, *devices, &*placement);
+  auto report = gputest::PlaceSoft(&placed, *devices);
   REQUIRE(report.ok());
   const std::set<std::string> step = StepNodes(placed, {"cross_entropy", train_op});
   int predicted = 0;

@@ -254,12 +254,9 @@ TEST_CASE("GPU runtime: concurrent Runs on one /gpu:0 session give sequential re
 TEST_CASE("GPU runtime: Sync racing CopyFromHost keeps in-flight staging", "[gpu][runtime]") {
   if (HarnessMode()) return;  // nothing here runs without a GPU
   GPU_TEST_PROLOGUE();
-  Device* gpu = Gpu0();
-  REQUIRE(gpu != nullptr);
-  auto* dev = cuda::AsCudaDevice(gpu);
-  REQUIRE(dev != nullptr);
-  REQUIRE(dev->Sync().ok());
-  const int64_t pinned_before = dev->pinned_allocator()->GetStats().bytes_in_use;
+  auto staging = SyncedStagingGpu();
+  REQUIRE(staging.ok());
+  Device* gpu = staging->gpu;
   constexpr int kCopies = 200;
   constexpr size_t kFloats = 64 * 1024;
   std::atomic<bool> stop{false};
@@ -291,7 +288,8 @@ TEST_CASE("GPU runtime: Sync racing CopyFromHost keeps in-flight staging", "[gpu
   }
   CHECK(wrong == 0);
   CHECK(gpu->Sync().ok());
-  CHECK(dev->pinned_allocator()->GetStats().bytes_in_use == pinned_before);
+  CHECK(staging->cuda_device->pinned_allocator()->GetStats().bytes_in_use ==
+        staging->pinned_before);
   for (void* d : dst) gpu->allocator()->DeallocateRaw(d);
 }
 

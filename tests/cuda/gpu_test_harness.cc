@@ -13,6 +13,7 @@
 #include "devices/device_set.h"
 #include "graph/npy.h"
 #include "graph/status_macros.h"
+#include "passes/placer.h"
 #include "runtime/session.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/tools/fixture_util.h"
@@ -224,10 +225,45 @@ std::vector<std::filesystem::path> FixtureDirs(const std::string& folder) {
   return dirs;
 }
 
+absl::StatusOr<DeviceSet> CpuAndGpu0() {
+  cuda::RegisterPendingGpuKernels();
+  ASSIGN_OR_RETURN(DeviceSet devices, DeviceSet::Create());
+  if (devices.Find("GPU:0") == nullptr) RETURN_IF_ERROR(devices.AddDevice(kGpu, 0));
+  return devices;
+}
+
+absl::StatusOr<PlacementReport> PlaceSoft(Graph* graph, const DeviceSet& devices) {
+  PlacerOptions options;
+  options.allow_soft_placement = true;
+  ASSIGN_OR_RETURN(Placement placement, PlaceGraph(graph, devices, options));
+  return BuildPlacementReport(*graph, devices, &placement);
+}
+
+void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& report,
+                                  const std::string& what) {
+  for (const TransferReport& t : report.transfers) {
+    if (t.from.find("GPU") == std::string::npos) continue;
+    const Node* n = graph.FindNode(t.tensor.substr(0, t.tensor.rfind(':')));
+    REQUIRE(n != nullptr);
+    CAPTURE(what, t.tensor, n->op());
+    CHECK((n->op() == "Shape" || n->op() == "Size" || n->op() == "Rank"));
+  }
+}
+
+absl::StatusOr<StagingGpu> SyncedStagingGpu() {
+  StagingGpu out;
+  out.gpu = Gpu0();
+  if (out.gpu == nullptr) return absl::UnavailableError("GPU:0 cannot be created");
+  out.cuda_device = cuda::AsCudaDevice(out.gpu);
+  if (out.cuda_device == nullptr) return absl::InternalError("GPU:0 is not a CudaDevice");
+  RETURN_IF_ERROR(out.cuda_device->Sync());
+  out.pinned_before = out.cuda_device->pinned_allocator()->GetStats().bytes_in_use;
+  return out;
+}
+
 absl::StatusOr<tensorflow::GraphDef> FixtureGraphOnGpu(const std::filesystem::path& dir) {
-  std::filesystem::path path = dir / "graph.pb";
-  if (!std::filesystem::exists(path)) path = dir / "graph.pbtxt";
-  ASSIGN_OR_RETURN(tensorflow::GraphDef graph_def, ReadGraphDefFile(path.string()));
+  ASSIGN_OR_RETURN(tensorflow::GraphDef graph_def,
+                   ReadGraphDefFile(fixture::GraphFile(dir).string()));
   for (auto& node : *graph_def.mutable_node()) node.set_device("/device:GPU:0");
   return graph_def;
 }
@@ -246,17 +282,13 @@ void CheckFixtureOnGpu(const std::filesystem::path& dir, const std::string& labe
     FAIL_CHECK(session.status().ToString());
     return;
   }
-  std::vector<Session::Feed> feeds;
-  for (const auto& [feed, file] : m->feeds) {
-    auto t = ReadNpyFile((dir / file).string());
-    REQUIRE(t.ok());
-    feeds.emplace_back(feed, *t);
-  }
-  std::vector<std::string> fetches;
-  for (const auto& f : m->fetches) fetches.push_back(f.first);
+  auto feeds = fixture::ReadFeeds(*m, dir);
+  INFO(feeds.status().ToString());
+  REQUIRE(feeds.ok());
+  const std::vector<std::string> fetches = fixture::FetchNames(*m);
   RunMetadata md;
   md.collect_node_stats = true;
-  auto out = (*session)->Run(feeds, fetches, {}, &md);
+  auto out = (*session)->Run(*feeds, fetches, {}, &md);
   if (!out.ok()) {
     FAIL_CHECK(out.status().ToString());
     return;

@@ -20,12 +20,17 @@
 
 #include "absl/status/statusor.h"
 #include "devices/device.h"
+#include "devices/device_set.h"
 #include "graph/attr_value.h"
 #include "graph/graph.h"
 #include "graph/graphdef.h"
 #include "graph/tensor.h"
+#include "passes/placement_report.h"
 
 namespace quiver {
+namespace cuda {
+class CudaDevice;
+}  // namespace cuda
 namespace gputest {
 
 // True when QUIVER_GPU_HARNESS_CHECK is set and no GPU answers (see above).
@@ -106,6 +111,35 @@ class CudnnPathsRestorer {
  private:
   bool saved_;
 };
+
+// ---- Placement checks (they run without a GPU: only the kernel tables are needed) ----
+
+// CPU:0 + GPU:0 as the placer sees them, with the GPU kernels registered (in this process only:
+// the CPU suite never sees them). Where no GPU answers, GPU:0 is added by hand; nothing runs on it.
+absl::StatusOr<DeviceSet> CpuAndGpu0();
+
+// Places `graph` on `devices` with soft placement (nodes without a GPU kernel stay on the CPU,
+// as `quiver place --soft` does) and returns the placement report (an error when either fails).
+absl::StatusOr<PlacementReport> PlaceSoft(Graph* graph, const DeviceSet& devices);
+
+// Checks that no tensor in device memory goes back to the host: every GPU -> CPU transfer of
+// `report` carries a host-memory output (Shape, Size, Rank). `what` names the graph in failures.
+void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& report,
+                                  const std::string& what);
+#define CHECK_ONLY_HOST_MEMORY_LEAVES_GPU(graph, report, what) \
+  ::quiver::gputest::CheckOnlyHostMemoryLeavesGpu(graph, report, what)
+
+// ---- Host-to-device staging ----
+
+// GPU:0 as a CudaDevice, synced, with the pinned allocator's bytes in use at that point: the
+// staging tests check that every staging buffer is back there after their copies.
+struct StagingGpu {
+  Device* gpu = nullptr;
+  cuda::CudaDevice* cuda_device = nullptr;
+  int64_t pinned_before = 0;
+};
+// An error when GPU:0 cannot be created, is not a CudaDevice or does not sync.
+absl::StatusOr<StagingGpu> SyncedStagingGpu();
 
 // ---- TensorFlow fixtures (manifest.txt, graph.pb or graph.pbtxt, .npy feeds and outputs) ----
 

@@ -20,12 +20,9 @@ using namespace gputest;  // NOLINT: the shared harness (gpu_test_harness.h)
 TEST_CASE("GPU: CopyFromHost stages through pinned memory and may reuse the source", "[gpu]") {
   if (HarnessMode()) return;  // nothing here runs without a GPU
   GPU_TEST_PROLOGUE();
-  Device* gpu = Gpu0();
-  REQUIRE(gpu != nullptr);
-  auto* dev = cuda::AsCudaDevice(gpu);
-  REQUIRE(dev != nullptr);
-  REQUIRE(dev->Sync().ok());
-  const int64_t pinned_before = dev->pinned_allocator()->GetStats().bytes_in_use;
+  auto staging = SyncedStagingGpu();
+  REQUIRE(staging.ok());
+  Device* gpu = staging->gpu;
 
   // 64 copies of 100x784 floats (an MNIST batch) from ONE host buffer, rewritten after each
   // call: each destination must hold the values of its own call.
@@ -47,7 +44,7 @@ TEST_CASE("GPU: CopyFromHost stages through pinned memory and may reuse the sour
   void* last_copy = gpu->allocator()->AllocateRaw(256, kFloats * sizeof(float));
   REQUIRE(last_copy != nullptr);
   CHECK(cudaMemcpyAsync(last_copy, dst.back(), kFloats * sizeof(float), cudaMemcpyDeviceToDevice,
-                        dev->streams().compute) == cudaSuccess);
+                        staging->cuda_device->streams().compute) == cudaSuccess);
   std::vector<float> back(kFloats);
   for (int i = 0; i < kCopies; ++i) {
     CHECK(gpu->CopyToHost(dst[i], back.data(), kFloats * sizeof(float)).ok());
@@ -74,7 +71,8 @@ TEST_CASE("GPU: CopyFromHost stages through pinned memory and may reuse the sour
 
   // After Sync every staging buffer is back.
   CHECK(gpu->Sync().ok());
-  CHECK(dev->pinned_allocator()->GetStats().bytes_in_use == pinned_before);
+  CHECK(staging->cuda_device->pinned_allocator()->GetStats().bytes_in_use ==
+        staging->pinned_before);
   for (void* d : dst) gpu->allocator()->DeallocateRaw(d);
   gpu->allocator()->DeallocateRaw(last_copy);
   gpu->allocator()->DeallocateRaw(big_dst);

@@ -1,5 +1,5 @@
 // The index helpers the CUDA data-movement and reduction kernels are built on, checked on the
-// host against naive nested loops over multi-indices (written independently here) and against
+// host against naive nested loops over multi-indices (tests/devices/index_test_util.h) and against
 // hand-derived values.
 #include <catch2/catch.hpp>
 
@@ -12,31 +12,13 @@
 
 #include "devices/common/index_helpers.h"
 #include "devices/common/nn_functors.h"
+#include "tests/devices/index_test_util.h"
 
 using namespace quiver;
 using index::StridedIndexer;
-
-namespace {
-
-// Multi-index of flat index i over dims (row-major), computed by repeated division.
-std::vector<int64_t> Unravel(int64_t i, const std::vector<int64_t>& dims) {
-  std::vector<int64_t> idx(dims.size());
-  for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
-    idx[d] = i % dims[d];
-    i /= dims[d];
-  }
-  return idx;
-}
-int64_t Ravel(const std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  int64_t off = 0;
-  for (size_t d = 0; d < dims.size(); ++d) off = off * dims[d] + idx[d];
-  return off;
-}
-int64_t Product(const std::vector<int64_t>& dims) {
-  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<int64_t>());
-}
-
-}  // namespace
+using index_test::Product;
+using index_test::Ravel;
+using index_test::Unravel;
 
 TEST_CASE("Index helpers: row-major strides", "[index]") {
   int64_t dims[3] = {2, 3, 4}, strides[3];

@@ -1,5 +1,5 @@
 // The index maps behind the GPU data-movement kernels (devices/common/movement_helpers.h),
-// checked on the host against naive loops over multi-indices written independently here, and
+// checked on the host against naive loops over multi-indices (tests/devices/index_test_util.h), and
 // against hand-derived values.
 #include <catch2/catch.hpp>
 
@@ -9,31 +9,18 @@
 #include <vector>
 
 #include "devices/common/movement_helpers.h"
+#include "tests/devices/index_test_util.h"
 
 using namespace quiver;
+using index_test::Product;
+using index_test::Ravel;
+using index_test::Unravel;
 using movement::GatherIndexer;
 using movement::MultiBroadcastIndexer;
 using movement::OneHotIndexer;
 using movement::PadIndexer;
 
 namespace {
-
-std::vector<int64_t> Unravel(int64_t i, const std::vector<int64_t>& dims) {
-  std::vector<int64_t> idx(dims.size());
-  for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
-    idx[d] = i % dims[d];
-    i /= dims[d];
-  }
-  return idx;
-}
-int64_t Ravel(const std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  int64_t off = 0;
-  for (size_t d = 0; d < dims.size(); ++d) off = off * dims[d] + idx[d];
-  return off;
-}
-int64_t Product(const std::vector<int64_t>& dims) {
-  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<int64_t>());
-}
 
 bool MakeBroadcast(const std::vector<int64_t>& out, const std::vector<std::vector<int64_t>>& ins,
                    MultiBroadcastIndexer* ix) {

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -338,29 +339,34 @@ double Dot(const std::vector<double>& a, const std::vector<double>& b) {
 
 // The conv is linear in each argument, so the gradient of sum(G * conv(x, f)) along basis
 // vector e_i is exactly sum(G * conv(e_i, f)) (and likewise for f): brute force through the
-// forward reference, sharing nothing with the kernels' transposed loops.
-std::vector<double> RefGradInput(const ConvSpec& s, const std::vector<double>& f,
-                                 const std::vector<double>& g) {
-  std::vector<double> e(s.n * s.h * s.w * s.c, 0.0), out(e.size());
-  int64_t oh, ow;
-  for (size_t i = 0; i < e.size(); ++i) {
+// forward reference, sharing nothing with the kernels' transposed loops. LinearGrad does it for
+// either argument: sum(G * linear(e_i)) for each basis vector e_i of the n-element argument.
+std::vector<double> LinearGrad(
+    size_t n, const std::function<std::vector<double>(const std::vector<double>&)>& linear,
+    const std::vector<double>& g) {
+  std::vector<double> e(n, 0.0), out(n);
+  for (size_t i = 0; i < n; ++i) {
     e[i] = 1;
-    out[i] = Dot(RefConv(s, e, f, &oh, &ow), g);
+    out[i] = Dot(linear(e), g);
     e[i] = 0;
   }
   return out;
 }
 
+std::vector<double> RefGradInput(const ConvSpec& s, const std::vector<double>& f,
+                                 const std::vector<double>& g) {
+  int64_t oh, ow;
+  return LinearGrad(
+      s.n * s.h * s.w * s.c,
+      [&](const std::vector<double>& e) { return RefConv(s, e, f, &oh, &ow); }, g);
+}
+
 std::vector<double> RefGradFilter(const ConvSpec& s, const std::vector<double>& x,
                                   const std::vector<double>& g) {
-  std::vector<double> e(s.kh * s.kw * s.fin * s.oc, 0.0), out(e.size());
   int64_t oh, ow;
-  for (size_t i = 0; i < e.size(); ++i) {
-    e[i] = 1;
-    out[i] = Dot(RefConv(s, x, e, &oh, &ow), g);
-    e[i] = 0;
-  }
-  return out;
+  return LinearGrad(
+      s.kh * s.kw * s.fin * s.oc,
+      [&](const std::vector<double>& e) { return RefConv(s, x, e, &oh, &ow); }, g);
 }
 
 // Largest differences of the two backprop kernels from the brute-force gradients.

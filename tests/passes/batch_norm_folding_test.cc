@@ -13,16 +13,10 @@
 namespace quiver {
 namespace {
 
-using nn_test::MakeTensor;
-using nn_test::MaxError;
-using nn_test::RandomValues;
-using nn_test::ToDoubles;
-using pass_test::CountOp;
-using pass_test::HasNote;
-using pass_test::RunGraph;
+using namespace pass_test;  // NOLINT: the shared pass-test helpers (pass_test_util.h)
 
 PassStats RunPass(Graph* graph, const PassContext& ctx) {
-  return pass_test::RunPassAndVerify<BatchNormFoldingPass>(graph, ctx);
+  return RunPassAndVerify<BatchNormFoldingPass>(graph, ctx);
 }
 
 AttrMap BnAttrs(bool training = false, float eps = 1e-3f) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,14 @@
 #include "passes/channels_first_lowering.h"
 #include "runtime/session.h"
 #include "runtime/step_graph.h"
+#include "tests/passes/pass_test_util.h"
 #include "tests/tools/fixture_util.h"
 
 namespace quiver {
 namespace {
 
 namespace fs = std::filesystem;
+using pass_test::CountOp;
 
 const fs::path& NchwDir() {
   static const fs::path dir = fs::path(QUIVER_TEST_DATA_DIR) / "nchw";
@@ -43,10 +46,35 @@ std::vector<std::string> CaseNames() {
   return out;
 }
 
-int CountOp(const Graph& g, const std::string& op) {
-  int n = 0;
-  for (const Node* node : g.nodes()) n += node->op() == op;
-  return n;
+// The hand-built graphs' inputs.
+NodeSpec PlaceholderSpec(const std::string& name, DataType dtype,
+                         std::optional<TensorShape> shape = std::nullopt) {
+  NodeSpec spec;
+  spec.name = name;
+  spec.op = "Placeholder";
+  spec.attrs["dtype"] = MakeAttr(dtype);
+  if (shape.has_value()) spec.attrs["shape"] = MakeAttr(*shape);
+  return spec;
+}
+// A float convolution op (Conv2D, Conv2DBackpropInput) in NCHW; the caller adds its inputs.
+NodeSpec NchwConvSpec(const std::string& name, const std::string& op,
+                      const std::vector<int64_t>& strides, const std::string& padding) {
+  NodeSpec spec;
+  spec.name = name;
+  spec.op = op;
+  spec.attrs["T"] = MakeAttr(DT_FLOAT);
+  spec.attrs["strides"] = MakeAttr(strides);
+  spec.attrs["padding"] = MakeAttr(padding);
+  spec.attrs["data_format"] = MakeAttr("NCHW");
+  return spec;
+}
+NodeSpec FloatConstSpec(const std::string& name, const Tensor& value) {
+  NodeSpec spec;
+  spec.name = name;
+  spec.op = "Const";
+  spec.attrs["dtype"] = MakeAttr(DT_FLOAT);
+  spec.attrs["value"] = MakeAttr(value);
+  return spec;
 }
 
 // Nodes of the lowerable ops still in NCHW.
@@ -99,19 +127,15 @@ TEST_CASE("NCHW TensorFlow graphs give TensorFlow's values at optimizer levels 0
         REQUIRE(manifest.ok());
         std::unique_ptr<Graph> graph = LoadCase(name);
         REQUIRE(CountNchw(*graph) > 0);  // the fixture really is channels-first
-        std::vector<Session::Feed> feeds;
-        for (const auto& [tensor, file] : manifest->feeds) {
-          auto t = ReadNpyFile((dir / file).string());
-          REQUIRE(t.ok());
-          feeds.emplace_back(tensor, *std::move(t));
-        }
-        std::vector<std::string> fetches;
-        for (const auto& f : manifest->fetches) fetches.push_back(f.first);
+        auto feeds = fixture::ReadFeeds(*manifest, dir);
+        INFO(feeds.status().ToString());
+        REQUIRE(feeds.ok());
+        const std::vector<std::string> fetches = fixture::FetchNames(*manifest);
         SessionOptions options;
         options.optimizer.level = level;
         auto session = Session::Create(*graph, options);
         REQUIRE(session.ok());
-        auto result = (*session)->Run(feeds, fetches);
+        auto result = (*session)->Run(*feeds, fetches);
         INFO(result.status().ToString());
         REQUIRE(result.ok());
         REQUIRE(result->size() == fetches.size());
@@ -189,32 +213,16 @@ TEST_CASE("A follower whose input is not lowered stays as it is", "[channels_fir
   // x (NCHW) -> relu -> conv (NCHW): the Relu runs on x as given; the conv's input is
   // transposed after it.
   auto g = std::make_unique<Graph>();
-  NodeSpec x;
-  x.name = "x";
-  x.op = "Placeholder";
-  x.attrs["dtype"] = MakeAttr(DT_FLOAT);
-  x.attrs["shape"] = MakeAttr(TensorShape{1, 2, 5, 6});
-  Node* xn = *g->AddNode(x);
+  Node* xn = *g->AddNode(PlaceholderSpec("x", DT_FLOAT, TensorShape{1, 2, 5, 6}));
   NodeSpec relu;
   relu.name = "relu";
   relu.op = "Relu";
   relu.attrs["T"] = MakeAttr(DT_FLOAT);
   relu.inputs = {{xn, 0}};
   Node* rn = *g->AddNode(relu);
-  NodeSpec k;
-  k.name = "k";
-  k.op = "Const";
-  k.attrs["dtype"] = MakeAttr(DT_FLOAT);
-  k.attrs["value"] =
-      MakeAttr(Tensor::FromVector<float>(std::vector<float>(2 * 3, 1.0f), TensorShape{1, 1, 2, 3}));
-  Node* kn = *g->AddNode(k);
-  NodeSpec conv;
-  conv.name = "conv";
-  conv.op = "Conv2D";
-  conv.attrs["T"] = MakeAttr(DT_FLOAT);
-  conv.attrs["strides"] = MakeAttr(std::vector<int64_t>{1, 1, 1, 1});
-  conv.attrs["padding"] = MakeAttr("VALID");
-  conv.attrs["data_format"] = MakeAttr("NCHW");
+  Node* kn = *g->AddNode(FloatConstSpec(
+      "k", Tensor::FromVector<float>(std::vector<float>(2 * 3, 1.0f), TensorShape{1, 1, 2, 3})));
+  NodeSpec conv = NchwConvSpec("conv", "Conv2D", {1, 1, 1, 1}, "VALID");
   conv.inputs = {{rn, 0}, {kn, 0}};
   REQUIRE(g->AddNode(conv).ok());
   REQUIRE(g->InferShapes().ok());
@@ -314,31 +322,17 @@ TEST_CASE("Shape inputs are permuted: a Const becomes a new Const, a computed on
 // A small graph built by hand: x (Placeholder) -> conv (NCHW, /gpu:0, ^init) -> ^after.
 absl::StatusOr<std::unique_ptr<Graph>> HandGraph(const TensorShape& x_shape) {
   auto g = std::make_unique<Graph>();
-  NodeSpec x;
-  x.name = "x";
-  x.op = "Placeholder";
-  x.attrs["dtype"] = MakeAttr(DT_FLOAT);
-  x.attrs["shape"] = MakeAttr(x_shape);
-  ASSIGN_OR_RETURN(Node * xn, g->AddNode(x));
-  NodeSpec k;
-  k.name = "k";
-  k.op = "Const";
-  k.attrs["dtype"] = MakeAttr(DT_FLOAT);
-  k.attrs["value"] = MakeAttr(
-      Tensor::FromVector<float>(std::vector<float>(3 * 3 * 2 * 4, 0.1f), TensorShape{3, 3, 2, 4}));
-  ASSIGN_OR_RETURN(Node * kn, g->AddNode(k));
+  ASSIGN_OR_RETURN(Node * xn, g->AddNode(PlaceholderSpec("x", DT_FLOAT, x_shape)));
+  ASSIGN_OR_RETURN(Node * kn,
+                   g->AddNode(FloatConstSpec(
+                       "k", Tensor::FromVector<float>(std::vector<float>(3 * 3 * 2 * 4, 0.1f),
+                                                      TensorShape{3, 3, 2, 4}))));
   NodeSpec init;
   init.name = "init";
   init.op = "NoOp";
   ASSIGN_OR_RETURN(Node * in, g->AddNode(init));
-  NodeSpec conv;
-  conv.name = "conv";
-  conv.op = "Conv2D";
+  NodeSpec conv = NchwConvSpec("conv", "Conv2D", {1, 1, 1, 2}, "SAME");
   conv.device = "/device:GPU:0";
-  conv.attrs["T"] = MakeAttr(DT_FLOAT);
-  conv.attrs["strides"] = MakeAttr(std::vector<int64_t>{1, 1, 1, 2});
-  conv.attrs["padding"] = MakeAttr("SAME");
-  conv.attrs["data_format"] = MakeAttr("NCHW");
   conv.attrs["_class"] = MakeAttr(std::vector<std::string>{"loc:@x"});
   conv.inputs = {{xn, 0}, {kn, 0}};
   conv.control_inputs = {in};
@@ -531,28 +525,10 @@ TEST_CASE("Bad channels-first graphs fail with the node named", "[channels_first
   }
   SECTION("input_sizes of unknown length cannot be permuted") {
     Graph g;
-    NodeSpec sizes;
-    sizes.name = "sizes";
-    sizes.op = "Placeholder";
-    sizes.attrs["dtype"] = MakeAttr(DT_INT32);
-    Node* sn = *g.AddNode(sizes);
-    NodeSpec k;
-    k.name = "k";
-    k.op = "Placeholder";
-    k.attrs["dtype"] = MakeAttr(DT_FLOAT);
-    Node* kn = *g.AddNode(k);
-    NodeSpec dy;
-    dy.name = "dy";
-    dy.op = "Placeholder";
-    dy.attrs["dtype"] = MakeAttr(DT_FLOAT);
-    Node* dn = *g.AddNode(dy);
-    NodeSpec bi;
-    bi.name = "backprop";
-    bi.op = "Conv2DBackpropInput";
-    bi.attrs["T"] = MakeAttr(DT_FLOAT);
-    bi.attrs["strides"] = MakeAttr(std::vector<int64_t>{1, 1, 1, 1});
-    bi.attrs["padding"] = MakeAttr("SAME");
-    bi.attrs["data_format"] = MakeAttr("NCHW");
+    Node* sn = *g.AddNode(PlaceholderSpec("sizes", DT_INT32));
+    Node* kn = *g.AddNode(PlaceholderSpec("k", DT_FLOAT));
+    Node* dn = *g.AddNode(PlaceholderSpec("dy", DT_FLOAT));
+    NodeSpec bi = NchwConvSpec("backprop", "Conv2DBackpropInput", {1, 1, 1, 1}, "SAME");
     bi.inputs = {{sn, 0}, {kn, 0}, {dn, 0}};
     REQUIRE(g.AddNode(bi).ok());
     REQUIRE(g.InferShapes().ok());

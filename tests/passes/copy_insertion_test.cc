@@ -5,10 +5,14 @@
 
 #include <cstring>
 #include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "devices/device_set.h"
 #include "devices/kernel.h"
 #include "graph/builder.h"
+#include "graph/status_macros.h"
 #include "passes/copy_insertion.h"
 #include "passes/placement_report.h"
 #include "passes/placer.h"
@@ -47,6 +51,20 @@ QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestShape", kAcc).HostMemory("sha
 QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestUse", kAcc).HostMemory("n"), NeverCreated);
 QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestInt", kAcc), NeverCreated);
 QUIVER_REGISTER_KERNEL(KernelDef("CopyInsertionTestMakeInt", kAcc), NeverCreated);
+
+// For the hand-placed graphs: a device set of `devices` built by hand (no factories), and every
+// node of `g` assigned the device it requests (an error when one names no device of the set).
+absl::StatusOr<DeviceSet> PlaceAsRequested(
+    Graph* g, const std::vector<std::pair<std::string, int>>& devices) {
+  DeviceSet set;
+  for (const auto& [type, id] : devices) RETURN_IF_ERROR(set.AddDevice(type, id));
+  for (Node* n : g->nodes()) {
+    const DeviceInfo* d = set.Find(n->requested_device());
+    if (d == nullptr) return absl::NotFoundError("no device for " + n->name());
+    n->set_assigned_device(d->name);
+  }
+  return set;
+}
 
 int CountTransfers(const Graph& g) {
   int n = 0;
@@ -320,18 +338,11 @@ TEST_CASE("An accelerator's HostMemory outputs are read on the host without a co
   REQUIRE(b.status().ok());
   REQUIRE(g.InferShapes().ok());
   // CPU:0, CPU:1, CITEST:0, CITEST:1, built by hand (no factories), placed by hand.
-  DeviceSet devices;
-  REQUIRE(devices.AddDevice(kCpu, 0).ok());
-  REQUIRE(devices.AddDevice(kCpu, 1).ok());
-  REQUIRE(devices.AddDevice(kAcc, 0).ok());
-  REQUIRE(devices.AddDevice(kAcc, 1).ok());
-  for (Node* n : g.nodes()) {
-    const DeviceInfo* d = devices.Find(n->requested_device());
-    REQUIRE(d != nullptr);
-    n->set_assigned_device(d->name);
-  }
+  auto devices = PlaceAsRequested(&g, {{kCpu, 0}, {kCpu, 1}, {kAcc, 0}, {kAcc, 1}});
+  INFO(devices.status().ToString());
+  REQUIRE(devices.ok());
 
-  auto stats = InsertCopies(&g, devices);
+  auto stats = InsertCopies(&g, *devices);
   INFO(stats.status().ToString());
   REQUIRE(stats.ok());
   // Hand count, per data edge that crosses devices:
@@ -359,7 +370,7 @@ TEST_CASE("An accelerator's HostMemory outputs are read on the host without a co
   // The CPU _Transfer copies out of CITEST:0's memory through the device its attr names.
   auto src = x_to_cpu0->GetAttr<std::string>("src_device");
   REQUIRE(src.ok());
-  CHECK(*src == devices.Find("CITEST:0")->name);
+  CHECK(*src == devices->Find("CITEST:0")->name);
 }
 
 TEST_CASE("A host-memory input fed from device memory is copied to the host, even on one device",
@@ -384,19 +395,13 @@ TEST_CASE("A host-memory input fed from device memory is copied to the host, eve
   }
   REQUIRE(b.status().ok());
   REQUIRE(g.InferShapes().ok());
-  DeviceSet devices;
-  REQUIRE(devices.AddDevice(kCpu, 0).ok());
-  REQUIRE(devices.AddDevice(kAcc, 0).ok());
-  REQUIRE(devices.AddDevice(kAcc, 1).ok());
-  for (Node* node : g.nodes()) {
-    const DeviceInfo* d = devices.Find(node->requested_device());
-    REQUIRE(d != nullptr);
-    node->set_assigned_device(d->name);
-  }
-  auto report = BuildPlacementReport(g, devices, nullptr);
+  auto devices = PlaceAsRequested(&g, {{kCpu, 0}, {kAcc, 0}, {kAcc, 1}});
+  INFO(devices.status().ToString());
+  REQUIRE(devices.ok());
+  auto report = BuildPlacementReport(g, *devices, nullptr);
   REQUIRE(report.ok());
 
-  auto stats = InsertCopies(&g, devices);
+  auto stats = InsertCopies(&g, *devices);
   INFO(stats.status().ToString());
   REQUIRE(stats.ok());
   // Hand count for n (CITEST:0, device memory):
@@ -409,7 +414,7 @@ TEST_CASE("A host-memory input fed from device memory is copied to the host, eve
   const Node* n_acc1 = g.FindNode("n/_transfer_to_CITEST_1");
   REQUIRE(n_host != nullptr);
   REQUIRE(n_acc1 != nullptr);
-  CHECK(n_host->assigned_device() == devices.Find("CPU:0")->name);
+  CHECK(n_host->assigned_device() == devices->Find("CPU:0")->name);
   CHECK(g.FindNode("use0")->input(1).node == n_host);
   CHECK(g.FindNode("use1")->input(1).node == n_host);
   CHECK(g.FindNode("n_cpu0")->input(0).node == n_host);
@@ -420,7 +425,7 @@ TEST_CASE("A host-memory input fed from device memory is copied to the host, eve
   REQUIRE(report->transfers.size() == 3);
   int to_host = 0;
   for (const TransferReport& t : report->transfers) {
-    if (t.tensor == "n:0" && t.to == devices.Find("CPU:0")->name) {
+    if (t.tensor == "n:0" && t.to == devices->Find("CPU:0")->name) {
       ++to_host;
       CHECK(t.consumers.size() == 3);  // use0, use1, n_cpu0
     }

@@ -16,30 +16,10 @@
 namespace quiver {
 namespace {
 
-using nn_test::MakeTensor;
-using nn_test::MaxError;
-using nn_test::RandomValues;
-using nn_test::ToDoubles;
-using pass_test::CountOp;
-using pass_test::HasNote;
+using namespace pass_test;  // NOLINT: the shared pass-test helpers (pass_test_util.h)
 
 PassStats RunPass(Graph* graph, const PassContext& ctx) {
-  return pass_test::RunPassAndVerify<ElementwiseFusionPass>(graph, ctx);
-}
-
-std::vector<std::vector<double>> RunGraph(const Graph& graph,
-                                          const std::vector<Session::Feed>& feeds,
-                                          const std::vector<std::string>& fetches) {
-  // Optimizer off: the graph runs exactly as given (the unoptimized baseline stays unfused).
-  SessionOptions options;
-  options.optimizer.level = 0;
-  auto session = Session::Create(graph, options);
-  REQUIRE(session.ok());
-  auto out = (*session)->Run(feeds, fetches);
-  REQUIRE(out.ok());
-  std::vector<std::vector<double>> r;
-  for (const Tensor& t : *out) r.push_back(ToDoubles<float>(t));
-  return r;
+  return RunPassAndVerify<ElementwiseFusionPass>(graph, ctx);
 }
 
 double Sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
@@ -173,9 +153,9 @@ TEST_CASE("elementwise fusion: an 8-op chain becomes one node with the same resu
           std::vector<std::string>{"Mul i0 i1", "Add r0 i2", "Relu r1", "Sigmoid r2", "Square r3",
                                    "Sub r4 i3", "Tanh r5", "Neg r6"});
     const Tensor x = MakeTensor<float>(ch.x, {n});
-    const auto got = RunGraph(ch.graph, {{"x", x}}, {"out"})[0];
+    const auto got = RunGraphFetches(ch.graph, {{"x", x}}, {"out"})[0];
     CHECK(MaxError(got, ChainReference(ch)) < 1e-6);
-    CHECK(MaxError(got, RunGraph(unfused, {{"x", x}}, {"out"})[0]) < 1e-6);
+    CHECK(MaxError(got, RunGraphFetches(unfused, {{"x", x}}, {"out"})[0]) < 1e-6);
   }
 }
 
@@ -220,9 +200,9 @@ TEST_CASE("elementwise fusion: [N,1] x [1,M] broadcasting and scalars",
     }
     const std::vector<Session::Feed> feeds = {{"col", MakeTensor<float>(cv, {n, 1})},
                                               {"row", MakeTensor<float>(rv, {1, m})}};
-    const auto got = RunGraph(graph, feeds, {"out"})[0];
+    const auto got = RunGraphFetches(graph, feeds, {"out"})[0];
     CHECK(MaxError(got, want) < 1e-6);
-    CHECK(MaxError(got, RunGraph(unfused, feeds, {"out"})[0]) < 1e-6);
+    CHECK(MaxError(got, RunGraphFetches(unfused, feeds, {"out"})[0]) < 1e-6);
   }
 }
 
@@ -253,7 +233,7 @@ TEST_CASE("elementwise fusion: an intermediate used twice inside the group is co
     const double s = av[i] + bv[i % 3];
     want[i] = s * Sigmoid(s) + bv[i % 3];
   }
-  const auto got = RunGraph(
+  const auto got = RunGraphFetches(
       graph, {{"a", MakeTensor<float>(av, {2, 3})}, {"b", MakeTensor<float>(bv, {3})}}, {"out"})[0];
   CHECK(MaxError(got, want) < 1e-6);
 }
@@ -287,7 +267,7 @@ TEST_CASE("elementwise fusion: what ends a group is noted, and results stay righ
     CHECK(graph.FindNode("out")->op() == "_FusedElementwise");  // r + out
     CHECK(graph.FindNode("m")->op() == "_FusedElementwise");    // e + m
     CHECK(graph.FindNode("other")->op() == "Sub");              // alone: nothing to fuse with
-    auto got = RunGraph(graph, feeds, {"out", "other"});
+    auto got = RunGraphFetches(graph, feeds, {"out", "other"});
     CHECK(MaxError(got[0], want_out) < 1e-6);
     std::vector<double> want_other;
     for (double v : want_m) want_other.push_back(v - 1);
@@ -299,7 +279,7 @@ TEST_CASE("elementwise fusion: what ends a group is noted, and results stay righ
     CHECK(HasNote(stats, "m (Mul) not fused into out: it is fetched or targeted"));
     CHECK(graph.FindNode("m")->op() == "_FusedElementwise");
     CHECK(graph.FindNode("e") == nullptr);
-    auto got = RunGraph(graph, feeds, {"out", "m"});
+    auto got = RunGraphFetches(graph, feeds, {"out", "m"});
     CHECK(MaxError(got[0], want_out) < 1e-6);
     CHECK(MaxError(got[1], want_m) < 1e-6);
   }
@@ -311,7 +291,7 @@ TEST_CASE("elementwise fusion: what ends a group is noted, and results stay righ
     CHECK(graph.FindNode("out")->op() == "_FusedElementwise");
     CHECK(graph.FindNode("m")->op() == "_FusedElementwise");  // m is a root: it keeps the edge
     CHECK(graph.FindNode("m")->control_in_edges().size() == 1);
-    CHECK(MaxError(RunGraph(graph, feeds, {"out"})[0], want_out) < 1e-6);
+    CHECK(MaxError(RunGraphFetches(graph, feeds, {"out"})[0], want_out) < 1e-6);
   }
   SECTION("another device") {
     r.node()->set_requested_device("/device:CPU:1");
@@ -357,7 +337,7 @@ TEST_CASE("elementwise fusion runs in the default pipeline and can be switched o
     REQUIRE(report.ok());
     CHECK(CountOp(ch.graph, "_FusedElementwise") == (disabled ? 0 : 1));
     CHECK((report->ToString().find("did: out: 8 ops") != std::string::npos) == !disabled);
-    const auto got = RunGraph(ch.graph, {{"x", MakeTensor<float>(ch.x, {16})}}, {"out"})[0];
+    const auto got = RunGraphFetches(ch.graph, {{"x", MakeTensor<float>(ch.x, {16})}}, {"out"})[0];
     CHECK(MaxError(got, ChainReference(ch)) < 1e-6);
   }
 }

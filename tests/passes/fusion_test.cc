@@ -14,16 +14,10 @@
 namespace quiver {
 namespace {
 
-using nn_test::MakeTensor;
-using nn_test::MaxError;
-using nn_test::RandomValues;
-using nn_test::ToDoubles;
-using pass_test::CountOp;
-using pass_test::HasNote;
-using pass_test::RunGraph;
+using namespace pass_test;  // NOLINT: the shared pass-test helpers (pass_test_util.h)
 
 PassStats RunFusion(Graph* graph, const PassContext& ctx) {
-  return pass_test::RunPassAndVerify<FusionPass>(graph, ctx);
+  return RunPassAndVerify<FusionPass>(graph, ctx);
 }
 
 // x[4,3] -> MatMul(W[3,5]) -> BiasAdd(b[5]) -> Relu: a dense layer.

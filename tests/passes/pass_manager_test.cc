@@ -138,20 +138,14 @@ std::vector<fs::path> FixtureDirs() {
 
 absl::StatusOr<std::vector<Tensor>> RunGraph(const Graph& graph, const fixture::Manifest& m,
                                              const fs::path& dir) {
-  std::vector<Session::Feed> feeds;
-  for (const auto& [name, file] : m.feeds) {
-    auto t = ReadNpyFile((dir / file).string());
-    if (!t.ok()) return t.status();
-    feeds.emplace_back(name, *std::move(t));
-  }
-  std::vector<std::string> fetches;
-  for (const auto& f : m.fetches) fetches.push_back(f.first);
+  auto feeds = fixture::ReadFeeds(m, dir);
+  if (!feeds.ok()) return feeds.status();
   // Optimizer off: each graph runs as given (Session optimizes by default).
   SessionOptions options;
   options.optimizer.level = 0;
   auto session = Session::Create(graph, options);
   if (!session.ok()) return session.status();
-  return (*session)->Run(feeds, fetches);
+  return (*session)->Run(*feeds, fixture::FetchNames(m));
 }
 
 TEST_CASE("optimized TF fixtures compute what the originals compute", "[passes]") {
@@ -161,9 +155,7 @@ TEST_CASE("optimized TF fixtures compute what the originals compute", "[passes]"
     SECTION(dir.filename().string()) {
       auto m = fixture::ParseManifest((dir / "manifest.txt").string());
       REQUIRE(m.ok());
-      fs::path graph_path = dir / "graph.pb";
-      if (!fs::exists(graph_path)) graph_path = dir / "graph.pbtxt";
-      auto original = LoadGraph(graph_path.string());
+      auto original = LoadGraph(fixture::GraphFile(dir).string());
       INFO(original.status().ToString());
       REQUIRE(original.ok());
       Graph optimized;

@@ -14,6 +14,12 @@
 
 namespace quiver::pass_test {
 
+// The tensor helpers every pass test uses too: `using namespace pass_test;` brings them along.
+using nn_test::MakeTensor;
+using nn_test::MaxError;
+using nn_test::RandomValues;
+using nn_test::ToDoubles;
+
 template <typename Pass>
 PassStats RunPassAndVerify(Graph* graph, const PassContext& ctx) {
   Pass pass;
@@ -36,16 +42,26 @@ inline bool HasNote(const PassStats& stats, const std::string& text) {
   return false;
 }
 
-// Fetches one float tensor as doubles, optimizer off: the graph runs exactly as given.
-inline std::vector<double> RunGraph(const Graph& graph, const std::vector<Session::Feed>& feeds,
-                                    const std::string& fetch) {
+// Fetches float tensors as doubles, optimizer off: the graph runs exactly as given (the
+// unoptimized baseline stays unfused).
+inline std::vector<std::vector<double>> RunGraphFetches(const Graph& graph,
+                                                        const std::vector<Session::Feed>& feeds,
+                                                        const std::vector<std::string>& fetches) {
   SessionOptions options;
   options.optimizer.level = 0;
   auto session = Session::Create(graph, options);
   REQUIRE(session.ok());
-  auto out = (*session)->Run(feeds, {fetch});
+  auto out = (*session)->Run(feeds, fetches);
   REQUIRE(out.ok());
-  return nn_test::ToDoubles<float>((*out)[0]);
+  std::vector<std::vector<double>> r;
+  for (const Tensor& t : *out) r.push_back(ToDoubles<float>(t));
+  return r;
+}
+
+// The same for one fetch.
+inline std::vector<double> RunGraph(const Graph& graph, const std::vector<Session::Feed>& feeds,
+                                    const std::string& fetch) {
+  return RunGraphFetches(graph, feeds, {fetch})[0];
 }
 
 }  // namespace quiver::pass_test

@@ -15,6 +15,17 @@ bool Contains(const absl::Status& s, const std::string& text) {
   return std::string(s.message()).find(text) != std::string::npos;
 }
 
+// Creates a session on `source` (a Graph or a GraphDef; the session must be created) and runs
+// `fetch` once: the Run's status, which the limit tests expect to be an error.
+template <typename Source>
+absl::Status RunOnce(const Source& source, const SessionOptions& options,
+                     const std::string& fetch) {
+  auto session = Session::Create(source, options);
+  INFO(session.status().ToString());
+  REQUIRE(session.ok());
+  return (*session)->Run({}, {fetch}, {}).status();
+}
+
 // Fill(dims, 1.0f) named "huge".
 std::string BuildFill(Graph* g, std::vector<int64_t> dims) {
   GraphBuilder b(g);
@@ -31,17 +42,15 @@ TEST_CASE("A huge declared shape is refused before any allocation", "[limits]") 
   for (int level : {0, 1}) {
     SessionOptions options;
     options.optimizer.level = level;
-    auto session = Session::Create(g, options);
-    REQUIRE(session.ok());
-    auto out = (*session)->Run({}, {fetch}, {});
-    REQUIRE_FALSE(out.ok());
-    INFO(out.status().ToString());
-    CHECK(out.status().code() == absl::StatusCode::kResourceExhausted);
-    CHECK(Contains(out.status(), "huge"));
-    CHECK(Contains(out.status(), "Fill"));
-    CHECK(Contains(out.status(), "[1000000,1000000,1000000]"));
-    CHECK(Contains(out.status(), "4000000000000000000"));
-    CHECK(Contains(out.status(), "17179869184"));  // 16 GiB
+    const absl::Status s = RunOnce(g, options, fetch);
+    INFO(s.ToString());
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.code() == absl::StatusCode::kResourceExhausted);
+    CHECK(Contains(s, "huge"));
+    CHECK(Contains(s, "Fill"));
+    CHECK(Contains(s, "[1000000,1000000,1000000]"));
+    CHECK(Contains(s, "4000000000000000000"));
+    CHECK(Contains(s, "17179869184"));  // 16 GiB
   }
 }
 
@@ -103,15 +112,12 @@ TEST_CASE("A huge Fill declared in a GraphDef file is an error at Run", "[limits
   auto def = ParseGraphDef(pbtxt, GraphDefFormat::kText);
   INFO(def.status().ToString());
   REQUIRE(def.ok());
-  auto session = Session::Create(*def);
-  INFO(session.status().ToString());
-  REQUIRE(session.ok());
-  auto out = (*session)->Run({}, {"huge"}, {});
-  REQUIRE_FALSE(out.ok());
-  INFO(out.status().ToString());
-  CHECK(out.status().code() == absl::StatusCode::kResourceExhausted);
-  CHECK(Contains(out.status(), "'huge' (Fill)"));
-  CHECK(Contains(out.status(), "max_tensor_bytes"));
+  const absl::Status s = RunOnce(*def, SessionOptions{}, "huge");
+  INFO(s.ToString());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == absl::StatusCode::kResourceExhausted);
+  CHECK(Contains(s, "'huge' (Fill)"));
+  CHECK(Contains(s, "max_tensor_bytes"));
 }
 
 TEST_CASE("A shape whose byte size overflows int64 is an error, not a wrap-around", "[limits]") {
@@ -121,14 +127,12 @@ TEST_CASE("A shape whose byte size overflows int64 is an error, not a wrap-aroun
   SessionOptions options;
   options.optimizer.level = 0;
   options.max_tensor_bytes = 0;  // no size limit: the overflow check alone must catch it
-  auto session = Session::Create(g, options);
-  REQUIRE(session.ok());
-  auto out = (*session)->Run({}, {fetch}, {});
-  REQUIRE_FALSE(out.ok());
-  INFO(out.status().ToString());
-  CHECK(out.status().code() == absl::StatusCode::kResourceExhausted);
-  CHECK(Contains(out.status(), "overflow"));
-  CHECK(Contains(out.status(), "huge"));
+  const absl::Status s = RunOnce(g, options, fetch);
+  INFO(s.ToString());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == absl::StatusCode::kResourceExhausted);
+  CHECK(Contains(s, "overflow"));
+  CHECK(Contains(s, "huge"));
 }
 
 TEST_CASE("max_tensor_bytes caps one output", "[limits]") {

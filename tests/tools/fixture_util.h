@@ -1,5 +1,6 @@
-// Helpers for tests that run TensorFlow-generated fixtures: manifest parsing and tolerance-
-// aware tensor comparison. Header-only (tests are one executable; keep functions inline).
+// Helpers for tests that run TensorFlow-generated fixtures: manifest parsing, reading a fixture
+// folder's graph file and feeds, and tolerance-aware tensor comparison. Header-only (tests are one
+// executable; keep functions inline).
 //
 // manifest.txt format (one directive per line; '#' starts a comment line):
 //   graph <file>              (realworld manifests: the graph file in the realworld folder)
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -25,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "graph/npy.h"
 #include "graph/tensor.h"
 #include "graph/types.h"
 
@@ -83,6 +86,39 @@ inline absl::StatusOr<Manifest> ParseManifest(const std::string& path) {
   }
   if (m.fetches.empty()) return absl::InvalidArgumentError(path + ": no fetch lines");
   return m;
+}
+
+// ---- A fixture folder: manifest.txt, graph.pb or graph.pbtxt, the .npy files it names ----
+
+// The folder's graph file: graph.pb, or graph.pbtxt where there is no graph.pb.
+inline std::filesystem::path GraphFile(const std::filesystem::path& dir) {
+  std::filesystem::path path = dir / "graph.pb";
+  if (!std::filesystem::exists(path)) path = dir / "graph.pbtxt";
+  return path;
+}
+
+// The manifest's fetch tensor names, in manifest order.
+inline std::vector<std::string> FetchNames(const Manifest& m) {
+  std::vector<std::string> names;
+  for (const auto& f : m.fetches) names.push_back(f.first);
+  return names;
+}
+
+// The manifest's feeds (tensor name, value; Session::Feed's shape), each read from its .npy file
+// in `dir`. The first file that cannot be read is the error, naming the feed and the file.
+inline absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadFeeds(
+    const Manifest& m, const std::filesystem::path& dir) {
+  std::vector<std::pair<std::string, Tensor>> feeds;
+  for (const auto& [name, file] : m.feeds) {
+    const std::string path = (dir / file).string();
+    auto t = ReadNpyFile(path);
+    if (!t.ok()) {
+      return absl::Status(t.status().code(),
+                          "feed " + name + ": cannot read " + path + ": " + t.status().ToString());
+    }
+    feeds.emplace_back(name, *std::move(t));
+  }
+  return feeds;
 }
 
 // Element i of a numeric tensor as double (NaN for unsupported dtypes).

@@ -41,15 +41,12 @@ std::string StatusText(const absl::Status& s) { return s.ToString(); }
 
 // Reads the feeds of a manifest; failures are reported and yield false.
 bool LoadFeeds(const Manifest& m, const fs::path& dir, std::vector<Session::Feed>* feeds) {
-  for (const auto& [name, file] : m.feeds) {
-    auto t = ReadNpyFile((dir / file).string());
-    if (!t.ok()) {
-      FAIL_CHECK("feed " << name << ": cannot read " << (dir / file).string() << ": "
-                         << StatusText(t.status()));
-      return false;
-    }
-    feeds->emplace_back(name, *std::move(t));
+  auto read = fixture::ReadFeeds(m, dir);
+  if (!read.ok()) {
+    FAIL_CHECK(read.status().message());
+    return false;
   }
+  *feeds = *std::move(read);
   return true;
 }
 
@@ -59,8 +56,7 @@ void RunAndCompare(const std::string& label, const Graph& graph, const Manifest&
                    const fs::path& dir, std::vector<Tensor>* outputs) {
   std::vector<Session::Feed> feeds;
   if (!LoadFeeds(m, dir, &feeds)) return;
-  std::vector<std::string> fetch_names;
-  for (const auto& f : m.fetches) fetch_names.push_back(f.first);
+  const std::vector<std::string> fetch_names = fixture::FetchNames(m);
 
   auto session = Session::Create(graph);
   if (!session.ok()) {
@@ -110,8 +106,7 @@ TEST_CASE("TensorFlow-generated fixtures give TensorFlow's results", "[tf_fixtur
     DYNAMIC_SECTION("case " << name) {
       auto manifest = fixture::ParseManifest((dir / "manifest.txt").string());
       REQUIRE(manifest.ok());
-      fs::path graph_path = dir / "graph.pb";
-      if (!fs::exists(graph_path)) graph_path = dir / "graph.pbtxt";
+      const fs::path graph_path = fixture::GraphFile(dir);
       REQUIRE(fs::exists(graph_path));
 
       auto graph = LoadGraph(graph_path.string());
@@ -261,8 +256,7 @@ void RunRealworldCase(const fs::path& realworld_dir, const fs::path& expected_di
     // Feed past what Quiver cannot import (e.g. the audio front end of the KWS model).
     std::vector<Session::Feed> feeds;
     if (!LoadFeeds(*manifest, expected_dir, &feeds)) return;
-    std::vector<std::string> fetch_names;
-    for (const auto& f : manifest->fetches) fetch_names.push_back(f.first);
+    const std::vector<std::string> fetch_names = fixture::FetchNames(*manifest);
     auto cut = CutAtFeeds(*graph_def, feeds, fetch_names);
     if (!cut.ok()) {
       FAIL_CHECK(stem << ": cannot cut the graph at its feeds: " << StatusText(cut.status()));
