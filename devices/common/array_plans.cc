@@ -412,4 +412,115 @@ absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const OpKernelContext& ctx,
   return ForNode(ctx, PlanBatchNormGrad(InputShapes(ctx, 0, 5), data_format));
 }
 
+absl::StatusOr<std::vector<bool>> ReductionMask(const OpKernelContext& ctx, const Tensor& axes_t,
+                                                const TensorShape& shape) {
+  if (axes_t.rank() > 1) {
+    return ctx.Error(absl::StrCat("reduction_indices must be a scalar or a vector, got shape ",
+                                  axes_t.shape().DebugString()));
+  }
+  auto axes = axes_t.AsInt64Vector();
+  if (!axes.ok()) return ctx.Error(absl::StrCat("reduction_indices: ", axes.status().message()));
+  const int rank = shape.rank();
+  std::vector<bool> is_reduced(rank, false);
+  for (int64_t axis : *axes) {
+    if (axis < -rank || axis >= rank) {
+      return ctx.Error(absl::StrCat("invalid reduction axis ", axis, " for input of shape ",
+                                    shape.DebugString(), ": must be in [", -rank, ", ", rank, ")"));
+    }
+    const int canonical = Normalise(axis, rank);
+    if (is_reduced[canonical]) {
+      return ctx.Error(absl::StrCat("reduction axes [", absl::StrJoin(*axes, ","),
+                                    "] contain dimension ", canonical, " more than once"));
+    }
+    is_reduced[canonical] = true;
+  }
+  return is_reduced;
+}
+
+absl::StatusOr<int> ArgReductionAxis(const OpKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& dim_t = ctx.input(1);
+  if (dim_t.num_elements() != 1 || dim_t.rank() > 1) {
+    return ctx.Error(
+        absl::StrCat("dimension must be a scalar, got shape ", dim_t.shape().DebugString()));
+  }
+  auto dims = dim_t.AsInt64Vector();
+  if (!dims.ok()) return ctx.Error(absl::StrCat("dimension: ", dims.status().message()));
+  const int rank = x.rank();
+  const int64_t axis = (*dims)[0];
+  if (axis < -rank || axis >= rank) {
+    return ctx.Error(absl::StrCat("expected dimension in the range [", -rank, ", ", rank,
+                                  "), but got ", axis, " (input shape ", x.shape().DebugString(),
+                                  ")"));
+  }
+  const int canonical = Normalise(axis, rank);
+  if (x.dim(canonical) == 0) {
+    return ctx.Error(
+        absl::StrCat("reduction axis ", canonical, " is empty in shape ", x.shape().DebugString()));
+  }
+  return canonical;
+}
+
+absl::Status CheckSoftmaxLogits(const OpKernelContext& ctx, bool log) {
+  if (ctx.input(0).rank() < 1) {
+    return ctx.Error(
+        absl::StrCat(log ? "LogSoftmax" : "Softmax", " needs logits of rank >= 1, got a scalar"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> BiasAddChannelDim(const OpKernelContext& ctx, bool nchw) {
+  const Tensor& value = ctx.input(0);
+  const Tensor& bias = ctx.input(1);
+  const int min_rank = nchw ? 3 : 2;
+  if (value.rank() < min_rank) {
+    return ctx.Error(absl::StrCat("value must have rank >= ", min_rank, " for data_format ",
+                                  nchw ? "NCHW" : "NHWC", ", got ", value.shape().DebugString()));
+  }
+  const int channel_dim = nchw ? 1 : value.rank() - 1;
+  const int64_t channels = value.dim(channel_dim);
+  if (bias.rank() != 1 || bias.dim(0) != channels) {
+    return ctx.Error(absl::StrCat("bias ", bias.shape().DebugString(),
+                                  " must be 1-D and match the channel dimension (", channels,
+                                  ") of value ", value.shape().DebugString()));
+  }
+  return channel_dim;
+}
+
+absl::StatusOr<int> BiasAddGradChannelDim(const OpKernelContext& ctx, bool nchw) {
+  const Tensor& in = ctx.input(0);
+  if (in.rank() < (nchw ? 3 : 2)) {
+    return ctx.Error(absl::StrCat("out_backprop must have rank >= ", nchw ? 3 : 2, " for ",
+                                  nchw ? "NCHW" : "NHWC", ", got shape ",
+                                  in.shape().DebugString()));
+  }
+  return nchw ? 1 : in.rank() - 1;
+}
+
+absl::StatusOr<int> CheckFusedBatchNormInputs(const OpKernelContext& ctx,
+                                              const std::string& data_format, bool is_training,
+                                              float exponential_avg_factor) {
+  const Tensor& x = ctx.input(0);
+  const int rank = static_cast<int>(data_format.size());
+  if (x.rank() != rank) {
+    return ctx.Error(absl::StrCat("x must be ", rank, "-D for data_format ", data_format, ", got ",
+                                  x.shape().DebugString()));
+  }
+  const bool channels_first = data_format == "NCHW" || data_format == "NCDHW";
+  const int channel_dim = channels_first ? 1 : rank - 1;
+  const int64_t c = x.dim(channel_dim);
+  static const char* kNames[] = {"x", "scale", "offset", "mean", "variance"};
+  // Training with factor 1 never reads mean and variance; TF lets them be empty then.
+  const int checked = (is_training && exponential_avg_factor == 1.0f) ? 3 : 5;
+  for (int i = 1; i < 5; ++i) {
+    const Tensor& t = ctx.input(i);
+    if (t.rank() != 1 || (i < checked && t.dim(0) != c)) {
+      return ctx.Error(absl::StrCat(kNames[i], " ", t.shape().DebugString(),
+                                    " must be 1-D with the channel count ", c, " of x ",
+                                    x.shape().DebugString(), " (", data_format, ")"));
+    }
+  }
+  return channel_dim;
+}
+
 }  // namespace quiver::array_plans

@@ -188,4 +188,27 @@ absl::StatusOr<SparseXentPlan> PlanSparseXent(const OpKernelContext& ctx);
 absl::StatusOr<BatchNormGradPlan> PlanBatchNormGrad(const OpKernelContext& ctx,
                                                     const std::string& data_format);
 
+// ---- Input checks of kernels on more than one device (errors prefixed with the node) ---------
+
+// Sum / Mean / Max / Min / Prod: `axes` (scalar or vector of an integer dtype, read on the host)
+// normalised against `shape` into a per-dim mask; no axis may repeat.
+absl::StatusOr<std::vector<bool>> ReductionMask(const OpKernelContext& ctx, const Tensor& axes,
+                                                const TensorShape& shape);
+// ArgMax / ArgMin: input 1 (dimension, a host scalar) normalised against input 0, whose
+// dimension there must not be empty.
+absl::StatusOr<int> ArgReductionAxis(const OpKernelContext& ctx);
+// Softmax / LogSoftmax (`log`): input 0 (logits) has rank >= 1.
+absl::Status CheckSoftmaxLogits(const OpKernelContext& ctx, bool log);
+// BiasAdd: value (input 0) of rank >= 2 (3 for NCHW) and bias (input 1) [channels]; returns
+// the channel dim of value.
+absl::StatusOr<int> BiasAddChannelDim(const OpKernelContext& ctx, bool nchw);
+// BiasAddGrad: out_backprop (input 0) of rank >= 2 (3 for NCHW); returns its channel dim.
+absl::StatusOr<int> BiasAddGradChannelDim(const OpKernelContext& ctx, bool nchw);
+// FusedBatchNorm*: x (input 0) has the rank of `data_format`, and scale, offset, mean and
+// variance are 1-D with x's channel count (mean and variance may be empty when training with
+// factor 1, which never reads them); returns the channel dim of x.
+absl::StatusOr<int> CheckFusedBatchNormInputs(const OpKernelContext& ctx,
+                                              const std::string& data_format, bool is_training,
+                                              float exponential_avg_factor);
+
 }  // namespace quiver::array_plans

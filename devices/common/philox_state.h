@@ -10,8 +10,11 @@
 #include <atomic>
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "devices/common/philox.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -49,5 +52,19 @@ class PhiloxState {
   Philox4x32 base_;
   mutable std::atomic<uint64_t> next_{0};
 };
+
+// The output shape of a random op from its `shape` input (read into `dims`), checked the same
+// way on every device: non-negative dims whose element count fits.
+inline absl::StatusOr<TensorShape> RandomOutputShape(const OpKernelContext& ctx,
+                                                     const std::vector<int64_t>& dims) {
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] < 0) {
+      return ctx.Error(absl::StrCat("shape[", i, "] = ", dims[i], " must be non-negative"));
+    }
+  }
+  auto n = TensorShape::ValidatedNumElements(dims);
+  if (!n.ok()) return ctx.Error(absl::StrCat("shape: ", n.status().message()));
+  return TensorShape(dims);
+}
 
 }  // namespace quiver::random

@@ -498,6 +498,72 @@ absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttr
   return GroupedConvDims(ctx, w, input.shape().dims(), filter.shape().dims());
 }
 
+namespace {
+
+// Fills `d` from the input shape [N,H,W,C] and filter shape [KH,KW,C/G,OC], computes the
+// forward output size, and checks that out_backprop has it.
+absl::Status SetUpConvBackprop(const OpKernelContext& ctx, const WindowAttrs& window,
+                               const std::vector<int64_t>& input,
+                               const std::vector<int64_t>& filter, const Tensor& out_backprop,
+                               ConvDims* d) {
+  for (int64_t v : input) {
+    if (v < 0) return ctx.Error("the input shape must be non-negative");
+  }
+  for (int64_t v : filter) {
+    if (v < 0) return ctx.Error("the filter shape must be non-negative");
+  }
+  const TensorShape in_shape(input), f_shape(filter);
+  ASSIGN_OR_RETURN(*d, GroupedConvDims(ctx, window, input, filter));
+  const TensorShape want{d->n, d->oh, d->ow, d->oc};
+  if (out_backprop.shape() != want) {
+    return ctx.Error(absl::StrCat("out_backprop has shape ", out_backprop.shape().DebugString(),
+                                  ", but Conv2D of input ", in_shape.DebugString(), " and filter ",
+                                  f_shape.DebugString(), " with padding ", window.padding,
+                                  " gives ", want.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
+  if (t.rank() != 4) {
+    return ctx.Error(absl::StrCat(what, " must be 4-D, got shape ", t.shape().DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ConvDims> ConvBackpropInputDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                               std::vector<int64_t>* input_sizes,
+                                               const Tensor& filter, const Tensor& out_backprop) {
+  RETURN_IF_ERROR(CheckRank4(ctx, filter, "filter"));
+  RETURN_IF_ERROR(CheckRank4(ctx, out_backprop, "out_backprop"));
+  std::vector<int64_t>& sizes = *input_sizes;
+  if (sizes.size() == 2) {  // TF's spatial-only form: batch and depth from the others
+    sizes = {out_backprop.dim(0), sizes[0], sizes[1], filter.dim(2)};
+  } else if (sizes.size() != 4) {
+    return ctx.Error(
+        absl::StrCat("input_sizes must have 4 elements (or 2 spatial ones), got ", sizes.size()));
+  }
+  ConvDims d;
+  RETURN_IF_ERROR(SetUpConvBackprop(ctx, w, sizes, filter.shape().dims(), out_backprop, &d));
+  return d;
+}
+
+absl::StatusOr<ConvDims> ConvBackpropFilterDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                                const Tensor& input,
+                                                const std::vector<int64_t>& filter_sizes,
+                                                const Tensor& out_backprop) {
+  RETURN_IF_ERROR(CheckRank4(ctx, input, "input"));
+  RETURN_IF_ERROR(CheckRank4(ctx, out_backprop, "out_backprop"));
+  if (filter_sizes.size() != 4) {
+    return ctx.Error(absl::StrCat("filter_sizes must have 4 elements, got ", filter_sizes.size()));
+  }
+  ConvDims d;
+  RETURN_IF_ERROR(SetUpConvBackprop(ctx, w, input.shape().dims(), filter_sizes, out_backprop, &d));
+  return d;
+}
+
 absl::StatusOr<ConvDims> DepthwiseConv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
                                              const Tensor& input, const Tensor& filter) {
   if (input.rank() != 4 || filter.rank() != 4) {
@@ -658,6 +724,7 @@ absl::StatusOr<FusedActivation> ParseFusedBiasActivation(const OpKernelConstruct
   FusedActivation act;
   if (ops.size() == 1) return act;
   act.present = true;
+  act.name = ops[1];
   const std::string& a = ops[1];
   if (a == "Relu") {
     act.alg = dnnl::algorithm::eltwise_relu;
@@ -676,6 +743,184 @@ absl::StatusOr<FusedActivation> ParseFusedBiasActivation(const OpKernelConstruct
         absl::StrCat("unsupported fused activation '", a, "' (Relu, Relu6, Elu, Tanh, Sigmoid)"));
   }
   return act;
+}
+
+namespace {
+
+// The pooling window over NHWC `input` dims; `shown` (the forward input's shape string, or
+// empty) is added to the error when the window does not fit.
+absl::StatusOr<index::PoolGeometry> PoolWindow(const OpKernelContext& ctx, const WindowAttrs& w,
+                                               const std::vector<int64_t>& input,
+                                               const std::string& shown, int64_t* pad_b_out,
+                                               int64_t* pad_r_out) {
+  index::PoolGeometry g;
+  g.n = input[0];
+  g.h = input[1];
+  g.w = input[2];
+  g.c = input[3];
+  g.kh = w.ksize_h;
+  g.kw = w.ksize_w;
+  g.stride_h = w.stride_h;
+  g.stride_w = w.stride_w;
+  g.pad_t = w.explicit_pads[0];
+  g.pad_l = w.explicit_pads[2];
+  int64_t pad_b = w.explicit_pads[1], pad_r = w.explicit_pads[3];
+  if (!ComputeWindow(g.h, g.kh, g.stride_h, 1, w.padding, &g.oh, &g.pad_t, &pad_b) ||
+      !ComputeWindow(g.w, g.kw, g.stride_w, 1, w.padding, &g.ow, &g.pad_l, &pad_r)) {
+    return ctx.Error(absl::StrCat("the ", g.kh, "x", g.kw, " window does not fit the ", g.h, "x",
+                                  g.w, " input ", shown, shown.empty() ? "" : " ", "with padding ",
+                                  w.padding));
+  }
+  if (pad_b_out != nullptr) *pad_b_out = pad_b;
+  if (pad_r_out != nullptr) *pad_r_out = pad_r;
+  return g;
+}
+
+// The gradients' window: the input dims come from the graph (AvgPoolGrad's orig_input_shape).
+absl::StatusOr<index::PoolGeometry> PoolGradWindow(const OpKernelContext& ctx, const WindowAttrs& w,
+                                                   const std::vector<int64_t>& input) {
+  for (int64_t d : input) {
+    if (d < 0) return ctx.Error("the input shape must be non-negative");
+  }
+  return PoolWindow(ctx, w, input, "", nullptr, nullptr);
+}
+
+absl::Status CheckPoolRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
+  if (t.rank() != 4) {
+    return ctx.Error(
+        absl::StrCat(what, " must be 4-D (NHWC), got shape ", t.shape().DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPooledShape(const OpKernelContext& ctx, const index::PoolGeometry& g,
+                              const Tensor& t, const char* what) {
+  const TensorShape pooled{g.n, g.oh, g.ow, g.c};
+  if (t.shape() != pooled) {
+    return ctx.Error(absl::StrCat(what, " has shape ", t.shape().DebugString(),
+                                  ", but pooling the input gives ", pooled.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<index::PoolGeometry> PoolForwardGeometry(const OpKernelContext& ctx,
+                                                        const WindowAttrs& w, const Tensor& input,
+                                                        const char* op, int64_t* pad_b,
+                                                        int64_t* pad_r) {
+  if (input.rank() != 4) {
+    return ctx.Error(
+        absl::StrCat(op, " needs a 4-D input (NHWC), got ", input.shape().DebugString()));
+  }
+  return PoolWindow(ctx, w, input.shape().dims(), input.shape().DebugString(), pad_b, pad_r);
+}
+
+absl::StatusOr<index::PoolGeometry> MaxPoolGradGeometry(const OpKernelContext& ctx,
+                                                        const WindowAttrs& w,
+                                                        const Tensor& orig_input,
+                                                        const Tensor& orig_output,
+                                                        const Tensor& grad) {
+  RETURN_IF_ERROR(CheckPoolRank4(ctx, orig_input, "orig_input"));
+  ASSIGN_OR_RETURN(index::PoolGeometry g, PoolGradWindow(ctx, w, orig_input.shape().dims()));
+  RETURN_IF_ERROR(CheckPooledShape(ctx, g, orig_output, "orig_output"));
+  RETURN_IF_ERROR(CheckPooledShape(ctx, g, grad, "grad"));
+  return g;
+}
+
+absl::StatusOr<index::PoolGeometry> AvgPoolGradGeometry(
+    const OpKernelContext& ctx, const WindowAttrs& w, const std::vector<int64_t>& orig_input_shape,
+    const Tensor& grad) {
+  if (orig_input_shape.size() != 4) {
+    return ctx.Error(absl::StrCat("orig_input_shape must have 4 elements (NHWC), got ",
+                                  orig_input_shape.size()));
+  }
+  RETURN_IF_ERROR(CheckPoolRank4(ctx, grad, "grad"));
+  ASSIGN_OR_RETURN(index::PoolGeometry g, PoolGradWindow(ctx, w, orig_input_shape));
+  RETURN_IF_ERROR(CheckPooledShape(ctx, g, grad, "grad"));
+  return g;
+}
+
+absl::StatusOr<BatchMatMulDims> MatMulDims(const OpKernelContext& ctx, const Tensor& a,
+                                           const Tensor& b, bool transpose_a, bool transpose_b,
+                                           bool fused) {
+  if (a.rank() != 2 || b.rank() != 2) {
+    return ctx.Error(absl::StrCat("MatMul needs 2-D inputs, got ", a.shape().DebugString(), " and ",
+                                  b.shape().DebugString()));
+  }
+  BatchMatMulDims d;
+  d.transpose_a = transpose_a;
+  d.transpose_b = transpose_b;
+  d.m = a.dim(transpose_a ? 1 : 0);
+  d.k = a.dim(transpose_a ? 0 : 1);
+  const int64_t k_b = b.dim(transpose_b ? 1 : 0);
+  d.n = b.dim(transpose_b ? 0 : 1);
+  if (d.k != k_b) {
+    const std::string transposes =
+        fused ? ""
+              : absl::StrCat(" (transpose_a=", transpose_a ? "true" : "false",
+                             ", transpose_b=", transpose_b ? "true" : "false", ")");
+    return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
+                                  ", In[1]: ", b.shape().DebugString(), transposes,
+                                  ": inner dimensions ", d.k, " and ", k_b, " differ"));
+  }
+  return d;
+}
+
+absl::StatusOr<BatchMatMulDims> BatchMatMulShape(const OpKernelContext& ctx, const Tensor& x,
+                                                 const Tensor& y, bool adj_x, bool adj_y,
+                                                 bool broadcast, TensorShape* out_shape) {
+  if (x.rank() < 2 || y.rank() < 2) {
+    return ctx.Error(absl::StrCat("BatchMatMul needs inputs of rank >= 2, got ",
+                                  x.shape().DebugString(), " and ", y.shape().DebugString()));
+  }
+  if (!broadcast && x.rank() != y.rank()) {
+    return ctx.Error(absl::StrCat("BatchMatMul needs inputs of equal rank, got ",
+                                  x.shape().DebugString(), " and ", y.shape().DebugString(),
+                                  " (BatchMatMulV2 broadcasts)"));
+  }
+  BatchMatMulDims d;
+  d.transpose_a = adj_x;
+  d.transpose_b = adj_y;
+  const int xr = x.rank(), yr = y.rank();
+  d.m = x.dim(adj_x ? xr - 1 : xr - 2);
+  d.k = x.dim(adj_x ? xr - 2 : xr - 1);
+  const int64_t k_y = y.dim(adj_y ? yr - 1 : yr - 2);
+  d.n = y.dim(adj_y ? yr - 2 : yr - 1);
+  if (d.k != k_y) {
+    return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", x.shape().DebugString(),
+                                  ", In[1]: ", y.shape().DebugString(), " (adj_x=",
+                                  adj_x ? "true" : "false", ", adj_y=", adj_y ? "true" : "false",
+                                  "): inner dimensions ", d.k, " and ", k_y, " differ"));
+  }
+  // Right-align the batch dims, padding the shorter with 1s, and broadcast them.
+  const int nb = std::max(xr, yr) - 2;
+  d.a_batch.assign(nb, 1);
+  d.b_batch.assign(nb, 1);
+  d.out_batch.assign(nb, 1);
+  for (int i = 0; i < xr - 2; ++i) d.a_batch[nb - (xr - 2) + i] = x.dim(i);
+  for (int i = 0; i < yr - 2; ++i) d.b_batch[nb - (yr - 2) + i] = y.dim(i);
+  *out_shape = TensorShape();
+  for (int i = 0; i < nb; ++i) {
+    const int64_t a = d.a_batch[i], b = d.b_batch[i];
+    if (a != b && (!broadcast || (a != 1 && b != 1))) {
+      return ctx.Error(absl::StrCat(
+          "batch dimensions of ", x.shape().DebugString(), " and ", y.shape().DebugString(),
+          broadcast ? " are not broadcastable" : " differ (BatchMatMulV2 broadcasts)"));
+    }
+    d.out_batch[i] = a == 1 ? b : a;  // not max: 0 broadcast with 1 is 0
+    out_shape->AddDim(d.out_batch[i]);
+  }
+  out_shape->AddDim(d.m);
+  out_shape->AddDim(d.n);
+  return d;
+}
+
+absl::Status CheckFusedBias(const OpKernelContext& ctx, const Tensor& bias, int64_t n) {
+  if (bias.rank() != 1 || bias.dim(0) != n) {
+    return ctx.Error(absl::StrCat("bias must be [", n, "], got ", bias.shape().DebugString()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace onednn

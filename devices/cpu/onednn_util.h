@@ -22,6 +22,7 @@
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "devices/common/index_helpers.h"
 #include "devices/kernel.h"
 #include "graph/mutex.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -158,6 +159,19 @@ struct BatchMatMulDims {
   bool transpose_a = false, transpose_b = false;
 };
 
+// The dims of MatMul / _FusedMatMul (every device) of 2-D `a` and `b`: checks ranks and the
+// inner dimensions (MatMul's message also shows the transposes, _FusedMatMul's does not).
+absl::StatusOr<BatchMatMulDims> MatMulDims(const OpKernelContext& ctx, const Tensor& a,
+                                           const Tensor& b, bool transpose_a, bool transpose_b,
+                                           bool fused);
+// The dims of BatchMatMul (`broadcast` false: equal ranks and batch dims) and BatchMatMulV2
+// (batch dims broadcast) on every device; `out_shape` gets the output's shape.
+absl::StatusOr<BatchMatMulDims> BatchMatMulShape(const OpKernelContext& ctx, const Tensor& x,
+                                                 const Tensor& y, bool adj_x, bool adj_y,
+                                                 bool broadcast, TensorShape* out_shape);
+// A fused bias (_FusedMatMul, _FusedConv2D, every device) must be [n].
+absl::Status CheckFusedBias(const OpKernelContext& ctx, const Tensor& bias, int64_t n);
+
 // float32 through the oneDNN matmul primitive (process-wide primitive cache).
 absl::Status MatMulF32(const OpKernelContext& ctx, const BatchMatMulDims& d, const float* a,
                        const float* b, float* c);
@@ -236,10 +250,43 @@ absl::StatusOr<ConvDims> GroupedConvDims(const OpKernelContext& ctx, const Windo
 // then GroupedConvDims.
 absl::StatusOr<ConvDims> Conv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
                                     const Tensor& input, const Tensor& filter);
+// The dims of Conv2DBackpropInput (every device): `input_sizes` holds 4 dims or TF's 2
+// spatial ones (then completed to 4 from out_backprop's batch and the filter's in_channels);
+// checks ranks, non-negative sizes, GroupedConvDims, and that `out_backprop` has the forward
+// output's shape.
+absl::StatusOr<ConvDims> ConvBackpropInputDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                               std::vector<int64_t>* input_sizes,
+                                               const Tensor& filter, const Tensor& out_backprop);
+// The dims of Conv2DBackpropFilter (every device): as ConvBackpropInputDims, with 4
+// `filter_sizes`.
+absl::StatusOr<ConvDims> ConvBackpropFilterDims(const OpKernelContext& ctx, const WindowAttrs& w,
+                                                const Tensor& input,
+                                                const std::vector<int64_t>& filter_sizes,
+                                                const Tensor& out_backprop);
 // The dims of DepthwiseConv2dNative (CPU and GPU): NHWC input, filter [KH, KW, C, M], a grouped
 // convolution with C groups and C*M output channels.
 absl::StatusOr<ConvDims> DepthwiseConv2DDims(const OpKernelContext& ctx, const WindowAttrs& w,
                                              const Tensor& input, const Tensor& filter);
+// The window of MaxPool / AvgPool (`op`) over `input` (every device): checks that it is 4-D
+// (NHWC) and that the window fits; *pad_b / *pad_r get the bottom/right padding, which
+// PoolGeometry does not hold.
+absl::StatusOr<index::PoolGeometry> PoolForwardGeometry(const OpKernelContext& ctx,
+                                                        const WindowAttrs& w, const Tensor& input,
+                                                        const char* op, int64_t* pad_b,
+                                                        int64_t* pad_r);
+// The window of MaxPoolGrad (every device): orig_input is 4-D, the window fits, and
+// orig_output and grad have the pooled shape.
+absl::StatusOr<index::PoolGeometry> MaxPoolGradGeometry(const OpKernelContext& ctx,
+                                                        const WindowAttrs& w,
+                                                        const Tensor& orig_input,
+                                                        const Tensor& orig_output,
+                                                        const Tensor& grad);
+// The window of AvgPoolGrad (every device): orig_input_shape has 4 non-negative elements, grad
+// is 4-D with the pooled shape, and the window fits.
+absl::StatusOr<index::PoolGeometry> AvgPoolGradGeometry(
+    const OpKernelContext& ctx, const WindowAttrs& w, const std::vector<int64_t>& orig_input_shape,
+    const Tensor& grad);
+
 // The multiply-adds x 2 of the convolution (its ThreadsForWork measure; the same for its
 // gradients).
 double ConvFlops(const ConvDims& d);
@@ -275,6 +322,7 @@ void ConvGeneric(const ConvDims& d, const T* input, const T* filter, T* output);
 // The bias + activation of a _FusedMatMul/_FusedConv2D node, as a oneDNN eltwise post-op.
 struct FusedActivation {
   bool present = false;
+  std::string name;  // the activation's op name when present (Relu, Relu6, Elu, Tanh, Sigmoid)
   dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
   float alpha = 0.f, beta = 0.f;
 };

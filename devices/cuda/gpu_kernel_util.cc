@@ -121,8 +121,7 @@ absl::Status RequireFloat(OpKernelContext& ctx, int input) {
   return absl::OkStatus();
 }
 
-namespace {
-absl::Status CheckHost(const OpKernelContext& ctx, int i, const char* what) {
+absl::Status RequireHostInput(const OpKernelContext& ctx, int i, const char* what) {
   const Tensor& t = ctx.input(i);
   if (t.allocator() != nullptr && !t.allocator()->host_accessible()) {
     return ctx.Error(absl::StrCat(what, " (input ", i,
@@ -132,17 +131,16 @@ absl::Status CheckHost(const OpKernelContext& ctx, int i, const char* what) {
   }
   return absl::OkStatus();
 }
-}  // namespace
 
 absl::StatusOr<std::vector<int64_t>> GpuHostInts(const OpKernelContext& ctx, int i,
                                                  const char* what, int want_rank) {
-  absl::Status s = CheckHost(ctx, i, what);
+  absl::Status s = RequireHostInput(ctx, i, what);
   if (!s.ok()) return s;
   return array_kernels::HostInts(ctx, i, what, want_rank);
 }
 
 absl::StatusOr<int64_t> GpuHostScalar(const OpKernelContext& ctx, int i, const char* what) {
-  absl::Status s = CheckHost(ctx, i, what);
+  absl::Status s = RequireHostInput(ctx, i, what);
   if (!s.ok()) return s;
   return array_kernels::HostScalar(ctx, i, what);
 }

@@ -93,6 +93,8 @@ absl::Status RequireFloat(OpKernelContext& ctx, int input);
 
 // array_kernels::HostInts / HostScalar for a HostMemory input, after checking that the tensor
 // really is in host memory (an error, not a crash, if a placement bug sent it to the device).
+// An error (not a crash) when input i, a HostMemory arg, arrived in device memory.
+absl::Status RequireHostInput(const OpKernelContext& ctx, int i, const char* what);
 absl::StatusOr<std::vector<int64_t>> GpuHostInts(const OpKernelContext& ctx, int i,
                                                  const char* what, int want_rank = 1);
 absl::StatusOr<int64_t> GpuHostScalar(const OpKernelContext& ctx, int i, const char* what);

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
 
 namespace quiver {
@@ -67,26 +68,10 @@ class ArgOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(cwise::CheckDtype(ctx, 0, DataTypeOf<T>::value));
     const Tensor& x = ctx.input(0);
-    const Tensor& dim_t = ctx.input(1);
-    if (dim_t.num_elements() != 1 || dim_t.rank() > 1) {
-      return ctx.Error(
-          absl::StrCat("dimension must be a scalar, got shape ", dim_t.shape().DebugString()));
-    }
-    auto dims = dim_t.AsInt64Vector();
-    if (!dims.ok()) return ctx.Error(absl::StrCat("dimension: ", dims.status().message()));
+    // The checks and messages every device shares.
+    ASSIGN_OR_RETURN(const int axis, array_plans::ArgReductionAxis(ctx));
     const int rank = x.rank();
-    int64_t axis = (*dims)[0];
-    if (axis < -rank || axis >= rank) {
-      return ctx.Error(absl::StrCat("expected dimension in the range [", -rank, ", ", rank,
-                                    "), but got ", axis, " (input shape ", x.shape().DebugString(),
-                                    ")"));
-    }
-    if (axis < 0) axis += rank;
-    const int64_t R = x.dim(static_cast<int>(axis));
-    if (R == 0) {
-      return ctx.Error(
-          absl::StrCat("reduction axis ", axis, " is empty in shape ", x.shape().DebugString()));
-    }
+    const int64_t R = x.dim(axis);
     int64_t A = 1, B = 1;
     std::vector<int64_t> out_dims;
     for (int d = 0; d < rank; ++d) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "devices/device.h"
+#include "graph/ops/array_shapes.h"
 #include "runtime/thread_pool.h"
 
 namespace quiver::array_kernels {
@@ -16,6 +17,58 @@ std::vector<DataType> AllTypes() {
 
 absl::Status NodeError(const OpKernelContext& ctx, const absl::Status& s) {
   return s.ok() ? s : ctx.Error(std::string(s.message()));
+}
+
+absl::Status SetReshaped(OpKernelContext& ctx, const absl::StatusOr<TensorShape>& shape) {
+  if (!shape.ok()) return NodeError(ctx, shape.status());
+  auto out = ctx.input(0).Reshaped(*shape);
+  if (!out.ok()) return NodeError(ctx, out.status());
+  ctx.set_output(0, *std::move(out));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorShape> FillShape(const OpKernelContext& ctx,
+                                      const std::vector<int64_t>& dims) {
+  const Tensor& value = ctx.input(1);
+  if (value.rank() != 0) {
+    return ctx.Error(
+        absl::StrCat("value must be a scalar, got shape ", value.shape().DebugString()));
+  }
+  auto shape = array_shapes::ShapeFromDims(dims, /*allow_unknown=*/false);
+  if (!shape.ok()) return NodeError(ctx, shape.status());
+  return shape;
+}
+
+absl::Status CheckAddNShapes(const OpKernelContext& ctx) {
+  const int n = ctx.num_inputs();
+  if (n == 0) return ctx.Error("AddN needs at least one input");
+  const TensorShape& shape = ctx.input(0).shape();
+  for (int i = 1; i < n; ++i) {
+    if (ctx.input(i).shape() != shape) {
+      return ctx.Error(absl::StrCat("inputs must all have the same shape: input 0 is ",
+                                    shape.DebugString(), " but input ", i, " is ",
+                                    ctx.input(i).shape().DebugString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Int32OutputOverflow(const OpKernelContext& ctx, int64_t value) {
+  return ctx.Error(
+      absl::StrCat("output type is int32 but value ", value, " does not fit; use out_type=int64"));
+}
+
+absl::StatusOr<TensorShape> SliceBounds(const OpKernelContext& ctx,
+                                        const std::vector<int64_t>& begin,
+                                        const std::vector<int64_t>& size, std::vector<int64_t>* b,
+                                        std::vector<int64_t>* s) {
+  if (begin.size() != size.size()) {
+    return ctx.Error("begin and size must have the same length");
+  }
+  auto shape = array_shapes::SliceShape(ctx.input(0).shape(), &begin, &size,
+                                        static_cast<int>(begin.size()), b, s);
+  if (!shape.ok()) return NodeError(ctx, shape.status());
+  return shape;
 }
 
 absl::Status UnreadableTransferSource(const OpKernelContext& ctx, const std::string& src_device) {

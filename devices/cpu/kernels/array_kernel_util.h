@@ -35,6 +35,28 @@ std::vector<DataType> AllTypes();
 // Prefixes an error from a shared helper with the node name and op.
 absl::Status NodeError(const OpKernelContext& ctx, const absl::Status& s);
 
+// Reshape, Squeeze and ExpandDims, on every device: output 0 aliases input 0 with `shape` (the
+// array_shapes rule's result; its error gets the node prefix).
+absl::Status SetReshaped(OpKernelContext& ctx, const absl::StatusOr<TensorShape>& shape);
+
+// Fill, on every device: `dims` (input 0, read) a concrete shape and input 1 a scalar.
+absl::StatusOr<TensorShape> FillShape(const OpKernelContext& ctx, const std::vector<int64_t>& dims);
+
+// AddN, on every device: at least one input, all of one shape.
+absl::Status CheckAddNShapes(const OpKernelContext& ctx);
+
+// Shape, ShapeN, Size and Rank, on every device: the error for a value an int32 output cannot
+// hold.
+absl::Status Int32OutputOverflow(const OpKernelContext& ctx, int64_t value);
+
+// Slice, on every device: checks `begin` and `size` against input 0 (array_shapes::SliceShape,
+// so shape inference agrees) and returns the output shape, with the per-dim start in `b` and
+// the extent (size -1 resolved) in `s`.
+absl::StatusOr<TensorShape> SliceBounds(const OpKernelContext& ctx,
+                                        const std::vector<int64_t>& begin,
+                                        const std::vector<int64_t>& size, std::vector<int64_t>* b,
+                                        std::vector<int64_t>* s);
+
 // _Transfer, on every device: the error when input 0 is in memory the host cannot read and
 // `src_device` (the node's attr) names no device of the session that can copy it out.
 absl::Status UnreadableTransferSource(const OpKernelContext& ctx, const std::string& src_device);

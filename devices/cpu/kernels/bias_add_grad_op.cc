@@ -6,7 +6,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -37,13 +37,8 @@ class BiasAddGradOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& in = ctx.input(0);
     const int rank = in.rank();
-    if (rank < (nchw_ ? 3 : 2)) {
-      return ctx.Error(absl::StrCat("out_backprop must have rank >= ", nchw_ ? 3 : 2, " for ",
-                                    nchw_ ? "NCHW" : "NHWC", ", got shape ",
-                                    in.shape().DebugString()));
-    }
     // View the input as [outer, channels, inner]: NHWC has inner = 1, NCHW outer = batch.
-    const int cdim = nchw_ ? 1 : rank - 1;
+    ASSIGN_OR_RETURN(const int cdim, array_plans::BiasAddGradChannelDim(ctx, nchw_));
     const int64_t channels = in.dim(cdim);
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < cdim; ++i) outer *= in.dim(i);

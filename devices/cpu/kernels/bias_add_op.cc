@@ -3,7 +3,7 @@
 // when the value's buffer is not shared.
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
 #include "runtime/thread_pool.h"
@@ -22,19 +22,8 @@ class BiasAddOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& value = ctx.input(0);
     const Tensor& bias = ctx.input(1);
-    const int min_rank = nchw_ ? 3 : 2;
-    if (value.rank() < min_rank) {
-      return ctx.Error(absl::StrCat("value must have rank >= ", min_rank, " for data_format ",
-                                    nchw_ ? "NCHW" : "NHWC", ", got ",
-                                    value.shape().DebugString()));
-    }
-    const int channel_dim = nchw_ ? 1 : value.rank() - 1;
+    ASSIGN_OR_RETURN(const int channel_dim, array_plans::BiasAddChannelDim(ctx, nchw_));
     const int64_t channels = value.dim(channel_dim);
-    if (bias.rank() != 1 || bias.dim(0) != channels) {
-      return ctx.Error(absl::StrCat("bias ", bias.shape().DebugString(),
-                                    " must be 1-D and match the channel dimension (", channels,
-                                    ") of value ", value.shape().DebugString()));
-    }
     ASSIGN_OR_RETURN(Tensor * out, ctx.forward_input_or_allocate_output(0, 0, value.shape()));
     if (value.num_elements() == 0) return absl::OkStatus();
     const T* in = value.data<T>();

@@ -10,7 +10,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
@@ -20,38 +19,6 @@ namespace quiver {
 namespace {
 
 using onednn::ConvDims;
-
-// ---- shape checks shared by both ops ---------------------------------------------------------
-
-// Fills `d` from the input shape [N,H,W,C] and filter shape [KH,KW,C/G,OC], computes the
-// forward output size, and checks that out_backprop has it.
-absl::Status SetUpConv(const OpKernelContext& ctx, const onednn::WindowAttrs& window,
-                       const std::vector<int64_t>& input, const std::vector<int64_t>& filter,
-                       const Tensor& out_backprop, ConvDims* d) {
-  for (int64_t v : input) {
-    if (v < 0) return ctx.Error("the input shape must be non-negative");
-  }
-  for (int64_t v : filter) {
-    if (v < 0) return ctx.Error("the filter shape must be non-negative");
-  }
-  const TensorShape in_shape(input), f_shape(filter);
-  ASSIGN_OR_RETURN(*d, onednn::GroupedConvDims(ctx, window, input, filter));
-  const TensorShape want{d->n, d->oh, d->ow, d->oc};
-  if (out_backprop.shape() != want) {
-    return ctx.Error(absl::StrCat("out_backprop has shape ", out_backprop.shape().DebugString(),
-                                  ", but Conv2D of input ", in_shape.DebugString(), " and filter ",
-                                  f_shape.DebugString(), " with padding ", window.padding,
-                                  " gives ", want.DebugString()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
-  if (t.rank() != 4) {
-    return ctx.Error(absl::StrCat(what, " must be 4-D, got shape ", t.shape().DebugString()));
-  }
-  return absl::OkStatus();
-}
 
 // ---- float64 (and reference) loops ----------------------------------------------------------
 
@@ -297,16 +264,8 @@ class Conv2DBackpropInputOp : public OpKernel {
                      array_kernels::HostInts(ctx, 0, "input_sizes", /*want_rank=*/1));
     const Tensor& filter = ctx.input(1);
     const Tensor& dout = ctx.input(2);
-    RETURN_IF_ERROR(CheckRank4(ctx, filter, "filter"));
-    RETURN_IF_ERROR(CheckRank4(ctx, dout, "out_backprop"));
-    if (sizes.size() == 2) {  // TF's spatial-only form: batch and depth from the others
-      sizes = {dout.dim(0), sizes[0], sizes[1], filter.dim(2)};
-    } else if (sizes.size() != 4) {
-      return ctx.Error(
-          absl::StrCat("input_sizes must have 4 elements (or 2 spatial ones), got ", sizes.size()));
-    }
-    ConvDims d;
-    RETURN_IF_ERROR(SetUpConv(ctx, window_, sizes, filter.shape().dims(), dout, &d));
+    ASSIGN_OR_RETURN(const ConvDims d,
+                     onednn::ConvBackpropInputDims(ctx, window_, &sizes, filter, dout));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(sizes)));
     T* din = out->data<T>();
     if (out->num_elements() == 0) return absl::OkStatus();
@@ -340,13 +299,8 @@ class Conv2DBackpropFilterOp : public OpKernel {
     ASSIGN_OR_RETURN(std::vector<int64_t> sizes,
                      array_kernels::HostInts(ctx, 1, "filter_sizes", /*want_rank=*/1));
     const Tensor& dout = ctx.input(2);
-    RETURN_IF_ERROR(CheckRank4(ctx, input, "input"));
-    RETURN_IF_ERROR(CheckRank4(ctx, dout, "out_backprop"));
-    if (sizes.size() != 4) {
-      return ctx.Error(absl::StrCat("filter_sizes must have 4 elements, got ", sizes.size()));
-    }
-    ConvDims d;
-    RETURN_IF_ERROR(SetUpConv(ctx, window_, input.shape().dims(), sizes, dout, &d));
+    ASSIGN_OR_RETURN(const ConvDims d,
+                     onednn::ConvBackpropFilterDims(ctx, window_, input, sizes, dout));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(sizes)));
     T* dfilter = out->data<T>();
     if (out->num_elements() == 0) return absl::OkStatus();

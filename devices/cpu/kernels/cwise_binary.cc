@@ -2,7 +2,7 @@
 // Maximum/Minimum/Pow/SquaredDifference/FloorDiv/FloorMod are in cwise_binary_misc.cc.
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
 
 namespace quiver {
@@ -44,16 +44,11 @@ class AddNOp : public OpKernel {
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs();
-    if (n == 0) return ctx.Error("AddN needs at least one input");
+    RETURN_IF_ERROR(array_kernels::CheckAddNShapes(ctx));  // every device's check and message
     const TensorShape& shape = ctx.input(0).shape();
     std::vector<const T*> in(n);
     for (int i = 0; i < n; ++i) {
       RETURN_IF_ERROR(cwise::CheckDtype(ctx, i, DataTypeOf<T>::value));
-      if (ctx.input(i).shape() != shape) {
-        return ctx.Error(absl::StrCat("inputs must all have the same shape: input 0 is ",
-                                      shape.DebugString(), " but input ", i, " is ",
-                                      ctx.input(i).shape().DebugString()));
-      }
       in[i] = ctx.input(i).data<T>();
     }
     if (n == 1) {  // nothing to add: alias the input

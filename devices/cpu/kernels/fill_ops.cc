@@ -23,13 +23,8 @@ class FillOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     ASSIGN_OR_RETURN(std::vector<int64_t> dims, array_kernels::HostInts(ctx, 0, "dims"));
     const Tensor& value = ctx.input(1);
-    if (value.rank() != 0) {
-      return ctx.Error(
-          absl::StrCat("value must be a scalar, got shape ", value.shape().DebugString()));
-    }
-    auto shape = as::ShapeFromDims(dims, /*allow_unknown=*/false);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, *shape));
+    ASSIGN_OR_RETURN(const TensorShape shape, array_kernels::FillShape(ctx, dims));
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
     array_kernels::FillElements(out->raw_data(), out->num_elements(), value.raw_data(),
                                 DataTypeSize(value.dtype()));
     return absl::OkStatus();

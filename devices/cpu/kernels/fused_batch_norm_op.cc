@@ -33,23 +33,9 @@ class FusedBatchNormOp : public OpKernel {
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
-    if (x.rank() != rank_) {
-      return ctx.Error(absl::StrCat("x must be ", rank_, "-D for data_format ", format_, ", got ",
-                                    x.shape().DebugString()));
-    }
-    const int channel_dim = channels_first_ ? 1 : rank_ - 1;
-    const int64_t c = x.dim(channel_dim);
-    static const char* kNames[] = {"x", "scale", "offset", "mean", "variance"};
-    // Training with factor 1 never reads mean and variance; TF lets them be empty then.
-    const int checked = (is_training_ && factor_ == 1.0f) ? 3 : 5;
-    for (int i = 1; i < 5; ++i) {
-      const Tensor& t = ctx.input(i);
-      if (t.rank() != 1 || (i < checked && t.dim(0) != c)) {
-        return ctx.Error(absl::StrCat(kNames[i], " ", t.shape().DebugString(),
-                                      " must be 1-D with the channel count ", c, " of x ",
-                                      x.shape().DebugString(), " (", format_, ")"));
-      }
-    }
+    // The checks and messages every device shares.
+    ASSIGN_OR_RETURN(const int channel_dim,
+                     array_plans::CheckFusedBatchNormInputs(ctx, format_, is_training_, factor_));
     ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.shape()));
     if (ctx.num_outputs() > 5) {  // V3's reserve_space_3: unused on the CPU, a scalar as in TF
       ASSIGN_OR_RETURN(Tensor * r3, ctx.allocate_output(5, TensorShape{}));

@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -29,9 +27,7 @@ class FusedConv2DOp : public OpKernel {
     const Tensor& filter = ctx.input(1);
     const Tensor& bias = ctx.input(2);
     ASSIGN_OR_RETURN(const onednn::ConvDims d, onednn::Conv2DDims(ctx, window_, input, filter));
-    if (bias.rank() != 1 || bias.dim(0) != d.oc) {
-      return ctx.Error(absl::StrCat("bias must be [", d.oc, "], got ", bias.shape().DebugString()));
-    }
+    RETURN_IF_ERROR(onednn::CheckFusedBias(ctx, bias, d.oc));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.n, d.oh, d.ow, d.oc}));
     if (out->num_elements() == 0) return absl::OkStatus();
     if (input.num_elements() == 0 || filter.num_elements() == 0) {

@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -30,20 +28,10 @@ class FusedMatMulOp : public OpKernel {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
     const Tensor& bias = ctx.input(2);
-    if (a.rank() != 2 || b.rank() != 2) {
-      return ctx.Error(absl::StrCat("MatMul needs 2-D inputs, got ", a.shape().DebugString(),
-                                    " and ", b.shape().DebugString()));
-    }
-    const int64_t m = a.dim(transpose_a_ ? 1 : 0), k = a.dim(transpose_a_ ? 0 : 1);
-    const int64_t k_b = b.dim(transpose_b_ ? 1 : 0), n = b.dim(transpose_b_ ? 0 : 1);
-    if (k != k_b) {
-      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
-                                    ", In[1]: ", b.shape().DebugString(), ": inner dimensions ", k,
-                                    " and ", k_b, " differ"));
-    }
-    if (bias.rank() != 1 || bias.dim(0) != n) {
-      return ctx.Error(absl::StrCat("bias must be [", n, "], got ", bias.shape().DebugString()));
-    }
+    ASSIGN_OR_RETURN(const onednn::BatchMatMulDims d,
+                     onednn::MatMulDims(ctx, a, b, transpose_a_, transpose_b_, /*fused=*/true));
+    const int64_t m = d.m, k = d.k, n = d.n;
+    RETURN_IF_ERROR(onednn::CheckFusedBias(ctx, bias, n));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{m, n}));
     if (out->num_elements() == 0) return absl::OkStatus();
     float* c = out->data<float>();
@@ -54,12 +42,6 @@ class FusedMatMulOp : public OpKernel {
     }
     onednn::ScopedThreads threads(onednn::ThreadsForWork(2.0 * m * n * k));
     if (constant_b_) {
-      onednn::BatchMatMulDims d;
-      d.m = m;
-      d.n = n;
-      d.k = k;
-      d.transpose_a = transpose_a_;
-      d.transpose_b = transpose_b_;
       return packed_.Run(ctx, d, a.data<float>(), b.data<float>(), c, bias.data<float>(), &act_);
     }
     return onednn::Guard(ctx, "fused matmul", [&]() -> absl::Status {

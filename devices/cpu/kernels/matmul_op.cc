@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "absl/strings/str_cat.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -21,24 +20,8 @@ class MatMulOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
-    if (a.rank() != 2 || b.rank() != 2) {
-      return ctx.Error(absl::StrCat("MatMul needs 2-D inputs, got ", a.shape().DebugString(),
-                                    " and ", b.shape().DebugString()));
-    }
-    onednn::BatchMatMulDims d;
-    d.transpose_a = transpose_a_;
-    d.transpose_b = transpose_b_;
-    d.m = a.dim(transpose_a_ ? 1 : 0);
-    d.k = a.dim(transpose_a_ ? 0 : 1);
-    const int64_t k_b = b.dim(transpose_b_ ? 1 : 0);
-    d.n = b.dim(transpose_b_ ? 0 : 1);
-    if (d.k != k_b) {
-      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
-                                    ", In[1]: ", b.shape().DebugString(),
-                                    " (transpose_a=", transpose_a_ ? "true" : "false",
-                                    ", transpose_b=", transpose_b_ ? "true" : "false",
-                                    "): inner dimensions ", d.k, " and ", k_b, " differ"));
-    }
+    ASSIGN_OR_RETURN(const onednn::BatchMatMulDims d,
+                     onednn::MatMulDims(ctx, a, b, transpose_a_, transpose_b_, /*fused=*/false));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.m, d.n}));
     if (out->num_elements() == 0) return absl::OkStatus();
     T* c = out->data<T>();

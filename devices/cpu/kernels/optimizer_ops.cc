@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/kernels/update_checks.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
 #include "runtime/thread_pool.h"
@@ -48,38 +49,12 @@ class LockedVariables {
   // Locks the variables behind ref inputs [0, n), then checks that each is initialised and
   // holds a T tensor of the first one's shape.
   absl::Status Acquire(OpKernelContext& ctx, int n, DataType dtype) {
-    const std::vector<ArgDef>& args = ctx.node().op_def().inputs;
-    for (int i = 0; i < n; ++i) {
-      Variable* v = ctx.ref_input(i);
-      if (v == nullptr) {
-        return ctx.Error(
-            absl::StrCat("input '", args[i].name, "' must be a reference to a variable"));
-      }
-      vars_.push_back(v);
-    }
+    ASSIGN_OR_RETURN(vars_, update_checks::RefVariables(ctx, n));
     locked_ = vars_;
     std::sort(locked_.begin(), locked_.end());
     locked_.erase(std::unique(locked_.begin(), locked_.end()), locked_.end());
     for (Variable* v : locked_) v->mu.Lock();
-    for (int i = 0; i < n; ++i) {
-      const Tensor& t = vars_[i]->value;
-      if (!t.valid()) {  // FailedPrecondition, as in TF; the message names node and variable
-        return absl::FailedPreconditionError(
-            ctx.Error(absl::StrCat("Attempting to use uninitialized value ",
-                                   ctx.node().input(i).node->name(), " (input '", args[i].name,
-                                   "'); run its initializer first"))
-                .message());
-      }
-      if (t.dtype() != dtype) {
-        return ctx.Error(absl::StrCat("variable '", args[i].name, "' holds ",
-                                      DataTypeName(t.dtype()), ", expected ", DataTypeName(dtype)));
-      }
-      if (i > 0 && t.shape() != vars_[0]->value.shape()) {
-        return ctx.Error(absl::StrCat("var and ", args[i].name, " do not have the same shape",
-                                      vars_[0]->value.shape().DebugString(), " ",
-                                      t.shape().DebugString()));
-      }
-    }
+    RETURN_IF_ERROR(update_checks::CheckVariables(ctx, vars_, dtype));
     for (Variable* v : locked_) {
       if (absl::Status s = v->PrepareForInPlaceWrite(); !s.ok()) {
         return array_kernels::NodeError(ctx, s);
@@ -102,20 +77,7 @@ class LockedVariables {
 // Checks the non-ref inputs: `grad` has the variables' shape, the others are scalars.
 absl::Status CheckOperands(const OpKernelContext& ctx, const LockedVariables& vars, int first,
                            int grad) {
-  const std::vector<ArgDef>& args = ctx.node().op_def().inputs;
-  const TensorShape& var_shape = vars.var(0)->value.shape();
-  for (int i = first; i < ctx.num_inputs(); ++i) {
-    const Tensor& t = ctx.input(i);
-    if (i == grad) {
-      if (t.shape() != var_shape) {
-        return ctx.Error(absl::StrCat("var and ", args[i].name, " do not have the same shape",
-                                      var_shape.DebugString(), " ", t.shape().DebugString()));
-      }
-    } else if (t.rank() != 0) {
-      return ctx.Error(absl::StrCat(args[i].name, " is not a scalar: ", t.shape().DebugString()));
-    }
-  }
-  return absl::OkStatus();
+  return update_checks::CheckOperands(ctx, vars.var(0)->value.shape(), first, grad);
 }
 
 template <typename T>

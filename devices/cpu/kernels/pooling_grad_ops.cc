@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
@@ -22,8 +21,10 @@
 namespace quiver {
 namespace {
 
-struct PoolGeometry {
-  int64_t n, h, w, c, oh, ow, kh, kw, stride_h, stride_w, pad_t, pad_l;
+// The window as every device checks it (onednn::MaxPoolGradGeometry / AvgPoolGradGeometry),
+// with the CPU loops' helpers.
+struct PoolGeometry : index::PoolGeometry {
+  explicit PoolGeometry(const index::PoolGeometry& g) : index::PoolGeometry(g) {}
   // The window of output (oy, ox), clipped to the input: rows [y0, y1), columns [x0, x1).
   void Window(int64_t oy, int64_t ox, int64_t* y0, int64_t* y1, int64_t* x0, int64_t* x1) const {
     const int64_t ys = oy * stride_h - pad_t, xs = ox * stride_w - pad_l;
@@ -32,54 +33,11 @@ struct PoolGeometry {
     *x0 = std::max<int64_t>(xs, 0);
     *x1 = std::min<int64_t>(xs + kw, w);
   }
-  TensorShape OutputShape() const { return TensorShape{n, oh, ow, c}; }
   // Images per parallel chunk: enough window work (~64k element visits) to pay for a thread.
   int64_t MinImagesPerChunk() const {
     return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, oh * ow * kh * kw * c));
   }
 };
-
-absl::StatusOr<PoolGeometry> Geometry(const OpKernelContext& ctx, const onednn::WindowAttrs& win,
-                                      const std::vector<int64_t>& input) {
-  for (int64_t d : input) {
-    if (d < 0) return ctx.Error("the input shape must be non-negative");
-  }
-  PoolGeometry g;
-  g.n = input[0];
-  g.h = input[1];
-  g.w = input[2];
-  g.c = input[3];
-  g.kh = win.ksize_h;
-  g.kw = win.ksize_w;
-  g.stride_h = win.stride_h;
-  g.stride_w = win.stride_w;
-  g.pad_t = win.explicit_pads[0];
-  g.pad_l = win.explicit_pads[2];
-  int64_t pad_b = win.explicit_pads[1], pad_r = win.explicit_pads[3];
-  if (!onednn::ComputeWindow(g.h, g.kh, g.stride_h, 1, win.padding, &g.oh, &g.pad_t, &pad_b) ||
-      !onednn::ComputeWindow(g.w, g.kw, g.stride_w, 1, win.padding, &g.ow, &g.pad_l, &pad_r)) {
-    return ctx.Error(absl::StrCat("the ", g.kh, "x", g.kw, " window does not fit the ", g.h, "x",
-                                  g.w, " input with padding ", win.padding));
-  }
-  return g;
-}
-
-absl::Status CheckRank4(const OpKernelContext& ctx, const Tensor& t, const char* what) {
-  if (t.rank() != 4) {
-    return ctx.Error(
-        absl::StrCat(what, " must be 4-D (NHWC), got shape ", t.shape().DebugString()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckPooledShape(const OpKernelContext& ctx, const PoolGeometry& g, const Tensor& t,
-                              const char* what) {
-  if (t.shape() != g.OutputShape()) {
-    return ctx.Error(absl::StrCat(what, " has shape ", t.shape().DebugString(),
-                                  ", but pooling the input gives ", g.OutputShape().DebugString()));
-  }
-  return absl::OkStatus();
-}
 
 template <typename T>
 class MaxPoolGradOp : public OpKernel {
@@ -88,10 +46,9 @@ class MaxPoolGradOp : public OpKernel {
 
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& input = ctx.input(0);
-    RETURN_IF_ERROR(CheckRank4(ctx, input, "orig_input"));
-    ASSIGN_OR_RETURN(PoolGeometry g, Geometry(ctx, window_, input.shape().dims()));
-    RETURN_IF_ERROR(CheckPooledShape(ctx, g, ctx.input(1), "orig_output"));
-    RETURN_IF_ERROR(CheckPooledShape(ctx, g, ctx.input(2), "grad"));
+    ASSIGN_OR_RETURN(const index::PoolGeometry checked,
+                     onednn::MaxPoolGradGeometry(ctx, window_, input, ctx.input(1), ctx.input(2)));
+    const PoolGeometry g(checked);
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, input.shape()));
     const T* in = input.data<T>();
     const T* grad = ctx.input(2).data<T>();
@@ -256,14 +213,10 @@ class AvgPoolGradOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     ASSIGN_OR_RETURN(std::vector<int64_t> shape,
                      array_kernels::HostInts(ctx, 0, "orig_input_shape", /*want_rank=*/1));
-    if (shape.size() != 4) {
-      return ctx.Error(
-          absl::StrCat("orig_input_shape must have 4 elements (NHWC), got ", shape.size()));
-    }
     const Tensor& grad = ctx.input(1);
-    RETURN_IF_ERROR(CheckRank4(ctx, grad, "grad"));
-    ASSIGN_OR_RETURN(PoolGeometry g, Geometry(ctx, window_, shape));
-    RETURN_IF_ERROR(CheckPooledShape(ctx, g, grad, "grad"));
+    ASSIGN_OR_RETURN(const index::PoolGeometry checked,
+                     onednn::AvgPoolGradGeometry(ctx, window_, shape, grad));
+    const PoolGeometry g(checked);
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape(shape)));
     const T* gr = grad.data<T>();
     T* o = out->data<T>();

@@ -5,7 +5,6 @@
 #include <limits>
 #include <type_traits>
 
-#include "absl/strings/str_cat.h"
 #include "devices/cpu/onednn_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -13,9 +12,8 @@
 namespace quiver {
 namespace {
 
-struct PoolDims {
-  int64_t n, h, w, c, oh, ow, kh, kw, stride_h, stride_w, pad_t, pad_l;
-};
+// The window, as every device checks it (onednn::PoolForwardGeometry).
+using PoolDims = index::PoolGeometry;
 
 template <typename T, bool kMax>
 void PoolGeneric(const PoolDims& d, const T* input, T* output) {
@@ -64,30 +62,9 @@ class PoolOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const char* op = kMax ? "MaxPool" : "AvgPool";
     const Tensor& input = ctx.input(0);
-    if (input.rank() != 4) {
-      return ctx.Error(
-          absl::StrCat(op, " needs a 4-D input (NHWC), got ", input.shape().DebugString()));
-    }
-    PoolDims d;
-    d.n = input.dim(0);
-    d.h = input.dim(1);
-    d.w = input.dim(2);
-    d.c = input.dim(3);
-    d.kh = window_.ksize_h;
-    d.kw = window_.ksize_w;
-    d.stride_h = window_.stride_h;
-    d.stride_w = window_.stride_w;
-    int64_t pad_b = window_.explicit_pads[1], pad_r = window_.explicit_pads[3];
-    d.pad_t = window_.explicit_pads[0];
-    d.pad_l = window_.explicit_pads[2];
-    if (!onednn::ComputeWindow(d.h, d.kh, d.stride_h, 1, window_.padding, &d.oh, &d.pad_t,
-                               &pad_b) ||
-        !onednn::ComputeWindow(d.w, d.kw, d.stride_w, 1, window_.padding, &d.ow, &d.pad_l,
-                               &pad_r)) {
-      return ctx.Error(absl::StrCat("the ", d.kh, "x", d.kw, " window does not fit the ", d.h, "x",
-                                    d.w, " input ", input.shape().DebugString(), " with padding ",
-                                    window_.padding));
-    }
+    int64_t pad_b = 0, pad_r = 0;
+    ASSIGN_OR_RETURN(const PoolDims d,
+                     onednn::PoolForwardGeometry(ctx, window_, input, op, &pad_b, &pad_r));
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, TensorShape{d.n, d.oh, d.ow, d.c}));
     if (out->num_elements() == 0) return absl::OkStatus();
     if constexpr (std::is_same_v<T, float>) {
@@ -104,9 +81,8 @@ class PoolOp : public OpKernel {
  private:
   absl::Status RunOneDnn(const OpKernelContext& ctx, const PoolDims& d, int64_t pad_b,
                          int64_t pad_r, const float* input, float* output) const {
-    onednn::ScopedThreads threads(
-        onednn::ThreadsForWork(onednn::kWorkPerElementVisit * static_cast<double>(d.n) * d.oh *
-                               d.ow * d.c * d.kh * d.kw));
+    onednn::ScopedThreads threads(onednn::ThreadsForWork(
+        onednn::kWorkPerElementVisit * static_cast<double>(d.n) * d.oh * d.ow * d.c * d.kh * d.kw));
     const std::vector<int64_t> key = {
         d.n, d.h, d.w, d.c, d.pad_t, pad_b, d.pad_l, pad_r, threads.threads()};
     return onednn::Guard(ctx, "pooling", [&]() -> absl::Status {

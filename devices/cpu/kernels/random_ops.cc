@@ -33,14 +33,8 @@ constexpr int64_t kMinGroupsPerChunk = 16 * 1024;
 // Reads the `shape` input (0) and allocates the output.
 absl::StatusOr<Tensor*> AllocateFromShapeInput(OpKernelContext& ctx) {
   ASSIGN_OR_RETURN(std::vector<int64_t> dims, array_kernels::HostInts(ctx, 0, "shape"));
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (dims[i] < 0) {
-      return ctx.Error(absl::StrCat("shape[", i, "] = ", dims[i], " must be non-negative"));
-    }
-  }
-  auto n = TensorShape::ValidatedNumElements(dims);
-  if (!n.ok()) return ctx.Error(absl::StrCat("shape: ", n.status().message()));
-  return ctx.allocate_output(0, TensorShape(dims));
+  ASSIGN_OR_RETURN(const TensorShape shape, random::RandomOutputShape(ctx, dims));
+  return ctx.allocate_output(0, shape);
 }
 
 // Writes n values, group g from generator base + g * skip_per_group, in parallel chunks.

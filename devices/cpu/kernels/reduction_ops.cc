@@ -21,8 +21,7 @@
 
 #include <Eigen/Core>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
 
 namespace quiver {
@@ -206,26 +205,10 @@ struct ReducePlan {
 
 absl::StatusOr<ReducePlan> PlanReduce(OpKernelContext& ctx, const TensorShape& shape,
                                       const Tensor& axes_t, bool keep_dims) {
-  if (axes_t.rank() > 1) {
-    return ctx.Error(absl::StrCat("reduction_indices must be a scalar or a vector, got shape ",
-                                  axes_t.shape().DebugString()));
-  }
-  auto axes = axes_t.AsInt64Vector();
-  if (!axes.ok()) return ctx.Error(absl::StrCat("reduction_indices: ", axes.status().message()));
+  // The checks and messages every device shares.
+  ASSIGN_OR_RETURN(const std::vector<bool> is_reduced,
+                   array_plans::ReductionMask(ctx, axes_t, shape));
   const int rank = shape.rank();
-  std::vector<bool> is_reduced(rank, false);
-  for (int64_t axis : *axes) {
-    if (axis < -rank || axis >= rank) {
-      return ctx.Error(absl::StrCat("invalid reduction axis ", axis, " for input of shape ",
-                                    shape.DebugString(), ": must be in [", -rank, ", ", rank, ")"));
-    }
-    const int canonical = static_cast<int>(axis < 0 ? axis + rank : axis);
-    if (is_reduced[canonical]) {
-      return ctx.Error(absl::StrCat("reduction axes [", absl::StrJoin(*axes, ","),
-                                    "] contain dimension ", canonical, " more than once"));
-    }
-    is_reduced[canonical] = true;
-  }
   ReducePlan plan;
   std::vector<int64_t> out_dims;
   for (int d = 0; d < rank; ++d) {

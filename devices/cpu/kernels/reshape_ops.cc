@@ -12,15 +12,7 @@ namespace {
 namespace as = array_shapes;
 using array_kernels::AllTypes;
 using array_kernels::InitFactory;
-using array_kernels::NodeError;
-
-absl::Status SetReshaped(OpKernelContext& ctx, const absl::StatusOr<TensorShape>& shape) {
-  if (!shape.ok()) return NodeError(ctx, shape.status());
-  auto out = ctx.input(0).Reshaped(*shape);
-  if (!out.ok()) return NodeError(ctx, out.status());
-  ctx.set_output(0, *std::move(out));
-  return absl::OkStatus();
-}
+using array_kernels::SetReshaped;
 
 class ReshapeOp : public OpKernel {
  public:

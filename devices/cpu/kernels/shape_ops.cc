@@ -2,7 +2,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
@@ -24,8 +23,7 @@ absl::Status WriteInts(OpKernelContext& ctx, int i, const std::vector<int64_t>& 
   }
   for (size_t k = 0; k < values.size(); ++k) {
     if (values[k] > std::numeric_limits<int32_t>::max()) {
-      return ctx.Error(absl::StrCat("output type is int32 but value ", values[k],
-                                    " does not fit; use out_type=int64"));
+      return array_kernels::Int32OutputOverflow(ctx, values[k]);
     }
     out->data<int32_t>()[k] = static_cast<int32_t>(values[k]);
   }

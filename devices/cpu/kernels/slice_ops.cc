@@ -46,12 +46,9 @@ class SliceOp : public OpKernel {
     const Tensor& in = ctx.input(0);
     ASSIGN_OR_RETURN(std::vector<int64_t> begin, array_kernels::HostInts(ctx, 1, "begin"));
     ASSIGN_OR_RETURN(std::vector<int64_t> size, array_kernels::HostInts(ctx, 2, "size"));
-    if (begin.size() != size.size()) {
-      return ctx.Error("begin and size must have the same length");
-    }
     std::vector<int64_t> b, s;
-    auto shape = as::SliceShape(in.shape(), &begin, &size, static_cast<int>(begin.size()), &b, &s);
-    if (!shape.ok()) return NodeError(ctx, shape.status());
+    auto shape = array_kernels::SliceBounds(ctx, begin, size, &b, &s);
+    if (!shape.ok()) return shape.status();
     if (*shape == in.shape()) {  // the whole tensor
       ctx.set_output(0, in);
       return absl::OkStatus();

@@ -9,7 +9,7 @@
 
 #include <Eigen/Core>
 
-#include "absl/strings/str_cat.h"
+#include "devices/common/array_plans.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
 #include "runtime/thread_pool.h"
@@ -44,10 +44,7 @@ class SoftmaxOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& logits = ctx.input(0);
-    if (logits.rank() < 1) {
-      return ctx.Error(absl::StrCat(kLog ? "LogSoftmax" : "Softmax",
-                                    " needs logits of rank >= 1, got a scalar"));
-    }
+    RETURN_IF_ERROR(array_plans::CheckSoftmaxLogits(ctx, kLog));
     // Input and output have the same size, so the output may reuse the input's buffer.
     ASSIGN_OR_RETURN(Tensor * out, ctx.forward_input_or_allocate_output(0, 0, logits.shape()));
     if (logits.num_elements() == 0) return absl::OkStatus();

@@ -79,7 +79,7 @@ class ShapeGpuOp : public OpKernel {
     }
     for (size_t i = 0; i < values.size(); ++i) {
       if (out_type == DT_INT32) {
-        if (values[i] > INT32_MAX) return ctx.Error("value does not fit int32; use out_type int64");
+        if (values[i] > INT32_MAX) return array_kernels::Int32OutputOverflow(ctx, values[i]);
         t->data<int32_t>()[i] = static_cast<int32_t>(values[i]);
       } else {
         t->data<int64_t>()[i] = values[i];
@@ -92,26 +92,13 @@ class ShapeGpuOp : public OpKernel {
   Kind kind_;
 };
 
-absl::Status Alias(OpKernelContext& ctx, std::vector<int64_t> dims) {
-  ASSIGN_OR_RETURN(Tensor r, ctx.input(0).Reshaped(TensorShape(std::move(dims))));
-  ctx.set_output(0, std::move(r));
-  return absl::OkStatus();
-}
-
+// ExpandDims and Squeeze alias their input with the CPU kernels' shape rules and messages.
 class ExpandDimsGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
     ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 1, "dim"));
-    const int rank = x.rank();
-    if (axis < -rank - 1 || axis > rank) {
-      return ctx.Error(absl::StrCat("Tried to expand dim index ", axis, " for tensor with ", rank,
-                                    " dimensions."));
-    }
-    if (axis < 0) axis += rank + 1;
-    std::vector<int64_t> dims = x.shape().dims();
-    dims.insert(dims.begin() + axis, 1);
-    return Alias(ctx, std::move(dims));
+    return array_kernels::SetReshaped(ctx,
+                                      array_shapes::ExpandDimsShape(ctx.input(0).shape(), &axis));
   }
 };
 
@@ -123,24 +110,7 @@ class SqueezeGpuOp : public OpKernel {
     return absl::OkStatus();
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
-    const int rank = x.rank();
-    std::vector<bool> drop(rank, false);
-    for (int64_t a : axes_) {
-      if (a < -rank || a >= rank) return ctx.Error("squeeze_dims out of range");
-      const int d = static_cast<int>(a < 0 ? a + rank : a);
-      if (x.dim(d) != 1) {
-        return ctx.Error(absl::StrCat("Can not squeeze dim[", d,
-                                      "], expected a dimension of 1, got ", x.dim(d)));
-      }
-      drop[d] = true;
-    }
-    std::vector<int64_t> dims;
-    for (int d = 0; d < rank; ++d) {
-      const bool squeeze = axes_.empty() ? x.dim(d) == 1 : drop[d];
-      if (!squeeze) dims.push_back(x.dim(d));
-    }
-    return Alias(ctx, std::move(dims));
+    return array_kernels::SetReshaped(ctx, array_shapes::SqueezeShape(ctx.input(0).shape(), axes_));
   }
 
  private:
@@ -206,10 +176,8 @@ class FillGpuOp : public OpKernel {
     std::vector<int64_t> dims;
     if (kind_ == kFill) {
       ASSIGN_OR_RETURN(dims, GpuHostInts(ctx, 0, "dims"));
-      if (ctx.input(1).num_elements() != 1) return ctx.Error("value must be a scalar");
-      for (int64_t d : dims) {
-        if (d < 0) return ctx.Error("dims must be non-negative");
-      }
+      // The CPU kernel's checks and messages.
+      RETURN_IF_ERROR(array_kernels::FillShape(ctx, dims).status());
     } else {
       dims = ctx.input(0).shape().dims();
     }
@@ -235,12 +203,8 @@ class AddNGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs();
+    RETURN_IF_ERROR(array_kernels::CheckAddNShapes(ctx));  // the CPU kernel's check and message
     const Tensor& first = ctx.input(0);
-    for (int i = 1; i < n; ++i) {
-      if (ctx.input(i).shape() != first.shape()) {
-        return ctx.Error("AddN inputs must all have one shape");
-      }
-    }
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, first.shape()));

@@ -83,40 +83,30 @@ struct FusedBiasAct {
   UnaryOp op = UnaryOp::kRelu;
 };
 absl::StatusOr<FusedBiasAct> ParseFused(OpKernelConstruction& c) {
-  ASSIGN_OR_RETURN(std::vector<std::string> ops, c.GetAttr<std::vector<std::string>>("fused_ops"));
-  auto num_args = c.GetAttr<int64_t>("num_args");
-  if (ops.empty() || ops[0] != "BiasAdd" || ops.size() > 2 || (num_args.ok() && *num_args != 1)) {
-    return c.Error("unsupported fused_ops: expected [BiasAdd] or [BiasAdd, <activation>], 1 arg");
-  }
+  // The CPU kernels' parser, so both devices accept the same attrs with the same messages.
+  ASSIGN_OR_RETURN(const onednn::FusedActivation parsed, onednn::ParseFusedBiasActivation(c));
   FusedBiasAct f;
-  if (ops.size() == 1) return f;
-  f.act = true;
-  const std::string& a = ops[1];
-  if (a == "Relu") {
-    f.op = UnaryOp::kRelu;
-  } else if (a == "Relu6") {
-    f.op = UnaryOp::kRelu6;
-  } else if (a == "Elu") {
-    f.op = UnaryOp::kElu;
-  } else if (a == "Tanh") {
-    f.op = UnaryOp::kTanh;
-  } else if (a == "Sigmoid") {
-    f.op = UnaryOp::kSigmoid;
-  } else {
-    return c.Error("unsupported fused activation '" + a + "' (Relu, Relu6, Elu, Tanh, Sigmoid)");
+  f.act = parsed.present;
+  if (!f.act) return f;
+  const std::pair<const char*, UnaryOp> ops[] = {{"Relu", UnaryOp::kRelu},
+                                                 {"Relu6", UnaryOp::kRelu6},
+                                                 {"Elu", UnaryOp::kElu},
+                                                 {"Tanh", UnaryOp::kTanh},
+                                                 {"Sigmoid", UnaryOp::kSigmoid}};
+  for (const auto& [name, op] : ops) {
+    if (parsed.name == name) {
+      f.op = op;
+      return f;
+    }
   }
-  return f;
+  return c.Error("unsupported fused activation '" + parsed.name + "'");  // parser out of step
 }
 
 // y += bias (per last-dim channel), then the activation, in place.
 absl::Status ApplyBiasAct(GpuScope& g, const FusedBiasAct& f, float* y, int64_t n, int64_t channels,
                           int bias_input) {
   OpKernelContext& ctx = g.ctx();
-  const Tensor& bias = ctx.input(bias_input);
-  if (bias.rank() != 1 || bias.dim(0) != channels) {
-    return ctx.Error(absl::StrCat("the fused bias must be 1-D with ", channels, " values, got ",
-                                  bias.shape().DebugString()));
-  }
+  RETURN_IF_ERROR(onednn::CheckFusedBias(ctx, ctx.input(bias_input), channels));
   ASSIGN_OR_RETURN(const float* bp, g.InAs<float>(bias_input));
   if (n == 0) return absl::OkStatus();
   RETURN_IF_ERROR(g.Check(LaunchBiasAdd(y, bp, y, n, channels, 1, g.stream()), "fused bias"));
@@ -139,13 +129,11 @@ class MatMulGpuOp : public OpKernel {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
-    if (a.rank() != 2 || b.rank() != 2) return ctx.Error("MatMul needs 2-D inputs");
-    const int64_t m = a.dim(ta_ ? 1 : 0), k = a.dim(ta_ ? 0 : 1);
-    const int64_t kb = b.dim(tb_ ? 1 : 0), n = b.dim(tb_ ? 0 : 1);
-    if (k != kb) {
-      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", a.shape().DebugString(),
-                                    ", In[1]: ", b.shape().DebugString()));
-    }
+    // The CPU kernels' checks and messages.
+    ASSIGN_OR_RETURN(const onednn::BatchMatMulDims d,
+                     onednn::MatMulDims(ctx, a, b, ta_, tb_, fused_));
+    const int64_t m = d.m, k = d.k, n = d.n;
+    if (fused_) RETURN_IF_ERROR(onednn::CheckFusedBias(ctx, ctx.input(2), n));
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     ASSIGN_OR_RETURN(cublasHandle_t h, g.device()->cublas());
@@ -178,30 +166,13 @@ class BatchMatMulGpuOp : public OpKernel {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
     const Tensor& y = ctx.input(1);
-    const int xr = x.rank(), yr = y.rank();
-    if (xr < 2 || yr < 2) return ctx.Error("BatchMatMul needs inputs of rank >= 2");
-    if (!broadcast_ && xr != yr) return ctx.Error("BatchMatMul needs inputs of equal rank");
-    const int64_t m = x.dim(adj_x_ ? xr - 1 : xr - 2), k = x.dim(adj_x_ ? xr - 2 : xr - 1);
-    const int64_t ky = y.dim(adj_y_ ? yr - 1 : yr - 2), n = y.dim(adj_y_ ? yr - 2 : yr - 1);
-    if (k != ky) {
-      return ctx.Error(absl::StrCat("Matrix size-incompatible: In[0]: ", x.shape().DebugString(),
-                                    ", In[1]: ", y.shape().DebugString()));
-    }
-    const int nb = std::max(xr, yr) - 2;
-    std::vector<int64_t> ab(nb, 1), bb(nb, 1), ob(nb, 1);
-    for (int i = 0; i < xr - 2; ++i) ab[nb - (xr - 2) + i] = x.dim(i);
-    for (int i = 0; i < yr - 2; ++i) bb[nb - (yr - 2) + i] = y.dim(i);
-    for (int i = 0; i < nb; ++i) {
-      // BatchMatMul (V1) needs equal batch dims, as on the CPU; only V2 broadcasts.
-      if (ab[i] != bb[i] && (!broadcast_ || (ab[i] != 1 && bb[i] != 1))) {
-        return ctx.Error(absl::StrCat("In[0] and In[1] must have compatible batch dimensions: ",
-                                      x.shape().DebugString(), " vs. ", y.shape().DebugString()));
-      }
-      ob[i] = ab[i] == 1 ? bb[i] : ab[i];  // not max: 0 broadcast with 1 is 0
-    }
-    std::vector<int64_t> out_dims = ob;
-    out_dims.push_back(m);
-    out_dims.push_back(n);
+    // The CPU kernels' checks and messages.
+    TensorShape out_shape;
+    ASSIGN_OR_RETURN(const onednn::BatchMatMulDims dims,
+                     onednn::BatchMatMulShape(ctx, x, y, adj_x_, adj_y_, broadcast_, &out_shape));
+    const int64_t m = dims.m, k = dims.k, n = dims.n;
+    const int nb = static_cast<int>(dims.out_batch.size());
+    const std::vector<int64_t>&ab = dims.a_batch, &bb = dims.b_batch, &ob = dims.out_batch;
     int64_t batches = 1, a_count = 1, b_count = 1;
     for (int i = 0; i < nb; ++i) {
       batches *= ob[i];
@@ -213,7 +184,7 @@ class BatchMatMulGpuOp : public OpKernel {
     ASSIGN_OR_RETURN(cublasHandle_t h, g.device()->cublas());
     ASSIGN_OR_RETURN(const float* xp, g.InAs<float>(0));
     ASSIGN_OR_RETURN(const float* yp, g.InAs<float>(1));
-    ASSIGN_OR_RETURN(float* op, g.OutAs<float>(0, TensorShape(out_dims)));
+    ASSIGN_OR_RETURN(float* op, g.OutAs<float>(0, out_shape));
     const bool a_full = a_count == batches, b_full = b_count == batches;
     std::lock_guard<std::mutex> lock(g.device()->library_mutex());
     if ((a_full || a_count == 1) && (b_full || b_count == 1)) {
@@ -354,23 +325,6 @@ absl::Status PadCopy(GpuScope& g, const ConvPlan& p, const float* src, float* ds
   RETURN_IF_ERROR(g.Check(
       cudaMemsetAsync(dst, 0, d.n * p.hp * p.wp * d.c * sizeof(float), g.stream()), "pad memset"));
   return g.Check(LaunchScatter(src, dst, sizeof(float), ix, g.stream()), "pad");
-}
-
-absl::StatusOr<onednn::ConvDims> ConvDimsFor(OpKernelContext& ctx, const onednn::WindowAttrs& w,
-                                             const std::vector<int64_t>& input,
-                                             const std::vector<int64_t>& filter) {
-  if (input.size() != 4 || filter.size() != 4) {
-    return ctx.Error("Conv2D needs a 4-D NHWC input and a 4-D [KH,KW,C,OC] filter");
-  }
-  for (int i = 0; i < 4; ++i) {  // input_sizes / filter_sizes come from the graph
-    if (input[i] < 0 || filter[i] < 0) {
-      return ctx.Error(absl::StrCat("negative convolution sizes: input ", absl::StrJoin(input, ","),
-                                    ", filter ", absl::StrJoin(filter, ",")));
-    }
-  }
-  // The CPU kernels' check and message: grouped when the filter depth divides the input depth,
-  // and the groups must also divide the output channels.
-  return onednn::GroupedConvDims(ctx, w, input, filter);
 }
 
 std::vector<int64_t> ShapeOf(const Tensor& t) { return t.shape().dims(); }
@@ -744,46 +698,42 @@ class ConvGpuOp : public OpKernel {
   }
 
   absl::Status Compute(OpKernelContext& ctx) const override {
+    // The CPU kernels' checks and messages (onednn_util.h), so both devices reject the same
+    // shapes with the same words.
     std::vector<int64_t> in_shape, filter_shape;
-    int grad_input = -1;
+    onednn::ConvDims d;
     switch (kind_) {
       case ConvKind::kForward:
       case ConvKind::kFusedForward:
-      case ConvKind::kDepthwiseForward:
+      case ConvKind::kDepthwiseForward: {
         RETURN_IF_ERROR(RequireFloat(ctx, 0));
+        if (kind_ == ConvKind::kDepthwiseForward) {
+          ASSIGN_OR_RETURN(d,
+                           onednn::DepthwiseConv2DDims(ctx, window_, ctx.input(0), ctx.input(1)));
+        } else {
+          ASSIGN_OR_RETURN(d, onednn::Conv2DDims(ctx, window_, ctx.input(0), ctx.input(1)));
+        }
+        if (kind_ == ConvKind::kFusedForward) {
+          RETURN_IF_ERROR(onednn::CheckFusedBias(ctx, ctx.input(2), d.oc));
+        }
         in_shape = ShapeOf(ctx.input(0));
         filter_shape = ShapeOf(ctx.input(1));
         break;
+      }
       case ConvKind::kBackpropInput: {
-        ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "input_sizes"));
+        // TF's spatial-only input_sizes [H, W] is completed to 4 dims.
+        ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "input_sizes", /*want_rank=*/1));
+        ASSIGN_OR_RETURN(
+            d, onednn::ConvBackpropInputDims(ctx, window_, &in_shape, ctx.input(1), ctx.input(2)));
         filter_shape = ShapeOf(ctx.input(1));
-        grad_input = 2;
-        // TF's spatial-only input_sizes [H, W] (the CPU kernel accepts it too): batch and
-        // depth come from out_backprop and the filter.
-        if (in_shape.size() == 2 && filter_shape.size() == 4 && ctx.input(2).rank() == 4) {
-          in_shape = {ctx.input(2).dim(0), in_shape[0], in_shape[1], filter_shape[2]};
-        }
         break;
       }
       case ConvKind::kBackpropFilter: {
+        ASSIGN_OR_RETURN(filter_shape, GpuHostInts(ctx, 1, "filter_sizes", /*want_rank=*/1));
+        ASSIGN_OR_RETURN(d, onednn::ConvBackpropFilterDims(ctx, window_, ctx.input(0), filter_shape,
+                                                           ctx.input(2)));
         in_shape = ShapeOf(ctx.input(0));
-        ASSIGN_OR_RETURN(filter_shape, GpuHostInts(ctx, 1, "filter_sizes"));
-        grad_input = 2;
         break;
-      }
-    }
-    onednn::ConvDims d;
-    if (kind_ == ConvKind::kDepthwiseForward) {
-      ASSIGN_OR_RETURN(d, onednn::DepthwiseConv2DDims(ctx, window_, ctx.input(0), ctx.input(1)));
-    } else {
-      ASSIGN_OR_RETURN(d, ConvDimsFor(ctx, window_, in_shape, filter_shape));
-    }
-    if (grad_input >= 0) {
-      const std::vector<int64_t> want = {d.n, d.oh, d.ow, d.oc};
-      if (ShapeOf(ctx.input(grad_input)) != want) {
-        return ctx.Error(
-            absl::StrCat("out_backprop has shape ", ctx.input(grad_input).shape().DebugString(),
-                         ", the convolution's output is ", TensorShape(want).DebugString()));
       }
     }
     const bool forward = kind_ == ConvKind::kForward || kind_ == ConvKind::kFusedForward ||
@@ -1022,54 +972,30 @@ class ConvGpuOp : public OpKernel {
 
 // ---- pooling -----------------------------------------------------------------------------------
 
-// TF's window geometry; *pad_b / *pad_r (optional) get the bottom/right padding, which
-// PoolGeometry does not hold.
-absl::StatusOr<index::PoolGeometry> PoolGeometryFor(OpKernelContext& ctx,
-                                                    const onednn::WindowAttrs& w,
-                                                    const std::vector<int64_t>& in,
-                                                    int64_t* pad_b_out = nullptr,
-                                                    int64_t* pad_r_out = nullptr) {
-  if (in.size() != 4) return ctx.Error("pooling needs a 4-D NHWC input");
-  for (int64_t d : in) {  // AvgPoolGrad's orig_input_shape comes from the graph
-    if (d < 0) return ctx.Error("the input shape must be non-negative");
-  }
-  index::PoolGeometry g;
-  g.n = in[0];
-  g.h = in[1];
-  g.w = in[2];
-  g.c = in[3];
-  g.kh = w.ksize_h;
-  g.kw = w.ksize_w;
-  g.stride_h = w.stride_h;
-  g.stride_w = w.stride_w;
-  int64_t pad_b = w.explicit_pads[1], pad_r = w.explicit_pads[3];
-  g.pad_t = w.explicit_pads[0];
-  g.pad_l = w.explicit_pads[2];
-  if (!onednn::ComputeWindow(g.h, g.kh, g.stride_h, 1, w.padding, &g.oh, &g.pad_t, &pad_b) ||
-      !onednn::ComputeWindow(g.w, g.kw, g.stride_w, 1, w.padding, &g.ow, &g.pad_l, &pad_r)) {
-    return ctx.Error(absl::StrCat("the ", g.kh, "x", g.kw, " window does not fit the input ",
-                                  TensorShape(in).DebugString()));
-  }
-  if (pad_b_out != nullptr) *pad_b_out = pad_b;
-  if (pad_r_out != nullptr) *pad_r_out = pad_r;
-  return g;
-}
-
 class PoolGpuOp : public OpKernel {
  public:
   PoolGpuOp(bool is_max, bool grad) : is_max_(is_max), grad_(grad) {}
   absl::Status Init(OpKernelConstruction& c) { return onednn::ParseWindowAttrs(c, &window_); }
   absl::Status Compute(OpKernelContext& ctx) const override {
+    // The CPU kernels' checks and messages (onednn_util.h).
     std::vector<int64_t> in_shape;
-    if (grad_ && !is_max_) {
-      ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "orig_input_shape"));
-    } else {
-      RETURN_IF_ERROR(RequireFloat(ctx, 0));
-      in_shape = ShapeOf(ctx.input(0));
-    }
+    index::PoolGeometry geo;
     int64_t pad_b = 0, pad_r = 0;
-    ASSIGN_OR_RETURN(index::PoolGeometry geo,
-                     PoolGeometryFor(ctx, window_, in_shape, &pad_b, &pad_r));
+    if (!grad_) {
+      RETURN_IF_ERROR(RequireFloat(ctx, 0));
+      ASSIGN_OR_RETURN(
+          geo, onednn::PoolForwardGeometry(ctx, window_, ctx.input(0),
+                                           is_max_ ? "MaxPool" : "AvgPool", &pad_b, &pad_r));
+      in_shape = ShapeOf(ctx.input(0));
+    } else if (is_max_) {
+      RETURN_IF_ERROR(RequireFloat(ctx, 0));
+      ASSIGN_OR_RETURN(
+          geo, onednn::MaxPoolGradGeometry(ctx, window_, ctx.input(0), ctx.input(1), ctx.input(2)));
+      in_shape = ShapeOf(ctx.input(0));
+    } else {
+      ASSIGN_OR_RETURN(in_shape, GpuHostInts(ctx, 0, "orig_input_shape"));
+      ASSIGN_OR_RETURN(geo, onednn::AvgPoolGradGeometry(ctx, window_, in_shape, ctx.input(1)));
+    }
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     if (!grad_) {
@@ -1087,11 +1013,6 @@ class PoolGpuOp : public OpKernel {
     // tie-breaking rule; cudnnPoolingBackward also takes the forward x and y, which
     // AvgPoolGrad does not get.
     const int dy_input = is_max_ ? 2 : 1;
-    const std::vector<int64_t> want = {geo.n, geo.oh, geo.ow, geo.c};
-    if (ShapeOf(ctx.input(dy_input)) != want) {
-      return ctx.Error(absl::StrCat("grad has shape ", ctx.input(dy_input).shape().DebugString(),
-                                    ", the pooling output is ", TensorShape(want).DebugString()));
-    }
     const float* x = nullptr;
     if (is_max_) {
       ASSIGN_OR_RETURN(x, g.InAs<float>(0));

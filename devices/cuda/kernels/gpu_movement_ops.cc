@@ -220,8 +220,7 @@ class ShapeNGpuOp : public OpKernel {
         if (out->dtype() == DT_INT64) {
           out->data<int64_t>()[k] = dims[k];
         } else if (dims[k] > INT32_MAX) {
-          return ctx.Error(absl::StrCat("output type is int32 but value ", dims[k],
-                                        " does not fit; use out_type=int64"));
+          return array_kernels::Int32OutputOverflow(ctx, dims[k]);
         } else {
           out->data<int32_t>()[k] = static_cast<int32_t>(dims[k]);
         }

@@ -16,6 +16,7 @@
 #include "devices/common/philox_state.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/kernels/cwise_ops_common.h"
+#include "devices/cpu/kernels/update_checks.h"
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/cudnn_paths.h"
 #include "devices/cuda/kernels/launchers.h"
@@ -72,7 +73,9 @@ class BinaryGpuOp : public OpKernel {
           absl::StrCat("the gradient and the forward tensor must have the same shape, got ",
                        x.shape().DebugString(), " and ", y.shape().DebugString()));
     }
-    GPU_ASSIGN_OR_RETURN(cwise::BroadcastPlan plan, cwise::PlanBroadcast(x.shape(), y.shape()));
+    auto planned = cwise::PlanBroadcast(x.shape(), y.shape());
+    if (!planned.ok()) return array_kernels::NodeError(ctx, planned.status());  // as on the CPU
+    const cwise::BroadcastPlan& plan = *planned;
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
     GPU_ASSIGN_OR_RETURN(const float* a, g.InAs<float>(0));
@@ -165,9 +168,6 @@ absl::StatusOr<bool> ParseNchw(OpKernelConstruction& c) {
   return *format == "NCHW";
 }
 
-// The channel dim of BiasAdd's value: the last, or 1 for NCHW with rank >= 3 (as on the CPU).
-int ChannelDim(const Tensor& x, bool nchw) { return nchw && x.rank() >= 3 ? 1 : x.rank() - 1; }
-
 class BiasAddGpuOp : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction& c) {
@@ -178,13 +178,8 @@ class BiasAddGpuOp : public OpKernel {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
     const Tensor& b = ctx.input(1);
-    if (x.rank() < 2) return ctx.Error("value must be at least 2-D");
-    const int cd = ChannelDim(x, nchw_);
-    if (b.rank() != 1 || b.dim(0) != x.dim(cd)) {
-      return ctx.Error(absl::StrCat("bias ", b.shape().DebugString(),
-                                    " must be 1-D and match the channel dim of value ",
-                                    x.shape().DebugString()));
-    }
+    // The CPU kernel's checks and messages.
+    GPU_ASSIGN_OR_RETURN(const int cd, array_plans::BiasAddChannelDim(ctx, nchw_));
     int64_t inner = 1;
     for (int d = cd + 1; d < x.rank(); ++d) inner *= x.dim(d);
     GpuScope g(ctx);
@@ -244,8 +239,8 @@ class BiasAddGradGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
-    if (x.rank() < 2) return ctx.Error("out_backprop must be at least 2-D");
-    const int cd = ChannelDim(x, nchw_);
+    // The CPU kernel's checks and messages.
+    GPU_ASSIGN_OR_RETURN(const int cd, array_plans::BiasAddGradChannelDim(ctx, nchw_));
     std::vector<bool> reduced(x.rank(), true);
     reduced[cd] = false;
     GpuScope g(ctx);
@@ -274,21 +269,11 @@ class FusedBatchNormGpuOp : public OpKernel {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
     const int rank = static_cast<int>(format_.size());
+    // The CPU kernel's checks and messages.
+    GPU_ASSIGN_OR_RETURN(
+        const int cd, array_plans::CheckFusedBatchNormInputs(ctx, format_, is_training_, factor_));
     const bool channels_first = format_ == "NCHW" || format_ == "NCDHW";
-    if (x.rank() != rank) {
-      return ctx.Error(absl::StrCat("x must be ", rank, "-D for data_format ", format_, ", got ",
-                                    x.shape().DebugString()));
-    }
-    const int cd = channels_first ? 1 : rank - 1;
     const int64_t c = x.dim(cd);
-    const int checked = (is_training_ && factor_ == 1.0f) ? 3 : 5;
-    for (int i = 1; i < 5; ++i) {
-      const Tensor& t = ctx.input(i);
-      if (t.rank() != 1 || (i < checked && t.dim(0) != c)) {
-        return ctx.Error(absl::StrCat("input ", i, " ", t.shape().DebugString(),
-                                      " must be 1-D with the channel count ", c));
-      }
-    }
     int64_t inner = 1;
     for (int d = cd + 1; d < rank; ++d) inner *= x.dim(d);
     const int64_t count = c == 0 ? 0 : x.num_elements() / c;
@@ -356,18 +341,11 @@ class FusedBatchNormGpuOp : public OpKernel {
 
 // ---- reductions and ArgMax ---------------------------------------------------------------------
 
-// Normalises axes against `rank` into a mask; TF's error text for out-of-range axes.
-absl::StatusOr<std::vector<bool>> AxesMask(OpKernelContext& ctx, int axes_input, int rank) {
-  GPU_ASSIGN_OR_RETURN(std::vector<int64_t> axes, GpuHostInts(ctx, axes_input, "axes", -1));
-  std::vector<bool> mask(rank, false);
-  for (int64_t a : axes) {
-    if (a < -rank || a >= rank) {
-      return ctx.Error(absl::StrCat("Invalid reduction dimension (", a, " for input with ", rank,
-                                    " dimension(s)"));
-    }
-    mask[a < 0 ? a + rank : a] = true;
-  }
-  return mask;
+// Normalises the axes (input `axes_input`, host memory) against `x` into a mask, with the CPU
+// kernels' checks and messages.
+absl::StatusOr<std::vector<bool>> AxesMask(OpKernelContext& ctx, int axes_input, const Tensor& x) {
+  RETURN_IF_ERROR(RequireHostInput(ctx, axes_input, "reduction_indices"));
+  return array_plans::ReductionMask(ctx, ctx.input(axes_input), x.shape());
 }
 
 class ReduceGpuOp : public OpKernel {
@@ -379,7 +357,7 @@ class ReduceGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
-    GPU_ASSIGN_OR_RETURN(std::vector<bool> mask, AxesMask(ctx, 1, x.rank()));
+    GPU_ASSIGN_OR_RETURN(std::vector<bool> mask, AxesMask(ctx, 1, x));
     std::vector<int64_t> out_dims;
     for (int d = 0; d < x.rank(); ++d) {
       if (!mask[d]) {
@@ -411,17 +389,10 @@ class ArgGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
-    GPU_ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 1, "dimension"));
+    // The CPU kernel's checks and messages.
+    RETURN_IF_ERROR(RequireHostInput(ctx, 1, "dimension"));
+    GPU_ASSIGN_OR_RETURN(const int axis, array_plans::ArgReductionAxis(ctx));
     const int rank = x.rank();
-    if (axis < -rank || axis >= rank) {
-      return ctx.Error(absl::StrCat("Expected dimension in the range [", -rank, ", ", rank,
-                                    "), but got ", axis));
-    }
-    if (axis < 0) axis += rank;
-    if (x.dim(static_cast<int>(axis)) == 0) {
-      return ctx.Error("Reduction axis " + std::to_string(axis) + " is empty in shape " +
-                       x.shape().DebugString());
-    }
     if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
     std::vector<int64_t> dims = Dims(x.shape()), out_dims;
     bool red[index::kMaxRank] = {};
@@ -452,7 +423,7 @@ class SoftmaxGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     const Tensor& x = ctx.input(0);
-    if (x.rank() < 1) return ctx.Error("logits must have rank >= 1");
+    RETURN_IF_ERROR(array_plans::CheckSoftmaxLogits(ctx, log_));  // the CPU kernel's message
     const int64_t cols = x.dim(x.rank() - 1);
     const int64_t rows = cols == 0 ? 0 : x.num_elements() / cols;
     GpuScope g(ctx);
@@ -517,29 +488,18 @@ class XentGpuOp : public OpKernel {
 
 // ---- optimizer updates on ref variables --------------------------------------------------------
 
-absl::Status CheckScalar(OpKernelContext& ctx, int i, const char* what) {
-  if (ctx.input(i).num_elements() != 1 || ctx.input(i).dtype() != DT_FLOAT) {
-    return ctx.Error(
-        absl::StrCat(what, " must be a float scalar, got ", ctx.input(i).shape().DebugString()));
-  }
-  return absl::OkStatus();
-}
-
-// The frame every optimizer update shares: locks the first `num_vars` ref inputs, checks the
-// float scalar inputs (index, name) and that input `grad` (named `grad_name`) has var's shape,
-// then, on an initialised GpuScope with the variables detached from shared buffers, runs
-// `launch(g, var)` and forwards ref input 0 as output 0.
+// The frame every optimizer update shares: locks the first `num_vars` ref inputs, checks them
+// and the other inputs as the CPU kernels do (update_checks.h: input `grad` has var's shape,
+// the others are scalars), then, on an initialised GpuScope with the variables detached from
+// shared buffers, runs `launch(g, var)` and forwards ref input 0 as output 0.
 template <typename Launch>
-absl::Status RunApply(OpKernelContext& ctx, int num_vars,
-                      std::initializer_list<std::pair<int, const char*>> scalars, int grad,
-                      const char* grad_name, Launch&& launch) {
+absl::Status RunApply(OpKernelContext& ctx, int num_vars, int grad, Launch&& launch) {
+  ASSIGN_OR_RETURN(std::vector<Variable*> vars, update_checks::RefVariables(ctx, num_vars));
   VarLocks locks;
-  RETURN_IF_ERROR(locks.Acquire(ctx, num_vars));
-  for (const auto& [i, name] : scalars) RETURN_IF_ERROR(CheckScalar(ctx, i, name));
+  locks.Lock(vars);
+  RETURN_IF_ERROR(update_checks::CheckVariables(ctx, vars, DT_FLOAT));
   Tensor& var = ctx.ref_input(0)->value;
-  if (ctx.input(grad).shape() != var.shape()) {
-    return ctx.Error(absl::StrCat("var and ", grad_name, " differ in shape"));
-  }
+  RETURN_IF_ERROR(update_checks::CheckOperands(ctx, var.shape(), num_vars, grad));
   GpuScope g(ctx);
   RETURN_IF_ERROR(g.Init());
   RETURN_IF_ERROR(locks.DetachShared(g));
@@ -553,15 +513,14 @@ class ApplyGradientDescentGpuOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
     // var, alpha, delta
-    return RunApply(
-        ctx, 1, {{1, "alpha"}}, 2, "delta", [&](GpuScope& g, Tensor& var) -> absl::Status {
-          GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
-          GPU_ASSIGN_OR_RETURN(const float* alpha, g.InAs<float>(1));
-          GPU_ASSIGN_OR_RETURN(const float* delta, g.InAs<float>(2));
-          return g.Check(LaunchApplyGradientDescent(static_cast<float*>(vp), alpha, delta,
-                                                    var.num_elements(), g.stream()),
-                         "ApplyGradientDescent");
-        });
+    return RunApply(ctx, 1, /*grad=*/2, [&](GpuScope& g, Tensor& var) -> absl::Status {
+      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+      GPU_ASSIGN_OR_RETURN(const float* alpha, g.InAs<float>(1));
+      GPU_ASSIGN_OR_RETURN(const float* delta, g.InAs<float>(2));
+      return g.Check(LaunchApplyGradientDescent(static_cast<float*>(vp), alpha, delta,
+                                                var.num_elements(), g.stream()),
+                     "ApplyGradientDescent");
+    });
   }
 };
 
@@ -573,18 +532,16 @@ class ApplyMomentumGpuOp : public OpKernel {
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
     // var, accum, lr, grad, momentum
-    return RunApply(ctx, 2, {{2, "lr"}, {4, "momentum"}}, 3, "grad",
-                    [&](GpuScope& g, Tensor& var) -> absl::Status {
-                      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
-                      GPU_ASSIGN_OR_RETURN(void* ap, g.InOut(ctx.ref_input(1)->value));
-                      GPU_ASSIGN_OR_RETURN(const float* lr, g.InAs<float>(2));
-                      GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(3));
-                      GPU_ASSIGN_OR_RETURN(const float* mom, g.InAs<float>(4));
-                      return g.Check(
-                          LaunchApplyMomentum(static_cast<float*>(vp), static_cast<float*>(ap), lr,
-                                              grad, mom, var.num_elements(), nesterov_, g.stream()),
-                          "ApplyMomentum");
-                    });
+    return RunApply(ctx, 2, /*grad=*/3, [&](GpuScope& g, Tensor& var) -> absl::Status {
+      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+      GPU_ASSIGN_OR_RETURN(void* ap, g.InOut(ctx.ref_input(1)->value));
+      GPU_ASSIGN_OR_RETURN(const float* lr, g.InAs<float>(2));
+      GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(3));
+      GPU_ASSIGN_OR_RETURN(const float* mom, g.InAs<float>(4));
+      return g.Check(LaunchApplyMomentum(static_cast<float*>(vp), static_cast<float*>(ap), lr, grad,
+                                         mom, var.num_elements(), nesterov_, g.stream()),
+                     "ApplyMomentum");
+    });
   }
 
  private:
@@ -599,28 +556,20 @@ class ApplyAdamGpuOp : public OpKernel {
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
     // var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad
-    return RunApply(ctx, 3,
-                    {{3, "beta1_power"},
-                     {4, "beta2_power"},
-                     {5, "lr"},
-                     {6, "beta1"},
-                     {7, "beta2"},
-                     {8, "epsilon"}},
-                    9, "grad", [&](GpuScope& g, Tensor& var) -> absl::Status {
-                      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
-                      GPU_ASSIGN_OR_RETURN(void* mp, g.InOut(ctx.ref_input(1)->value));
-                      GPU_ASSIGN_OR_RETURN(void* vvp, g.InOut(ctx.ref_input(2)->value));
-                      const float* s[6];
-                      for (int i = 0; i < 6; ++i) {
-                        GPU_ASSIGN_OR_RETURN(s[i], g.InAs<float>(3 + i));
-                      }
-                      GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(9));
-                      return g.Check(
-                          LaunchApplyAdam(static_cast<float*>(vp), static_cast<float*>(mp),
-                                          static_cast<float*>(vvp), s[0], s[1], s[2], s[3], s[4],
-                                          s[5], grad, var.num_elements(), nesterov_, g.stream()),
-                          "ApplyAdam");
-                    });
+    return RunApply(ctx, 3, /*grad=*/9, [&](GpuScope& g, Tensor& var) -> absl::Status {
+      GPU_ASSIGN_OR_RETURN(void* vp, g.InOut(var));
+      GPU_ASSIGN_OR_RETURN(void* mp, g.InOut(ctx.ref_input(1)->value));
+      GPU_ASSIGN_OR_RETURN(void* vvp, g.InOut(ctx.ref_input(2)->value));
+      const float* s[6];
+      for (int i = 0; i < 6; ++i) {
+        GPU_ASSIGN_OR_RETURN(s[i], g.InAs<float>(3 + i));
+      }
+      GPU_ASSIGN_OR_RETURN(const float* grad, g.InAs<float>(9));
+      return g.Check(LaunchApplyAdam(static_cast<float*>(vp), static_cast<float*>(mp),
+                                     static_cast<float*>(vvp), s[0], s[1], s[2], s[3], s[4], s[5],
+                                     grad, var.num_elements(), nesterov_, g.stream()),
+                     "ApplyAdam");
+    });
   }
 
  private:
@@ -635,12 +584,10 @@ class RandomGpuOp : public OpKernel {
   absl::Status Init(OpKernelConstruction& c) { return state_.Init(c); }
   absl::Status Compute(OpKernelContext& ctx) const override {
     GPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, GpuHostInts(ctx, 0, "shape"));
-    for (int64_t d : dims) {
-      if (d < 0) return ctx.Error("shape dims must be non-negative");
-    }
+    // The CPU kernels' checks and messages.
+    GPU_ASSIGN_OR_RETURN(const TensorShape shape, random::RandomOutputShape(ctx, dims));
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    TensorShape shape(dims);
     GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, shape));
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
@@ -670,20 +617,18 @@ class TransposeGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     GPU_ASSIGN_OR_RETURN(std::vector<int64_t> perm64, GpuHostInts(ctx, 1, "perm"));
+    // The CPU kernel's shape rule and messages.
+    auto shape = array_shapes::TransposeShape(x.shape(), &perm64, static_cast<int>(perm64.size()));
+    if (!shape.ok()) return array_kernels::NodeError(ctx, shape.status());
     const int rank = x.rank();
-    if (static_cast<int>(perm64.size()) != rank) {
-      return ctx.Error(absl::StrCat("transpose expects a vector of size ", rank,
-                                    ". But input(1) is a vector of size ", perm64.size()));
-    }
     if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
     std::vector<int> perm(perm64.begin(), perm64.end());
-    std::vector<int64_t> dims = Dims(x.shape()), out_dims(rank);
+    std::vector<int64_t> dims = Dims(x.shape());
     index::StridedIndexer ix;
     if (!index::MakeTransposeIndexer(rank, dims.data(), perm.data(), &ix)) {
       return ctx.Error("perm is not a permutation of the input's dims");
     }
-    for (int d = 0; d < rank; ++d) out_dims[d] = dims[perm[d]];
-    return GatherInputToOutput(ctx, ix, TensorShape(out_dims), "transpose");
+    return GatherInputToOutput(ctx, ix, *shape, "transpose");
   }
 };
 
@@ -694,23 +639,16 @@ class SliceGpuOp : public OpKernel {
     const int rank = x.rank();
     GPU_ASSIGN_OR_RETURN(std::vector<int64_t> begin, GpuHostInts(ctx, 1, "begin"));
     GPU_ASSIGN_OR_RETURN(std::vector<int64_t> size, GpuHostInts(ctx, 2, "size"));
-    if (static_cast<int>(begin.size()) != rank || static_cast<int>(size.size()) != rank) {
-      return ctx.Error("begin and size must have one entry per input dim");
-    }
+    // The CPU kernel's checks and messages (array_kernels::SliceBounds).
+    std::vector<int64_t> b, s;
+    GPU_ASSIGN_OR_RETURN(TensorShape shape, array_kernels::SliceBounds(ctx, begin, size, &b, &s));
     if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
     std::vector<int64_t> dims = Dims(x.shape()), step(rank, 1);
-    for (int d = 0; d < rank; ++d) {
-      if (size[d] == -1) size[d] = dims[d] - begin[d];
-      if (begin[d] < 0 || size[d] < 0 || begin[d] + size[d] > dims[d]) {
-        return ctx.Error(absl::StrCat("Expected begin[", d, "] = ", begin[d], " and size[", d,
-                                      "] = ", size[d], " to fit in dim ", dims[d]));
-      }
-    }
     index::StridedIndexer ix;
-    if (!index::MakeSliceIndexer(rank, dims.data(), begin.data(), step.data(), size.data(), &ix)) {
+    if (!index::MakeSliceIndexer(rank, dims.data(), b.data(), step.data(), s.data(), &ix)) {
       return ctx.Error("slice out of range");
     }
-    return GatherInputToOutput(ctx, ix, TensorShape(size), "slice");
+    return GatherInputToOutput(ctx, ix, shape, "slice");
   }
 };
 
@@ -755,35 +693,17 @@ class ConcatV2GpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const int n = ctx.num_inputs() - 1;
     if (n < 1) return ctx.Error("ConcatV2 needs at least one value");
-    GPU_ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, n, "axis"));
-    const Tensor& first = ctx.input(0);
-    const int rank = first.rank();
-    if (rank == 0) return ctx.Error("cannot concatenate scalars");
-    if (axis < -rank || axis >= rank) {
-      return ctx.Error(absl::StrCat("ConcatOp : Expected concatenating dimensions in the range [",
-                                    -rank, ", ", rank, "), but got ", axis));
-    }
-    if (axis < 0) axis += rank;
+    GPU_ASSIGN_OR_RETURN(int64_t axis_value, GpuHostScalar(ctx, n, "axis"));
+    // The CPU kernel's checks and messages (the shape rule shape inference uses too).
+    GPU_ASSIGN_OR_RETURN(array_plans::ConcatPlan plan,
+                         array_plans::PlanConcat(ctx, 0, n, axis_value));
+    const int rank = plan.shape.rank();
+    const int axis = plan.axis;
     if (rank > index::kMaxRank) return ctx.Error("rank exceeds the GPU limit of 8");
-    std::vector<int64_t> out_dims = Dims(first.shape());
-    out_dims[axis] = 0;
-    for (int i = 0; i < n; ++i) {
-      const Tensor& t = ctx.input(i);
-      if (t.rank() != rank || t.dtype() != first.dtype()) {
-        return ctx.Error("ConcatOp : Ranks and dtypes of all inputs must match");
-      }
-      for (int d = 0; d < rank; ++d) {
-        if (d != axis && t.dim(d) != first.dim(d)) {
-          return ctx.Error(absl::StrCat(
-              "ConcatOp : Dimension ", d, " in both shapes must be equal: shape[0] = ",
-              first.shape().DebugString(), " vs. shape[", i, "] = ", t.shape().DebugString()));
-        }
-      }
-      out_dims[axis] += t.dim(static_cast<int>(axis));
-    }
+    std::vector<int64_t> out_dims = Dims(plan.shape);
     GpuScope g(ctx);
     RETURN_IF_ERROR(g.Init());
-    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, TensorShape(out_dims)));
+    GPU_ASSIGN_OR_RETURN(void* out, g.Out(0, plan.shape));
     int64_t offset = 0;
     for (int i = 0; i < n; ++i) {
       const Tensor& t = ctx.input(i);
@@ -834,7 +754,8 @@ class AssignGpuOp : public OpKernel {
   }
   absl::Status Compute(OpKernelContext& ctx) const override {
     Variable* var = ctx.ref_input(0);
-    if (var == nullptr) return ctx.Error("input 'ref' must be a reference to a variable");
+    if (var == nullptr)
+      return ctx.Error("input 0 must be a reference to a variable");  // as on the CPU
     const Tensor& value = ctx.input(1);
     if (!value.valid()) return ctx.Error("the value to assign is empty");
     MutexLock lock(&var->mu);
@@ -895,32 +816,8 @@ class ReshapeGpuOp : public OpKernel {
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     GPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, GpuHostInts(ctx, 1, "shape"));
-    int unknown = -1;
-    int64_t known = 1;
-    for (size_t i = 0; i < dims.size(); ++i) {
-      if (dims[i] == -1) {
-        if (unknown >= 0) return ctx.Error("only one input size may be -1");
-        unknown = static_cast<int>(i);
-      } else if (dims[i] < 0) {
-        return ctx.Error("size " + std::to_string(i) + " must be non-negative");
-      } else {
-        known *= dims[i];
-      }
-    }
-    if (unknown >= 0) {
-      if (known == 0 || x.num_elements() % known != 0) {
-        return ctx.Error("Input to reshape cannot be inferred: " + x.shape().DebugString());
-      }
-      dims[unknown] = x.num_elements() / known;
-      known *= dims[unknown];
-    }
-    if (known != x.num_elements()) {
-      return ctx.Error(absl::StrCat("Input to reshape is a tensor with ", x.num_elements(),
-                                    " values, but the requested shape has ", known));
-    }
-    GPU_ASSIGN_OR_RETURN(Tensor r, x.Reshaped(TensorShape(dims)));
-    ctx.set_output(0, std::move(r));
-    return absl::OkStatus();
+    // The CPU kernel's shape rule and messages.
+    return array_kernels::SetReshaped(ctx, array_shapes::ReshapeShape(x.shape(), dims));
   }
 };
 

@@ -36,12 +36,7 @@ class VarLocks {
       }
       v.push_back(ctx.ref_input(i));
     }
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
-    for (Variable* x : v) {
-      x->mu.Lock();
-      vars_.push_back(x);
-    }
+    Lock(std::move(v));
     for (int i = 0; i < n; ++i) {
       Variable* x = ctx.ref_input(i);
       if (!x->initialized()) {
@@ -53,6 +48,17 @@ class VarLocks {
       }
     }
     return absl::OkStatus();
+  }
+
+  // Locks the distinct variables of `v` in address order (Acquire without its checks: the
+  // optimizer updates check with the CPU kernels' messages, update_checks.h).
+  void Lock(std::vector<Variable*> v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    for (Variable* x : v) {
+      x->mu.Lock();
+      vars_.push_back(x);
+    }
   }
 
   // Copy-on-write (see Variable): gives every locked variable whose buffer a reader still
