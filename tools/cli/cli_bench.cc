@@ -1,11 +1,12 @@
 // quiver bench GRAPH --fetch NAME [--feed NAME=FILE.npy ...] [--target NODE ...]
 //                    [--init NODE ...] [--iters N] [--warmup N] [--profile-iters N] [--top K]
 //                    [--inter-op-threads N] [--intra-op-threads N] [--max-seconds S]
-//                    [--optimize-level 0|1] [--format text|json]
+//                    [--optimize-level 0|1] [--format text|json] [--restore CHECKPOINT]
 // Like TensorFlow's benchmark_model: latency percentiles over timed runs, a per-op time table
 // from profiled runs (one per timed run unless --profile-iters says otherwise), the peak tensor
 // memory of a run and the process's peak resident memory above its level before the first run.
 // --init runs the given targets once before warm-up (a training graph's variable initializer).
+// --restore sets the variables from a TF or Quiver checkpoint first (as `quiver run`).
 // --max-seconds stops the timed runs once they have taken that long (after at least 3).
 // --optimize-level 0 times the graph as given; the default (1) is what a Session does: the
 // optimization pipeline (folding, fusion, ...) runs first.
@@ -21,6 +22,7 @@
 #include "graph/graphdef.h"
 #include "graph/npy.h"
 #include "runtime/session.h"
+#include "runtime/tf_checkpoint.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -50,11 +52,11 @@ bool ResetPeakRss() {
 int BenchMain(const std::vector<std::string>& argv) {
   const std::string cmd = "bench";
   Args args;
-  absl::Status parsed =
-      ParseArgs(argv,
-                {"feed", "fetch", "target", "init", "iters", "warmup", "profile-iters", "top",
-                 "format", "inter-op-threads", "intra-op-threads", "max-seconds", "optimize-level"},
-                {}, &args);
+  absl::Status parsed = ParseArgs(
+      argv,
+      {"feed", "fetch", "target", "init", "iters", "warmup", "profile-iters", "top", "format",
+       "inter-op-threads", "intra-op-threads", "max-seconds", "optimize-level", "restore"},
+      {}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
   int iters = std::atoi(args.Get("iters", "50").c_str());
@@ -102,6 +104,10 @@ int BenchMain(const std::vector<std::string>& argv) {
   }
   auto session = Session::Create(**graph, options);
   if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
+  if (args.Has("restore")) {
+    if (absl::Status r = RestoreAnyCheckpoint(**session, args.Get("restore")); !r.ok())
+      return Fail(cmd, kExitBadInput, absl::StrCat("--restore: ", r.message()));
+  }
 
   // Resident memory: the level after loading and session creation, then the peak above it
   // over warm-up and timed runs (first-run allocations, primitive caches and all).

@@ -1,5 +1,8 @@
 // quiver run GRAPH --feed NAME=FILE.npy --fetch NAME[:i] [--target NODE] [--out DIR]
 //                  [--format text|json] [--optimize-level 0|1] [--timeout-ms N]
+//                  [--restore CHECKPOINT]
+// --restore sets the graph's variables before running, from a TF Saver checkpoint (a prefix
+// with PREFIX.index and PREFIX.data-*) or a Quiver checkpoint file (runtime/tf_checkpoint.h).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +12,7 @@
 #include "graph/graphdef.h"
 #include "graph/npy.h"
 #include "runtime/session.h"
+#include "runtime/tf_checkpoint.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -52,7 +56,7 @@ int RunMain(const std::vector<std::string>& argv) {
   Args args;
   absl::Status parsed = ParseArgs(argv,
                                   {"feed", "fetch", "target", "out", "format", "inter-op-threads",
-                                   "virtual-devices", "optimize-level", "timeout-ms"},
+                                   "virtual-devices", "optimize-level", "timeout-ms", "restore"},
                                   {"log-device-placement"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) {
@@ -106,6 +110,10 @@ int RunMain(const std::vector<std::string>& argv) {
   }
   auto session = Session::Create(**graph, options);
   if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
+  if (args.Has("restore")) {
+    if (absl::Status r = RestoreAnyCheckpoint(**session, args.Get("restore")); !r.ok())
+      return Fail(cmd, kExitBadInput, absl::StrCat("--restore: ", r.message()));
+  }
 
   const std::vector<std::string>& fetches = args.All("fetch");
   auto outputs = (*session)->Run(run_options, feeds, fetches, args.All("target"), nullptr);

@@ -1,0 +1,128 @@
+// `quiver run/bench --restore`: the real binary restores TensorFlow Saver checkpoints (the
+// fixture TF wrote under tests/data/tf_checkpoint) and Quiver's own checkpoint files.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "graph/graphdef.h"
+#include "graph/npy.h"
+#include "runtime/checkpoint.h"
+#include "runtime/tf_checkpoint.h"
+#include "tests/tools/fixture_util.h"
+
+namespace quiver {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kFixture = fs::path(QUIVER_TEST_DATA_DIR) / "tf_checkpoint";
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Per-process folder: CTest runs test cases in parallel processes.
+fs::path TempDir() {
+  fs::path dir = fs::temp_directory_path() / ("quiver_cli_ckpt_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+CliResult RunCli(const std::string& args) {
+  const fs::path out = TempDir() / "stdout.txt", err = TempDir() / "stderr.txt";
+  std::string cmd =
+      std::string(QUIVER_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
+  int status = std::system(cmd.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+std::string Fixture(const std::string& name) { return (kFixture / name).string(); }
+
+// Runs GRAPH on x_0 with --restore and checks logits against TF's.
+void CheckRunMatchesTf(const std::string& graph, const std::string& restore) {
+  const fs::path out_dir = TempDir() / "out";
+  fs::remove_all(out_dir);
+  auto r = RunCli("run " + Fixture(graph) + " --feed x=" + Fixture("x_0.npy") +
+                  " --fetch logits --restore " + restore + " --out " + out_dir.string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("logits: float32 [5,2]"));
+  auto got = ReadNpyFile((out_dir / "logits.npy").string());
+  auto want = ReadNpyFile(Fixture("logits_0.npy"));
+  REQUIRE(got.ok());
+  REQUIRE(want.ok());
+  auto c = fixture::CompareTensors(*got, *want, 1e-5, 1e-6);
+  INFO(c.message);
+  CHECK(c.ok);
+}
+
+TEST_CASE("quiver run --restore PREFIX runs with TF's trained weights", "[cli][tf_checkpoint]") {
+  CheckRunMatchesTf("graph.pb", Fixture("model.ckpt"));
+  CheckRunMatchesTf("graph_inference.pb", Fixture("model.ckpt"));
+  CheckRunMatchesTf("graph_inference.pb", Fixture("sharded/model.ckpt"));
+  // The .index file itself is accepted as the prefix.
+  CheckRunMatchesTf("graph_inference.pb", Fixture("model.ckpt.index"));
+}
+
+TEST_CASE("quiver run --restore also takes a Quiver checkpoint file", "[cli][tf_checkpoint]") {
+  // Convert in-process: TF bundle -> session -> Quiver's format.
+  auto def = ReadGraphDefFile(Fixture("graph_inference.pb"));
+  REQUIRE(def.ok());
+  auto session = Session::Create(*def);
+  REQUIRE(session.ok());
+  REQUIRE(RestoreTfCheckpoint(**session, Fixture("model.ckpt")).ok());
+  const std::string qckpt = (TempDir() / "weights.qckpt").string();
+  REQUIRE(SaveCheckpoint(**session, qckpt).ok());
+  CheckRunMatchesTf("graph_inference.pb", qckpt);
+}
+
+TEST_CASE("quiver run --restore failures exit 4 with one line naming the problem",
+          "[cli][tf_checkpoint]") {
+  const std::string run = "run " + Fixture("graph.pb") + " --feed x=" + Fixture("x_0.npy") +
+                          " --fetch logits --restore ";
+  auto r = RunCli(run + "/nonexistent/model.ckpt");
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.err, Catch::Contains("quiver run: --restore: no checkpoint at "
+                                    "'/nonexistent/model.ckpt'"));
+  // The sharded checkpoint lacks the training graph's Adam slots.
+  r = RunCli(run + Fixture("sharded/model.ckpt"));
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.err, Catch::Contains("not found in checkpoint"));
+  // A file that is neither format.
+  r = RunCli(run + Fixture("x_0.npy"));
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.err, Catch::Contains("not a Quiver checkpoint"));
+  // Without --restore the variables are uninitialised.
+  r = RunCli("run " + Fixture("graph_inference.pb") + " --feed x=" + Fixture("x_0.npy") +
+             " --fetch logits");
+  CHECK(r.exit_code != 0);
+}
+
+TEST_CASE("quiver bench --restore benchmarks the restored graph", "[cli][tf_checkpoint]") {
+  auto r = RunCli("bench " + Fixture("graph_inference.pb") + " --feed x=" + Fixture("x_0.npy") +
+                  " --fetch logits --iters 3 --warmup 1 --restore " + Fixture("model.ckpt"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  r = RunCli("bench " + Fixture("graph_inference.pb") + " --feed x=" + Fixture("x_0.npy") +
+             " --fetch logits --iters 3 --restore /nonexistent/model.ckpt");
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.err, Catch::Contains("quiver bench: --restore: no checkpoint at"));
+}
+
+}  // namespace
+}  // namespace quiver
