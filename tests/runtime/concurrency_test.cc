@@ -219,6 +219,68 @@ TEST_CASE("Concurrency: AssignAdd updates are never lost and reads see whole val
   for (int e = 0; e < 4; ++e) REQUIRE((*final_value)[0].data<float>()[e] == kWriters * kUpdates);
 }
 
+// ReadVariables (what SaveCheckpoint calls) lists the variables under the session's map lock
+// and copies each under that variable's own lock only: saves racing updates see whole values.
+TEST_CASE("Concurrency: ReadVariables while AssignAdd updates run sees whole, growing values",
+          "[concurrency][session][variables]") {
+  Graph graph;
+  GraphBuilder b(&graph);
+  auto counter = b.Variable(b.Zeros({4}), "counter");
+  AssignAdd(counter.ref, b.Const(Tensor::FromVector<float>({1, 1, 1, 1}, {4})), "increment");
+  Node* init = b.GlobalVariablesInitializer();
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(graph);
+  REQUIRE(session.ok());
+  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
+
+  constexpr int kWriters = 4, kReaders = 2, kUpdates = 500;
+  Failures failures;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kUpdates; ++i) {
+        auto out = (*session)->Run({}, {}, {"increment"});
+        if (!out.ok()) failures.Add(std::string(out.status().message()));
+      }
+    });
+  }
+  for (int t = 0; t < kReaders; ++t) {
+    threads.emplace_back([&] {
+      float last = 0;
+      for (int i = 0; i < kUpdates; ++i) {
+        auto vars = (*session)->ReadVariables();
+        if (!vars.ok()) {
+          failures.Add(std::string(vars.status().message()));
+          continue;
+        }
+        if (vars->size() != 1 || (*vars)[0].first != "counter") {
+          failures.Add("expected exactly the variable 'counter'");
+          continue;
+        }
+        // One AssignAdd adds 1 to all four elements under the variable's lock: a whole value
+        // has four equal counts.
+        const float* v = (*vars)[0].second.data<float>();
+        for (int e = 1; e < 4; ++e) {
+          if (v[e] != v[0]) failures.Add("read a torn value: " + std::to_string(v[e]));
+        }
+        if (v[0] < last || v[0] > kWriters * kUpdates) {
+          failures.Add("impossible count " + std::to_string(v[0]));
+        }
+        last = v[0];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  INFO(failures.Summary());
+  REQUIRE(failures.count() == 0);
+  auto final_vars = (*session)->ReadVariables();
+  REQUIRE(final_vars.ok());
+  REQUIRE(final_vars->size() == 1);
+  for (int e = 0; e < 4; ++e) {
+    REQUIRE((*final_vars)[0].second.data<float>()[e] == kWriters * kUpdates);
+  }
+}
+
 TEST_CASE(
     "Concurrency: training steps interleaved with inference from many threads keep the session "
     "sound",
