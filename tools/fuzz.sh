@@ -3,12 +3,14 @@
 # (default 60), one after the other, then prints executions and coverage per target.
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   targets: graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer (default: all)
+#   targets: graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer tf_checkpoint_fuzzer
+#            (default: all)
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_NICE (default 10), FUZZ_JOBS (build
 # parallelism, default 2), FUZZ_NO_BUILD=1 (run the fuzzers already built). The corpus grows in $FUZZ_BUILD_DIR/fuzz-corpus/<target> and is
 # reused by the next run, so short runs add up. Seeds come from tests/data (GraphDef fixtures,
-# .npy files, every input under tests/data/fuzz_regressions/<target>/). A crash, leak or
+# .npy files, the TF checkpoints under tests/data/tf_checkpoint, every input under
+# tests/data/fuzz_regressions/<target>/). A crash, leak or
 # timeout leaves its input in $FUZZ_BUILD_DIR/fuzz-artifacts/<target>/ and makes the script
 # exit 1: fix it, then copy the input to tests/data/fuzz_regressions/<target>/, where
 # tests/tools/fuzz_regression_test.cc replays it in the normal test suite.
@@ -19,7 +21,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer)
+  targets=(graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer tf_checkpoint_fuzzer)
 fi
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 nice_level=${FUZZ_NICE:-10}
@@ -34,6 +36,24 @@ fi
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
   nice -n "$nice_level" cmake --build "$build" --target quiver_fuzzers -j"${FUZZ_JOBS:-2}"
 fi
+
+# The byte $1 (0-255); the little-endian uint16 $1.
+byte() { printf '%b' "\\x$(printf %02x $(($1 & 255)))"; }
+le16() { byte "$1" && byte $(($1 >> 8)); }
+
+# A tf_checkpoint_fuzzer input (tests/fuzz/fuzz_targets.h, TfCheckpointRead): a flags byte
+# (bit 0: repair the checksums; bits 1-2: shard count - 1), uint16 lengths of the index and of
+# every shard but the last, then the files. Args: repair(0/1) index shard...
+checkpoint_seed() {
+  local repair=$1 index=$2
+  shift 2
+  local shards=("$@") n=$#
+  byte $((repair | ((n - 1) << 1)))
+  le16 "$(stat -c %s "$index")"
+  local k
+  for ((k = 0; k < n - 1; k++)); do le16 "$(stat -c %s "${shards[k]}")"; done
+  cat "$index" "${shards[@]}"
+}
 
 # Seeds: copied into one directory per target (libFuzzer reads directories).
 seeds_for() {
@@ -54,8 +74,10 @@ seeds_for() {
     graphdef_text_fuzzer|optimize_fuzzer)
       for f in "${texts[@]}"; do cp "$f" "$dir/seed$((i++)).pbtxt"; done
       for f in "${graphs[@]}"; do
-        protoc -I. --decode=tensorflow.GraphDef proto/graph.proto <"$f" >"$dir/seed$((i++)).pbtxt" ||
-          rm -f "$dir/seed$((i - 1)).pbtxt"
+        # (The name is taken first: an arithmetic side effect inside the redirection of an
+        # external command is lost, and every graph would overwrite the same seed.)
+        local out="$dir/seed$((i++)).pbtxt"
+        protoc -I. --decode=tensorflow.GraphDef proto/graph.proto <"$f" >"$out" || rm -f "$out"
       done
       if [ "$target" = optimize_fuzzer ]; then
         # optimize_fuzzer's first byte picks fetches/feeds; give each seed two modes, and the
@@ -69,6 +91,16 @@ seeds_for() {
       fi ;;
     npy_fuzzer)
       for f in tests/data/npy/*.npy; do cp "$f" "$dir/seed$((i++)).npy"; done ;;
+    tf_checkpoint_fuzzer)
+      # Each TF-written bundle (one shard; two shards), with and without the checksum repair.
+      local ckpt=tests/data/tf_checkpoint repair
+      for repair in 0 1; do
+        checkpoint_seed $repair $ckpt/model.ckpt.index $ckpt/model.ckpt.data-00000-of-00001 \
+          >"$dir/single_repair$repair.ckpt"
+        checkpoint_seed $repair $ckpt/sharded/model.ckpt.index \
+          $ckpt/sharded/model.ckpt.data-00000-of-00002 \
+          $ckpt/sharded/model.ckpt.data-00001-of-00002 >"$dir/sharded_repair$repair.ckpt"
+      done ;;
   esac
   if [ -d "tests/data/fuzz_regressions/$target" ]; then
     cp tests/data/fuzz_regressions/"$target"/* "$dir"/ 2>/dev/null || true
@@ -76,9 +108,10 @@ seeds_for() {
 }
 
 declare -A max_len=([graphdef_fuzzer]=65536 [graphdef_text_fuzzer]=65536
-                    [optimize_fuzzer]=65536 [npy_fuzzer]=4096)
+                    [optimize_fuzzer]=65536 [npy_fuzzer]=4096 [tf_checkpoint_fuzzer]=4096)
 declare -A dict=([graphdef_fuzzer]=graphdef.dict [graphdef_text_fuzzer]=graphdef.dict
-                 [optimize_fuzzer]=graphdef.dict [npy_fuzzer]=npy.dict)
+                 [optimize_fuzzer]=graphdef.dict [npy_fuzzer]=npy.dict
+                 [tf_checkpoint_fuzzer]=tf_checkpoint.dict)
 status=0
 summary=()
 for target in "${targets[@]}"; do

@@ -28,8 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto outcome = quiver::fuzz::ImportAndOptimize(bytes);
 #elif QUIVER_FUZZ_TARGET == 4  // npy_fuzzer
   const auto outcome = quiver::fuzz::NpyParse(bytes);
+#elif QUIVER_FUZZ_TARGET == 5  // tf_checkpoint_fuzzer
+  const auto outcome = quiver::fuzz::TfCheckpointRead(bytes);
 #else
-#error "QUIVER_FUZZ_TARGET must be 1-4"
+#error "QUIVER_FUZZ_TARGET must be 1-5"
 #endif
   if (!outcome.violation.empty()) {
     std::fprintf(stderr, "fuzz invariant failed: %s\n", outcome.violation.c_str());

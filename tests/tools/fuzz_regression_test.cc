@@ -90,6 +90,48 @@ TEST_CASE("Fuzzer regressions: .npy parsing", "[fuzz][npy]") {
   CHECK(parsed > 0);
 }
 
+TEST_CASE("Fuzzer regressions: TF checkpoint bundles", "[fuzz][tf_checkpoint]") {
+  for (const auto& file : Inputs("tf_checkpoint_fuzzer")) {
+    CheckOutcome(file, fuzz::TfCheckpointRead(ReadBytes(file)));
+  }
+}
+
+TEST_CASE("The TF checkpoint harness reads the TF-written bundles it is seeded with",
+          "[fuzz][tf_checkpoint]") {
+  // As tools/fuzz.sh seeds tf_checkpoint_fuzzer: index + shards, checksums repaired or not.
+  const fs::path ckpt = fs::path(QUIVER_TEST_DATA_DIR) / "tf_checkpoint";
+  const std::vector<std::string> single = {ReadBytes(ckpt / "model.ckpt.index"),
+                                           ReadBytes(ckpt / "model.ckpt.data-00000-of-00001")};
+  const std::vector<std::string> sharded = {
+      ReadBytes(ckpt / "sharded" / "model.ckpt.index"),
+      ReadBytes(ckpt / "sharded" / "model.ckpt.data-00000-of-00002"),
+      ReadBytes(ckpt / "sharded" / "model.ckpt.data-00001-of-00002")};
+  for (const auto* files : {&single, &sharded}) {
+    for (bool repair : {false, true}) {
+      const fuzz::Outcome outcome = fuzz::TfCheckpointRead(fuzz::TfCheckpointInput(repair, *files));
+      INFO(files->size() - 1 << " shard(s), repair " << repair << ": "
+                             << outcome.status.ToString());
+      CHECK(outcome.status.ok());
+      CHECK(outcome.violation.empty());
+    }
+  }
+  // The repair makes damaged bytes reach the parser: a flipped byte in a key of the index (a
+  // block CRC) and in a tensor's data (an entry CRC) fail as they are and read once repaired.
+  std::vector<std::string> flipped = single;
+  const size_t key = flipped[0].find("mask");  // the last key, stored whole
+  REQUIRE(key != std::string::npos);
+  flipped[0][key + 3] = 't';  // "mast": still sorted last
+  flipped[1][0] ^= 0x01;
+  fuzz::Outcome outcome = fuzz::TfCheckpointRead(fuzz::TfCheckpointInput(false, flipped));
+  CHECK(outcome.status.code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(outcome.status.message()), Catch::Contains("CRC-32C mismatch"));
+  CHECK(outcome.violation.empty());
+  outcome = fuzz::TfCheckpointRead(fuzz::TfCheckpointInput(true, flipped));
+  INFO(outcome.status.ToString());
+  CHECK(outcome.status.ok());
+  CHECK(outcome.violation.empty());
+}
+
 TEST_CASE("Fuzz harnesses accept the fixtures they are seeded with", "[fuzz]") {
   // The seeds must import cleanly, or the fuzzers start from nothing.
   const fs::path tf = fs::path(QUIVER_TEST_DATA_DIR) / "tf";
