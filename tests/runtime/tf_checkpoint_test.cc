@@ -92,6 +92,8 @@ void CheckLogits(const std::string& graph_file, const std::string& prefix) {
   REQUIRE(out.ok());
   CheckClose((*out)[0], Npy("logits_0.npy"), 1e-5, 1e-6);
 }
+// Asserts (CHECKs inside): named so at the call sites.
+#define CHECK_LOGITS_MATCH_TF(...) CheckLogits(__VA_ARGS__)
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
@@ -256,12 +258,12 @@ TEST_CASE("ReadTfCheckpoint returns exactly the tensors TF saved", "[tf_checkpoi
 
 TEST_CASE("an inference graph restores from a training checkpoint, ignoring the slots",
           "[tf_checkpoint]") {
-  CheckLogits("graph_inference.pb", Prefix());
+  CHECK_LOGITS_MATCH_TF("graph_inference.pb", Prefix());
 }
 
 TEST_CASE("a sharded checkpoint (two data files) restores", "[tf_checkpoint]") {
   const std::string sharded = (kFixture / "sharded" / "model.ckpt").string();
-  CheckLogits("graph_inference.pb", sharded);
+  CHECK_LOGITS_MATCH_TF("graph_inference.pb", sharded);
   auto tensors = ReadTfCheckpoint(sharded);
   INFO(tensors.status().ToString());
   REQUIRE(tensors.ok());

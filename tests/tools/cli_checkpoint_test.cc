@@ -70,13 +70,15 @@ void CheckRunMatchesTf(const std::string& graph, const std::string& restore) {
   INFO(c.message);
   CHECK(c.ok);
 }
+// Asserts (CHECKs inside): named so at the call sites.
+#define CHECK_RUN_MATCHES_TF(...) CheckRunMatchesTf(__VA_ARGS__)
 
 TEST_CASE("quiver run --restore PREFIX runs with TF's trained weights", "[cli][tf_checkpoint]") {
-  CheckRunMatchesTf("graph.pb", Fixture("model.ckpt"));
-  CheckRunMatchesTf("graph_inference.pb", Fixture("model.ckpt"));
-  CheckRunMatchesTf("graph_inference.pb", Fixture("sharded/model.ckpt"));
+  CHECK_RUN_MATCHES_TF("graph.pb", Fixture("model.ckpt"));
+  CHECK_RUN_MATCHES_TF("graph_inference.pb", Fixture("model.ckpt"));
+  CHECK_RUN_MATCHES_TF("graph_inference.pb", Fixture("sharded/model.ckpt"));
   // The .index file itself is accepted as the prefix.
-  CheckRunMatchesTf("graph_inference.pb", Fixture("model.ckpt.index"));
+  CHECK_RUN_MATCHES_TF("graph_inference.pb", Fixture("model.ckpt.index"));
 }
 
 TEST_CASE("quiver run --restore also takes a Quiver checkpoint file", "[cli][tf_checkpoint]") {
@@ -88,7 +90,7 @@ TEST_CASE("quiver run --restore also takes a Quiver checkpoint file", "[cli][tf_
   REQUIRE(RestoreTfCheckpoint(**session, Fixture("model.ckpt")).ok());
   const std::string qckpt = (TempDir() / "weights.qckpt").string();
   REQUIRE(SaveCheckpoint(**session, qckpt).ok());
-  CheckRunMatchesTf("graph_inference.pb", qckpt);
+  CHECK_RUN_MATCHES_TF("graph_inference.pb", qckpt);
 }
 
 TEST_CASE("quiver run --restore failures exit 4 with one line naming the problem",
