@@ -13,6 +13,7 @@
 
 #include "graph/builder.h"
 #include "graph/optimizers.h"
+#include "graph/status_macros.h"
 #include "runtime/session.h"
 #include "tools/data/mnist.h"
 
@@ -94,6 +95,34 @@ class Failures {
   int count_ = 0;
 };
 
+// A float[4] variable "counter" (zeros) and "increment" (AssignAdd of ones: every element
+// counts the same updates), in an initialised session; *value is the tensor to fetch it.
+absl::StatusOr<std::unique_ptr<Session>> CounterSession(Graph* graph, std::string* value) {
+  GraphBuilder b(graph);
+  auto counter = b.Variable(b.Zeros({4}), "counter");
+  AssignAdd(counter.ref, b.Const(Tensor::FromVector<float>({1, 1, 1, 1}, {4})), "increment");
+  Node* init = b.GlobalVariablesInitializer();
+  if (!b.status().ok()) return b.status();
+  *value = counter.value.name();
+  ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(*graph));
+  auto ran = session->Run({}, {}, {init->name()});
+  if (!ran.ok()) return ran.status();
+  return session;
+}
+
+// Starts `writers` threads that each run "increment" `updates` times.
+void StartIncrementers(Session& session, int writers, int updates, Failures* failures,
+                       std::vector<std::thread>* threads) {
+  for (int t = 0; t < writers; ++t) {
+    threads->emplace_back([&session, updates, failures] {
+      for (int i = 0; i < updates; ++i) {
+        auto out = session.Run({}, {}, {"increment"});
+        if (!out.ok()) failures->Add(std::string(out.status().message()));
+      }
+    });
+  }
+}
+
 }  // namespace
 
 // This test found a real race: cached oneDNN primitives ran concurrently with oneDNN's
@@ -169,32 +198,20 @@ TEST_CASE(
 TEST_CASE("Concurrency: AssignAdd updates are never lost and reads see whole values",
           "[concurrency][session][variables]") {
   Graph graph;
-  GraphBuilder b(&graph);
-  auto counter = b.Variable(b.Zeros({4}), "counter");
-  AssignAdd(counter.ref, b.Const(Tensor::FromVector<float>({1, 1, 1, 1}, {4})), "increment");
-  Node* init = b.GlobalVariablesInitializer();
-  REQUIRE(b.status().ok());
-  auto session = Session::Create(graph);
+  std::string counter_value;
+  auto session = CounterSession(&graph, &counter_value);
   REQUIRE(session.ok());
-  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
 
   // 6 threads add 1 (as targets, 1000 times each); 2 threads read the counter meanwhile.
   constexpr int kWriters = 6, kReaders = kThreads - kWriters, kUpdates = 1000;
   Failures failures;
   std::vector<std::thread> threads;
-  for (int t = 0; t < kWriters; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < kUpdates; ++i) {
-        auto out = (*session)->Run({}, {}, {"increment"});
-        if (!out.ok()) failures.Add(std::string(out.status().message()));
-      }
-    });
-  }
+  StartIncrementers(**session, kWriters, kUpdates, &failures, &threads);
   for (int t = 0; t < kReaders; ++t) {
     threads.emplace_back([&] {
       float last = 0;
       for (int i = 0; i < kUpdates; ++i) {
-        auto out = (*session)->Run({}, {counter.value.name()});
+        auto out = (*session)->Run({}, {counter_value});
         if (!out.ok()) {
           failures.Add(std::string(out.status().message()));
           continue;
@@ -214,7 +231,7 @@ TEST_CASE("Concurrency: AssignAdd updates are never lost and reads see whole val
   for (auto& th : threads) th.join();
   INFO(failures.Summary());
   REQUIRE(failures.count() == 0);
-  auto final_value = (*session)->Run({}, {counter.value.name()});
+  auto final_value = (*session)->Run({}, {counter_value});
   REQUIRE(final_value.ok());
   for (int e = 0; e < 4; ++e) REQUIRE((*final_value)[0].data<float>()[e] == kWriters * kUpdates);
 }
@@ -224,26 +241,14 @@ TEST_CASE("Concurrency: AssignAdd updates are never lost and reads see whole val
 TEST_CASE("Concurrency: ReadVariables while AssignAdd updates run sees whole, growing values",
           "[concurrency][session][variables]") {
   Graph graph;
-  GraphBuilder b(&graph);
-  auto counter = b.Variable(b.Zeros({4}), "counter");
-  AssignAdd(counter.ref, b.Const(Tensor::FromVector<float>({1, 1, 1, 1}, {4})), "increment");
-  Node* init = b.GlobalVariablesInitializer();
-  REQUIRE(b.status().ok());
-  auto session = Session::Create(graph);
+  std::string counter_value;
+  auto session = CounterSession(&graph, &counter_value);
   REQUIRE(session.ok());
-  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
 
   constexpr int kWriters = 4, kReaders = 2, kUpdates = 500;
   Failures failures;
   std::vector<std::thread> threads;
-  for (int t = 0; t < kWriters; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < kUpdates; ++i) {
-        auto out = (*session)->Run({}, {}, {"increment"});
-        if (!out.ok()) failures.Add(std::string(out.status().message()));
-      }
-    });
-  }
+  StartIncrementers(**session, kWriters, kUpdates, &failures, &threads);
   for (int t = 0; t < kReaders; ++t) {
     threads.emplace_back([&] {
       float last = 0;
