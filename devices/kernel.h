@@ -28,7 +28,6 @@ namespace quiver {
 inline constexpr char kCpu[] = "CPU";
 inline constexpr char kGpu[] = "GPU";
 
-class ThreadPool;
 class Device;
 class OpKernel;
 
@@ -77,7 +76,9 @@ struct StepCounters {
 struct StepResources {
   // Looks up (or creates when `create`) the session-owned Variable for a VariableV2 node.
   std::function<Variable*(const std::string& name, bool create)> variable;
-  ThreadPool* intra_op_pool = nullptr;
+  // Threads a CPU kernel may split one node's loops over (ParallelFor); the session's
+  // intra-op threads, the same count oneDNN gets.
+  int intra_op_threads = 1;
   StepCounters* counters = nullptr;  // set by the executor for the step; may be null
   // Outputs larger than this are refused before allocating (ResourceExhausted; 0: no limit).
   int64_t max_tensor_bytes = 0;
@@ -143,7 +144,7 @@ class OpKernelContext {
   DeferredChecks* deferred_checks() const {
     return resources_ != nullptr ? resources_->deferred_checks : nullptr;
   }
-  ThreadPool* intra_op_pool() const { return resources_->intra_op_pool; }
+  int intra_op_threads() const { return resources_ != nullptr ? resources_->intra_op_threads : 1; }
   // The session's device with this full name (StepResources::find_device), or nullptr.
   Device* FindDevice(const std::string& name) const;
   // The allocator allocate_output uses for output i.

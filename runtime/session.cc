@@ -44,7 +44,7 @@ class SessionImpl {
     resources_.variable = [this](const std::string& name, bool create) {
       return GetVariable(name, create);
     };
-    resources_.intra_op_pool = pool_.get();
+    resources_.intra_op_threads = intra_op_threads_;
     resources_.max_tensor_bytes = options.max_tensor_bytes;
     resources_.forward_inputs = options.reuse_buffers;
     // Transfers out of accelerator memory copy through their source device.

@@ -1,5 +1,5 @@
-// A fixed-size worker pool. Used by the executor for inter-op parallelism and by kernels
-// through ParallelFor for intra-op parallelism.
+// A fixed-size worker pool: the executor's inter-op parallelism (independent nodes). Kernels
+// split their own loops with ParallelFor (devices/cpu/parallel_for.h) instead.
 #pragma once
 
 #include <condition_variable>
@@ -30,10 +30,5 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   bool stopping_ = false;
 };
-
-// Runs fn(begin, end) over [0, n) in chunks, on the pool and the calling thread, and returns
-// when all chunks are done. `min_chunk` keeps tiny loops on one thread. pool may be null.
-void ParallelFor(ThreadPool* pool, int64_t n, int64_t min_chunk,
-                 const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace quiver

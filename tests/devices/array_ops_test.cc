@@ -12,7 +12,6 @@
 
 #include "devices/kernel.h"
 #include "graph/graph.h"
-#include "runtime/thread_pool.h"
 #include "tests/devices/kernel_test_util.h"
 
 using namespace quiver;
@@ -25,8 +24,8 @@ namespace {
 using Dims = std::vector<int64_t>;
 
 std::vector<Tensor> Run(const std::string& op, const AttrMap& attrs,
-                        const std::vector<Tensor>& inputs, ThreadPool* pool = nullptr) {
-  auto out = RunKernel(op, attrs, inputs, pool);
+                        const std::vector<Tensor>& inputs, int intra_op_threads = 1) {
+  auto out = RunKernel(op, attrs, inputs, intra_op_threads);
   INFO(op << ": " << out.status().ToString());
   REQUIRE(out.ok());
   return *std::move(out);
@@ -313,7 +312,7 @@ TEST_CASE("Squeeze and ExpandDims", "[array]") {
 // ---- transpose ----------------------------------------------------------------------------
 
 TEST_CASE("Transpose matches naive index arithmetic for 2-D, 3-D and 4-D", "[array]") {
-  ThreadPool pool(2);
+  constexpr int kThreads = 3;
   struct Case {
     Dims dims;
     Dims perm;
@@ -338,8 +337,8 @@ TEST_CASE("Transpose matches naive index arithmetic for 2-D, 3-D and 4-D", "[arr
     INFO("dims " << TensorShape(c.dims).DebugString() << " perm "
                  << TensorShape(c.perm).DebugString());
     Tensor xf = Iota<float>(c.dims);
-    auto out =
-        Run("Transpose", {}, {xf, I32(std::vector<int32_t>(c.perm.begin(), c.perm.end()))}, &pool);
+    auto out = Run("Transpose", {}, {xf, I32(std::vector<int32_t>(c.perm.begin(), c.perm.end()))},
+                   kThreads);
     Dims out_dims;
     for (int64_t p : c.perm) out_dims.push_back(c.dims[p]);
     REQUIRE(out[0].shape() == TensorShape(out_dims));
@@ -349,7 +348,7 @@ TEST_CASE("Transpose matches naive index arithmetic for 2-D, 3-D and 4-D", "[arr
     REQUIRE(Run("Transpose", {}, {x8, I64(c.perm)})[0].ToVector<int8_t>() ==
             NaiveTranspose(x8.ToVector<int8_t>(), c.dims, c.perm));
     Tensor x64 = Iota<int64_t>(c.dims);
-    REQUIRE(Run("Transpose", {}, {x64, I64(c.perm)}, &pool)[0].ToVector<int64_t>() ==
+    REQUIRE(Run("Transpose", {}, {x64, I64(c.perm)}, kThreads)[0].ToVector<int64_t>() ==
             NaiveTranspose(x64.ToVector<int64_t>(), c.dims, c.perm));
   }
   // 16-bit floats are moved as bits.
@@ -701,7 +700,7 @@ TEST_CASE("Range for integers and floats", "[array]") {
 // ---- tile, pad, gather, one-hot -----------------------------------------------------------
 
 TEST_CASE("Tile matches naive modular indexing", "[array]") {
-  ThreadPool pool(2);
+  constexpr int kThreads = 3;
   struct Case {
     Dims dims, multiples;
   };
@@ -712,7 +711,7 @@ TEST_CASE("Tile matches naive modular indexing", "[array]") {
                                          {{2, 3}, {0, 2}},
                                          {{64, 33}, {3, 9}}}) {
     Tensor x = Iota<int32_t>(c.dims);
-    auto out = Run("Tile", {}, {x, I64(c.multiples)}, &pool);
+    auto out = Run("Tile", {}, {x, I64(c.multiples)}, kThreads);
     Dims od;
     for (size_t k = 0; k < c.dims.size(); ++k) od.push_back(c.dims[k] * c.multiples[k]);
     REQUIRE(out[0].shape() == TensorShape(od));

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "graph/tensor.h"
-#include "runtime/thread_pool.h"
 #include "tests/devices/kernel_test_util.h"
 
 using namespace quiver;
@@ -121,8 +120,8 @@ TensorMatches<T> IsExactly(std::vector<T> want) {
 }
 
 Tensor RunOne(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {},
-              ThreadPool* pool = nullptr) {
-  auto out = RunKernel(op, attrs, inputs, pool);
+              int intra_op_threads = 1) {
+  auto out = RunKernel(op, attrs, inputs, intra_op_threads);
   INFO(op << ": " << (out.ok() ? "ok" : Message(out.status())));
   REQUIRE(out.ok());
   REQUIRE(out->size() == 1);
@@ -519,8 +518,8 @@ TEST_CASE("AddN sums same-shape inputs", "[cwise]") {
   CHECK_THAT(Message(bad.status()), Catch::Contains("[2,2]") && Catch::Contains("[2]"));
 }
 
-TEST_CASE("Element-wise kernels on the intra-op pool", "[cwise]") {
-  ThreadPool pool(2);
+TEST_CASE("Element-wise kernels over intra-op threads", "[cwise]") {
+  constexpr int kThreads = 3;
   const int64_t rows = 300, cols = 1000;
   std::vector<float> x = RandomValues<float>(rows * cols, 11, -3, 3);
   std::vector<float> bias = RandomValues<float>(cols, 12, -3, 3);
@@ -530,7 +529,7 @@ TEST_CASE("Element-wise kernels on the intra-op pool", "[cwise]") {
   }
   Tensor z = RunOne(
       "Add", {Tensor::FromVector<float>(x, {rows, cols}), Tensor::FromVector<float>(bias, {cols})},
-      {}, &pool);
+      {}, kThreads);
   CHECK_THAT(z, IsCloseTo(expected, 0));
   // Column broadcast [rows, 1] across [rows, cols].
   std::vector<float> col = RandomValues<float>(rows, 13, -3, 3);
@@ -540,12 +539,12 @@ TEST_CASE("Element-wise kernels on the intra-op pool", "[cwise]") {
   Tensor m = RunOne(
       "Mul",
       {Tensor::FromVector<float>(x, {rows, cols}), Tensor::FromVector<float>(col, {rows, 1})}, {},
-      &pool);
+      kThreads);
   CHECK_THAT(m, IsCloseTo(expected, 0));
   // A parallel transcendental unary op.
   std::vector<float> e;
   for (float v : x) e.push_back(static_cast<float>(std::tanh(static_cast<double>(v))));
-  CHECK_THAT(RunOne("Tanh", {Tensor::FromVector<float>(x, {rows, cols})}, {}, &pool),
+  CHECK_THAT(RunOne("Tanh", {Tensor::FromVector<float>(x, {rows, cols})}, {}, kThreads),
              IsCloseTo(e, 2e-6, 1e-7));
 }
 

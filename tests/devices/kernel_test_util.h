@@ -96,10 +96,11 @@ inline bool HasCastKernel(const std::string& device_type, DataType from, DataTyp
 }
 
 // Runs the CPU kernel of `op` on `inputs` (deep-copied, so the kernel may forward their
-// buffers and the caller's tensors stay untouched). `pool` exercises intra-op parallel paths.
+// buffers and the caller's tensors stay untouched). `intra_op_threads` > 1 exercises the
+// kernels' parallel paths (ParallelFor over OpenMP).
 inline absl::StatusOr<std::vector<Tensor>> RunKernel(const std::string& op, const AttrMap& attrs,
                                                      const std::vector<Tensor>& inputs,
-                                                     ThreadPool* pool = nullptr) {
+                                                     int intra_op_threads = 1) {
   Graph graph;
   std::vector<Node*> input_nodes;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -118,7 +119,7 @@ inline absl::StatusOr<std::vector<Tensor>> RunKernel(const std::string& op, cons
   }
   std::vector<TensorValue> out_values(node->num_outputs());
   StepResources resources;
-  resources.intra_op_pool = pool;
+  resources.intra_op_threads = intra_op_threads;
   OpKernelContext ctx(*node, &in_values, &out_values, &resources);
   RETURN_IF_ERROR(kernel->Compute(ctx));
   std::vector<Tensor> outputs;

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <thread>
 
-#include "runtime/thread_pool.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/devices/nn_test_util.h"
 
@@ -293,9 +292,9 @@ TEST_CASE("BiasAdd NHWC and NCHW, float and double", "[nn]") {
   CHECK(MaxError(ToDoubles<float>((*in_place)[0]), want) < 1e-6);
 }
 
-TEST_CASE("BiasAdd splits large inputs over the intra-op pool", "[nn]") {
-  // 300 x 1000 elements: several chunks for both layouts, computed on 3 pool threads.
-  ThreadPool pool(3);
+TEST_CASE("BiasAdd splits large inputs over intra-op threads", "[nn]") {
+  // 300 x 1000 elements: several chunks for both layouts, computed on 4 threads.
+  constexpr int kThreads = 4;
   const TensorShape nhwc{3, 10, 10, 1000}, nchw{3, 1000, 10, 10};
   const std::vector<double> v = RandomValues(nhwc.num_elements(), 12);
   const std::vector<double> b = RandomValues(1000, 13);
@@ -304,7 +303,7 @@ TEST_CASE("BiasAdd splits large inputs over the intra-op pool", "[nn]") {
     AttrMap attrs = {{"data_format", MakeAttr(is_nchw ? "NCHW" : "NHWC")}};
     auto out = quiver::testing::RunKernel(
         "BiasAdd", attrs,
-        {MakeTensor<float>(v, is_nchw ? nchw : nhwc), MakeTensor<float>(b, {1000})}, &pool);
+        {MakeTensor<float>(v, is_nchw ? nchw : nhwc), MakeTensor<float>(b, {1000})}, kThreads);
     REQUIRE(out.ok());
     std::vector<double> want(v.size());
     for (size_t i = 0; i < v.size(); ++i) want[i] = v[i] + b[is_nchw ? (i / 100) % 1000 : i % 1000];

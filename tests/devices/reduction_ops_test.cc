@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "graph/tensor.h"
-#include "runtime/thread_pool.h"
 #include "tests/devices/kernel_test_util.h"
 
 using namespace quiver;
@@ -91,8 +90,8 @@ RefResult RefReduce(const std::vector<double>& x, const std::vector<int64_t>& di
 }
 
 Tensor RunOne(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {},
-              ThreadPool* pool = nullptr) {
-  auto out = RunKernel(op, attrs, inputs, pool);
+              int intra_op_threads = 1) {
+  auto out = RunKernel(op, attrs, inputs, intra_op_threads);
   INFO(op << ": " << (out.ok() ? "ok" : Message(out.status())));
   REQUIRE(out.ok());
   return (*out)[0];
@@ -259,13 +258,12 @@ TEST_CASE("Large float32 sums stay accurate", "[reduce]") {
   std::vector<float> xf(x.begin(), x.end());
   double total = 0;
   for (float v : xf) total += v;
-  ThreadPool pool(2);
-  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-    Tensor s =
-        RunOne("Sum", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)}, {}, p);
+  for (int threads : {1, 3}) {
+    Tensor s = RunOne("Sum", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)}, {},
+                      threads);
     CHECK(std::fabs(s.data<float>()[0] - total) <= 1e-6 * total);
-    Tensor m =
-        RunOne("Mean", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)}, {}, p);
+    Tensor m = RunOne("Mean", {Tensor::FromVector<float>(xf, {n}), Tensor::Scalar<int32_t>(0)}, {},
+                      threads);
     CHECK(std::fabs(m.data<float>()[0] - total / n) <= 1e-6 * total / n);
   }
   // Column sums of a tall matrix (the outermost axis).
@@ -280,8 +278,8 @@ TEST_CASE("Large float32 sums stay accurate", "[reduce]") {
   CheckNear(cs, col_ref, 1e-6);
 }
 
-TEST_CASE("Reductions on the intra-op pool", "[reduce]") {
-  ThreadPool pool(2);
+TEST_CASE("Reductions over intra-op threads", "[reduce]") {
+  constexpr int kThreads = 3;
   const std::vector<int64_t> dims = {8, 512, 24};
   std::vector<double> x = RandomDoubles(8 * 512 * 24, 31, -1, 1);
   std::vector<float> xf(x.begin(), x.end());
@@ -294,7 +292,7 @@ TEST_CASE("Reductions on the intra-op pool", "[reduce]") {
       Tensor out = RunOne(op,
                           {Tensor::FromVector<float>(xf, TensorShape(dims)),
                            Tensor::FromVector<int64_t>(axes, {static_cast<int64_t>(axes.size())})},
-                          {}, &pool);
+                          {}, kThreads);
       CHECK(out.shape().dims() == ref.shape);
       CheckNear(out, ref.values, 1e-5);
     }

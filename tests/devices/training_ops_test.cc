@@ -15,7 +15,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/session.h"
-#include "runtime/thread_pool.h"
 #include "tests/devices/kernel_test_util.h"
 #include "tests/devices/nn_test_util.h"
 
@@ -283,15 +282,15 @@ TEST_CASE("BiasAddGrad sums over every dim but the channel", "[training_ops]") {
   check(TensorShape{6, 3}, "NHWC");
   check(TensorShape{3, 4, 2}, "NCHW");
 
-  SECTION("partial sums on a pool add up in a fixed order") {
-    ThreadPool pool(2);
+  SECTION("partial sums over threads add up in a fixed order") {
+    constexpr int kThreads = 3;
     const TensorShape shape{300, 70, 8};
     const std::vector<double> x = RandomValues(shape.num_elements(), 52);
     std::vector<double> want(8, 0.0);
     for (size_t i = 0; i < x.size(); ++i) want[i % 8] += x[i];
     const Tensor in = MakeTensor<float>(x, shape);
-    auto a = quiver::testing::RunKernel("BiasAddGrad", {}, {in}, &pool);
-    auto b = quiver::testing::RunKernel("BiasAddGrad", {}, {in}, &pool);
+    auto a = quiver::testing::RunKernel("BiasAddGrad", {}, {in}, kThreads);
+    auto b = quiver::testing::RunKernel("BiasAddGrad", {}, {in}, kThreads);
     REQUIRE(a.ok());
     REQUIRE(b.ok());
     CHECK(MaxError(ToDoubles<float>((*a)[0]), want) < 1e-5);

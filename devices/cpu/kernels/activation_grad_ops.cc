@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -75,7 +75,7 @@ class ActivationGradOp : public OpKernel {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* po = out->data<T>();
-    ParallelFor(ctx.intra_op_pool(), a.num_elements(), 32 * 1024, [&](int64_t i0, int64_t i1) {
+    ParallelFor(ctx.intra_op_threads(), a.num_elements(), 32 * 1024, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) po[i] = F::Apply(pa[i], pb[i]);
     });
     return absl::OkStatus();

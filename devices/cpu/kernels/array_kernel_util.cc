@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/device.h"
 #include "graph/ops/array_shapes.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver::array_kernels {
 
@@ -262,7 +262,7 @@ void TransposeBlock(const char* src, char* dst, size_t esize, int64_t np, int64_
 }  // namespace
 
 void StridedCopy(const void* src_v, void* dst_v, size_t esize, int64_t src_base, int64_t dst_base,
-                 std::vector<CopyDim> dims, ThreadPool* pool) {
+                 std::vector<CopyDim> dims, int threads) {
   const char* src = static_cast<const char*>(src_v);
   char* dst = static_cast<char*>(dst_v);
   const int64_t e = static_cast<int64_t>(esize);
@@ -317,7 +317,7 @@ void StridedCopy(const void* src_v, void* dst_v, size_t esize, int64_t src_base,
     const int64_t p_tiles = (p.count + tp - 1) / tp;
     const int64_t work = combos * p_tiles;
     const int64_t bytes_per_item = std::min(tp, p.count) * inner.count * e;
-    ParallelFor(pool, work,
+    ParallelFor(threads, work,
                 std::max<int64_t>(1, kMinBytesPerChunk / std::max<int64_t>(1, bytes_per_item)),
                 [&](int64_t begin, int64_t end) {
                   for (int64_t w = begin; w < end; ++w) {
@@ -334,7 +334,7 @@ void StridedCopy(const void* src_v, void* dst_v, size_t esize, int64_t src_base,
   }
 
   const int64_t row_bytes = std::max<int64_t>(1, inner.count * e);
-  ParallelFor(pool, rows, std::max<int64_t>(1, kMinBytesPerChunk / row_bytes),
+  ParallelFor(threads, rows, std::max<int64_t>(1, kMinBytesPerChunk / row_bytes),
               [&](int64_t begin, int64_t end) {
                 Odometer o(merged, outer, begin);
                 for (int64_t r = begin; r < end; ++r, o.Next()) {

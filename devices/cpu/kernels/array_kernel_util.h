@@ -83,9 +83,9 @@ struct CopyDim {
 //   dst[dst_base + sum i_k * dst_step_k] = src[src_base + sum i_k * src_step_k].
 // Steps may be negative (reversed slices) or 0 (broadcast/tile). Dimensions are simplified
 // (size-1 dims dropped, contiguous ones merged) so the innermost loop is a memcpy where the
-// layout allows; transposes take a cache-blocked path. Runs on `pool` when large.
+// layout allows; transposes take a cache-blocked path. Split over `threads` when large.
 void StridedCopy(const void* src, void* dst, size_t esize, int64_t src_base, int64_t dst_base,
-                 std::vector<CopyDim> dims, ThreadPool* pool);
+                 std::vector<CopyDim> dims, int threads);
 
 // Row-major strides (in elements) of a shape.
 std::vector<int64_t> RowMajorStrides(const std::vector<int64_t>& dims);

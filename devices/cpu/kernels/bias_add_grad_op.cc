@@ -8,9 +8,9 @@
 
 #include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -47,11 +47,11 @@ class BiasAddGradOp : public OpKernel {
     T* o = out->data<T>();
     const T* x = in.data<T>();
     if (inner == 1) {
-      SumRows(ctx.intra_op_pool(), x, outer, channels, o);
+      SumRows(ctx.intra_op_threads(), x, outer, channels, o);
     } else {
       // Each channel's sum is independent: split the channels across threads.
       const int64_t min_channels = std::max<int64_t>(1, kMinElementsPerChunk / (outer * inner + 1));
-      ParallelFor(ctx.intra_op_pool(), channels, min_channels, [&](int64_t c0, int64_t c1) {
+      ParallelFor(ctx.intra_op_threads(), channels, min_channels, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           Acc acc = 0;
           for (int64_t b = 0; b < outer; ++b) {
@@ -68,12 +68,12 @@ class BiasAddGradOp : public OpKernel {
  private:
   // Column sums of a row-major [rows, cols] matrix: each chunk of rows sums into its own
   // partial vector, then the partials are added in a fixed order (deterministic results).
-  static void SumRows(ThreadPool* pool, const T* x, int64_t rows, int64_t cols, T* out) {
-    const int64_t max_chunks = pool ? pool->num_threads() + 1 : 1;
-    const int64_t chunks = std::clamp<int64_t>(rows * cols / kMinElementsPerChunk, 1, max_chunks);
+  static void SumRows(int threads, const T* x, int64_t rows, int64_t cols, T* out) {
+    const int64_t chunks =
+        std::clamp<int64_t>(rows * cols / kMinElementsPerChunk, 1, std::max(1, threads));
     std::vector<Acc> partial(chunks * cols, Acc(0));
     const int64_t per = (rows + chunks - 1) / chunks;
-    ParallelFor(pool, chunks, 1, [&](int64_t k0, int64_t k1) {
+    ParallelFor(threads, chunks, 1, [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; ++k) {
         Acc* acc = partial.data() + k * cols;
         for (int64_t r = k * per; r < std::min(rows, (k + 1) * per); ++r) {

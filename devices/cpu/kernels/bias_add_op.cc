@@ -1,12 +1,12 @@
 // BiasAdd: value + bias[C] along the channel dim (last for NHWC, dim 1 for NCHW). Plain loops
-// the compiler vectorises, split over the intra-op pool for large tensors, written in place
+// the compiler vectorises, split over the intra-op threads for large tensors, written in place
 // when the value's buffer is not shared.
 #include <algorithm>
 
 #include "devices/common/array_plans.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -36,7 +36,7 @@ class BiasAddOp : public OpKernel {
     if (!nchw_) inner = channels;
     const int64_t rows = value.num_elements() / inner;
     const int64_t min_rows = std::max<int64_t>(1, kElementsPerChunk / inner);
-    ParallelFor(ctx.intra_op_pool(), rows, min_rows, [&](int64_t begin, int64_t end) {
+    ParallelFor(ctx.intra_op_threads(), rows, min_rows, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const T* x = in + r * inner;
         T* y = o + r * inner;

@@ -23,7 +23,7 @@ absl::Status ConcatInto(OpKernelContext& ctx, int first, int n, int64_t axis) {
     const int64_t chunk = plan.chunks[k];
     array_kernels::StridedCopy(
         ctx.input(first + k).raw_data(), out->raw_data(), esize, 0, plan.offsets[k],
-        {{plan.outer, chunk, plan.out_chunk}, {chunk, 1, 1}}, ctx.intra_op_pool());
+        {{plan.outer, chunk, plan.out_chunk}, {chunk, 1, 1}}, ctx.intra_op_threads());
   }
   return absl::OkStatus();
 }
@@ -58,7 +58,8 @@ class PackOp : public Int64AttrKernel {
     const size_t esize = DataTypeSize(out->dtype());
     for (int i = 0; i < n; ++i) {
       array_kernels::StridedCopy(ctx.input(i).raw_data(), out->raw_data(), esize, 0, i * inner,
-                                 {{outer, inner, n * inner}, {inner, 1, 1}}, ctx.intra_op_pool());
+                                 {{outer, inner, n * inner}, {inner, 1, 1}},
+                                 ctx.intra_op_threads());
     }
     return absl::OkStatus();
   }
@@ -76,7 +77,8 @@ class UnpackOp : public Int64AttrKernel {
     for (int k = 0; k < num; ++k) {
       ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(k, plan.shape));
       array_kernels::StridedCopy(in.raw_data(), out->raw_data(), esize, k * inner, 0,
-                                 {{outer, num * inner, inner}, {inner, 1, 1}}, ctx.intra_op_pool());
+                                 {{outer, num * inner, inner}, {inner, 1, 1}},
+                                 ctx.intra_op_threads());
     }
     return absl::OkStatus();
   }

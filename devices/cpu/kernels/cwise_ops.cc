@@ -53,12 +53,7 @@ void ParallelForRange(OpKernelContext& ctx, int64_t n, int64_t cost,
                       const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   const int64_t min_chunk = std::max<int64_t>(1, kParallelMinElements / std::max<int64_t>(1, cost));
-  ThreadPool* pool = ctx.intra_op_pool();
-  if (pool == nullptr || n <= min_chunk) {
-    fn(0, n);
-    return;
-  }
-  ParallelFor(pool, n, min_chunk, fn);
+  ParallelFor(ctx.intra_op_threads(), n, min_chunk, fn);
 }
 
 absl::Status CheckDtype(OpKernelContext& ctx, int input, DataType expected) {

@@ -12,16 +12,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "devices/common/cwise_functors.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
 #include "graph/tensor.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace cwise {
 
 // Below this many elements (scaled by per-element cost) a loop stays on one thread: spreading
-// a few microseconds of work over a pool costs more than it saves.
+// a few microseconds of work over threads costs more than it saves.
 inline constexpr int64_t kParallelMinElements = 32768;
 
 // How two input shapes broadcast, with adjacent dims that broadcast the same way merged and
@@ -38,7 +38,7 @@ struct BroadcastPlan {
 // Fails with "incompatible shapes for broadcasting: [2,3] vs [4]".
 absl::StatusOr<BroadcastPlan> PlanBroadcast(const TensorShape& x, const TensorShape& y);
 
-// Runs fn(begin, end) over [0, n), on the intra-op pool when the work is large enough.
+// Runs fn(begin, end) over [0, n), over the intra-op threads when the work is large enough.
 // `cost` is a rough per-element cost relative to an add (10 for exp/tanh).
 void ParallelForRange(OpKernelContext& ctx, int64_t n, int64_t cost,
                       const std::function<void(int64_t, int64_t)>& fn);

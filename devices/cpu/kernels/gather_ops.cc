@@ -5,9 +5,9 @@
 #include "devices/common/array_plans.h"
 #include "devices/common/int_attr_kernel.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -43,7 +43,7 @@ class GatherV2Op : public Int64AttrKernel {
     const char* src = static_cast<const char*>(params.raw_data());
     char* dst = static_cast<char*>(out->raw_data());
     const int64_t rows = batch * outer * n;
-    ParallelFor(ctx.intra_op_pool(), rows,
+    ParallelFor(ctx.intra_op_threads(), rows,
                 std::max<int64_t>(1, 32768 / std::max<int64_t>(1, static_cast<int64_t>(block))),
                 [&](int64_t begin, int64_t end) {
                   for (int64_t r = begin; r < end; ++r) {

@@ -27,9 +27,9 @@
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/kernels/update_checks.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -88,7 +88,7 @@ T Scalar(const OpKernelContext& ctx, int i) {
 // Runs fn(begin, end) over the n elements, in parallel when large.
 template <typename F>
 void ForElements(const OpKernelContext& ctx, int64_t n, const F& fn) {
-  ParallelFor(ctx.intra_op_pool(), n, kMinElementsPerChunk, fn);
+  ParallelFor(ctx.intra_op_threads(), n, kMinElementsPerChunk, fn);
 }
 
 template <typename T>

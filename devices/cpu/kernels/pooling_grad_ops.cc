@@ -14,9 +14,9 @@
 
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/cpu/onednn_util.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -64,7 +64,7 @@ class MaxPoolGradOp : public OpKernel {
     }
     std::fill(o, o + out->num_elements(), T(0));
     // Images are independent (each writes only its own slice of the output).
-    ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
+    ParallelFor(ctx.intra_op_threads(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
       std::vector<T> best(g.c);
       std::vector<int64_t> where(g.c);  // flat y * w + x of each channel's first maximum
       for (int64_t b = b0; b < b1; ++b) {
@@ -108,7 +108,7 @@ class MaxPoolGradOp : public OpKernel {
     const int64_t c = g.c, row = g.w * c;
     const int64_t rows = g.n * g.oh;  // output rows, each owning two input rows
     const int64_t min_rows = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, g.ow * 4 * c));
-    ParallelFor(ctx.intra_op_pool(), rows, min_rows, [&](int64_t r0, int64_t r1) {
+    ParallelFor(ctx.intra_op_threads(), rows, min_rows, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* top = in + 2 * r * row;  // input rows 2*oy and 2*oy + 1 of image b
         T* dtop = o + 2 * r * row;
@@ -152,7 +152,7 @@ class MaxPoolGradOp : public OpKernel {
                              const T* grad, T* o) {
     const bool tiles = g.pad_t == 0 && g.pad_l == 0 && g.stride_h == g.kh && g.stride_w == g.kw &&
                        g.oh * g.kh >= g.h && g.ow * g.kw >= g.w;
-    ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
+    ParallelFor(ctx.intra_op_threads(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
       if (!tiles) std::fill(o + b0 * g.h * g.w * g.c, o + b1 * g.h * g.w * g.c, T(0));
       std::vector<T> best_v(g.c), done_v(g.c);
       T* __restrict best = best_v.data();
@@ -221,7 +221,7 @@ class AvgPoolGradOp : public OpKernel {
     const T* gr = grad.data<T>();
     T* o = out->data<T>();
     std::fill(o, o + out->num_elements(), T(0));
-    ParallelFor(ctx.intra_op_pool(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
+    ParallelFor(ctx.intra_op_threads(), g.n, g.MinImagesPerChunk(), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         T* dimg = o + b * g.h * g.w * g.c;
         for (int64_t oy = 0; oy < g.oh; ++oy) {

@@ -17,9 +17,9 @@
 #include "devices/common/philox.h"
 #include "devices/common/philox_state.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -40,10 +40,10 @@ absl::StatusOr<Tensor*> AllocateFromShapeInput(OpKernelContext& ctx) {
 // Writes n values, group g from generator base + g * skip_per_group, in parallel chunks.
 // `fill(gen, out)` writes one full group of K values.
 template <int K, typename T, typename FillGroup>
-void FillGroups(ThreadPool* pool, const Philox4x32& base, uint64_t skip_per_group, T* out,
-                int64_t n, const FillGroup& fill) {
+void FillGroups(int threads, const Philox4x32& base, uint64_t skip_per_group, T* out, int64_t n,
+                const FillGroup& fill) {
   const int64_t groups = (n + K - 1) / K;
-  ParallelFor(pool, groups, kMinGroupsPerChunk, [&](int64_t g0, int64_t g1) {
+  ParallelFor(threads, groups, kMinGroupsPerChunk, [&](int64_t g0, int64_t g1) {
     Philox4x32 gen = base;
     gen.Skip(static_cast<uint64_t>(g0) * skip_per_group);
     for (int64_t g = g0; g < g1; ++g) {
@@ -77,7 +77,7 @@ class RandomOp : public OpKernel {
     const Philox4x32 gen = state_.Reserve(n);
     uint64_t skip = 1;
     if constexpr (kVariable) skip = Dist::kSkipPerGroup;
-    FillGroups<Dist::kGroup>(ctx.intra_op_pool(), gen, skip, out->data<T>(), n,
+    FillGroups<Dist::kGroup>(ctx.intra_op_threads(), gen, skip, out->data<T>(), n,
                              [](Philox4x32* g, T* dst) { Dist::Fill(g, dst); });
     return absl::OkStatus();
   }
@@ -106,7 +106,7 @@ class RandomUniformIntOp : public OpKernel {
     using U = std::make_unsigned_t<T>;
     const U range = static_cast<U>(static_cast<U>(hi) - static_cast<U>(lo));
     using Dist = random::UniformIntDist<T>;
-    FillGroups<Dist::kGroup>(ctx.intra_op_pool(), state_.Reserve(n), 1, out->data<T>(), n,
+    FillGroups<Dist::kGroup>(ctx.intra_op_threads(), state_.Reserve(n), 1, out->data<T>(), n,
                              [lo, range](Philox4x32* g, T* dst) { Dist::Fill(g, lo, range, dst); });
     return absl::OkStatus();
   }

@@ -129,8 +129,7 @@ void ReduceColumns(const In* slab, int64_t B, int64_t r0, int64_t r1, int64_t b0
 // in viewed as [A, R, B] -> out [A, B].
 template <typename In, typename Acc, typename Red>
 void ReduceMiddle(OpKernelContext& ctx, const In* in, Acc* out, int64_t A, int64_t R, int64_t B) {
-  ThreadPool* pool = ctx.intra_op_pool();
-  const int workers = pool ? pool->num_threads() + 1 : 1;
+  const int workers = ctx.intra_op_threads();
   if (B == 1) {
     if (A < workers && R >= 2 * cwise::kParallelMinElements && workers > 1) {
       // Few long rows (e.g. a full reduction): split each row, then combine the partials.
@@ -139,7 +138,7 @@ void ReduceMiddle(OpKernelContext& ctx, const In* in, Acc* out, int64_t A, int64
         const int64_t chunks = workers;
         const int64_t per = (R + chunks - 1) / chunks;
         std::vector<Acc> partial(chunks, Red::Identity());
-        ParallelFor(pool, chunks, 1, [&](int64_t c0, int64_t c1) {
+        ParallelFor(workers, chunks, 1, [&](int64_t c0, int64_t c1) {
           for (int64_t c = c0; c < c1; ++c) {
             const int64_t begin = std::min(R, c * per), end = std::min(R, begin + per);
             partial[c] = ReduceRow<In, Acc, Red>(row + begin, end - begin);

@@ -34,14 +34,14 @@ std::vector<CopyDim> BroadcastDims(const TensorShape& in, const TensorShape& out
 }
 
 // `in` broadcast to `shape` in `dst` (which holds shape.num_elements() elements).
-void BroadcastInto(const Tensor& in, const TensorShape& shape, void* dst, ThreadPool* pool) {
+void BroadcastInto(const Tensor& in, const TensorShape& shape, void* dst, int threads) {
   const size_t esize = DataTypeSize(in.dtype());
   if (in.shape() == shape) {
     std::memcpy(dst, in.raw_data(), static_cast<size_t>(shape.num_elements()) * esize);
     return;
   }
   array_kernels::StridedCopy(in.raw_data(), dst, esize, 0, 0, BroadcastDims(in.shape(), shape),
-                             pool);
+                             threads);
 }
 
 class BroadcastToOp : public OpKernel {
@@ -57,7 +57,7 @@ class BroadcastToOp : public OpKernel {
     }
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
     if (out->num_elements() == 0) return absl::OkStatus();
-    BroadcastInto(in, shape, out->raw_data(), ctx.intra_op_pool());
+    BroadcastInto(in, shape, out->raw_data(), ctx.intra_op_threads());
     return absl::OkStatus();
   }
 };
@@ -89,22 +89,22 @@ class SelectV2Op : public OpKernel {
     ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
     const int64_t n = out->num_elements();
     if (n == 0) return absl::OkStatus();
-    ThreadPool* pool = ctx.intra_op_pool();
+    const int threads = ctx.intra_op_threads();
     const size_t esize = DataTypeSize(t.dtype());
     // out = broadcast(e); then the elements where cond holds take broadcast(t).
-    BroadcastInto(e, shape, out->raw_data(), pool);
+    BroadcastInto(e, shape, out->raw_data(), threads);
     std::unique_ptr<bool[]> cond_buf;
     const bool* c = cond.data<bool>();
     if (cond.shape() != shape) {
       cond_buf.reset(new bool[n]);
-      BroadcastInto(cond, shape, cond_buf.get(), pool);
+      BroadcastInto(cond, shape, cond_buf.get(), threads);
       c = cond_buf.get();
     }
     std::unique_ptr<unsigned char[]> t_buf;
     const void* tv = t.raw_data();
     if (t.shape() != shape) {
       t_buf.reset(new unsigned char[static_cast<size_t>(n) * esize]);
-      BroadcastInto(t, shape, t_buf.get(), pool);
+      BroadcastInto(t, shape, t_buf.get(), threads);
       tv = t_buf.get();
     }
     switch (esize) {

@@ -35,7 +35,7 @@ absl::Status CopySelection(OpKernelContext& ctx, const TensorShape& out_shape,
     dims[d] = {size[d], size[d] > 1 ? stride[d] * in_strides[d] : 0, out_strides[d]};
   }
   array_kernels::StridedCopy(in.raw_data(), out->raw_data(), DataTypeSize(in.dtype()), base, 0,
-                             std::move(dims), ctx.intra_op_pool());
+                             std::move(dims), ctx.intra_op_threads());
   return absl::OkStatus();
 }
 

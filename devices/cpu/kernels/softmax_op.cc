@@ -10,9 +10,9 @@
 #include <Eigen/Core>
 
 #include "devices/common/array_plans.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -52,7 +52,7 @@ class SoftmaxOp : public OpKernel {
     const int64_t rows = logits.num_elements() / cols;
     const T* in = logits.data<T>();
     T* o = out->data<T>();
-    ParallelFor(ctx.intra_op_pool(), rows, std::max<int64_t>(1, kElementsPerChunk / cols),
+    ParallelFor(ctx.intra_op_threads(), rows, std::max<int64_t>(1, kElementsPerChunk / cols),
                 [&](int64_t begin, int64_t end) { SoftmaxRows<T, kLog>(begin, end, cols, in, o); });
     return absl::OkStatus();
   }

@@ -40,7 +40,7 @@ class TileOp : public OpKernel {
       dims.push_back({in.dim(j), in_strides[j], out_strides[j]});
     }
     array_kernels::StridedCopy(in.raw_data(), out->raw_data(), DataTypeSize(in.dtype()), 0, 0,
-                               std::move(dims), ctx.intra_op_pool());
+                               std::move(dims), ctx.intra_op_threads());
     return absl::OkStatus();
   }
 };
@@ -73,7 +73,7 @@ class PadOp : public OpKernel {
       dims.push_back({in.dim(j), in_strides[j], out_strides[j]});
     }
     array_kernels::StridedCopy(in.raw_data(), out->raw_data(), esize, 0, base, std::move(dims),
-                               ctx.intra_op_pool());
+                               ctx.intra_op_threads());
     return absl::OkStatus();
   }
 };

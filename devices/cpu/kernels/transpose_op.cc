@@ -47,7 +47,7 @@ class TransposeOp : public OpKernel {
       dims[k] = {shape->dim(static_cast<int>(k)), in_strides[perm[k]], out_strides[k]};
     }
     array_kernels::StridedCopy(in.raw_data(), out->raw_data(), DataTypeSize(in.dtype()), 0, 0,
-                               std::move(dims), ctx.intra_op_pool());
+                               std::move(dims), ctx.intra_op_threads());
     return absl::OkStatus();
   }
 };

@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "devices/common/array_plans.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/parallel_for.h"
 #include "devices/kernel.h"
 #include "graph/status_macros.h"
-#include "runtime/thread_pool.h"
 
 namespace quiver {
 namespace {
@@ -72,14 +72,15 @@ class SoftmaxXentOp : public OpKernel {
     const T* lb = labels.data<T>();
     T* loss_p = loss->data<T>();
     T* bp = backprop->data<T>();
-    ParallelFor(ctx.intra_op_pool(), batch, MinRowsPerChunk(classes), [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* label_row = lb + b * lb_row;
-        auto label = [&](int64_t j) { return label_row[j * lb_col]; };
-        loss_p[b] =
-            static_cast<T>(XentRow(lg + b * lg_row, lg_col, classes, label, bp + b * classes));
-      }
-    });
+    ParallelFor(
+        ctx.intra_op_threads(), batch, MinRowsPerChunk(classes), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const T* label_row = lb + b * lb_row;
+            auto label = [&](int64_t j) { return label_row[j * lb_col]; };
+            loss_p[b] =
+                static_cast<T>(XentRow(lg + b * lg_row, lg_col, classes, label, bp + b * classes));
+          }
+        });
     return absl::OkStatus();
   }
 };
@@ -102,13 +103,15 @@ class SparseSoftmaxXentOp : public OpKernel {
     const T* lg = logits.data<T>();
     T* loss_p = loss->data<T>();
     T* bp = backprop->data<T>();
-    ParallelFor(ctx.intra_op_pool(), batch, MinRowsPerChunk(classes), [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t target = static_cast<int64_t>(lb[b]);
-        auto label = [target](int64_t j) { return j == target ? 1.0 : 0.0; };
-        loss_p[b] = static_cast<T>(XentRow(lg + b * classes, 1, classes, label, bp + b * classes));
-      }
-    });
+    ParallelFor(
+        ctx.intra_op_threads(), batch, MinRowsPerChunk(classes), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t target = static_cast<int64_t>(lb[b]);
+            auto label = [target](int64_t j) { return j == target ? 1.0 : 0.0; };
+            loss_p[b] =
+                static_cast<T>(XentRow(lg + b * classes, 1, classes, label, bp + b * classes));
+          }
+        });
     return absl::OkStatus();
   }
 };
