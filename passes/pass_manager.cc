@@ -13,6 +13,7 @@
 #include "passes/arithmetic_simplification_pass.h"
 #include "passes/batch_norm_folding_pass.h"
 #include "passes/constant_folding_pass.h"
+#include "passes/control_only_prune_pass.h"
 #include "passes/cse_pass.h"
 #include "passes/elementwise_fusion_pass.h"
 #include "passes/fusion_pass.h"
@@ -104,6 +105,7 @@ absl::Status VerifyGraph(Graph* graph) {
 
 std::vector<std::string> PassManager::DefaultPassNames() {
   return {"prune",
+          "control_only_prune",
           "constant_folding",
           "cse",
           "arithmetic_simplification",
@@ -117,6 +119,7 @@ std::vector<std::string> PassManager::DefaultPassNames() {
 PassManager PassManager::Default(PassManagerOptions options) {
   PassManager pm(std::move(options));
   pm.AddPass(std::make_unique<PrunePass>());
+  pm.AddPass(std::make_unique<ControlOnlyPrunePass>());
   pm.AddPass(std::make_unique<ConstantFoldingPass>());
   pm.AddPass(std::make_unique<CsePass>());
   pm.AddPass(std::make_unique<ArithmeticSimplificationPass>());

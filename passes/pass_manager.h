@@ -16,7 +16,8 @@
 //   - One job per pass; passes do not depend on each other's side tables.
 //
 // The pipeline (PassManager::Default) runs, in order:
-//   prune -> constant_folding -> cse -> arithmetic_simplification -> batch_norm_folding
+//   prune -> control_only_prune -> constant_folding -> cse -> arithmetic_simplification
+//   -> batch_norm_folding
 //   -> fusion -> elementwise_fusion -> variable_update_ordering
 //   -> memory_planning (analysis only: predicted peak bytes)
 // Placement and copy insertion plug in at run time (Session), after these. Level 0 runs
@@ -115,7 +116,8 @@ absl::Status VerifyGraph(Graph* graph);
 class PassManager {
  public:
   explicit PassManager(PassManagerOptions options = {}) : options_(std::move(options)) {}
-  // The fixed pipeline: prune, constant_folding, cse, arithmetic_simplification,
+  // The fixed pipeline: prune, control_only_prune, constant_folding, cse,
+  // arithmetic_simplification,
   // batch_norm_folding, fusion, elementwise_fusion, variable_update_ordering, memory_planning
   // (see DefaultPassNames).
   static PassManager Default(PassManagerOptions options = {});

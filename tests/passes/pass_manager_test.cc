@@ -45,19 +45,20 @@ TEST_CASE("the default pipeline runs its passes in order and reports them", "[pa
   options.verify = true;
   auto report = PassManager::Default(options).Run(&graph, SampleContext());
   REQUIRE(report.ok());
-  REQUIRE(report->passes.size() == 9);
+  REQUIRE(report->passes.size() == 10);
   std::vector<std::string> names;
   for (const auto& e : report->passes) names.push_back(e.pass);
   CHECK(names == PassManager::DefaultPassNames());
   CHECK(report->passes[0].stats.nodes_removed == 1);  // dead
-  CHECK(report->passes[1].stats.nodes_changed == 1);  // c folded (c1, c2 removed)
-  CHECK(report->passes[2].stats.nodes_removed == 1);  // a2 merged into a1
-  CHECK(report->passes[3].stats.nodes_removed == 2);  // times_one and its constant
+  CHECK(report->passes[1].stats.nodes_removed == 0);  // no control edges here
+  CHECK(report->passes[2].stats.nodes_changed == 1);  // c folded (c1, c2 removed)
+  CHECK(report->passes[3].stats.nodes_removed == 1);  // a2 merged into a1
+  CHECK(report->passes[4].stats.nodes_removed == 2);  // times_one and its constant
   // x, c, a1, y; a1 = Mul(x, c), y = AddV2(a1, a1); then a1 and y become one
   // _FusedElementwise y = ["Mul i0 i1", "Add r0 r0"] over x and c.
-  CHECK(report->passes[6].pass == "elementwise_fusion");
-  CHECK(report->passes[6].stats.nodes_removed == 2);
-  CHECK(report->passes[6].stats.nodes_added == 1);
+  CHECK(report->passes[7].pass == "elementwise_fusion");
+  CHECK(report->passes[7].stats.nodes_removed == 2);
+  CHECK(report->passes[7].stats.nodes_added == 1);
   CHECK(report->nodes_before == 10);
   CHECK(report->nodes_after == 3);
   CHECK(graph.num_nodes() == 3);
@@ -121,7 +122,7 @@ TEST_CASE("dump_after writes the graph after that pass", "[passes]") {
   CHECK(report->dump_path == (dir / "constant_folding.pbtxt").string());
   auto def = ReadGraphDefFile(report->dump_path);
   REQUIRE(def.ok());
-  CHECK(def->node_size() == report->passes[1].nodes_after);
+  CHECK(def->node_size() == report->passes[2].nodes_after);  // constant_folding
   fs::remove_all(dir);
 }
 

@@ -1,10 +1,10 @@
 // quiver optimize GRAPH -o OUT.pb [--fetch NAME ...] [--feed NAME[=DIMS] ...] [--target NODE ...]
 //                 [--disable PASS ...] [--level 0|1] [--dump-after PASS --dump-dir DIR]
 //                 [--report]
-// Runs the graph optimization pipeline (PassManager::Default: prune, constant folding, CSE,
-// arithmetic simplification, batch-norm folding, MatMul/Conv fusion, element-wise fusion,
-// variable update ordering, memory planning) and writes the result as a GraphDef: requested devices
-// only, no placement and no transfer nodes. Fused nodes (_FusedMatMul, _FusedConv2D,
+// Runs the graph optimization pipeline (PassManager::Default: prune, control-only prune, constant
+// folding, CSE, arithmetic simplification, batch-norm folding, MatMul/Conv fusion, element-wise
+// fusion, variable update ordering, memory planning) and writes the result as a GraphDef: requested
+// devices only, no placement and no transfer nodes. Fused nodes (_FusedMatMul, _FusedConv2D,
 // _FusedElementwise) need a Quiver runtime (TensorFlow knows the first two); `--disable
 // elementwise_fusion` keeps the graph loadable by TensorFlow. --report prints each pass's changes
 // ("did:"), the candidates it skipped with the reason ("note:") and the memory plan (peak bytes
