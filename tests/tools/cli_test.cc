@@ -104,6 +104,14 @@ TEST_CASE("quiver run evaluates a graph and writes .npy outputs", "[cli]") {
   auto json = RunCli("run " + graph + " --feed x=" + feed + " --fetch y --format json");
   REQUIRE(json.exit_code == 0);
   REQUIRE_THAT(json.out, Catch::Contains("\"name\": \"y\"") && Catch::Contains("\"max\": 10"));
+
+  // Any pass may be left out; the result is the same (2 * relu(x)); a misspelt pass is refused.
+  auto plain = RunCli("run " + graph + " --feed x=" + feed +
+                      " --fetch y --format json --disable elementwise_fusion --disable cse");
+  INFO(plain.err);
+  REQUIRE(plain.exit_code == 0);
+  CHECK_THAT(plain.out, Catch::Contains("\"max\": 10"));
+  CHECK(RunCli("run " + graph + " --feed x=" + feed + " --fetch y --disable nope").exit_code == 2);
 }
 
 TEST_CASE("quiver inspect summarises inputs, outputs and ops", "[cli]") {
@@ -425,6 +433,16 @@ TEST_CASE("quiver bench reports latency, per-op times and memory", "[cli][bench]
   CHECK_THAT(fused.out, Catch::Contains("\"op\": \"_FusedElementwise\"") &&
                             !Catch::Contains("\"op\": \"Relu\""));
   REQUIRE(RunCli("bench " + graph + " --fetch y --optimize-level 2").exit_code == 2);
+  // --disable leaves one pass out: without element-wise fusion Relu runs on its own again.
+  auto unfused = RunCli("bench " + graph + " --feed x=" + feed +
+                        " --fetch y --iters 2 --format json --disable elementwise_fusion");
+  INFO(unfused.err);
+  REQUIRE(unfused.exit_code == 0);
+  CHECK_THAT(unfused.out, Catch::Contains("\"op\": \"Relu\"") &&
+                              !Catch::Contains("\"op\": \"_FusedElementwise\""));
+  auto unknown = RunCli("bench " + graph + " --fetch y --disable fusoin");
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.err, Catch::Contains("unknown pass 'fusoin' (passes: prune,"));
   // The run allocates at least one 1000x3 float32 result (12000 bytes); Mul may reuse Relu's
   // buffer, so only the lower bound is certain.
   size_t at = r.out.find("\"peak_tensor_bytes\": ");

@@ -1,7 +1,8 @@
 // quiver bench GRAPH --fetch NAME [--feed NAME=FILE.npy ...] [--target NODE ...]
 //                    [--init NODE ...] [--iters N] [--warmup N] [--profile-iters N] [--top K]
 //                    [--inter-op-threads N] [--intra-op-threads N] [--max-seconds S]
-//                    [--optimize-level 0|1] [--format text|json] [--restore CHECKPOINT]
+//                    [--optimize-level 0|1] [--disable PASS ...] [--format text|json]
+//                    [--restore CHECKPOINT]
 // Like TensorFlow's benchmark_model: latency percentiles over timed runs, a per-op time table
 // from profiled runs (one per timed run unless --profile-iters says otherwise), the peak tensor
 // memory of a run and the process's peak resident memory above its level before the first run.
@@ -9,7 +10,7 @@
 // --restore sets the variables from a TF or Quiver checkpoint first (as `quiver run`).
 // --max-seconds stops the timed runs once they have taken that long (after at least 3).
 // --optimize-level 0 times the graph as given; the default (1) is what a Session does: the
-// optimization pipeline (folding, fusion, ...) runs first.
+// optimization pipeline (folding, fusion, ...) runs first; --disable PASS leaves one pass out.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -52,11 +53,12 @@ bool ResetPeakRss() {
 int BenchMain(const std::vector<std::string>& argv) {
   const std::string cmd = "bench";
   Args args;
-  absl::Status parsed = ParseArgs(
-      argv,
-      {"feed", "fetch", "target", "init", "iters", "warmup", "profile-iters", "top", "format",
-       "inter-op-threads", "intra-op-threads", "max-seconds", "optimize-level", "restore"},
-      {}, &args);
+  absl::Status parsed =
+      ParseArgs(argv,
+                {"feed", "fetch", "target", "init", "iters", "warmup", "profile-iters", "top",
+                 "format", "inter-op-threads", "intra-op-threads", "max-seconds", "optimize-level",
+                 "restore", "disable"},
+                {}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
   int iters = std::atoi(args.Get("iters", "50").c_str());
@@ -94,6 +96,9 @@ int BenchMain(const std::vector<std::string>& argv) {
     if (level != "0" && level != "1")
       return Fail(cmd, kExitUsage, "--optimize-level must be 0 or 1");
     options.optimizer.level = std::atoi(level.c_str());
+  }
+  if (absl::Status s = ParseDisabledPasses(args, &options.optimizer.disabled_passes); !s.ok()) {
+    return Fail(cmd, kExitUsage, s);
   }
   if (args.Has("inter-op-threads"))
     options.inter_op_threads = std::atoi(args.Get("inter-op-threads").c_str());

@@ -49,14 +49,11 @@ int OptimizeMain(const std::vector<std::string>& argv_in) {
   auto is_known = [&](const std::string& p) {
     return std::find(known.begin(), known.end(), p) != known.end();
   };
-  for (const std::string& p : args.All("disable")) {
-    if (!is_known(p)) {
-      return Fail(
-          cmd, kExitUsage,
-          absl::StrCat("unknown pass '", p, "' (passes: ", absl::StrJoin(known, ", "), ")"));
-    }
-    options.disabled.insert(p);
+  std::vector<std::string> disabled;
+  if (absl::Status s = ParseDisabledPasses(args, &disabled); !s.ok()) {
+    return Fail(cmd, kExitUsage, s);
   }
+  options.disabled.insert(disabled.begin(), disabled.end());
   options.dump_after = args.Get("dump-after");
   options.dump_dir = args.Get("dump-dir");
   if (!options.dump_after.empty() && !is_known(options.dump_after)) {

@@ -1,6 +1,6 @@
 // quiver run GRAPH --feed NAME=FILE.npy --fetch NAME[:i] [--target NODE] [--out DIR]
-//                  [--format text|json] [--optimize-level 0|1] [--timeout-ms N]
-//                  [--restore CHECKPOINT]
+//                  [--format text|json] [--optimize-level 0|1] [--disable PASS ...]
+//                  [--timeout-ms N] [--restore CHECKPOINT]
 // --restore sets the graph's variables before running, from a TF Saver checkpoint (a prefix
 // with PREFIX.index and PREFIX.data-*) or a Quiver checkpoint file (runtime/tf_checkpoint.h).
 #include <cmath>
@@ -54,10 +54,11 @@ std::string Values(const Tensor& t, int limit) {
 int RunMain(const std::vector<std::string>& argv) {
   const std::string cmd = "run";
   Args args;
-  absl::Status parsed = ParseArgs(argv,
-                                  {"feed", "fetch", "target", "out", "format", "inter-op-threads",
-                                   "virtual-devices", "optimize-level", "timeout-ms", "restore"},
-                                  {"log-device-placement"}, &args);
+  absl::Status parsed =
+      ParseArgs(argv,
+                {"feed", "fetch", "target", "out", "format", "inter-op-threads", "virtual-devices",
+                 "optimize-level", "timeout-ms", "restore", "disable"},
+                {"log-device-placement"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) {
     return Fail(cmd, kExitUsage, "expected exactly one GRAPH file (see 'quiver --help')");
@@ -102,6 +103,9 @@ int RunMain(const std::vector<std::string>& argv) {
     if (options.optimizer.level < 0 || options.optimizer.level > 1) {
       return Fail(cmd, kExitUsage, "--optimize-level must be 0 or 1");
     }
+  }
+  if (absl::Status s = ParseDisabledPasses(args, &options.optimizer.disabled_passes); !s.ok()) {
+    return Fail(cmd, kExitUsage, s);
   }
   RunOptions run_options;
   if (args.Has("timeout-ms")) {

@@ -6,7 +6,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "passes/pass_manager.h"
 #include "tools/cli/commands.h"
 
 namespace quiver::cli {
@@ -112,6 +114,18 @@ absl::Status ParseFeedSpec(const std::string& spec, std::string* name,
     d.push_back(v);
   }
   *shape = TensorShape(d);
+  return absl::OkStatus();
+}
+
+absl::Status ParseDisabledPasses(const Args& args, std::vector<std::string>* passes) {
+  const std::vector<std::string> known = PassManager::DefaultPassNames();
+  for (const std::string& p : args.All("disable")) {
+    if (std::find(known.begin(), known.end(), p) == known.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown pass '", p, "' (passes: ", absl::StrJoin(known, ", "), ")"));
+    }
+    passes->push_back(p);
+  }
   return absl::OkStatus();
 }
 

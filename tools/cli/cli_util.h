@@ -41,6 +41,10 @@ int RunFailureExitCode(const absl::Status& status, int otherwise);
 absl::Status ParseFeedSpec(const std::string& spec, std::string* name,
                            std::optional<TensorShape>* shape);
 
+// The --disable PASS values of `args`, each checked against the default pipeline's pass
+// names: "unknown pass 'x' (passes: prune, ...)".
+absl::Status ParseDisabledPasses(const Args& args, std::vector<std::string>* passes);
+
 // "dense/BiasAdd:0" -> "dense_BiasAdd_0": a file name for a tensor.
 std::string TensorFileName(const std::string& tensor_name);
 
