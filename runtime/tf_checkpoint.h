@@ -1,8 +1,11 @@
-// Reads checkpoints that TensorFlow's Saver wrote (the V2 "tensor bundle" format), so that a
-// model trained in TensorFlow runs in Quiver with its trained weights:
+// Reads and writes checkpoints in TensorFlow's Saver format (the V2 "tensor bundle"), so that a
+// model trained in TensorFlow runs in Quiver with its trained weights, and a model trained in
+// Quiver goes back to TensorFlow (tf.compat.v1.train.Saver().restore, tf.train.load_checkpoint):
 //
 //   auto session = quiver::Session::Create(graph_def);      // the same GraphDef TF ran
 //   RETURN_IF_ERROR(quiver::RestoreTfCheckpoint(**session, "/ckpt/model.ckpt-1000"));
+//   ... train ...
+//   RETURN_IF_ERROR(quiver::SaveTfCheckpoint(**session, "/ckpt/model.ckpt-2000"));
 //
 // A checkpoint PREFIX is PREFIX.index (a LevelDB-format table: key = tensor name, value = a
 // BundleEntryProto saying dtype, shape, shard, offset, size and CRC-32C; the empty key holds
@@ -43,5 +46,26 @@ absl::Status RestoreTfCheckpoint(Session& session, const std::string& prefix);
 // (PATH may also name the .index file itself); otherwise PATH is a Quiver checkpoint file
 // (runtime/checkpoint.h, starting with "QVRCKPT1"). Neither -> NotFound naming both.
 absl::Status RestoreAnyCheckpoint(Session& session, const std::string& path);
+
+struct TfCheckpointWriteOptions {
+  // Index data blocks are cut at this size, as TF's table builder cuts them (256 KiB).
+  size_t index_block_bytes = 256 * 1024;
+  // Also record the prefix in the directory's `checkpoint` file (TF's CheckpointState, which
+  // tf.train.latest_checkpoint reads), keeping the earlier prefixes it lists.
+  bool update_checkpoint_state = true;
+};
+
+// Writes `tensors` as PREFIX.index and PREFIX.data-00000-of-00001, byte for byte as TF's
+// BundleWriter writes the same tensors. Each file is replaced atomically (data first, then
+// the index). Refused: an empty or repeated name, an invalid tensor, a string tensor.
+absl::Status WriteTfCheckpoint(const std::string& prefix,
+                               const std::vector<std::pair<std::string, Tensor>>& tensors,
+                               const TfCheckpointWriteOptions& options = {});
+
+// Saves every variable of the session's graph under the key TF's Saver uses (shared_name
+// when set, else the node name), so that RestoreTfCheckpoint or TF restores it into the same
+// graph. A variable not initialized yet is FailedPrecondition, as in TF.
+absl::Status SaveTfCheckpoint(Session& session, const std::string& prefix,
+                              const TfCheckpointWriteOptions& options = {});
 
 }  // namespace quiver

@@ -126,5 +126,59 @@ TEST_CASE("quiver bench --restore benchmarks the restored graph", "[cli][tf_chec
   CHECK_THAT(r.err, Catch::Contains("quiver bench: --restore: no checkpoint at"));
 }
 
+TEST_CASE("quiver run --save PREFIX writes the variables after the step as a TF checkpoint",
+          "[cli][tf_checkpoint]") {
+  const fs::path dir = TempDir() / "saved";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string train = "run " + Fixture("graph.pb") + " --feed x=" + Fixture("x_0.npy") +
+                            " --feed y=" + Fixture("y_0.npy") + " --target train";
+  // Restore TF's checkpoint (3 steps), train one step, save: what TF had after its 4th step.
+  auto r = RunCli(train + " --restore " + Fixture("model.ckpt") + " --save " +
+                  (dir / "model.ckpt-4").string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto saved = ReadTfCheckpoint((dir / "model.ckpt-4").string());
+  INFO(saved.status().ToString());
+  REQUIRE(saved.ok());
+  REQUIRE(saved->size() == 17);  // every variable of the graph, slots included
+  auto want_w = ReadNpyFile(Fixture("layer1_W_step4.npy"));
+  REQUIRE(want_w.ok());
+  for (const auto& [name, t] : *saved) {
+    if (name == "layer1/W") {
+      auto c = fixture::CompareTensors(t, *want_w, 1e-5, 1e-6);
+      INFO(c.message);
+      CHECK(c.ok);
+    }
+    if (name == "global_step") CHECK(t.ToVector<int64_t>() == std::vector<int64_t>{4});
+  }
+  CHECK_THAT(Slurp(dir / "checkpoint"), Catch::Contains("model_checkpoint_path: \"model.ckpt-4\""));
+
+  // From scratch: --init runs the initializer first; one step makes global_step 1.
+  r = RunCli(train + " --init init --save " + (dir / "model.ckpt-1").string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  saved = ReadTfCheckpoint((dir / "model.ckpt-1").string());
+  REQUIRE(saved.ok());
+  for (const auto& [name, t] : *saved) {
+    if (name == "global_step") CHECK(t.ToVector<int64_t>() == std::vector<int64_t>{1});
+  }
+  // The saved checkpoint restores: the next run starts from it.
+  r = RunCli("run " + Fixture("graph.pb") + " --fetch global_step --restore " +
+             (dir / "model.ckpt-1").string() + " --format json");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("\"max\": 1,"));
+
+  // Nowhere to write: exit 6, naming the place.
+  r = RunCli(train + " --init init --save /nonexistent/dir/model.ckpt");
+  CHECK(r.exit_code == 6);
+  CHECK_THAT(r.err, Catch::Contains("quiver run: --save:") && Catch::Contains("/nonexistent/dir"));
+  // A failing --init is reported as such.
+  r = RunCli(train + " --init no_such_node");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Contains("--init:") && Catch::Contains("no_such_node"));
+}
+
 }  // namespace
 }  // namespace quiver

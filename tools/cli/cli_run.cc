@@ -1,8 +1,10 @@
 // quiver run GRAPH --feed NAME=FILE.npy --fetch NAME[:i] [--target NODE] [--out DIR]
 //                  [--format text|json] [--optimize-level 0|1] [--disable PASS ...]
-//                  [--timeout-ms N] [--restore CHECKPOINT]
+//                  [--timeout-ms N] [--restore CHECKPOINT] [--init NODE ...] [--save PREFIX]
 // --restore sets the graph's variables before running, from a TF Saver checkpoint (a prefix
 // with PREFIX.index and PREFIX.data-*) or a Quiver checkpoint file (runtime/tf_checkpoint.h).
+// --init runs those targets once first (a variable initializer); --save writes every variable
+// after the run as a TF Saver checkpoint at PREFIX (TF restores it; so does --restore).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -57,7 +59,7 @@ int RunMain(const std::vector<std::string>& argv) {
   absl::Status parsed =
       ParseArgs(argv,
                 {"feed", "fetch", "target", "out", "format", "inter-op-threads", "virtual-devices",
-                 "optimize-level", "timeout-ms", "restore", "disable"},
+                 "optimize-level", "timeout-ms", "restore", "disable", "init", "save"},
                 {"log-device-placement"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) {
@@ -119,6 +121,12 @@ int RunMain(const std::vector<std::string>& argv) {
       return Fail(cmd, kExitBadInput, absl::StrCat("--restore: ", r.message()));
   }
 
+  if (!args.All("init").empty()) {
+    if (auto r = (*session)->Run(run_options, feeds, {}, args.All("init"), nullptr); !r.ok()) {
+      return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed),
+                  absl::StrCat("--init: ", r.status().message()));
+    }
+  }
   const std::vector<std::string>& fetches = args.All("fetch");
   auto outputs = (*session)->Run(run_options, feeds, fetches, args.All("target"), nullptr);
   if (!outputs.ok()) {
@@ -128,6 +136,12 @@ int RunMain(const std::vector<std::string>& argv) {
     return Fail(
         cmd, RunFailureExitCode(outputs.status(), input_problem ? kExitBadInput : kExitRunFailed),
         outputs.status());
+  }
+
+  if (args.Has("save")) {
+    if (absl::Status s = SaveTfCheckpoint(**session, args.Get("save")); !s.ok()) {
+      return Fail(cmd, kExitIoError, absl::StrCat("--save: ", s.message()));
+    }
   }
 
   std::string out_dir = args.Get("out");
