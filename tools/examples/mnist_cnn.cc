@@ -5,10 +5,11 @@
 //
 //   mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] [--eval-every N] [--inter-op-threads
 //   N]
-//             [--write-graph FILE] [--quiet]
+//             [--write-graph FILE] [--save-tf PREFIX] [--quiet]
 //
 // --write-graph writes the training GraphDef (ops "init" and "Adam" (the train op), fetch
-// "cross_entropy", feeds x, y_, keep_prob) for `quiver bench`, `quiver place` or TensorFlow.
+// "cross_entropy", feeds x, y_, keep_prob) for `quiver bench`, `quiver place` or TensorFlow;
+// --save-tf writes the trained variables as a TensorFlow Saver checkpoint for that graph.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "graph/graphdef.h"
 #include "graph/optimizers.h"
 #include "runtime/session.h"
+#include "runtime/tf_checkpoint.h"
 #include "tools/data/mnist.h"
 
 using namespace quiver;
@@ -118,7 +120,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   bool quiet = false;
   int inter_op_threads = 0;  // 0: one per core
-  std::string graph_path;
+  std::string graph_path, save_tf_prefix;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -136,12 +138,16 @@ int main(int argc, char** argv) {
       inter_op_threads = std::atoi(next().c_str());
     else if (a == "--write-graph")
       graph_path = next();
+    else if (a == "--save-tf")
+      save_tf_prefix = next();
     else if (a == "--quiet")
       quiet = true;
     else {
-      std::fprintf(stderr,
-                   "usage: mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] "
-                   "[--eval-every N] [--inter-op-threads N] [--write-graph FILE] [--quiet]\n");
+      std::fprintf(
+          stderr,
+          "usage: mnist_cnn [--data DIR] [--steps N] [--batch N] [--seed N] "
+          "[--eval-every N] [--inter-op-threads N] [--write-graph FILE] [--save-tf PREFIX] "
+          "[--quiet]\n");
       return 2;
     }
   }
@@ -195,6 +201,9 @@ int main(int argc, char** argv) {
     }
   }
   if (!quiet) std::printf("\n");
+  if (!save_tf_prefix.empty()) {
+    if (auto s = SaveTfCheckpoint(**session, save_tf_prefix); !s.ok()) return Fail(s);
+  }
   auto acc = Evaluate(**session, m, *test);
   if (!acc.ok()) return Fail(acc.status());
   // The accuracy line comes last: scripts read it as the program's result.

@@ -3,7 +3,11 @@
 // scope with soft placement (so it runs on the CPU where there is no GPU).
 //
 //   mnist_softmax [--data DIR] [--steps N] [--batch N] [--lr X] [--seed N]
-//                 [--save CKPT] [--restore CKPT] [--inter-op-threads N] [--quiet]
+//                 [--save CKPT] [--save-tf PREFIX] [--restore CKPT] [--inter-op-threads N]
+//                 [--quiet]
+//
+// --save writes a Quiver checkpoint file, --save-tf a TensorFlow Saver checkpoint (TF's
+// tf.compat.v1.train.Saver restores it into the same graph); --restore reads either.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +17,7 @@
 #include "graph/optimizers.h"
 #include "runtime/checkpoint.h"
 #include "runtime/session.h"
+#include "runtime/tf_checkpoint.h"
 #include "tools/data/mnist.h"
 
 using namespace quiver;
@@ -25,7 +30,7 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data_dir = "../shared/data/mnist", save_path, restore_path;
+  std::string data_dir = "../shared/data/mnist", save_path, save_tf_prefix, restore_path;
   int steps = 1000, batch = 100;
   double lr = 0.5;
   uint64_t seed = 1;
@@ -34,18 +39,32 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--data") data_dir = next();
-    else if (a == "--steps") steps = std::atoi(next().c_str());
-    else if (a == "--batch") batch = std::atoi(next().c_str());
-    else if (a == "--lr") lr = std::atof(next().c_str());
-    else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--save") save_path = next();
-    else if (a == "--restore") restore_path = next();
-    else if (a == "--inter-op-threads") inter_op_threads = std::atoi(next().c_str());
-    else if (a == "--quiet") quiet = true;
+    if (a == "--data")
+      data_dir = next();
+    else if (a == "--steps")
+      steps = std::atoi(next().c_str());
+    else if (a == "--batch")
+      batch = std::atoi(next().c_str());
+    else if (a == "--lr")
+      lr = std::atof(next().c_str());
+    else if (a == "--seed")
+      seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--save")
+      save_path = next();
+    else if (a == "--save-tf")
+      save_tf_prefix = next();
+    else if (a == "--restore")
+      restore_path = next();
+    else if (a == "--inter-op-threads")
+      inter_op_threads = std::atoi(next().c_str());
+    else if (a == "--quiet")
+      quiet = true;
     else {
-      std::fprintf(stderr, "usage: mnist_softmax [--data DIR] [--steps N] [--batch N] [--lr X] "
-                           "[--seed N] [--save CKPT] [--restore CKPT] [--inter-op-threads N] [--quiet]\n");
+      std::fprintf(
+          stderr,
+          "usage: mnist_softmax [--data DIR] [--steps N] [--batch N] [--lr X] "
+          "[--seed N] [--save CKPT] [--save-tf PREFIX] [--restore CKPT] [--inter-op-threads N] "
+          "[--quiet]\n");
       return 2;
     }
   }
@@ -84,8 +103,7 @@ int main(int argc, char** argv) {
   if (!session.ok()) return Fail(session.status());
   if (auto r = (*session)->Run({}, {}, {init->name()}); !r.ok()) return Fail(r.status());
   if (!restore_path.empty()) {
-    auto step = RestoreCheckpoint(**session, restore_path);
-    if (!step.ok()) return Fail(step.status());
+    if (auto s = RestoreAnyCheckpoint(**session, restore_path); !s.ok()) return Fail(s);
   }
 
   data::MnistBatcher batcher(*train, seed);
@@ -109,10 +127,15 @@ int main(int argc, char** argv) {
   if (!save_path.empty()) {
     if (auto s = SaveCheckpoint(**session, save_path, steps); !s.ok()) return Fail(s);
   }
+  if (!save_tf_prefix.empty()) {
+    if (auto s = SaveTfCheckpoint(**session, save_tf_prefix); !s.ok()) return Fail(s);
+  }
   auto acc = (*session)->Run({{"x", Tensor::FromVector<float>(test->images, {test->count, 784})},
-                              {"y_", [&] {
+                              {"y_",
+                               [&] {
                                  std::vector<float> onehot(test->count * 10, 0.0f);
-                                 for (int64_t i = 0; i < test->count; ++i) onehot[i * 10 + test->labels[i]] = 1;
+                                 for (int64_t i = 0; i < test->count; ++i)
+                                   onehot[i * 10 + test->labels[i]] = 1;
                                  return Tensor::FromVector<float>(onehot, {test->count, 10});
                                }()}},
                              {accuracy});
