@@ -1,8 +1,5 @@
 // `quiver run/bench --restore`: the real binary restores TensorFlow Saver checkpoints (the
 // fixture TF wrote under tests/data/tf_checkpoint) and Quiver's own checkpoint files.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +10,7 @@
 #include "graph/npy.h"
 #include "runtime/checkpoint.h"
 #include "runtime/tf_checkpoint.h"
+#include "tests/tools/cli_test_util.h"
 #include "tests/tools/fixture_util.h"
 
 namespace quiver {
@@ -22,34 +20,10 @@ namespace fs = std::filesystem;
 
 const fs::path kFixture = fs::path(QUIVER_TEST_DATA_DIR) / "tf_checkpoint";
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using cli_test::RunCli;
+using cli_test::Slurp;
 
-// Per-process folder: CTest runs test cases in parallel processes.
-fs::path TempDir() {
-  fs::path dir = fs::temp_directory_path() / ("quiver_cli_ckpt_test_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-CliResult RunCli(const std::string& args) {
-  const fs::path out = TempDir() / "stdout.txt", err = TempDir() / "stderr.txt";
-  std::string cmd =
-      std::string(QUIVER_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
-  int status = std::system(cmd.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
-}
+fs::path TempDir() { return cli_test::ProcessTempDir(); }
 
 std::string Fixture(const std::string& name) { return (kFixture / name).string(); }
 

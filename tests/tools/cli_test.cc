@@ -2,9 +2,6 @@
 // exit with a one-line message naming the problem.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,39 +12,17 @@
 #include "graph/attr_value.h"
 #include "graph/npy.h"
 #include "proto/graph.pb.h"
+#include "tests/tools/cli_test_util.h"
 
 using namespace quiver;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CliResult RunCli(const std::string& args) {
-  // CTest runs test cases in parallel processes: per-process names keep outputs apart.
-  fs::path dir = fs::temp_directory_path() / ("quiver_cli_test_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  std::string out_file = (dir / "stdout.txt").string(), err_file = (dir / "stderr.txt").string();
-  std::string cmd = std::string(QUIVER_CLI_PATH) + " " + args + " >" + out_file + " 2>" + err_file;
-  int status = std::system(cmd.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  auto slurp = [](const std::string& p) {
-    std::ifstream in(p);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
-  r.out = slurp(out_file);
-  r.err = slurp(err_file);
-  return r;
-}
+using cli_test::RunCli;
 
 std::string TempPath(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("quiver_cli_test_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  return (cli_test::ProcessTempDir() / name).string();
 }
 
 std::string WriteGraph(const tensorflow::GraphDef& def, const std::string& name) {

@@ -35,7 +35,7 @@ namespace quiver {
 namespace fixture {
 
 struct Manifest {
-  std::string graph;  // "graph" directive (may be empty)
+  std::string graph;                                         // "graph" directive (may be empty)
   std::vector<std::pair<std::string, std::string>> feeds;    // tensor name, .npy file
   std::vector<std::pair<std::string, std::string>> fetches;  // tensor name, .npy file
   double rtol = 1e-5;
@@ -124,36 +124,60 @@ inline absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadFeeds(
 // Element i of a numeric tensor as double (NaN for unsupported dtypes).
 inline double ElementValue(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DT_FLOAT: return t.data<float>()[i];
-    case DT_DOUBLE: return t.data<double>()[i];
-    case DT_INT32: return t.data<int32_t>()[i];
-    case DT_INT64: return static_cast<double>(t.data<int64_t>()[i]);
-    case DT_INT16: return t.data<int16_t>()[i];
-    case DT_INT8: return t.data<int8_t>()[i];
-    case DT_UINT8: return t.data<uint8_t>()[i];
-    case DT_UINT16: return t.data<uint16_t>()[i];
-    case DT_UINT32: return t.data<uint32_t>()[i];
-    case DT_UINT64: return static_cast<double>(t.data<uint64_t>()[i]);
-    case DT_BOOL: return t.data<bool>()[i] ? 1.0 : 0.0;
-    case DT_HALF: return HalfToFloat(t.data<Half>()[i].bits);
-    case DT_BFLOAT16: return BFloat16ToFloat(t.data<BFloat16>()[i].bits);
-    default: return std::numeric_limits<double>::quiet_NaN();
+    case DT_FLOAT:
+      return t.data<float>()[i];
+    case DT_DOUBLE:
+      return t.data<double>()[i];
+    case DT_INT32:
+      return t.data<int32_t>()[i];
+    case DT_INT64:
+      return static_cast<double>(t.data<int64_t>()[i]);
+    case DT_INT16:
+      return t.data<int16_t>()[i];
+    case DT_INT8:
+      return t.data<int8_t>()[i];
+    case DT_UINT8:
+      return t.data<uint8_t>()[i];
+    case DT_UINT16:
+      return t.data<uint16_t>()[i];
+    case DT_UINT32:
+      return t.data<uint32_t>()[i];
+    case DT_UINT64:
+      return static_cast<double>(t.data<uint64_t>()[i]);
+    case DT_BOOL:
+      return t.data<bool>()[i] ? 1.0 : 0.0;
+    case DT_HALF:
+      return HalfToFloat(t.data<Half>()[i].bits);
+    case DT_BFLOAT16:
+      return BFloat16ToFloat(t.data<BFloat16>()[i].bits);
+    default:
+      return std::numeric_limits<double>::quiet_NaN();
   }
 }
 
 // Exact integer view (ints and bool); used so that int64 values beyond 2^53 compare exactly.
 inline int64_t ElementInt(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DT_INT32: return t.data<int32_t>()[i];
-    case DT_INT64: return t.data<int64_t>()[i];
-    case DT_INT16: return t.data<int16_t>()[i];
-    case DT_INT8: return t.data<int8_t>()[i];
-    case DT_UINT8: return t.data<uint8_t>()[i];
-    case DT_UINT16: return t.data<uint16_t>()[i];
-    case DT_UINT32: return t.data<uint32_t>()[i];
-    case DT_UINT64: return static_cast<int64_t>(t.data<uint64_t>()[i]);
-    case DT_BOOL: return t.data<bool>()[i] ? 1 : 0;
-    default: return 0;
+    case DT_INT32:
+      return t.data<int32_t>()[i];
+    case DT_INT64:
+      return t.data<int64_t>()[i];
+    case DT_INT16:
+      return t.data<int16_t>()[i];
+    case DT_INT8:
+      return t.data<int8_t>()[i];
+    case DT_UINT8:
+      return t.data<uint8_t>()[i];
+    case DT_UINT16:
+      return t.data<uint16_t>()[i];
+    case DT_UINT32:
+      return t.data<uint32_t>()[i];
+    case DT_UINT64:
+      return static_cast<int64_t>(t.data<uint64_t>()[i]);
+    case DT_BOOL:
+      return t.data<bool>()[i] ? 1 : 0;
+    default:
+      return 0;
   }
 }
 
@@ -199,14 +223,14 @@ inline Comparison CompareTensors(const Tensor& actual, const Tensor& expected, d
   Comparison c;
   if (actual.dtype() != expected.dtype()) {
     c.ok = false;
-    c.message = "dtype " + DataTypeName(actual.dtype()) + ", expected " +
-                DataTypeName(expected.dtype());
+    c.message =
+        "dtype " + DataTypeName(actual.dtype()) + ", expected " + DataTypeName(expected.dtype());
     return c;
   }
   if (actual.shape() != expected.shape()) {
     c.ok = false;
-    c.message = "shape " + actual.shape().DebugString() + ", expected " +
-                expected.shape().DebugString();
+    c.message =
+        "shape " + actual.shape().DebugString() + ", expected " + expected.shape().DebugString();
     return c;
   }
   const int64_t n = expected.num_elements();
@@ -250,14 +274,12 @@ inline Comparison CompareTensors(const Tensor& actual, const Tensor& expected, d
     double a = ElementValue(actual, worst), b = ElementValue(expected, worst);
     std::ostringstream os;
     os << c.mismatches << " of " << n << " elements differ (" << DataTypeName(expected.dtype())
-       << expected.shape().DebugString() << ", rtol " << rtol << ", atol " << atol
-       << "); worst at " << MultiIndex(expected.shape(), worst) << " (flat " << worst
-       << "): got " << (exact ? std::to_string(ElementInt(actual, worst)) : FormatValue(a))
-       << ", expected "
-       << (exact ? std::to_string(ElementInt(expected, worst)) : FormatValue(b))
-       << ", |diff| " << FormatValue(std::fabs(a - b)) << " > tol "
-       << FormatValue(atol + rtol * std::fabs(b)) << "; max |diff| "
-       << FormatValue(c.max_abs_diff);
+       << expected.shape().DebugString() << ", rtol " << rtol << ", atol " << atol << "); worst at "
+       << MultiIndex(expected.shape(), worst) << " (flat " << worst << "): got "
+       << (exact ? std::to_string(ElementInt(actual, worst)) : FormatValue(a)) << ", expected "
+       << (exact ? std::to_string(ElementInt(expected, worst)) : FormatValue(b)) << ", |diff| "
+       << FormatValue(std::fabs(a - b)) << " > tol " << FormatValue(atol + rtol * std::fabs(b))
+       << "; max |diff| " << FormatValue(c.max_abs_diff);
     c.message = os.str();
   }
   return c;

@@ -69,16 +69,16 @@ void RunAndCompare(const std::string& label, const Graph& graph, const Manifest&
     return;
   }
   if (result->size() != m.fetches.size()) {
-    FAIL_CHECK(label << ": Run returned " << result->size() << " tensors for "
-                     << m.fetches.size() << " fetches");
+    FAIL_CHECK(label << ": Run returned " << result->size() << " tensors for " << m.fetches.size()
+                     << " fetches");
     return;
   }
   for (size_t i = 0; i < m.fetches.size(); ++i) {
     const auto& [name, file] = m.fetches[i];
     auto expected = ReadNpyFile((dir / file).string());
     if (!expected.ok()) {
-      FAIL_CHECK(label << " fetch " << name << ": cannot read expected "
-                       << (dir / file).string() << ": " << StatusText(expected.status()));
+      FAIL_CHECK(label << " fetch " << name << ": cannot read expected " << (dir / file).string()
+                       << ": " << StatusText(expected.status()));
       continue;
     }
     const Tensor& actual = (*result)[i];
@@ -212,19 +212,16 @@ void CheckLoadVersusRegistry(const fs::path& graph_path) {
     return;
   }
   if (graph.ok()) {
-    FAIL_CHECK(file << ": LoadGraph succeeded although ops are not registered: "
-                    << Join(missing));
+    FAIL_CHECK(file << ": LoadGraph succeeded although ops are not registered: " << Join(missing));
     return;
   }
   const std::string message(graph.status().message());
   for (const auto& op : missing) {
     if (message.find(op) == std::string::npos) {
-      FAIL_CHECK(file << ": LoadGraph error does not name missing op " << op << ": "
-                      << message);
+      FAIL_CHECK(file << ": LoadGraph error does not name missing op " << op << ": " << message);
     }
   }
-  std::cout << "[realworld] " << file << ": not loadable, missing ops: " << Join(missing)
-            << "\n";
+  std::cout << "[realworld] " << file << ": not loadable, missing ops: " << Join(missing) << "\n";
 }
 
 void RunRealworldCase(const fs::path& realworld_dir, const fs::path& expected_dir) {
@@ -298,10 +295,9 @@ void RunRealworldCase(const fs::path& realworld_dir, const fs::path& expected_di
   }
 }
 
-TEST_CASE("Real-world frozen graphs load or fail clearly, and run like TensorFlow",
-          "[realworld]") {
-  const fs::path realworld_dir = fs::path(QUIVER_SOURCE_DIR) / ".." / "shared" / "data" /
-                                 "realworld";
+TEST_CASE("Real-world frozen graphs load or fail clearly, and run like TensorFlow", "[realworld]") {
+  const fs::path realworld_dir =
+      fs::path(QUIVER_SOURCE_DIR) / ".." / "shared" / "data" / "realworld";
   if (!fs::is_directory(realworld_dir)) {
     std::cout << "QUIVER_SKIPPED: realworld data not present\n";
     SUCCEED("realworld data not present");

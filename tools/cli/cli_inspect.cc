@@ -1,4 +1,5 @@
-// quiver inspect GRAPH [--format text|json]: like TensorFlow's summarize_graph.
+// quiver inspect GRAPH [--format text|json]: like TensorFlow's summarize_graph. GRAPH may be a
+// SavedModel directory: its MetaGraphs' tags and signatures (like saved_model_cli show --all).
 #include <cstdio>
 #include <map>
 
@@ -6,6 +7,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "graph/graphdef.h"
+#include "runtime/saved_model.h"
+#include "tools/cli/cli_saved_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -21,6 +24,7 @@ int InspectMain(const std::vector<std::string>& argv) {
   if (format != "text" && format != "json")
     return Fail(cmd, kExitUsage, "--format must be text or json");
 
+  if (IsSavedModelDir(args.positional[0])) return InspectSavedModel(args.positional[0], format);
   auto graph = LoadGraph(args.positional[0]);
   if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
 

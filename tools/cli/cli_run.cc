@@ -9,12 +9,15 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "graph/graphdef.h"
 #include "graph/npy.h"
+#include "runtime/saved_model.h"
 #include "runtime/session.h"
 #include "runtime/tf_checkpoint.h"
+#include "tools/cli/cli_saved_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -56,11 +59,11 @@ std::string Values(const Tensor& t, int limit) {
 int RunMain(const std::vector<std::string>& argv) {
   const std::string cmd = "run";
   Args args;
-  absl::Status parsed =
-      ParseArgs(argv,
-                {"feed", "fetch", "target", "out", "format", "inter-op-threads", "virtual-devices",
-                 "optimize-level", "timeout-ms", "restore", "disable", "init", "save"},
-                {"log-device-placement"}, &args);
+  absl::Status parsed = ParseArgs(
+      argv,
+      {"feed", "fetch", "target", "out", "format", "inter-op-threads", "virtual-devices",
+       "optimize-level", "timeout-ms", "restore", "disable", "init", "save", "tags", "signature"},
+      {"log-device-placement"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) {
     return Fail(cmd, kExitUsage, "expected exactly one GRAPH file (see 'quiver --help')");
@@ -69,12 +72,13 @@ int RunMain(const std::vector<std::string>& argv) {
   if (format != "text" && format != "json") {
     return Fail(cmd, kExitUsage, "--format must be text or json, got '" + format + "'");
   }
-  if (args.All("fetch").empty() && args.All("target").empty()) {
+  const bool saved_model = IsSavedModelDir(args.positional[0]);
+  if (!saved_model && args.All("fetch").empty() && args.All("target").empty()) {
     return Fail(cmd, kExitUsage, "nothing to run: give --fetch NAME (or --target NODE)");
   }
-
-  auto graph = LoadGraph(args.positional[0]);
-  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+  if (!saved_model && (args.Has("tags") || args.Has("signature"))) {
+    return Fail(cmd, kExitUsage, "--tags and --signature need a SavedModel directory");
+  }
 
   std::vector<Session::Feed> feeds;
   for (const std::string& f : args.All("feed")) {
@@ -114,21 +118,38 @@ int RunMain(const std::vector<std::string>& argv) {
     run_options.timeout_ms = std::atoll(args.Get("timeout-ms").c_str());
     if (run_options.timeout_ms <= 0) return Fail(cmd, kExitUsage, "--timeout-ms must be > 0");
   }
-  auto session = Session::Create(**graph, options);
-  if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
+  // A SavedModel serves a signature (its variables restored); a GraphDef runs as given.
+  std::unique_ptr<SavedModel> model;
+  std::unique_ptr<Session> owned_session;
+  std::vector<std::string> fetches = args.All("fetch"), labels = fetches;
+  if (saved_model) {
+    auto loaded = LoadSavedModelForRun(args, options, &feeds, &fetches, &labels);
+    if (!loaded.ok()) {
+      const std::string m(loaded.status().message());
+      const bool usage = absl::StartsWith(m, "--signature") || absl::StartsWith(m, "--tags");
+      return Fail(cmd, usage ? kExitUsage : kExitBadGraph, loaded.status());
+    }
+    model = *std::move(loaded);
+  } else {
+    auto graph = LoadGraph(args.positional[0]);
+    if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+    auto created = Session::Create(**graph, options);
+    if (!created.ok()) return Fail(cmd, kExitBadGraph, created.status());
+    owned_session = *std::move(created);
+  }
+  Session* session = model ? &model->session() : owned_session.get();
   if (args.Has("restore")) {
-    if (absl::Status r = RestoreAnyCheckpoint(**session, args.Get("restore")); !r.ok())
+    if (absl::Status r = RestoreAnyCheckpoint(*session, args.Get("restore")); !r.ok())
       return Fail(cmd, kExitBadInput, absl::StrCat("--restore: ", r.message()));
   }
 
   if (!args.All("init").empty()) {
-    if (auto r = (*session)->Run(run_options, feeds, {}, args.All("init"), nullptr); !r.ok()) {
+    if (auto r = session->Run(run_options, feeds, {}, args.All("init"), nullptr); !r.ok()) {
       return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed),
                   absl::StrCat("--init: ", r.status().message()));
     }
   }
-  const std::vector<std::string>& fetches = args.All("fetch");
-  auto outputs = (*session)->Run(run_options, feeds, fetches, args.All("target"), nullptr);
+  auto outputs = session->Run(run_options, feeds, fetches, args.All("target"), nullptr);
   if (!outputs.ok()) {
     absl::StatusCode code = outputs.status().code();
     bool input_problem =
@@ -139,7 +160,7 @@ int RunMain(const std::vector<std::string>& argv) {
   }
 
   if (args.Has("save")) {
-    if (absl::Status s = SaveTfCheckpoint(**session, args.Get("save")); !s.ok()) {
+    if (absl::Status s = SaveTfCheckpoint(*session, args.Get("save")); !s.ok()) {
       return Fail(cmd, kExitIoError, absl::StrCat("--save: ", s.message()));
     }
   }
@@ -157,13 +178,13 @@ int RunMain(const std::vector<std::string>& argv) {
     const Tensor& t = (*outputs)[i];
     std::string path;
     if (!out_dir.empty()) {
-      path = (std::filesystem::path(out_dir) / (TensorFileName(fetches[i]) + ".npy")).string();
+      path = (std::filesystem::path(out_dir) / (TensorFileName(labels[i]) + ".npy")).string();
       absl::Status w = WriteNpyFile(t, path);
       if (!w.ok()) return Fail(cmd, kExitIoError, w);
     }
     Summary s = Summarize(t);
     if (format == "text") {
-      std::printf("%s: %s %s  min=%.6g max=%.6g mean=%.6g  [%s]%s\n", fetches[i].c_str(),
+      std::printf("%s: %s %s  min=%.6g max=%.6g mean=%.6g  [%s]%s\n", labels[i].c_str(),
                   DataTypeName(t.dtype()).c_str(), t.shape().DebugString().c_str(), s.min, s.max,
                   s.mean, Values(t, 6).c_str(), path.empty() ? "" : (" -> " + path).c_str());
     } else {
@@ -171,7 +192,7 @@ int RunMain(const std::vector<std::string>& argv) {
       json += absl::StrFormat(
           "{\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [%s], \"min\": %.9g, \"max\": %.9g, "
           "\"mean\": %.9g, \"file\": %s}",
-          JsonEscape(fetches[i]), DataTypeName(t.dtype()),
+          JsonEscape(labels[i]), DataTypeName(t.dtype()),
           [&] {
             std::string dims;
             for (int d = 0; d < t.rank(); ++d) absl::StrAppend(&dims, d ? ", " : "", t.dim(d));
