@@ -76,6 +76,19 @@ TEST_CASE("quiver run DIR refuses wrong tags, signatures and feeds", "[cli][save
   CHECK(r.exit_code == 2);
 }
 
+TEST_CASE("quiver bench DIR times a SavedModel's signature", "[cli][saved_model]") {
+  auto r = RunCli("bench " + Model("mlp_ref") + XFeed() + " --iters 3 --warmup 1 --format json");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // serving_default: both matmuls (fused with their bias adds) and the softmax ran.
+  CHECK_THAT(r.out, Catch::Contains("\"iters\": 3") && Catch::Contains("\"op\": \"Softmax\"") &&
+                        Catch::Contains("\"op\": \"_FusedMatMul\""));
+  r = RunCli("bench " + Model("mlp_ref") + XFeed() + " --iters 3 --signature logits --format json");
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, !Catch::Contains("\"op\": \"Softmax\""));
+  CHECK(RunCli("bench " + Model("mlp_ref") + XFeed() + " --signature nope").exit_code == 2);
+}
+
 TEST_CASE("quiver inspect DIR lists MetaGraphs and signatures", "[cli][saved_model]") {
   auto r = RunCli("inspect " + Model("mlp_resource"));
   INFO(r.err);

@@ -9,6 +9,7 @@
 // --init runs the given targets once before warm-up (a training graph's variable initializer).
 // --restore sets the variables from a TF or Quiver checkpoint first (as `quiver run`).
 // --max-seconds stops the timed runs once they have taken that long (after at least 3).
+// GRAPH may be a SavedModel directory: its signature is timed (--tags, --signature, as `run`).
 // --optimize-level 0 times the graph as given; the default (1) is what a Session does: the
 // optimization pipeline (folding, fusion, ...) runs first; --disable PASS leaves one pass out.
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "graph/npy.h"
 #include "runtime/session.h"
 #include "runtime/tf_checkpoint.h"
+#include "tools/cli/cli_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -57,7 +59,7 @@ int BenchMain(const std::vector<std::string>& argv) {
       ParseArgs(argv,
                 {"feed", "fetch", "target", "init", "iters", "warmup", "profile-iters", "top",
                  "format", "inter-op-threads", "intra-op-threads", "max-seconds", "optimize-level",
-                 "restore", "disable"},
+                 "restore", "disable", "tags", "signature"},
                 {}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
@@ -73,12 +75,6 @@ int BenchMain(const std::vector<std::string>& argv) {
   }
   if (format != "text" && format != "json")
     return Fail(cmd, kExitUsage, "--format must be text or json");
-  if (args.All("fetch").empty() && args.All("target").empty()) {
-    return Fail(cmd, kExitUsage, "nothing to run: give --fetch NAME (or --target NODE)");
-  }
-
-  auto graph = LoadGraph(args.positional[0]);
-  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
   std::vector<Session::Feed> feeds;
   for (const std::string& f : args.All("feed")) {
     size_t eq = f.find('=');
@@ -107,10 +103,12 @@ int BenchMain(const std::vector<std::string>& argv) {
   if (options.inter_op_threads < 0 || options.intra_op_threads < 0) {
     return Fail(cmd, kExitUsage, "--inter-op-threads and --intra-op-threads must be >= 0");
   }
-  auto session = Session::Create(**graph, options);
-  if (!session.ok()) return Fail(cmd, kExitBadGraph, session.status());
+  // A SavedModel benchmarks its signature (--signature, --tags), a GraphDef the --fetch list.
+  auto model = OpenModel(args, options, &feeds);
+  if (!model.ok()) return Fail(cmd, OpenModelExitCode(model.status()), model.status());
+  Session* session = model->session;
   if (args.Has("restore")) {
-    if (absl::Status r = RestoreAnyCheckpoint(**session, args.Get("restore")); !r.ok())
+    if (absl::Status r = RestoreAnyCheckpoint(*session, args.Get("restore")); !r.ok())
       return Fail(cmd, kExitBadInput, absl::StrCat("--restore: ", r.message()));
   }
 
@@ -121,7 +119,7 @@ int BenchMain(const std::vector<std::string>& argv) {
   double init_ms = 0;
   if (!args.All("init").empty()) {
     auto start = std::chrono::steady_clock::now();
-    if (auto r = (*session)->Run(feeds, {}, args.All("init")); !r.ok()) {
+    if (auto r = session->Run(feeds, {}, args.All("init")); !r.ok()) {
       return Fail(cmd, RunFailureExitCode(r.status(), kExitRunFailed), r.status());
     }
     init_ms =
@@ -129,7 +127,7 @@ int BenchMain(const std::vector<std::string>& argv) {
   }
 
   auto run = [&](RunMetadata* meta) {
-    return (*session)->Run(feeds, args.All("fetch"), args.All("target"), meta);
+    return session->Run(feeds, model->fetches, args.All("target"), meta);
   };
   for (int i = 0; i < warmup; ++i) {
     if (auto r = run(nullptr); !r.ok())

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "graph/graphdef.h"
 #include "runtime/saved_model.h"
-#include "tools/cli/cli_saved_model.h"
+#include "tools/cli/cli_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 

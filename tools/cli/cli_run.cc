@@ -17,7 +17,7 @@
 #include "runtime/saved_model.h"
 #include "runtime/session.h"
 #include "runtime/tf_checkpoint.h"
-#include "tools/cli/cli_saved_model.h"
+#include "tools/cli/cli_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -72,13 +72,6 @@ int RunMain(const std::vector<std::string>& argv) {
   if (format != "text" && format != "json") {
     return Fail(cmd, kExitUsage, "--format must be text or json, got '" + format + "'");
   }
-  const bool saved_model = IsSavedModelDir(args.positional[0]);
-  if (!saved_model && args.All("fetch").empty() && args.All("target").empty()) {
-    return Fail(cmd, kExitUsage, "nothing to run: give --fetch NAME (or --target NODE)");
-  }
-  if (!saved_model && (args.Has("tags") || args.Has("signature"))) {
-    return Fail(cmd, kExitUsage, "--tags and --signature need a SavedModel directory");
-  }
 
   std::vector<Session::Feed> feeds;
   for (const std::string& f : args.All("feed")) {
@@ -119,25 +112,11 @@ int RunMain(const std::vector<std::string>& argv) {
     if (run_options.timeout_ms <= 0) return Fail(cmd, kExitUsage, "--timeout-ms must be > 0");
   }
   // A SavedModel serves a signature (its variables restored); a GraphDef runs as given.
-  std::unique_ptr<SavedModel> model;
-  std::unique_ptr<Session> owned_session;
-  std::vector<std::string> fetches = args.All("fetch"), labels = fetches;
-  if (saved_model) {
-    auto loaded = LoadSavedModelForRun(args, options, &feeds, &fetches, &labels);
-    if (!loaded.ok()) {
-      const std::string m(loaded.status().message());
-      const bool usage = absl::StartsWith(m, "--signature") || absl::StartsWith(m, "--tags");
-      return Fail(cmd, usage ? kExitUsage : kExitBadGraph, loaded.status());
-    }
-    model = *std::move(loaded);
-  } else {
-    auto graph = LoadGraph(args.positional[0]);
-    if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
-    auto created = Session::Create(**graph, options);
-    if (!created.ok()) return Fail(cmd, kExitBadGraph, created.status());
-    owned_session = *std::move(created);
-  }
-  Session* session = model ? &model->session() : owned_session.get();
+  auto model = OpenModel(args, options, &feeds);
+  if (!model.ok()) return Fail(cmd, OpenModelExitCode(model.status()), model.status());
+  Session* session = model->session;
+  const std::vector<std::string>& fetches = model->fetches;
+  const std::vector<std::string>& labels = model->labels;
   if (args.Has("restore")) {
     if (absl::Status r = RestoreAnyCheckpoint(*session, args.Get("restore")); !r.ok())
       return Fail(cmd, kExitBadInput, absl::StrCat("--restore: ", r.message()));

@@ -1,4 +1,4 @@
-#include "tools/cli/cli_saved_model.h"
+#include "tools/cli/cli_model.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "graph/graphdef.h"
 #include "graph/status_macros.h"
 #include "tools/cli/commands.h"
 
@@ -84,6 +85,36 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModelForRun(const Args& arg
     }
   }
   return *std::move(model);
+}
+
+absl::StatusOr<OpenedModel> OpenModel(const Args& args, const SessionOptions& options,
+                                      std::vector<Session::Feed>* feeds) {
+  OpenedModel m;
+  if (IsSavedModelDir(args.positional[0])) {
+    ASSIGN_OR_RETURN(m.saved_model,
+                     LoadSavedModelForRun(args, options, feeds, &m.fetches, &m.labels));
+    m.session = &m.saved_model->session();
+    return m;
+  }
+  if (args.All("fetch").empty() && args.All("target").empty()) {
+    return absl::InvalidArgumentError("nothing to run: give --fetch NAME (or --target NODE)");
+  }
+  if (args.Has("tags") || args.Has("signature")) {
+    return absl::InvalidArgumentError("--tags and --signature need a SavedModel directory");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> graph, LoadGraph(args.positional[0]));
+  ASSIGN_OR_RETURN(m.own_session, Session::Create(*graph, options));
+  m.session = m.own_session.get();
+  m.fetches = m.labels = args.All("fetch");
+  return m;
+}
+
+int OpenModelExitCode(const absl::Status& status) {
+  const std::string m(status.message());
+  for (const char* usage : {"--signature", "--tags", "nothing to run"}) {
+    if (absl::StartsWith(m, usage)) return kExitUsage;
+  }
+  return kExitBadGraph;
 }
 
 int InspectSavedModel(const std::string& dir, const std::string& format) {

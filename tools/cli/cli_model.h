@@ -1,5 +1,5 @@
-// SavedModel directories in the CLI: `quiver run DIR` serves a signature, `quiver inspect DIR`
-// lists the MetaGraphs and signatures (runtime/saved_model.h).
+// The model a CLI command runs: a GraphDef file, or a SavedModel directory (runtime/
+// saved_model.h) whose signature `run` and `bench` serve and whose MetaGraphs `inspect` lists.
 #pragma once
 
 #include <memory>
@@ -21,6 +21,21 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModelForRun(const Args& arg
                                                                  std::vector<Session::Feed>* feeds,
                                                                  std::vector<std::string>* fetches,
                                                                  std::vector<std::string>* labels);
+
+// What `run` and `bench` execute: the session, and the fetches with the names to print them
+// under. A GraphDef file gets a new session with `options` and fetches --fetch as given; a
+// SavedModel directory is loaded as LoadSavedModelForRun says.
+struct OpenedModel {
+  std::unique_ptr<SavedModel> saved_model;  // set for a SavedModel directory
+  std::unique_ptr<Session> own_session;     // set for a GraphDef file
+  Session* session = nullptr;
+  std::vector<std::string> fetches, labels;
+};
+absl::StatusOr<OpenedModel> OpenModel(const Args& args, const SessionOptions& options,
+                                      std::vector<Session::Feed>* feeds);
+// The exit code for a failed OpenModel: a usage error (a bad --tags or --signature), else a
+// bad graph.
+int OpenModelExitCode(const absl::Status& status);
 
 // `inspect` of a SavedModel: prints each MetaGraph's tags, node count and signatures.
 int InspectSavedModel(const std::string& dir, const std::string& format);
