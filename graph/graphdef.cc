@@ -23,6 +23,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "graph/function_inlining.h"
 #include "graph/resource_variable_lowering.h"
 #include "graph/status_macros.h"
 #include "graph/tensor_proto.h"
@@ -154,7 +155,7 @@ bool LooksLikeGraphDef(const tensorflow::GraphDef& gd, const std::string& bytes)
     if (!tf_field) return false;
     has_known_unknown = true;
   }
-  return has_known_unknown || gd.has_versions() || DeprecatedVersion(gd) != 0;
+  return has_known_unknown || gd.has_versions() || gd.has_library() || DeprecatedVersion(gd) != 0;
 }
 
 class CollectErrors : public google::protobuf::io::ErrorCollector {
@@ -228,6 +229,13 @@ absl::Status ImportGraphDef(const tensorflow::GraphDef& gd, Graph* graph) {
   if (graph->num_nodes() != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ImportGraphDef needs an empty graph; this one has ", graph->num_nodes(), " nodes"));
+  }
+  // tf.function calls are replaced by the functions' bodies first (graph/function_inlining.h).
+  if (HasFunctionCalls(gd)) {
+    tensorflow::GraphDef inlined = gd;
+    RETURN_IF_ERROR(InlineFunctionCalls(&inlined));
+    inlined.clear_library();
+    return ImportGraphDef(inlined, graph);
   }
   // TF2 resource variables (VarHandleOp, ReadVariableOp, ResourceApplyAdam, ...) are lowered
   // to the TF1 ref-variable ops first (graph/resource_variable_lowering.h); the lowered

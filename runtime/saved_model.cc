@@ -9,8 +9,10 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "graph/graphdef.h"
 #include "graph/status_macros.h"
 #include "proto/saved_model.pb.h"
@@ -21,8 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The call ops of TF2 SavedModels (tf.saved_model.save): the model lives in functions.
-constexpr const char* kFunctionCallOps[] = {"StatefulPartitionedCall", "PartitionedCall"};
+// TF's loader runs this signature itself at load time; it is not for callers.
+constexpr char kInitOpSignature[] = "__saved_model_init_op";
 
 std::string TagsString(const std::set<std::string>& tags) {
   return absl::StrCat("{", absl::StrJoin(tags, ", "), "}");
@@ -86,6 +88,7 @@ absl::StatusOr<std::vector<Signature>> SignaturesOf(const tensorflow::MetaGraphD
   const std::map<std::string, tensorflow::SignatureDef> defs(meta.signature_def().begin(),
                                                              meta.signature_def().end());
   for (const auto& [name, def] : defs) {
+    if (name == kInitOpSignature) continue;
     Signature s;
     s.name = name;
     s.method_name = def.method_name();
@@ -155,19 +158,69 @@ absl::StatusOr<tensorflow::GraphDef> PruneTo(const tensorflow::GraphDef& def,
   return out;
 }
 
-absl::Status RefuseFunctionModels(const tensorflow::GraphDef& def, const std::string& dir) {
-  for (const tensorflow::NodeDef& n : def.node()) {
-    for (const char* op : kFunctionCallOps) {
-      if (n.op() == op) {
-        return absl::UnimplementedError(absl::StrCat(
-            "'", dir, "' is a TF2 SavedModel (node '", n.name(), "' calls a function through ", op,
-            "); Quiver loads TF1-style SavedModels (tf.compat.v1.saved_model.Builder, "
-            "simple_save) and GraphDefs: export with tf.compat.v1, or freeze the function "
-            "into a GraphDef (convert_variables_to_constants_v2)"));
+// The restore call's body, for CheckpointKeysByVariable.
+struct RestoreFunction {
+  const tensorflow::NodeDef* call = nullptr;
+  const tensorflow::FunctionDef* fn = nullptr;
+  std::map<std::string, const tensorflow::NodeDef*> body;
+  // "node:out:i" or "node" in the body -> the node, following Identity chains.
+  const tensorflow::NodeDef* Source(std::string input, int* index) const {
+    for (int hops = 0; hops < 64; ++hops) {
+      const std::vector<std::string> parts = absl::StrSplit(input, ':');
+      auto it = body.find(parts[0]);
+      if (it == body.end()) return nullptr;
+      *index = 0;
+      if (parts.size() == 3 && !absl::SimpleAtoi(parts[2], index)) return nullptr;
+      if (it->second->op() != "Identity" || it->second->input_size() == 0) return it->second;
+      input = it->second->input(0);
+    }
+    return nullptr;
+  }
+};
+
+// TF2 SavedModels key their checkpoint by object path ("w1/.ATTRIBUTES/VARIABLE_VALUE"), not
+// by variable name. The MetaGraph's restore function says which key goes to which variable:
+// RestoreV2(prefix, tensor_names, ...) output i feeds AssignVariableOp(argument j, ...), and
+// the restore call passes the variable's VarHandleOp as argument j. TF1 MetaGraphs restore
+// through a NoOp: no map, the keys are the variable names. A pattern not recognised leaves
+// that variable out of the map (its restore then says which key it looked for).
+std::map<std::string, std::string> CheckpointKeysByVariable(const tensorflow::MetaGraphDef& meta) {
+  std::map<std::string, std::string> keys;
+  const tensorflow::GraphDef& graph = meta.graph_def();
+  RestoreFunction r;
+  const std::string restore = NodeNameOf(meta.saver_def().restore_op_name());
+  for (const tensorflow::NodeDef& n : graph.node()) {
+    if (n.name() == restore) r.call = &n;
+  }
+  if (r.call == nullptr) return keys;
+  auto f = r.call->attr().find("f");
+  if (f == r.call->attr().end()) return keys;
+  for (const tensorflow::FunctionDef& fn : graph.library().function()) {
+    if (fn.signature().name() == f->second.func().name()) r.fn = &fn;
+  }
+  if (r.fn == nullptr) return keys;
+  for (const tensorflow::NodeDef& n : r.fn->node_def()) r.body[n.name()] = &n;
+  for (const tensorflow::NodeDef& assign : r.fn->node_def()) {
+    if (assign.op() != "AssignVariableOp" || assign.input_size() < 2) continue;
+    int tensor = 0, unused = 0;
+    const tensorflow::NodeDef* restored = r.Source(assign.input(1), &tensor);
+    if (restored == nullptr || restored->op() != "RestoreV2" || restored->input_size() < 2) {
+      continue;
+    }
+    const tensorflow::NodeDef* names = r.Source(restored->input(1), &unused);
+    if (names == nullptr || names->op() != "Const") continue;
+    auto value = names->attr().find("value");
+    if (value == names->attr().end() || tensor >= value->second.tensor().string_val_size()) {
+      continue;
+    }
+    const auto& args = r.fn->signature().input_arg();
+    for (int j = 0; j < args.size() && j < r.call->input_size(); ++j) {
+      if (args[j].name() == assign.input(0)) {
+        keys[NodeNameOf(r.call->input(j))] = value->second.tensor().string_val(tensor);
       }
     }
   }
-  return absl::OkStatus();
+  return keys;
 }
 
 bool HasVariables(const Graph& graph) {
@@ -246,7 +299,6 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& ex
                                             " in SavedModel '", export_dir,
                                             "' (it has: ", absl::StrJoin(available, ", "), ")"));
   }
-  RETURN_IF_ERROR(RefuseFunctionModels(meta->graph_def(), export_dir));
   auto model = std::make_unique<SavedModel>();
   model->tags_ = options.tags;
   ASSIGN_OR_RETURN(model->signatures_, SignaturesOf(*meta));
@@ -273,7 +325,9 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& ex
   ASSIGN_OR_RETURN(model->session_, Session::Create(graph, options.session));
   if (HasVariables(model->session_->graph())) {
     const std::string prefix = (fs::path(export_dir) / "variables" / "variables").string();
-    if (absl::Status s = RestoreTfCheckpoint(*model->session_, prefix); !s.ok()) {
+    if (absl::Status s =
+            RestoreTfCheckpoint(*model->session_, prefix, CheckpointKeysByVariable(*meta));
+        !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("SavedModel '", export_dir,
                                                  "': restoring its variables: ", s.message()));
     }

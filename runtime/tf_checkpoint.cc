@@ -411,10 +411,16 @@ std::vector<GraphVariable> GraphVariables(const Graph& graph) {
   return vars;
 }
 
-// TF keys resource variables by shared_name and ref variables by op name: try both.
-const tensorflow::BundleEntryProto* FindEntry(const Bundle& bundle, const GraphVariable& v,
-                                              std::string* key) {
-  for (const std::string& name : {v.storage_name, v.node_name}) {
+// TF keys resource variables by shared_name and ref variables by op name: try both, after a
+// key the caller gave for this variable.
+const tensorflow::BundleEntryProto* FindEntry(
+    const Bundle& bundle, const GraphVariable& v,
+    const std::map<std::string, std::string>& key_by_variable, std::string* key) {
+  std::vector<std::string> candidates = {v.storage_name, v.node_name};
+  if (auto given = key_by_variable.find(v.node_name); given != key_by_variable.end()) {
+    candidates.insert(candidates.begin(), given->second);
+  }
+  for (const std::string& name : candidates) {
     auto it = bundle.entries.find(name);
     if (it != bundle.entries.end()) {
       *key = name;
@@ -468,12 +474,17 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadTfCheckpoint(
 }
 
 absl::Status RestoreTfCheckpoint(Session& session, const std::string& prefix) {
+  return RestoreTfCheckpoint(session, prefix, {});
+}
+
+absl::Status RestoreTfCheckpoint(Session& session, const std::string& prefix,
+                                 const std::map<std::string, std::string>& key_by_variable) {
   ASSIGN_OR_RETURN(Bundle bundle, OpenBundle(prefix));
   ShardReader shards(bundle);
   std::vector<std::pair<std::string, Tensor>> values;
   for (const GraphVariable& v : GraphVariables(session.graph())) {
     std::string key;
-    const tensorflow::BundleEntryProto* entry = FindEntry(bundle, v, &key);
+    const tensorflow::BundleEntryProto* entry = FindEntry(bundle, v, key_by_variable, &key);
     if (entry == nullptr) return MissingKey(bundle, v);
     RETURN_IF_ERROR(CheckMatchesVariable(bundle, key, *entry, v));
     ASSIGN_OR_RETURN(Tensor t, ReadEntry(bundle, shards, key, *entry));

@@ -16,6 +16,7 @@
 // bundles. Every malformed file gives an error naming the file and what is wrong.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +42,12 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadTfCheckpoint(
 // from a training checkpoint that also holds optimizer slots and a global step. Only the
 // entries restored are read from the data shards (and CRC-checked).
 absl::Status RestoreTfCheckpoint(Session& session, const std::string& prefix);
+// The same, with the checkpoint key of some variables given by node name: TF2 checkpoints key
+// variables by object path ("dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"), which a SavedModel's
+// restore function maps to its variables (runtime/saved_model.h). Variables not in the map
+// are looked up as above.
+absl::Status RestoreTfCheckpoint(Session& session, const std::string& prefix,
+                                 const std::map<std::string, std::string>& key_by_variable);
 
 // Restores from either format, for tools: PATH.index exists -> a TF bundle with prefix PATH
 // (PATH may also name the .index file itself); otherwise PATH is a Quiver checkpoint file

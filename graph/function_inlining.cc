@@ -1,0 +1,290 @@
+#include "graph/function_inlining.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "graph/op_registry.h"
+#include "graph/status_macros.h"
+
+namespace quiver {
+namespace {
+
+constexpr int kMaxDepth = 32;
+
+using Library = std::map<std::string, const tensorflow::FunctionDef*>;
+
+// Output args of the resource-variable ops, which the registry does not hold (the importer
+// lowers them after inlining, graph/resource_variable_lowering.h): all have one output.
+const std::map<std::string, std::string>& ResourceOpOutputs() {
+  static const auto* outputs = new std::map<std::string, std::string>{
+      {"VarHandleOp", "resource"},
+      {"ReadVariableOp", "value"},
+      {"VarIsInitializedOp", "is_initialized"},
+  };
+  return *outputs;
+}
+
+bool IsCallOp(const std::string& op) {
+  return op == "PartitionedCall" || op == "StatefulPartitionedCall";
+}
+
+Library MakeLibrary(const tensorflow::GraphDef& def) {
+  Library lib;
+  for (const tensorflow::FunctionDef& f : def.library().function()) {
+    lib.emplace(f.signature().name(), &f);
+  }
+  return lib;
+}
+
+// The function `node` calls: nullptr when it is no call; an error for a call whose function
+// is missing.
+absl::StatusOr<const tensorflow::FunctionDef*> CalledFunction(const tensorflow::NodeDef& node,
+                                                              const Library& lib) {
+  std::string name = node.op();
+  if (IsCallOp(node.op())) {
+    auto f = node.attr().find("f");
+    if (f == node.attr().end() || !f->second.has_func()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node '", node.name(), "' (", node.op(), ") has no function attr 'f'"));
+    }
+    name = f->second.func().name();
+  }
+  auto it = lib.find(name);
+  if (it != lib.end()) return it->second;
+  if (IsCallOp(node.op())) {
+    return absl::InvalidArgumentError(absl::StrCat("node '", node.name(), "' calls function '",
+                                                   name, "', which the graph's library lacks"));
+  }
+  return nullptr;
+}
+
+absl::Status BodyError(const tensorflow::FunctionDef& fn, const std::string& node,
+                       const std::string& why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("function '", fn.signature().name(), "', node '", node, "': ", why));
+}
+
+// How many tensors an output arg of a registered op stands for, given the node's attrs.
+int ArgLength(const ArgDef& arg, const tensorflow::NodeDef& node) {
+  auto attr = [&](const std::string& name) -> const tensorflow::AttrValue* {
+    auto it = node.attr().find(name);
+    return it == node.attr().end() ? nullptr : &it->second;
+  };
+  if (!arg.number_attr.empty()) {
+    const tensorflow::AttrValue* n = attr(arg.number_attr);
+    return n != nullptr ? static_cast<int>(n->i()) : 1;
+  }
+  if (!arg.type_list_attr.empty()) {
+    const tensorflow::AttrValue* types = attr(arg.type_list_attr);
+    return types != nullptr ? types->list().type_size() : 1;
+  }
+  return 1;
+}
+
+// The flat index of the first tensor of output arg `out_arg` of body node `node`.
+absl::StatusOr<int> OutputOffset(const tensorflow::FunctionDef& fn, const tensorflow::NodeDef& node,
+                                 const std::string& out_arg, const Library& lib) {
+  if (IsCallOp(node.op())) {
+    if (out_arg == "output") return 0;
+  } else if (auto called = lib.find(node.op()); called != lib.end()) {
+    const auto& outs = called->second->signature().output_arg();
+    for (int i = 0; i < outs.size(); ++i) {
+      if (outs[i].name() == out_arg) return i;
+    }
+  } else if (auto res = ResourceOpOutputs().find(node.op()); res != ResourceOpOutputs().end()) {
+    if (res->second == out_arg) return 0;
+  } else if (const OpDef* op = OpRegistry::Global().Find(node.op())) {
+    int offset = 0;
+    for (const ArgDef& arg : op->outputs) {
+      if (arg.name == out_arg) return offset;
+      offset += ArgLength(arg, node);
+    }
+  } else {
+    return BodyError(fn, node.name(), absl::StrCat("unknown op ", node.op()));
+  }
+  return BodyError(fn, node.name(),
+                   absl::StrCat("op ", node.op(), " has no output named '", out_arg, "'"));
+}
+
+// One call being inlined: the names it maps.
+struct Inlining {
+  const tensorflow::FunctionDef* fn;
+  const tensorflow::NodeDef* call;
+  std::string prefix;                                      // "<call name>/"
+  std::map<std::string, std::string> args;                 // function input arg -> graph tensor
+  std::map<std::string, const tensorflow::NodeDef*> body;  // body node name -> node
+};
+
+// "^x" -> the node name part of a graph tensor string.
+std::string NodeOfTensor(const std::string& tensor) {
+  std::string name = tensor[0] == '^' ? tensor.substr(1) : tensor;
+  return name.substr(0, name.find(':'));
+}
+
+// A body input in the function's naming -> the graph's.
+absl::StatusOr<std::string> TranslateInput(const Inlining& in, const tensorflow::NodeDef& node,
+                                           const std::string& input, const Library& lib) {
+  if (input.empty()) return BodyError(*in.fn, node.name(), "empty input name");
+  if (input[0] == '^') {
+    const std::string name = input.substr(1);
+    if (in.body.count(name)) return absl::StrCat("^", in.prefix, name);
+    if (auto a = in.args.find(name); a != in.args.end()) {
+      return absl::StrCat("^", NodeOfTensor(a->second));
+    }
+    return BodyError(*in.fn, node.name(), absl::StrCat("control input '", input, "' is unknown"));
+  }
+  const std::vector<std::string> parts = absl::StrSplit(input, ':');
+  if (parts.size() == 1) {
+    auto a = in.args.find(input);
+    if (a == in.args.end()) {
+      return BodyError(
+          *in.fn, node.name(),
+          absl::StrCat("input '", input, "' is neither an argument nor a node output"));
+    }
+    return a->second;
+  }
+  int index = 0;
+  auto src = in.body.find(parts[0]);
+  if (parts.size() != 3 || src == in.body.end() || !absl::SimpleAtoi(parts[2], &index) ||
+      index < 0) {
+    return BodyError(*in.fn, node.name(), absl::StrCat("input '", input, "' is malformed"));
+  }
+  ASSIGN_OR_RETURN(int offset, OutputOffset(*in.fn, *src->second, parts[1], lib));
+  return absl::StrCat(in.prefix, parts[0], ":", offset + index);
+}
+
+bool HasPlaceholderAttr(const tensorflow::NodeDef& node) {
+  for (const auto& [name, value] : node.attr()) {
+    if (value.value_case() == tensorflow::AttrValue::kPlaceholder) return true;
+  }
+  return false;
+}
+
+// The body nodes and the node that replaces the call, appended to `out`.
+absl::Status Inline(const tensorflow::NodeDef& call, const tensorflow::FunctionDef& fn,
+                    const Library& lib, std::vector<tensorflow::NodeDef>* out) {
+  Inlining in{&fn, &call, absl::StrCat(call.name(), "/"), {}, {}};
+  const auto& sig = fn.signature();
+  std::vector<std::string> data_inputs, control_inputs;
+  for (const std::string& i : call.input()) {
+    (!i.empty() && i[0] == '^' ? control_inputs : data_inputs).push_back(i);
+  }
+  if (static_cast<int>(data_inputs.size()) != sig.input_arg_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node '", call.name(), "' passes ", data_inputs.size(),
+                     " inputs to function '", sig.name(), "', which takes ", sig.input_arg_size()));
+  }
+  for (int i = 0; i < sig.input_arg_size(); ++i) {
+    const auto& arg = sig.input_arg(i);
+    if (!arg.number_attr().empty() || !arg.type_list_attr().empty()) {
+      return BodyError(fn, call.name(),
+                       absl::StrCat("list-typed argument '", arg.name(), "' is not supported"));
+    }
+    in.args[arg.name()] = data_inputs[i];
+  }
+  std::set<std::string> consumed;  // body nodes some body node reads or waits for
+  for (const tensorflow::NodeDef& n : fn.node_def()) {
+    in.body[n.name()] = &n;
+    for (const std::string& i : n.input()) consumed.insert(NodeOfTensor(i));
+  }
+  for (const tensorflow::NodeDef& n : fn.node_def()) {
+    if (HasPlaceholderAttr(n)) {
+      return BodyError(fn, n.name(),
+                       "an attr is a placeholder (the function needs instantiation with attrs)");
+    }
+    tensorflow::NodeDef copy = n;
+    copy.set_name(in.prefix + n.name());
+    if (copy.device().empty()) copy.set_device(call.device());
+    copy.clear_input();
+    for (const std::string& i : n.input()) {
+      ASSIGN_OR_RETURN(std::string translated, TranslateInput(in, n, i, lib));
+      copy.add_input(translated);
+    }
+    for (const std::string& c : control_inputs) copy.add_input(c);
+    out->push_back(std::move(copy));
+  }
+  // The call's replacement: the return values under the call's own name.
+  tensorflow::NodeDef result;
+  result.set_name(call.name());
+  result.set_device(call.device());
+  tensorflow::AttrValue types;
+  for (const auto& arg : sig.output_arg()) {
+    auto ret = fn.ret().find(arg.name());
+    if (ret == fn.ret().end()) {
+      return BodyError(fn, call.name(), absl::StrCat("output '", arg.name(), "' has no ret"));
+    }
+    if (arg.type() == tensorflow::DT_INVALID) {
+      return BodyError(fn, call.name(),
+                       absl::StrCat("output '", arg.name(), "' has no concrete type"));
+    }
+    ASSIGN_OR_RETURN(std::string tensor, TranslateInput(in, call, ret->second, lib));
+    result.add_input(tensor);
+    types.mutable_list()->add_type(arg.type());
+  }
+  result.set_op(sig.output_arg_size() > 0 ? "IdentityN" : "NoOp");
+  if (sig.output_arg_size() > 0) (*result.mutable_attr())["T"] = types;
+  // "^call" waits for the whole body, as a TF function call does: its control outputs and
+  // every body node no other body node waits for.
+  std::set<std::string> waits;
+  for (const auto& [name, node] : fn.control_ret()) waits.insert(node);
+  for (const tensorflow::NodeDef& n : fn.node_def()) {
+    if (!consumed.count(n.name())) waits.insert(n.name());
+  }
+  for (const std::string& w : waits) result.add_input(absl::StrCat("^", in.prefix, w));
+  out->push_back(std::move(result));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool HasFunctionCalls(const tensorflow::GraphDef& graph_def) {
+  if (graph_def.library().function_size() == 0) {
+    for (const tensorflow::NodeDef& n : graph_def.node()) {
+      if (IsCallOp(n.op())) return true;  // a call whose function is missing: an error later
+    }
+    return false;
+  }
+  const Library lib = MakeLibrary(graph_def);
+  for (const tensorflow::NodeDef& n : graph_def.node()) {
+    if (IsCallOp(n.op()) || lib.count(n.op())) return true;
+  }
+  return false;
+}
+
+absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nodes) {
+  // Points into graph_def's library, which inlining leaves alone.
+  const Library lib = MakeLibrary(*graph_def);
+  for (int depth = 0;; ++depth) {
+    std::vector<tensorflow::NodeDef> nodes;
+    bool inlined = false;
+    for (const tensorflow::NodeDef& n : graph_def->node()) {
+      ASSIGN_OR_RETURN(const tensorflow::FunctionDef* fn, CalledFunction(n, lib));
+      if (fn == nullptr) {
+        nodes.push_back(n);
+        continue;
+      }
+      if (depth == kMaxDepth) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("function calls nest deeper than ", kMaxDepth, " (node '", n.name(),
+                         "' calls '", fn->signature().name(), "'): a recursive function?"));
+      }
+      RETURN_IF_ERROR(Inline(n, *fn, lib, &nodes));
+      inlined = true;
+      if (nodes.size() > max_nodes) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("inlining function '", fn->signature().name(), "' (node '", n.name(),
+                         "') makes more than ", max_nodes, " nodes: a recursive function?"));
+      }
+    }
+    if (!inlined) return absl::OkStatus();
+    graph_def->clear_node();
+    for (tensorflow::NodeDef& n : nodes) *graph_def->add_node() = std::move(n);
+  }
+}
+
+}  // namespace quiver

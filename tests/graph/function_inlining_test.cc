@@ -1,0 +1,421 @@
+// Function-call inlining (graph/function_inlining.h) on hand-written GraphDefs: names and
+// inputs after inlining, multi-output and list-output offsets, nested and Defun-style calls,
+// the values a Session then computes (checked by hand), and every refusal.
+#include "graph/function_inlining.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "graph/graphdef.h"
+#include "runtime/session.h"
+
+namespace quiver {
+namespace {
+
+tensorflow::GraphDef Parse(const std::string& text) {
+  auto gd = ParseGraphDef(text, GraphDefFormat::kText, "test");
+  INFO(gd.status().ToString());
+  REQUIRE(gd.ok());
+  return *std::move(gd);
+}
+
+const tensorflow::NodeDef* Find(const tensorflow::GraphDef& gd, const std::string& name) {
+  for (const auto& n : gd.node()) {
+    if (n.name() == name) return &n;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Inputs(const tensorflow::GraphDef& gd, const std::string& name) {
+  const tensorflow::NodeDef* n = Find(gd, name);
+  REQUIRE(n != nullptr);
+  return {n->input().begin(), n->input().end()};
+}
+
+std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+// x -> call = F(x) with a control input on `ctl`; out = Relu(call:0) and out2 = call:1.
+// F(a): neg = Neg(a); sq = Square(neg); returns r0 = neg, r1 = sq.
+constexpr char kSimple[] = R"pb(
+  node {
+    name: "x"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+  }
+  node { name: "ctl" op: "NoOp" }
+  node {
+    name: "call"
+    op: "StatefulPartitionedCall"
+    input: "x"
+    input: "^ctl"
+    attr {
+      key: "f"
+      value { func { name: "F" } }
+    }
+    attr {
+      key: "Tin"
+      value { list { type: DT_FLOAT } }
+    }
+    attr {
+      key: "Tout"
+      value { list { type: DT_FLOAT type: DT_FLOAT } }
+    }
+  }
+  node {
+    name: "out"
+    op: "Relu"
+    input: "call"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "out2"
+    op: "Identity"
+    input: "call:1"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+  }
+  library {
+    function {
+      signature {
+        name: "F"
+        input_arg { name: "a" type: DT_FLOAT }
+        output_arg { name: "r0" type: DT_FLOAT }
+        output_arg { name: "r1" type: DT_FLOAT }
+      }
+      node_def {
+        name: "neg"
+        op: "Neg"
+        input: "a"
+        attr {
+          key: "T"
+          value { type: DT_FLOAT }
+        }
+      }
+      node_def {
+        name: "sq"
+        op: "Square"
+        input: "neg:y:0"
+        attr {
+          key: "T"
+          value { type: DT_FLOAT }
+        }
+      }
+      ret { key: "r0" value: "neg:y:0" }
+      ret { key: "r1" value: "sq:y:0" }
+    }
+  }
+)pb";
+
+TEST_CASE("a call becomes its body under the call's name, and an IdentityN of its results",
+          "[graph][functions]") {
+  tensorflow::GraphDef gd = Parse(kSimple);
+  REQUIRE(HasFunctionCalls(gd));
+  absl::Status s = InlineFunctionCalls(&gd);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK_FALSE(HasFunctionCalls(gd));
+  CHECK(Inputs(gd, "call/neg") == std::vector<std::string>{"x", "^ctl"});
+  CHECK(Inputs(gd, "call/sq") == std::vector<std::string>{"call/neg:0", "^ctl"});
+  const tensorflow::NodeDef* call = Find(gd, "call");
+  REQUIRE(call != nullptr);
+  CHECK(call->op() == "IdentityN");
+  // Results, then waits for the body's sinks (sq; neg is read by sq).
+  CHECK(Inputs(gd, "call") == std::vector<std::string>{"call/neg:0", "call/sq:0", "^call/sq"});
+  CHECK(call->attr().at("T").list().type_size() == 2);
+  // Consumers are untouched.
+  CHECK(Inputs(gd, "out") == std::vector<std::string>{"call"});
+
+  // Imported and run: out = relu(-x), out2 = x^2.
+  auto session = Session::Create(Parse(kSimple));
+  INFO(session.status().ToString());
+  REQUIRE(session.ok());
+  auto r = (*session)->Run({{"x", Tensor::FromVector<float>({-2, 3}, {2})}}, {"out", "out2"});
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CHECK((*r)[0].ToVector<float>() == std::vector<float>{2, 0});
+  CHECK((*r)[1].ToVector<float>() == std::vector<float>{4, 9});
+}
+
+// G(p, q) -> (loss, backprop, second) through a multi-output op and a list-output op;
+// F calls G through PartitionedCall; the graph calls F Defun-style (op = "F").
+constexpr char kNested[] = R"pb(
+  node {
+    name: "logits"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "labels"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_INT32 }
+    }
+  }
+  node { name: "f" op: "F" input: "logits" input: "labels" }
+  node {
+    name: "backprop"
+    op: "Identity"
+    input: "f:1"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+  }
+  library {
+    function {
+      signature {
+        name: "F"
+        input_arg { name: "l" type: DT_FLOAT }
+        input_arg { name: "y" type: DT_INT32 }
+        output_arg { name: "loss" type: DT_FLOAT }
+        output_arg { name: "grad" type: DT_FLOAT }
+        output_arg { name: "row1" type: DT_FLOAT }
+      }
+      node_def {
+        name: "g"
+        op: "PartitionedCall"
+        input: "l"
+        input: "y"
+        attr {
+          key: "f"
+          value { func { name: "G" } }
+        }
+      }
+      ret { key: "loss" value: "g:output:0" }
+      ret { key: "grad" value: "g:output:1" }
+      ret { key: "row1" value: "g:output:2" }
+    }
+    function {
+      signature {
+        name: "G"
+        input_arg { name: "p" type: DT_FLOAT }
+        input_arg { name: "q" type: DT_INT32 }
+        output_arg { name: "loss" type: DT_FLOAT }
+        output_arg { name: "backprop" type: DT_FLOAT }
+        output_arg { name: "second" type: DT_FLOAT }
+      }
+      node_def {
+        name: "xent"
+        op: "SparseSoftmaxCrossEntropyWithLogits"
+        input: "p"
+        input: "q"
+        attr {
+          key: "T"
+          value { type: DT_FLOAT }
+        }
+        attr {
+          key: "Tlabels"
+          value { type: DT_INT32 }
+        }
+      }
+      node_def {
+        name: "rows"
+        op: "Unpack"
+        input: "xent:backprop:0"
+        attr {
+          key: "T"
+          value { type: DT_FLOAT }
+        }
+        attr {
+          key: "num"
+          value { i: 2 }
+        }
+        attr {
+          key: "axis"
+          value { i: 0 }
+        }
+      }
+      ret { key: "loss" value: "xent:loss:0" }
+      ret { key: "backprop" value: "xent:backprop:0" }
+      ret { key: "second" value: "rows:output:1" }
+    }
+  }
+)pb";
+
+TEST_CASE("nested and Defun-style calls inline with output-arg offsets resolved",
+          "[graph][functions]") {
+  tensorflow::GraphDef gd = Parse(kNested);
+  REQUIRE(InlineFunctionCalls(&gd).ok());
+  // "xent:backprop:0" is output 1 of SparseSoftmaxCrossEntropyWithLogits (after "loss");
+  // "rows:output:1" is element 1 of Unpack's list.
+  CHECK(Inputs(gd, "f/g/rows") == std::vector<std::string>{"f/g/xent:1"});
+  CHECK(Inputs(gd, "f/g")[2] == "f/g/rows:1");
+  CHECK(Inputs(gd, "f") == std::vector<std::string>{"f/g:0", "f/g:1", "f/g:2", "^f/g"});
+
+  // logits [[0, ln 3], [0, 0]], labels [1, 0]: softmax rows [1/4, 3/4] and [1/2, 1/2];
+  // backprop = softmax - onehot; row 1 of it is [-1/2, 1/2].
+  auto session = Session::Create(Parse(kNested));
+  INFO(session.status().ToString());
+  REQUIRE(session.ok());
+  auto r = (*session)->Run(
+      {{"logits", Tensor::FromVector<float>({0, static_cast<float>(std::log(3.0)), 0, 0}, {2, 2})},
+       {"labels", Tensor::FromVector<int32_t>({1, 0}, {2})}},
+      {"f:0", "backprop", "f:2"});
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  const std::vector<float> loss = (*r)[0].ToVector<float>();
+  CHECK(loss[0] == Approx(-std::log(0.75)).epsilon(1e-6));
+  CHECK(loss[1] == Approx(std::log(2.0)).epsilon(1e-6));
+  const std::vector<float> grad = (*r)[1].ToVector<float>();
+  const std::vector<float> want = {0.25f, -0.25f, -0.5f, 0.5f};
+  for (int i = 0; i < 4; ++i) CHECK(grad[i] == Approx(want[i]).margin(1e-6));
+  const std::vector<float> row1 = (*r)[2].ToVector<float>();
+  CHECK(row1[0] == Approx(-0.5f).margin(1e-6));
+  CHECK(row1[1] == Approx(0.5f).margin(1e-6));
+}
+
+TEST_CASE("calls that cannot be inlined are refused naming the function and node",
+          "[graph][functions]") {
+  auto inline_error = [](const std::string& text) {
+    tensorflow::GraphDef gd = Parse(text);
+    absl::Status s = InlineFunctionCalls(&gd);
+    CHECK_FALSE(s.ok());
+    return Message(s);
+  };
+  const std::string x = R"pb(node {
+                               name: "x"
+                               op: "Placeholder"
+                               attr {
+                                 key: "dtype"
+                                 value { type: DT_FLOAT }
+                               }
+                             })pb";
+  CHECK_THAT(inline_error(x + R"pb(node {
+                                     name: "c"
+                                     op: "PartitionedCall"
+                                     input: "x"
+                                     attr {
+                                       key: "f"
+                                       value { func { name: "Nope" } }
+                                     }
+                                   })pb"),
+             Catch::Contains("node 'c' calls function 'Nope', which the graph's library lacks"));
+  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "PartitionedCall" input: "x" })pb"),
+             Catch::Contains("has no function attr 'f'"));
+  const std::string f_of_one = R"pb(
+    library {
+      function {
+        signature {
+          name: "F"
+          input_arg { name: "a" type: DT_FLOAT }
+          output_arg { name: "r" type: DT_FLOAT }
+        }
+        node_def {
+          name: "n"
+          op: "Neg"
+          input: "a"
+          attr {
+            key: "T"
+            value { placeholder: "T" }
+          }
+        }
+        ret { key: "r" value: "n:y:0" }
+      }
+    })pb";
+  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" input: "x" })pb" + f_of_one),
+             Catch::Contains("passes 2 inputs to function 'F', which takes 1"));
+  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" })pb" + f_of_one),
+             Catch::Contains("function 'F', node 'n': an attr is a placeholder"));
+  // F calls itself.
+  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" }
+                                   library {
+                                     function {
+                                       signature {
+                                         name: "F"
+                                         input_arg { name: "a" type: DT_FLOAT }
+                                         output_arg { name: "r" type: DT_FLOAT }
+                                       }
+                                       node_def { name: "again" op: "F" input: "a" }
+                                       ret { key: "r" value: "again:r:0" }
+                                     }
+                                   })pb"),
+             Catch::Contains("function calls nest deeper than 32") &&
+                 Catch::Contains("a recursive function?"));
+  // F calls itself twice: the node budget stops the doubling long before depth 32.
+  tensorflow::GraphDef twice = Parse(x + R"pb(node { name: "c" op: "F" input: "x" }
+                                              library {
+                                                function {
+                                                  signature {
+                                                    name: "F"
+                                                    input_arg { name: "a" type: DT_FLOAT }
+                                                    output_arg { name: "r" type: DT_FLOAT }
+                                                  }
+                                                  node_def { name: "one" op: "F" input: "a" }
+                                                  node_def { name: "two" op: "F" input: "a" }
+                                                  node_def {
+                                                    name: "pad0"
+                                                    op: "Neg"
+                                                    input: "a"
+                                                    attr {
+                                                      key: "T"
+                                                      value { type: DT_FLOAT }
+                                                    }
+                                                  }
+                                                  node_def {
+                                                    name: "pad1"
+                                                    op: "Neg"
+                                                    input: "a"
+                                                    attr {
+                                                      key: "T"
+                                                      value { type: DT_FLOAT }
+                                                    }
+                                                  }
+                                                  ret { key: "r" value: "one:r:0" }
+                                                }
+                                              })pb");
+  absl::Status budget = InlineFunctionCalls(&twice, /*max_nodes=*/4096);
+  CHECK(budget.code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(Message(budget), Catch::Contains("makes more than 4096 nodes"));
+  // An output arg the op does not have.
+  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" }
+                                   library {
+                                     function {
+                                       signature {
+                                         name: "F"
+                                         input_arg { name: "a" type: DT_FLOAT }
+                                         output_arg { name: "r" type: DT_FLOAT }
+                                       }
+                                       node_def {
+                                         name: "n"
+                                         op: "Neg"
+                                         input: "a"
+                                         attr {
+                                           key: "T"
+                                           value { type: DT_FLOAT }
+                                         }
+                                       }
+                                       ret { key: "r" value: "n:output:0" }
+                                     }
+                                   })pb"),
+             Catch::Contains("function 'F', node 'n': op Neg has no output named 'output'"));
+  // ImportGraphDef reports the same error for a graph that needs inlining.
+  Graph graph;
+  CHECK_THAT(Message(ImportGraphDef(Parse(x + R"pb(node {
+                                                     name: "c"
+                                                     op: "PartitionedCall"
+                                                     input: "x"
+                                                     attr {
+                                                       key: "f"
+                                                       value { func { name: "Nope" } }
+                                                     }
+                                                   })pb"),
+                                    &graph)),
+             Catch::Contains("which the graph's library lacks"));
+}
+
+}  // namespace
+}  // namespace quiver
