@@ -27,6 +27,8 @@ constexpr uint64_t kTableMagic = 0xdb4775248b80fb57ull;
 constexpr size_t kFooterBytes = 48;
 // After each block: a compression-type byte and the masked CRC-32C of block + type byte.
 constexpr size_t kBlockTrailerBytes = 5;
+// TF2's object-graph entry (a serialized TrackableObjectGraph in a string tensor).
+constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 // The format version TF's bundle writer stamps (kTensorBundleVersion).
 constexpr int kBundleVersion = 1;
 
@@ -430,7 +432,10 @@ const tensorflow::BundleEntryProto* FindEntry(
   return nullptr;
 }
 
-absl::Status MissingKey(const Bundle& bundle, const GraphVariable& v) {
+absl::Status MissingKey(const Bundle& bundle, const GraphVariable& v,
+                        const std::map<std::string, std::string>& key_by_variable) {
+  auto given = key_by_variable.find(v.node_name);
+  const std::string& wanted = given != key_by_variable.end() ? given->second : v.storage_name;
   std::string some;
   int shown = 0;
   for (const auto& [key, entry] : bundle.entries) {
@@ -441,7 +446,7 @@ absl::Status MissingKey(const Bundle& bundle, const GraphVariable& v) {
     absl::StrAppend(&some, shown > 1 ? ", " : "", key);
   }
   return absl::NotFoundError(absl::StrCat(
-      "Key ", v.storage_name, " not found in checkpoint '", bundle.prefix, "' (graph variable '",
+      "Key ", wanted, " not found in checkpoint '", bundle.prefix, "' (graph variable '",
       v.node_name, "'; the checkpoint has ", bundle.entries.size(), " tensors: ", some, ")"));
 }
 
@@ -467,6 +472,9 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadTfCheckpoint(
   ShardReader shards(bundle);
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const auto& [key, entry] : bundle.entries) {
+    // TF2 checkpoints describe their object graph in one string tensor: metadata for TF's
+    // object-based restore, not a value of the model.
+    if (key == kObjectGraphKey) continue;
     ASSIGN_OR_RETURN(Tensor t, ReadEntry(bundle, shards, key, entry));
     tensors.emplace_back(key, std::move(t));
   }
@@ -485,7 +493,7 @@ absl::Status RestoreTfCheckpoint(Session& session, const std::string& prefix,
   for (const GraphVariable& v : GraphVariables(session.graph())) {
     std::string key;
     const tensorflow::BundleEntryProto* entry = FindEntry(bundle, v, key_by_variable, &key);
-    if (entry == nullptr) return MissingKey(bundle, v);
+    if (entry == nullptr) return MissingKey(bundle, v, key_by_variable);
     RETURN_IF_ERROR(CheckMatchesVariable(bundle, key, *entry, v));
     ASSIGN_OR_RETURN(Tensor t, ReadEntry(bundle, shards, key, *entry));
     values.emplace_back(v.storage_name, std::move(t));

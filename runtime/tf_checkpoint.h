@@ -28,7 +28,8 @@
 
 namespace quiver {
 
-// Every tensor of the bundle, sorted by name (the header entry excluded).
+// Every tensor of the bundle, sorted by name (the header entry and TF2's object-graph
+// metadata "_CHECKPOINTABLE_OBJECT_GRAPH" excluded).
 absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadTfCheckpoint(
     const std::string& prefix);
 

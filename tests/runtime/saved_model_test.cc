@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "graph/builder.h"
 #include "graph/npy.h"
 #include "proto/saved_model.pb.h"
+#include "runtime/tf_checkpoint.h"
 #include "tests/tools/fixture_util.h"
 
 namespace quiver {
@@ -120,6 +122,39 @@ TEST_CASE("a TF2 SavedModel (a tf.Module's tf.function) serves TF's outputs", "[
   const Node* call = (*model)->session().graph().FindNode("StatefulPartitionedCall");
   REQUIRE(call != nullptr);
   CHECK(call->op() == "IdentityN");
+}
+
+TEST_CASE("a TF2 checkpoint reads by object path, without its object-graph metadata",
+          "[saved_model][tf_checkpoint]") {
+  auto tensors =
+      ReadTfCheckpoint((kData / "tf2_module" / "model" / "variables" / "variables").string());
+  INFO(tensors.status().ToString());
+  REQUIRE(tensors.ok());
+  std::vector<std::string> names;
+  for (const auto& [name, t] : *tensors) names.push_back(name);
+  CHECK(names ==
+        std::vector<std::string>{"b1/.ATTRIBUTES/VARIABLE_VALUE", "b2/.ATTRIBUTES/VARIABLE_VALUE",
+                                 "w1/.ATTRIBUTES/VARIABLE_VALUE", "w2/.ATTRIBUTES/VARIABLE_VALUE"});
+  CHECK((*tensors)[2].second.shape() == TensorShape({4, 6}));
+  // A key the restore function names but the checkpoint lacks is reported by that key.
+  Graph graph;
+  GraphBuilder b(&graph);
+  b.Variable(b.Zeros({4, 6}), "w1");
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(graph);
+  REQUIRE(session.ok());
+  absl::Status s = RestoreTfCheckpoint(
+      **session, (kData / "tf2_module" / "model" / "variables" / "variables").string(),
+      {{"w1", "encoder/w1/.ATTRIBUTES/VARIABLE_VALUE"}});
+  CHECK_THAT(Message(s), Catch::Contains("Key encoder/w1/.ATTRIBUTES/VARIABLE_VALUE not found"));
+  // The right key restores.
+  REQUIRE(RestoreTfCheckpoint(**session,
+                              (kData / "tf2_module" / "model" / "variables" / "variables").string(),
+                              {{"w1", "w1/.ATTRIBUTES/VARIABLE_VALUE"}})
+              .ok());
+  auto w1 = (*session)->Run({}, {"w1"});
+  REQUIRE(w1.ok());
+  CHECK((*w1)[0].ToVector<float>() == (*tensors)[2].second.ToVector<float>());
 }
 
 TEST_CASE("a Keras 3 Model.export SavedModel (a small CNN) serves TF's outputs", "[saved_model]") {
