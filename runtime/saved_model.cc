@@ -210,7 +210,8 @@ std::map<std::string, std::string> CheckpointKeysByVariable(const tensorflow::Me
     const tensorflow::NodeDef* names = r.Source(restored->input(1), &unused);
     if (names == nullptr || names->op() != "Const") continue;
     auto value = names->attr().find("value");
-    if (value == names->attr().end() || tensor >= value->second.tensor().string_val_size()) {
+    if (value == names->attr().end() || tensor < 0 ||
+        tensor >= value->second.tensor().string_val_size()) {
       continue;
     }
     const auto& args = r.fn->signature().input_arg();

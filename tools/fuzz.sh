@@ -4,6 +4,7 @@
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   targets: graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer tf_checkpoint_fuzzer
+#            saved_model_fuzzer
 #            (default: all)
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_NICE (default 10), FUZZ_JOBS (build
@@ -21,7 +22,8 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer tf_checkpoint_fuzzer)
+  targets=(graphdef_fuzzer graphdef_text_fuzzer optimize_fuzzer npy_fuzzer tf_checkpoint_fuzzer
+           saved_model_fuzzer)
 fi
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 nice_level=${FUZZ_NICE:-10}
@@ -100,6 +102,11 @@ seeds_for() {
         checkpoint_seed $repair $ckpt/sharded/model.ckpt.index \
           $ckpt/sharded/model.ckpt.data-00000-of-00002 \
           $ckpt/sharded/model.ckpt.data-00001-of-00002 >"$dir/sharded_repair$repair.ckpt"
+      done ;;
+    saved_model_fuzzer)
+      # The TF1 and TF2 SavedModels (TF2: function libraries, object-path checkpoint keys).
+      for f in tests/data/saved_model/*/model/saved_model.pb; do
+        cp "$f" "$dir/seed$((i++)).pb"
       done ;;
   esac
   if [ -d "tests/data/fuzz_regressions/$target" ]; then

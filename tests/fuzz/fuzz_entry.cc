@@ -30,8 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto outcome = quiver::fuzz::NpyParse(bytes);
 #elif QUIVER_FUZZ_TARGET == 5  // tf_checkpoint_fuzzer
   const auto outcome = quiver::fuzz::TfCheckpointRead(bytes);
+#elif QUIVER_FUZZ_TARGET == 6  // saved_model_fuzzer
+  const auto outcome = quiver::fuzz::SavedModelLoad(bytes, QUIVER_FUZZ_VARIABLES_DIR);
 #else
-#error "QUIVER_FUZZ_TARGET must be 1-5"
+#error "QUIVER_FUZZ_TARGET must be 1-6"
 #endif
   if (!outcome.violation.empty()) {
     std::fprintf(stderr, "fuzz invariant failed: %s\n", outcome.violation.c_str());

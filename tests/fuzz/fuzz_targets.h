@@ -26,6 +26,7 @@
 #include "passes/pass_manager.h"
 #include "proto/tensor_bundle.pb.h"
 #include "runtime/crc32c.h"
+#include "runtime/saved_model.h"
 #include "runtime/tf_checkpoint.h"
 
 namespace quiver::fuzz {
@@ -360,6 +361,43 @@ inline Outcome TfCheckpointRead(const std::string& input) {
         if (b[j] > 1)
           return {absl::OkStatus(),
                   absl::StrCat("bool tensor '", name, "' holds ", static_cast<int>(b[j]))};
+      }
+    }
+  }
+  return {absl::OkStatus(), ""};
+}
+
+// saved_model.pb bytes -> LoadSavedModel, in a per-process directory with the variables of
+// the TF1 ref-variable fixture copied in when `variables_dir` is given (so loads get past the
+// restore). A loaded model must list no signature whose tensors its session cannot find.
+inline Outcome SavedModelLoad(const std::string& bytes, const std::string& variables_dir = "") {
+  namespace fs = std::filesystem;
+  static const fs::path dir = [] {
+    fs::path d =
+        fs::temp_directory_path() / ("quiver_saved_model_fuzz_" + std::to_string(getpid()));
+    fs::create_directories(d);
+    static const std::string to_remove = d.string();
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(to_remove, ec);
+    });
+    return d;
+  }();
+  std::error_code ec;
+  std::ofstream(dir / "saved_model.pb", std::ios::binary | std::ios::trunc) << bytes;
+  if (!variables_dir.empty() && !fs::exists(dir / "variables", ec)) {
+    fs::copy(variables_dir, dir / "variables", fs::copy_options::recursive, ec);
+  }
+  auto model = LoadSavedModel(dir.string());
+  if (!model.ok()) return {model.status(), ""};
+  for (const Signature& s : (*model)->signatures()) {
+    for (const auto* list : {&s.inputs, &s.outputs}) {
+      for (const SignatureTensor& t : *list) {
+        const std::string node = t.tensor.substr(0, t.tensor.find(':'));
+        if ((*model)->session().graph().FindNode(node) == nullptr) {
+          return {absl::OkStatus(), absl::StrCat("signature ", s.name, " names ", t.tensor,
+                                                 ", which the loaded graph lacks")};
+        }
       }
     }
   }

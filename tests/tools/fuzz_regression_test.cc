@@ -133,6 +133,31 @@ TEST_CASE("The TF checkpoint harness reads the TF-written bundles it is seeded w
   }
 }
 
+TEST_CASE("The SavedModel harness loads the TF-written models it is seeded with",
+          "[fuzz][saved_model]") {
+  // As tools/fuzz.sh seeds saved_model_fuzzer. With the TF1 models' variables next to them
+  // (both name theirs W1, b1, W2, b2) they load; the TF2 ones load up to their restore, which
+  // names the object-path key it did not find.
+  const fs::path data = fs::path(QUIVER_TEST_DATA_DIR) / "saved_model";
+  const std::string variables = (data / "mlp_ref" / "model" / "variables").string();
+  for (const char* name : {"mlp_ref", "mlp_resource", "tf2_module", "keras_cnn"}) {
+    INFO(name);
+    const fuzz::Outcome outcome =
+        fuzz::SavedModelLoad(ReadBytes(data / name / "model" / "saved_model.pb"), variables);
+    INFO(outcome.status.ToString());
+    CHECK(outcome.violation.empty());
+    if (std::string(name).starts_with("mlp_")) {
+      CHECK(outcome.status.ok());
+    } else {
+      CHECK_THAT(std::string(outcome.status.message()),
+                 Catch::Contains("restoring its variables") && Catch::Contains("not found"));
+    }
+  }
+  for (const auto& file : Inputs("saved_model_fuzzer")) {
+    CHECK_OUTCOME(file, fuzz::SavedModelLoad(ReadBytes(file), variables));
+  }
+}
+
 TEST_CASE("Fuzz harnesses accept the fixtures they are seeded with", "[fuzz]") {
   // The seeds must import cleanly, or the fuzzers start from nothing.
   const fs::path tf = fs::path(QUIVER_TEST_DATA_DIR) / "tf";
