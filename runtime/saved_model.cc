@@ -286,8 +286,17 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> SavedModel::Run(
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& export_dir,
-                                                           const SavedModelOptions& options) {
+namespace {
+
+// The chosen MetaGraph's graph, pruned and imported, with what a SavedModel keeps of it.
+struct LoadedGraph {
+  std::unique_ptr<Graph> graph;
+  std::vector<Signature> signatures;
+  std::map<std::string, std::string> checkpoint_keys;  // variable node -> checkpoint key
+};
+
+absl::StatusOr<LoadedGraph> LoadMetaGraph(const std::string& export_dir,
+                                          const SavedModelOptions& options) {
   ASSIGN_OR_RETURN(tensorflow::SavedModel proto, ReadSavedModelProto(export_dir));
   const tensorflow::MetaGraphDef* meta = nullptr;
   std::vector<std::string> available;
@@ -300,12 +309,10 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& ex
                                             " in SavedModel '", export_dir,
                                             "' (it has: ", absl::StrJoin(available, ", "), ")"));
   }
-  auto model = std::make_unique<SavedModel>();
-  model->tags_ = options.tags;
-  ASSIGN_OR_RETURN(model->signatures_, SignaturesOf(*meta));
-
+  LoadedGraph out;
+  ASSIGN_OR_RETURN(out.signatures, SignaturesOf(*meta));
   std::vector<std::pair<std::string, std::string>> roots;
-  for (const Signature& s : model->signatures_) {
+  for (const Signature& s : out.signatures) {
     for (const auto* list : {&s.inputs, &s.outputs}) {
       for (const SignatureTensor& t : *list) {
         roots.emplace_back(absl::StrCat("signature '", s.name, "' tensor '", t.key, "'"), t.tensor);
@@ -319,15 +326,32 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& ex
         "' has no signatures: name the tensors to run (SavedModelOptions::keep, or --fetch)"));
   }
   ASSIGN_OR_RETURN(tensorflow::GraphDef pruned, PruneTo(meta->graph_def(), roots));
-  Graph graph;
-  if (absl::Status s = ImportGraphDef(pruned, &graph); !s.ok()) {
+  out.graph = std::make_unique<Graph>();
+  if (absl::Status s = ImportGraphDef(pruned, out.graph.get()); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("SavedModel '", export_dir, "': ", s.message()));
   }
-  ASSIGN_OR_RETURN(model->session_, Session::Create(graph, options.session));
+  out.checkpoint_keys = CheckpointKeysByVariable(*meta);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Graph>> LoadSavedModelGraph(const std::string& export_dir,
+                                                           const SavedModelOptions& options) {
+  ASSIGN_OR_RETURN(LoadedGraph loaded, LoadMetaGraph(export_dir, options));
+  return std::move(loaded.graph);
+}
+
+absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& export_dir,
+                                                           const SavedModelOptions& options) {
+  ASSIGN_OR_RETURN(LoadedGraph loaded, LoadMetaGraph(export_dir, options));
+  auto model = std::make_unique<SavedModel>();
+  model->tags_ = options.tags;
+  model->signatures_ = std::move(loaded.signatures);
+  ASSIGN_OR_RETURN(model->session_, Session::Create(*loaded.graph, options.session));
   if (HasVariables(model->session_->graph())) {
     const std::string prefix = (fs::path(export_dir) / "variables" / "variables").string();
-    if (absl::Status s =
-            RestoreTfCheckpoint(*model->session_, prefix, CheckpointKeysByVariable(*meta));
+    if (absl::Status s = RestoreTfCheckpoint(*model->session_, prefix, loaded.checkpoint_keys);
         !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("SavedModel '", export_dir,
                                                  "': restoring its variables: ", s.message()));

@@ -75,6 +75,12 @@ bool IsSavedModelDir(const std::string& path);
 absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModel(const std::string& export_dir,
                                                            const SavedModelOptions& options = {});
 
+// The graph LoadSavedModel would run (MetaGraph chosen by tags, pruned to the signatures and
+// `keep`, function calls inlined), without a session or variable values: what `quiver place`
+// and `quiver optimize` analyse. options.session is not used.
+absl::StatusOr<std::unique_ptr<Graph>> LoadSavedModelGraph(const std::string& export_dir,
+                                                           const SavedModelOptions& options = {});
+
 // What `quiver inspect` shows of a SavedModel without loading it: each MetaGraph's tags and
 // signatures (TF's `saved_model_cli show --all`).
 struct MetaGraphSummary {

@@ -503,6 +503,9 @@ TEST_CASE("TensorFlow-written graphs survive import and export", "[graphdef]") {
     INFO(entry.path().string());
     auto original = ReadGraphDefFile(entry.path().string());
     REQUIRE(original.ok());
+    // Function calls are inlined on import, so the graph changes by design
+    // (tests/graph/function_inlining_test.cc checks that rewrite).
+    if (original->library().function_size() > 0) continue;
     Graph g;
     absl::Status s = ImportGraphDef(*original, &g);
     // Fixtures may be ahead of the op registry; those are other tests' business.

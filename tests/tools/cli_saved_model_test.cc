@@ -89,6 +89,29 @@ TEST_CASE("quiver bench DIR times a SavedModel's signature", "[cli][saved_model]
   CHECK(RunCli("bench " + Model("mlp_ref") + XFeed() + " --signature nope").exit_code == 2);
 }
 
+TEST_CASE("quiver place and optimize take a SavedModel directory", "[cli][saved_model]") {
+  // The TF2 model's graph after inlining: its MatMuls under the call's name, no call left.
+  auto r = RunCli("place " + Model("tf2_module") + " --format json");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("StatefulPartitionedCall/StatefulPartitionedCall/MatMul") &&
+                        !Catch::Contains("\"op\": \"StatefulPartitionedCall\""));
+  const std::string out = (cli_test::ProcessTempDir() / "optimized_saved_model.pb").string();
+  r = RunCli("optimize " + Model("mlp_ref") + " -o " + out + " --fetch probs");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // The optimized serving graph is a plain GraphDef that still computes TF's probabilities
+  // once its variables are restored from the SavedModel's checkpoint.
+  const fs::path out_dir = cli_test::ProcessTempDir() / "optimized_out";
+  fs::remove_all(out_dir);
+  r = RunCli("run " + out + XFeed() + " --fetch probs --restore " + Model("mlp_ref") +
+             "/variables/variables --out " + out_dir.string());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_OUTPUT(out_dir, "probs.npy", "mlp_ref/expected_serving_default_probs.npy");
+  CHECK(RunCli("place " + Model("mlp_ref") + " --tags gpu").exit_code == 2);
+}
+
 TEST_CASE("quiver inspect DIR lists MetaGraphs and signatures", "[cli][saved_model]") {
   auto r = RunCli("inspect " + Model("mlp_resource"));
   INFO(r.err);

@@ -35,32 +35,52 @@ std::string TensorLine(const SignatureTensor& t) {
                          t.shape.DebugString());
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModelForRun(const Args& args,
-                                                                 const SessionOptions& options,
-                                                                 std::vector<Session::Feed>* feeds,
-                                                                 std::vector<std::string>* fetches,
-                                                                 std::vector<std::string>* labels) {
+// --tags (default serve) and the --fetch/--target names as what the loaded graph keeps.
+SavedModelOptions SavedModelOptionsFrom(const Args& args) {
   SavedModelOptions load;
-  load.session = options;
   if (args.Has("tags")) {
     load.tags.clear();
     for (const auto& t : absl::StrSplit(args.Get("tags"), ',', absl::SkipEmpty())) {
       load.tags.insert(std::string(t));
     }
   }
-  const bool explicit_run = !args.All("fetch").empty() || !args.All("target").empty();
   for (const std::string& name : args.All("fetch")) load.keep.push_back(name);
   for (const std::string& name : args.All("target")) load.keep.push_back(name);
-  auto model = LoadSavedModel(args.positional[0], load);
-  if (!model.ok()) {
-    // A tag set the model does not have is the caller's choice to fix, like a bad flag.
-    if (absl::StrContains(model.status().message(), "no MetaGraph tagged")) {
-      return absl::InvalidArgumentError(absl::StrCat("--tags: ", model.status().message()));
-    }
-    return model.status();
+  return load;
+}
+
+// A tag set the model does not have is the caller's choice to fix, like a bad flag.
+absl::Status TagsAsUsage(const absl::Status& s) {
+  if (absl::StrContains(s.message(), "no MetaGraph tagged")) {
+    return absl::InvalidArgumentError(absl::StrCat("--tags: ", s.message()));
   }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Graph>> LoadGraphOrSavedModel(const Args& args) {
+  if (!IsSavedModelDir(args.positional[0])) {
+    if (args.Has("tags")) {
+      return absl::InvalidArgumentError("--tags needs a SavedModel directory");
+    }
+    return LoadGraph(args.positional[0]);
+  }
+  auto graph = LoadSavedModelGraph(args.positional[0], SavedModelOptionsFrom(args));
+  if (!graph.ok()) return TagsAsUsage(graph.status());
+  return graph;
+}
+
+absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModelForRun(const Args& args,
+                                                                 const SessionOptions& options,
+                                                                 std::vector<Session::Feed>* feeds,
+                                                                 std::vector<std::string>* fetches,
+                                                                 std::vector<std::string>* labels) {
+  SavedModelOptions load = SavedModelOptionsFrom(args);
+  load.session = options;
+  const bool explicit_run = !args.All("fetch").empty() || !args.All("target").empty();
+  auto model = LoadSavedModel(args.positional[0], load);
+  if (!model.ok()) return TagsAsUsage(model.status());
   const Signature* sig = nullptr;
   if (!explicit_run || args.Has("signature")) {
     auto chosen = ChooseSignature(**model, args);

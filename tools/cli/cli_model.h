@@ -37,6 +37,10 @@ absl::StatusOr<OpenedModel> OpenModel(const Args& args, const SessionOptions& op
 // bad graph.
 int OpenModelExitCode(const absl::Status& status);
 
+// The graph `place` and `optimize` analyse: a GraphDef file's, or a SavedModel directory's
+// (--tags; pruned to its signatures and the --fetch/--target names, calls inlined).
+absl::StatusOr<std::unique_ptr<Graph>> LoadGraphOrSavedModel(const Args& args);
+
 // `inspect` of a SavedModel: prints each MetaGraph's tags, node count and signatures.
 int InspectSavedModel(const std::string& dir, const std::string& format);
 

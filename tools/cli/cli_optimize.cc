@@ -21,6 +21,7 @@
 #include "passes/channels_first_lowering.h"
 #include "passes/memory_planning_pass.h"
 #include "passes/pass_manager.h"
+#include "tools/cli/cli_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -35,7 +36,8 @@ int OptimizeMain(const std::vector<std::string>& argv_in) {
   for (const std::string& a : argv_in) argv.push_back(a == "-o" ? "--out" : a);
   Args args;
   absl::Status parsed = ParseArgs(
-      argv, {"out", "fetch", "feed", "target", "disable", "level", "dump-after", "dump-dir"},
+      argv,
+      {"out", "fetch", "feed", "target", "disable", "level", "dump-after", "dump-dir", "tags"},
       {"report"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
@@ -65,8 +67,8 @@ int OptimizeMain(const std::vector<std::string>& argv_in) {
     return Fail(cmd, kExitUsage, "--dump-after and --dump-dir go together");
   }
 
-  auto graph = LoadGraph(args.positional[0]);
-  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+  auto graph = LoadGraphOrSavedModel(args);
+  if (!graph.ok()) return Fail(cmd, OpenModelExitCode(graph.status()), graph.status());
 
   PassContext ctx;
   ctx.fetches = args.All("fetch");

@@ -18,6 +18,7 @@
 #include "passes/placement_report.h"
 #include "passes/placer.h"
 #include "runtime/step_graph.h"
+#include "tools/cli/cli_model.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 #ifdef QUIVER_WITH_CUDA
@@ -30,7 +31,8 @@ int PlaceMain(const std::vector<std::string>& argv) {
   const std::string cmd = "place";
   Args args;
   absl::Status parsed = ParseArgs(
-      argv, {"format", "virtual-devices", "gpus", "fetch", "target", "feed", "optimize-level"},
+      argv,
+      {"format", "virtual-devices", "gpus", "fetch", "target", "feed", "optimize-level", "tags"},
       {"soft", "log"}, &args);
   if (!parsed.ok()) return Fail(cmd, kExitUsage, parsed);
   if (args.positional.size() != 1) return Fail(cmd, kExitUsage, "expected exactly one GRAPH file");
@@ -63,8 +65,8 @@ int PlaceMain(const std::vector<std::string>& argv) {
                 "--feed and --optimize-level describe a step: add --fetch/--target");
   }
 
-  auto graph = LoadGraph(args.positional[0]);
-  if (!graph.ok()) return Fail(cmd, kExitBadGraph, graph.status());
+  auto graph = LoadGraphOrSavedModel(args);
+  if (!graph.ok()) return Fail(cmd, OpenModelExitCode(graph.status()), graph.status());
   DeviceSetOptions device_options;
   device_options.num_virtual_cpus = virtual_devices;
   auto devices = DeviceSet::Create(device_options);

@@ -36,6 +36,7 @@ inline constexpr char kUsage[] =
     "  inspect GRAPH|SAVED_MODEL_DIR [--format text|json]\n"
     "      Inputs (dtype, shape), outputs, op histogram, parameter count and bytes; for a\n"
     "      SavedModel, each MetaGraph's tags and signatures.\n"
+    "      (place, optimize and bench also take a SAVED_MODEL_DIR, with --tags a,b.)\n"
     "  place GRAPH [--virtual-devices N] [--gpus N] [--soft] [--log] [--format text|json|dot|svg]\n"
     "        [--fetch NAME ... --target NODE ... --feed NAME[=DIMS] ... --optimize-level 0|1]\n"
     "      Placement analysis: every node's device and why, per-device op counts and FLOPs,\n"
