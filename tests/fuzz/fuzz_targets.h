@@ -283,20 +283,27 @@ inline std::string TfCheckpointInput(bool repair, const std::vector<std::string>
   return input;
 }
 
+// A temporary directory for this process (`stem` + pid), removed at exit.
+inline std::filesystem::path ProcessScratchDir(const std::string& stem) {
+  namespace fs = std::filesystem;
+  fs::path d = fs::temp_directory_path() / (stem + std::to_string(getpid()));
+  fs::create_directories(d);
+  static std::vector<std::string>* to_remove = new std::vector<std::string>;
+  if (to_remove->empty()) {
+    std::atexit([] {
+      std::error_code ec;
+      for (const std::string& p : *to_remove) fs::remove_all(p, ec);
+    });
+  }
+  to_remove->push_back(d.string());
+  return d;
+}
+
 // The bundle of `input` written to a per-process temporary directory; its prefix. Files of the
 // previous input are removed first.
 inline std::string WriteTfCheckpoint(const std::string& input) {
   namespace fs = std::filesystem;
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("quiver_tf_ckpt_fuzz_" + std::to_string(getpid()));
-    fs::create_directories(d);
-    static const std::string to_remove = d.string();
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(to_remove, ec);
-    });
-    return d;
-  }();
+  static const fs::path dir = ProcessScratchDir("quiver_tf_ckpt_fuzz_");
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove(entry.path(), ec);
 
@@ -372,17 +379,7 @@ inline Outcome TfCheckpointRead(const std::string& input) {
 // restore). A loaded model must list no signature whose tensors its session cannot find.
 inline Outcome SavedModelLoad(const std::string& bytes, const std::string& variables_dir = "") {
   namespace fs = std::filesystem;
-  static const fs::path dir = [] {
-    fs::path d =
-        fs::temp_directory_path() / ("quiver_saved_model_fuzz_" + std::to_string(getpid()));
-    fs::create_directories(d);
-    static const std::string to_remove = d.string();
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(to_remove, ec);
-    });
-    return d;
-  }();
+  static const fs::path dir = ProcessScratchDir("quiver_saved_model_fuzz_");
   std::error_code ec;
   std::ofstream(dir / "saved_model.pb", std::ios::binary | std::ios::trunc) << bytes;
   if (!variables_dir.empty() && !fs::exists(dir / "variables", ec)) {

@@ -278,6 +278,33 @@ TEST_CASE("nested and Defun-style calls inline with output-arg offsets resolved"
   CHECK(row1[1] == Approx(0.5f).margin(1e-6));
 }
 
+// x (float) feeding `call_node`, then `library`.
+std::string GraphCalling(const std::string& call_node, const std::string& library = "") {
+  return R"pb(node {
+                name: "x"
+                op: "Placeholder"
+                attr {
+                  key: "dtype"
+                  value { type: DT_FLOAT }
+                }
+              })pb" +
+         call_node + library;
+}
+
+// A library with F(a: float) -> r: float, whose body is `body` and whose r is `ret`. (Plain
+// strings: clang-format would reflow partial text protos in R"pb(...)pb" literals.)
+std::string LibraryF(const std::string& body, const std::string& ret) {
+  return "library { function { signature { name: 'F' input_arg { name: 'a' type: DT_FLOAT } "
+         "output_arg { name: 'r' type: DT_FLOAT } } " +
+         body + " ret { key: 'r' value: '" + ret + "' } } }";
+}
+
+// A body node `name` = Neg(a), its T attr given as `t` ("type: DT_FLOAT" or a placeholder).
+std::string Neg(const std::string& name, const std::string& t = "type: DT_FLOAT") {
+  return "node_def { name: '" + name + "' op: 'Neg' input: 'a' attr { key: 'T' value { " + t +
+         " } } }";
+}
+
 TEST_CASE("calls that cannot be inlined are refused naming the function and node",
           "[graph][functions]") {
   auto inline_error = [](const std::string& text) {
@@ -286,133 +313,54 @@ TEST_CASE("calls that cannot be inlined are refused naming the function and node
     CHECK_FALSE(s.ok());
     return Message(s);
   };
-  const std::string x = R"pb(node {
-                               name: "x"
-                               op: "Placeholder"
-                               attr {
-                                 key: "dtype"
-                                 value { type: DT_FLOAT }
-                               }
-                             })pb";
-  CHECK_THAT(inline_error(x + R"pb(node {
-                                     name: "c"
-                                     op: "PartitionedCall"
-                                     input: "x"
-                                     attr {
-                                       key: "f"
-                                       value { func { name: "Nope" } }
-                                     }
-                                   })pb"),
+  const std::string call_f = R"pb(node { name: "c" op: "F" input: "x" })pb";
+  CHECK_THAT(inline_error(GraphCalling(R"pb(node {
+                                              name: "c"
+                                              op: "PartitionedCall"
+                                              input: "x"
+                                              attr {
+                                                key: "f"
+                                                value { func { name: "Nope" } }
+                                              }
+                                            })pb")),
              Catch::Contains("node 'c' calls function 'Nope', which the graph's library lacks"));
-  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "PartitionedCall" input: "x" })pb"),
-             Catch::Contains("has no function attr 'f'"));
-  const std::string f_of_one = R"pb(
-    library {
-      function {
-        signature {
-          name: "F"
-          input_arg { name: "a" type: DT_FLOAT }
-          output_arg { name: "r" type: DT_FLOAT }
-        }
-        node_def {
-          name: "n"
-          op: "Neg"
-          input: "a"
-          attr {
-            key: "T"
-            value { placeholder: "T" }
-          }
-        }
-        ret { key: "r" value: "n:y:0" }
-      }
-    })pb";
-  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" input: "x" })pb" + f_of_one),
+  CHECK_THAT(
+      inline_error(GraphCalling(R"pb(node { name: "c" op: "PartitionedCall" input: "x" })pb")),
+      Catch::Contains("has no function attr 'f'"));
+  const std::string placeholder_attr = LibraryF(Neg("n", "placeholder: 'T'"), "n:y:0");
+  CHECK_THAT(inline_error(GraphCalling(R"pb(node { name: "c" op: "F" input: "x" input: "x" })pb",
+                                       placeholder_attr)),
              Catch::Contains("passes 2 inputs to function 'F', which takes 1"));
-  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" })pb" + f_of_one),
+  CHECK_THAT(inline_error(GraphCalling(call_f, placeholder_attr)),
              Catch::Contains("function 'F', node 'n': an attr is a placeholder"));
   // F calls itself.
-  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" }
-                                   library {
-                                     function {
-                                       signature {
-                                         name: "F"
-                                         input_arg { name: "a" type: DT_FLOAT }
-                                         output_arg { name: "r" type: DT_FLOAT }
-                                       }
-                                       node_def { name: "again" op: "F" input: "a" }
-                                       ret { key: "r" value: "again:r:0" }
-                                     }
-                                   })pb"),
+  CHECK_THAT(inline_error(GraphCalling(
+                 call_f, LibraryF("node_def { name: 'again' op: 'F' input: 'a' }", "again:r:0"))),
              Catch::Contains("function calls nest deeper than 32") &&
                  Catch::Contains("a recursive function?"));
   // F calls itself twice: the node budget stops the doubling long before depth 32.
-  tensorflow::GraphDef twice = Parse(x + R"pb(node { name: "c" op: "F" input: "x" }
-                                              library {
-                                                function {
-                                                  signature {
-                                                    name: "F"
-                                                    input_arg { name: "a" type: DT_FLOAT }
-                                                    output_arg { name: "r" type: DT_FLOAT }
-                                                  }
-                                                  node_def { name: "one" op: "F" input: "a" }
-                                                  node_def { name: "two" op: "F" input: "a" }
-                                                  node_def {
-                                                    name: "pad0"
-                                                    op: "Neg"
-                                                    input: "a"
-                                                    attr {
-                                                      key: "T"
-                                                      value { type: DT_FLOAT }
-                                                    }
-                                                  }
-                                                  node_def {
-                                                    name: "pad1"
-                                                    op: "Neg"
-                                                    input: "a"
-                                                    attr {
-                                                      key: "T"
-                                                      value { type: DT_FLOAT }
-                                                    }
-                                                  }
-                                                  ret { key: "r" value: "one:r:0" }
-                                                }
-                                              })pb");
+  tensorflow::GraphDef twice =
+      Parse(GraphCalling(call_f, LibraryF(R"pb(node_def { name: "one" op: "F" input: "a" }
+                                               node_def { name: "two" op: "F" input: "a" })pb" +
+                                              Neg("pad0") + Neg("pad1"),
+                                          "one:r:0")));
   absl::Status budget = InlineFunctionCalls(&twice, /*max_nodes=*/4096);
   CHECK(budget.code() == absl::StatusCode::kResourceExhausted);
   CHECK_THAT(Message(budget), Catch::Contains("makes more than 4096 nodes"));
   // An output arg the op does not have.
-  CHECK_THAT(inline_error(x + R"pb(node { name: "c" op: "F" input: "x" }
-                                   library {
-                                     function {
-                                       signature {
-                                         name: "F"
-                                         input_arg { name: "a" type: DT_FLOAT }
-                                         output_arg { name: "r" type: DT_FLOAT }
-                                       }
-                                       node_def {
-                                         name: "n"
-                                         op: "Neg"
-                                         input: "a"
-                                         attr {
-                                           key: "T"
-                                           value { type: DT_FLOAT }
-                                         }
-                                       }
-                                       ret { key: "r" value: "n:output:0" }
-                                     }
-                                   })pb"),
+  CHECK_THAT(inline_error(GraphCalling(call_f, LibraryF(Neg("n"), "n:output:0"))),
              Catch::Contains("function 'F', node 'n': op Neg has no output named 'output'"));
   // ImportGraphDef reports the same error for a graph that needs inlining.
   Graph graph;
-  CHECK_THAT(Message(ImportGraphDef(Parse(x + R"pb(node {
-                                                     name: "c"
-                                                     op: "PartitionedCall"
-                                                     input: "x"
-                                                     attr {
-                                                       key: "f"
-                                                       value { func { name: "Nope" } }
-                                                     }
-                                                   })pb"),
+  CHECK_THAT(Message(ImportGraphDef(Parse(GraphCalling(R"pb(node {
+                                                              name: "c"
+                                                              op: "PartitionedCall"
+                                                              input: "x"
+                                                              attr {
+                                                                key: "f"
+                                                                value { func { name: "Nope" } }
+                                                              }
+                                                            })pb")),
                                     &graph)),
              Catch::Contains("which the graph's library lacks"));
 }
