@@ -260,7 +260,9 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> SavedModel::Run(
     return absl::StrJoin(k, ", ");
   };
   std::vector<Session::Feed> feeds;
-  for (const auto& [key, value] : inputs) {
+  for (const auto& input : inputs) {
+    const std::string& key = input.first;  // (a lambda may not capture a structured binding)
+    const Tensor& value = input.second;
     auto it = std::find_if(sig->inputs.begin(), sig->inputs.end(),
                            [&](const SignatureTensor& t) { return t.key == key; });
     if (it == sig->inputs.end()) {

@@ -90,7 +90,8 @@ absl::StatusOr<std::unique_ptr<SavedModel>> LoadSavedModelForRun(const Args& arg
     sig = *chosen;
   }
   if (sig != nullptr) {
-    for (auto& [name, value] : *feeds) {
+    for (auto& feed : *feeds) {
+      std::string& name = feed.first;
       auto it = std::find_if(sig->inputs.begin(), sig->inputs.end(),
                              [&](const SignatureTensor& t) { return t.key == name; });
       if (it != sig->inputs.end()) name = it->tensor;
