@@ -115,10 +115,11 @@ seeds_for() {
 }
 
 declare -A max_len=([graphdef_fuzzer]=65536 [graphdef_text_fuzzer]=65536
-                    [optimize_fuzzer]=65536 [npy_fuzzer]=4096 [tf_checkpoint_fuzzer]=4096)
+                    [optimize_fuzzer]=65536 [npy_fuzzer]=4096 [tf_checkpoint_fuzzer]=4096
+                    [saved_model_fuzzer]=65536)
 declare -A dict=([graphdef_fuzzer]=graphdef.dict [graphdef_text_fuzzer]=graphdef.dict
                  [optimize_fuzzer]=graphdef.dict [npy_fuzzer]=npy.dict
-                 [tf_checkpoint_fuzzer]=tf_checkpoint.dict)
+                 [tf_checkpoint_fuzzer]=tf_checkpoint.dict [saved_model_fuzzer]=graphdef.dict)
 status=0
 summary=()
 for target in "${targets[@]}"; do
