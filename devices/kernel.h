@@ -101,6 +101,8 @@ struct StepResources {
 struct TensorValue {
   Tensor tensor;
   Variable* ref = nullptr;
+  // An untaken branch of a conditional: no value; whoever reads it is skipped (Switch/Merge).
+  bool is_dead = false;
 };
 
 class OpKernelContext {
@@ -119,6 +121,8 @@ class OpKernelContext {
   const Tensor& input(int i) const { return inputs_[i].tensor; }
   // The variable behind a ref input (nullptr if the input is not a ref).
   Variable* ref_input(int i) const { return inputs_[i].ref; }
+  // True for an input on a conditional's untaken branch; only Merge ever sees one.
+  bool input_is_dead(int i) const { return inputs_[i].is_dead; }
 
   // Allocates output i with the given shape and the node's output dtype from the device's
   // allocator (the host device's for a HostMemory output of a kernel whose device memory is
@@ -132,6 +136,11 @@ class OpKernelContext {
   void set_output_ref(int i, Variable* v) {
     outputs_[i].ref = v;
     outputs_[i].tensor = Tensor();
+  }
+  // Marks output i dead (Switch's untaken side): its consumers are skipped.
+  void set_output_dead(int i) {
+    outputs_[i] = TensorValue();
+    outputs_[i].is_dead = true;
   }
   // Reuses input `in`'s buffer for output `out` when nothing else holds it and dtype and size
   // match; otherwise allocates. Element-wise kernels use this to work in place.

@@ -50,6 +50,11 @@ std::optional<std::vector<int64_t>> ConstInts(const Node& n,
   return std::nullopt;
 }
 
+bool HasControlOutput(const Node& n) {
+  return std::any_of(n.out_edges().begin(), n.out_edges().end(),
+                     [](const Edge* e) { return e->IsControl(); });
+}
+
 bool SameKnownShape(const TensorShape& a, const TensorShape& b) {
   return a.IsFullyDefined() && b.IsFullyDefined() && a == b;
 }
@@ -71,6 +76,8 @@ class Simplifier {
     if (preserved_.contains(n->name())) return false;
     std::optional<Endpoint> x = Bypass(*n);
     if (!x) return false;
+    // Its control consumers would move to the Switch, which runs on both branches.
+    if (pass_util::IsSwitch(*x->node) && HasControlOutput(*n)) return false;
     std::vector<std::string> inputs;
     for (int i = 0; i < n->num_inputs(); ++i) inputs.push_back(n->input(i).node->name());
     RETURN_IF_ERROR(pass_util::ForwardOutputs(graph_, n, 0, *x));

@@ -1,5 +1,6 @@
 #include "passes/constant_folding_pass.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 
@@ -21,6 +22,7 @@ std::string CannotFold(const Node& n) {
   if (IsPlaceholderOp(n.op()) || n.op().rfind("_", 0) == 0) return "not foldable op";
   if (n.num_inputs() == 0) return "no inputs";
   if (n.num_outputs() == 0) return "no outputs";
+  if (pass_util::IsSwitch(n) || pass_util::IsMerge(n)) return "control flow";
   for (int i = 0; i < n.num_outputs(); ++i) {
     if (n.output_is_ref(i)) return "ref output";
   }
@@ -81,10 +83,27 @@ std::optional<Tensor> MaterializedShape(const Node& n) {
   return std::optional<Tensor>(Tensor::FromVector<int32_t>(dims, {rank}));
 }
 
+// What the Consts replacing `n` must wait for, in a graph with conditionals: on an untaken
+// branch n would not run, so neither may they. n's inputs are Consts tied to their branch by
+// control inputs (TF1 cond's pivots), or, for a materialised shape, the tensor measured.
+std::vector<Node*> InheritedControls(const Node& n, bool materialized) {
+  std::vector<Node*> out;
+  for (int i = 0; i < n.num_inputs(); ++i) {
+    Node* src = n.input(i).node;
+    if (materialized) {
+      out.push_back(src);
+      continue;
+    }
+    for (const Edge* e : src->control_in_edges()) out.push_back(e->src);
+  }
+  return out;
+}
+
 // Replaces `n` by Consts of `values` (one per output), keeping its consumers and control
-// edges: a single output keeps n's name; several get "<name>/folded_<k>". Inputs left without
-// consumers are removed.
+// edges (plus `extra_controls`): a single output keeps n's name; several get
+// "<name>/folded_<k>". Inputs left without consumers are removed.
 absl::Status ReplaceWithConsts(Graph* graph, Node* n, const std::vector<Tensor>& values,
+                               const std::vector<Node*>& extra_controls,
                                const absl::flat_hash_set<std::string>& preserved,
                                PassStats* stats) {
   struct Use {
@@ -110,6 +129,12 @@ absl::Status ReplaceWithConsts(Graph* graph, Node* n, const std::vector<Tensor>&
     spec.attrs["dtype"] = MakeAttr(values[k].dtype());
     spec.attrs["value"] = MakeAttr(values[k]);
     for (const Edge* e : n->control_in_edges()) spec.control_inputs.push_back(e->src);
+    for (Node* c : extra_controls) {
+      if (std::find(spec.control_inputs.begin(), spec.control_inputs.end(), c) ==
+          spec.control_inputs.end()) {
+        spec.control_inputs.push_back(c);
+      }
+    }
   }
   std::vector<std::string> input_names;
   for (int i = 0; i < n->num_inputs(); ++i) input_names.push_back(n->input(i).node->name());
@@ -157,6 +182,7 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
   const absl::flat_hash_set<std::string> fed = ctx.FedNodes();
   absl::flat_hash_set<std::string> given_up;  // noted once, not retried
   const bool shapes_trusted = OnlyPlaceholdersFed(*graph, fed);
+  const bool conditionals = pass_util::HasConditionals(*graph);
   bool changed = true;
   bool reinfer = false;  // a materialised shape can make shapes downstream known
   while (changed) {
@@ -171,7 +197,10 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
         continue;
       }
       std::optional<Tensor> materialized;
-      if (shapes_trusted) materialized = MaterializedShape(*n);
+      // The shape of a Switch output is known, but whether it exists is not.
+      if (shapes_trusted && !(conditionals && pass_util::ReadsSwitchOutput(*n))) {
+        materialized = MaterializedShape(*n);
+      }
       std::vector<Tensor> inputs;
       bool all_const = true;
       for (int i = 0; i < n->num_inputs() && all_const && !materialized; ++i) {
@@ -221,7 +250,9 @@ absl::StatusOr<PassStats> ConstantFoldingPass::Run(Graph* graph, const PassConte
         given_up.insert(n->name());
         continue;
       }
-      RETURN_IF_ERROR(ReplaceWithConsts(graph, n, *values, preserved, &stats));
+      const std::vector<Node*> extra_controls =
+          conditionals ? InheritedControls(*n, materialized.has_value()) : std::vector<Node*>{};
+      RETURN_IF_ERROR(ReplaceWithConsts(graph, n, *values, extra_controls, preserved, &stats));
       changed = true;
       reinfer = materialized.has_value();
       // `order` now holds dangling pointers for removed inputs (all earlier in the order), but

@@ -21,6 +21,9 @@ bool Removable(const Node& n, const absl::flat_hash_set<std::string>& preserved)
   if (preserved.contains(n.name()) || n.is_stateful() || n.num_outputs() == 0) return false;
   if (n.op().empty() || n.op()[0] == '_' || RunForItsEffect(n.op())) return false;
   if (n.out_edges().empty()) return false;  // an output of its own: prune's business
+  // Waiting on a Merge's inputs instead of it, or on a Switch instead of its output, would
+  // change which branch's waiters run (pass_util::IsSwitch).
+  if (pass_util::IsMerge(n) || pass_util::ReadsSwitchOutput(n)) return false;
   return std::all_of(n.out_edges().begin(), n.out_edges().end(),
                      [](const Edge* e) { return e->IsControl(); });
 }

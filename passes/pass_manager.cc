@@ -227,6 +227,24 @@ absl::Status ForwardOutputs(Graph* graph, Node* from, int from_output, Endpoint 
   return absl::OkStatus();
 }
 
+bool IsSwitch(const Node& n) { return n.op() == "Switch" || n.op() == "RefSwitch"; }
+
+bool IsMerge(const Node& n) { return n.op() == "Merge" || n.op() == "RefMerge"; }
+
+bool ReadsSwitchOutput(const Node& n) {
+  for (int i = 0; i < n.num_inputs(); ++i) {
+    if (IsSwitch(*n.input(i).node)) return true;
+  }
+  return false;
+}
+
+bool HasConditionals(const Graph& graph) {
+  for (const Node* n : graph.nodes()) {
+    if (IsSwitch(*n)) return true;
+  }
+  return false;
+}
+
 int RemoveIfDead(Graph* graph, Node* node, const absl::flat_hash_set<std::string>& preserved) {
   // Placeholders are the graph's interface: a caller may still feed one.
   if (!node->out_edges().empty() || node->is_stateful() || preserved.contains(node->name()) ||

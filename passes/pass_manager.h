@@ -147,6 +147,15 @@ absl::Status ForwardOutputs(Graph* graph, Node* from, int from_output, Endpoint 
 // Removes `node` if nothing consumes it and it is neither preserved nor stateful, then does
 // the same for its inputs. Returns how many nodes were removed.
 int RemoveIfDead(Graph* graph, Node* node, const absl::flat_hash_set<std::string>& preserved);
+
+// Conditionals (graph/ops/control_flow_ops.cc). A Switch's outputs can be dead while the
+// Switch itself ran, so a rewrite must never turn a read of a Switch output into a control
+// edge from the Switch (the waiter would run on both branches). A Merge is alive when any
+// input is: it must not be replaced by waits on all of them.
+bool IsSwitch(const Node& n);
+bool IsMerge(const Node& n);
+bool ReadsSwitchOutput(const Node& n);
+bool HasConditionals(const Graph& graph);
 }  // namespace pass_util
 
 }  // namespace quiver

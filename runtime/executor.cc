@@ -77,10 +77,14 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
     exec->items_.push_back(std::move(item));
   }
   std::vector<int> item_of(graph.num_node_ids(), -1);
+  for (const Node* n : graph.nodes()) {
+    exec->has_conditionals_ |= n->op() == "Switch" || n->op() == "RefSwitch";
+  }
   for (const Node* n : part.nodes) {
     item_of[n->id()] = static_cast<int>(exec->items_.size());
     Item item;
     item.node = n;
+    item.is_merge = n->op() == "Merge" || n->op() == "RefMerge";
     item.output_base = exec->num_slots_;
     item.slot_uses.assign(n->num_outputs(), 0);
     exec->num_slots_ += n->num_outputs();
@@ -132,6 +136,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
       const int p = item_of[e->src->id()] >= 0 ? item_of[e->src->id()]
                                                : recv_item.at({e->src->id(), kControlSlot});
       exec->items_[p].consumers.push_back(id);
+      exec->items_[id].control_producers.push_back(p);
       exec->items_[id].num_pending++;
     }
   }
@@ -144,7 +149,8 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
     const Node* n = graph.FindNode(spec.fetches[i].node);
     Item& producer = exec->items_[item_of[n->id()]];
     producer.slot_uses[spec.fetches[i].index]++;
-    exec->fetches_.push_back({static_cast<int>(i), producer.output_base + spec.fetches[i].index});
+    exec->fetches_.push_back({static_cast<int>(i), producer.output_base + spec.fetches[i].index,
+                              absl::StrCat(spec.fetches[i].node, ":", spec.fetches[i].index)});
   }
   for (size_t i = 0; i < exec->items_.size(); ++i) {
     const Item& item = exec->items_[i];
@@ -165,7 +171,8 @@ class Executor::StepState {
         resources_(*params.resources),
         values_(exec.num_slots_),
         uses_(exec.num_slots_),
-        pending_(exec.items_.size()) {
+        pending_(exec.items_.size()),
+        item_dead_(exec.has_conditionals_ ? exec.items_.size() : 0, 0) {
     for (const Item& item : exec.items_) {
       for (size_t o = 0; o < item.slot_uses.size(); ++o) {
         uses_[item.output_base + o].store(item.slot_uses[o], std::memory_order_relaxed);
@@ -193,8 +200,11 @@ class Executor::StepState {
                              [this, id](const absl::Status& s, const TensorValue& v) {
                                if (!s.ok()) {
                                  Fail(s);
-                               } else if (!exec_.items_[id].slot_uses.empty()) {
-                                 values_[exec_.items_[id].output_base] = v;
+                               } else {
+                                 if (!exec_.items_[id].slot_uses.empty()) {
+                                   values_[exec_.items_[id].output_base] = v;
+                                 }
+                                 if (v.is_dead) item_dead_[id] = 1;
                                }
                                Process(id, /*already_ran=*/true);
                              });
@@ -230,6 +240,12 @@ class Executor::StepState {
   absl::Status CollectFetches(std::vector<Tensor>* out) {
     for (const FetchSource& f : exec_.fetches_) {
       TensorValue& v = values_[f.slot];
+      if (v.is_dead) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "fetch '", f.name,
+            "' has no value: it lies on the untaken branch of a conditional (a Switch chose "
+            "the other side); fetch the Merge that joins the branches instead"));
+      }
       if (v.ref != nullptr) {  // fetching a variable reads its current value
         ReaderMutexLock lock(&v.ref->mu);
         v.tensor = v.ref->value;
@@ -291,11 +307,15 @@ class Executor::StepState {
       local.pop_back();
       const Item& item = exec_.items_[id];
       if (!skip_run && !ShouldStop()) {
-        absl::Status s = RunItem(item);
-        if (!s.ok()) {
-          Fail(s);
+        if (exec_.has_conditionals_ && IsDead(id)) {
+          SkipDead(id);
         } else {
-          SendOutputs(item);
+          absl::Status s = RunItem(item);
+          if (!s.ok()) {
+            Fail(s);
+          } else {
+            SendOutputs(item);
+          }
         }
       }
       skip_run = false;
@@ -330,6 +350,52 @@ class Executor::StepState {
     }
   }
 
+  bool SlotIsDead(const InputSource& src) const {
+    return src.slot >= 0 && values_[src.slot].is_dead;
+  }
+
+  // A node on an untaken branch: one of its inputs or control producers is dead. A Merge is
+  // dead only when every data input is (its control inputs only order it).
+  bool IsDead(int id) const {
+    const Item& item = exec_.items_[id];
+    if (item.is_merge) {
+      for (const InputSource& src : item.inputs) {
+        if (!SlotIsDead(src)) return false;
+      }
+      return true;
+    }
+    for (const InputSource& src : item.inputs) {
+      if (SlotIsDead(src)) return true;
+    }
+    for (int p : item.control_producers) {
+      if (item_dead_[p]) return true;
+    }
+    return false;
+  }
+
+  // Skips a dead node: its outputs and control signal are dead (here and across partitions),
+  // and the inputs it would have read are released.
+  void SkipDead(int id) {
+    const Item& item = exec_.items_[id];
+    item_dead_[id] = 1;
+    for (const InputSource& src : item.inputs) {
+      if (src.slot >= 0) ReleaseUse(src.slot);
+    }
+    TensorValue dead;
+    dead.is_dead = true;
+    for (size_t o = 0; o < item.slot_uses.size(); ++o) values_[item.output_base + o] = dead;
+    for (const Send& send : item.sends) {
+      absl::Status s = rendezvous_->Send(exec_.parts_->edges[send.edge].key, dead);
+      if (!s.ok()) cancelled_.store(true, std::memory_order_release);
+    }
+  }
+
+  // One reader of `slot` is done with it; the last one frees it.
+  void ReleaseUse(int slot) {
+    if (!exec_.options_.reuse_buffers) return;
+    if (uses_[slot].fetch_sub(1, std::memory_order_acq_rel) == 1) values_[slot] = TensorValue();
+  }
+
   void Finish() {
     std::lock_guard<std::mutex> lock(done_mu_);
     if (--remaining_ == 0) done_cv_.notify_all();
@@ -342,6 +408,11 @@ class Executor::StepState {
       return absl::OkStatus();
     }
     TensorValue& v = values_[src.slot];
+    if (v.is_dead) {  // only a Merge reads past a dead input
+      out->is_dead = true;
+      ReleaseUse(src.slot);
+      return absl::OkStatus();
+    }
     if (v.ref != nullptr && !src.wants_ref) {
       // Dereference a variable at the time of use, like TF1 ref edges.
       ReaderMutexLock lock(&v.ref->mu);
@@ -389,7 +460,7 @@ class Executor::StepState {
     for (int o = 0; o < item.node->num_outputs(); ++o) {
       bool sent = false;
       for (const Send& s : item.sends) sent |= s.output == o;
-      if (!outputs[o].tensor.valid() && outputs[o].ref == nullptr &&
+      if (!outputs[o].tensor.valid() && outputs[o].ref == nullptr && !outputs[o].is_dead &&
           (item.slot_uses[o] > 0 || sent)) {
         return absl::InternalError(absl::StrCat("node '", item.node->name(), "' (", item.node->op(),
                                                 ") did not set output ", o));
@@ -410,6 +481,9 @@ class Executor::StepState {
   std::vector<std::atomic<int>> uses_;
   std::unique_ptr<std::atomic<int64_t>[]> timings_;  // per item, when timing was asked for
   std::vector<std::atomic<int>> pending_;
+  // Per item (with conditionals only): 1 once it was skipped as dead. Written before the
+  // pending counts of its consumers drop, so they read it after their own acquire.
+  std::vector<char> item_dead_;
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> executed_{0};
   std::mutex status_mu_;

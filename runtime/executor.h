@@ -106,15 +106,18 @@ class Executor {
     int recv_edge = -1;
     std::shared_ptr<OpKernel> kernel;
     std::vector<InputSource> inputs;
-    int output_base = 0;         // first slot of this item's outputs
-    std::vector<int> consumers;  // items to notify (one entry per data/control edge)
-    int num_pending = 0;         // in-edges from other items
-    std::vector<int> slot_uses;  // per output: consumers + fetches (for early release)
+    int output_base = 0;                 // first slot of this item's outputs
+    std::vector<int> consumers;          // items to notify (one entry per data/control edge)
+    std::vector<int> control_producers;  // items this one waits on by control edges
+    int num_pending = 0;                 // in-edges from other items
+    bool is_merge = false;               // alive when any data input is (not all of them)
+    std::vector<int> slot_uses;          // per output: consumers + fetches (for early release)
     std::vector<Send> sends;
   };
   struct FetchSource {
     int fetch = 0;  // index into the spec's fetches
     int slot = -1;
+    std::string name;  // "node:index", for errors
   };
 
   const PartitionedGraph* parts_ = nullptr;
@@ -124,6 +127,9 @@ class Executor {
   std::vector<int> roots_;  // node items with no pending inputs
   std::vector<FetchSource> fetches_;
   int num_slots_ = 0;
+  // The graph has Switches: a node may be on an untaken branch. Without any, the dead-input
+  // checks are skipped.
+  bool has_conditionals_ = false;
 
   class StepState;
 };
