@@ -33,6 +33,8 @@ bool IsCallOp(const std::string& op) {
   return op == "PartitionedCall" || op == "StatefulPartitionedCall";
 }
 
+bool IsIfOp(const std::string& op) { return op == "If" || op == "StatelessIf"; }
+
 Library MakeLibrary(const tensorflow::GraphDef& def) {
   Library lib;
   for (const tensorflow::FunctionDef& f : def.library().function()) {
@@ -89,7 +91,7 @@ int ArgLength(const ArgDef& arg, const tensorflow::NodeDef& node) {
 // The flat index of the first tensor of output arg `out_arg` of body node `node`.
 absl::StatusOr<int> OutputOffset(const tensorflow::FunctionDef& fn, const tensorflow::NodeDef& node,
                                  const std::string& out_arg, const Library& lib) {
-  if (IsCallOp(node.op())) {
+  if (IsCallOp(node.op()) || IsIfOp(node.op())) {
     if (out_arg == "output") return 0;
   } else if (auto called = lib.find(node.op()); called != lib.end()) {
     const auto& outs = called->second->signature().output_arg();
@@ -240,18 +242,145 @@ absl::Status Inline(const tensorflow::NodeDef& call, const tensorflow::FunctionD
   return absl::OkStatus();
 }
 
+tensorflow::NodeDef MakeNode(const std::string& name, const std::string& op,
+                             const std::string& device, std::vector<std::string> inputs) {
+  tensorflow::NodeDef n;
+  n.set_name(name);
+  n.set_op(op);
+  n.set_device(device);
+  for (std::string& i : inputs) n.add_input(std::move(i));
+  return n;
+}
+
+void SetType(tensorflow::NodeDef* n, const std::string& attr, tensorflow::DataType t) {
+  (*n->mutable_attr())[attr].set_type(t);
+}
+
+// TF2's functional conditional, lowered as TF's LowerIfOp does onto Switch/Merge (graph/ops/
+// control_flow_ops.cc) and two calls, which the next round inlines:
+//   C/pred_id = Identity(pred); C/switch_pred = Switch(pred_id, pred_id);
+//   C/pivot_f, C/pivot_t = Identity(switch_pred:0), Identity(switch_pred:1);
+//   C/input_i = Switch(input i, pred_id);
+//   C/else = PartitionedCall[else_branch](C/input_i:0 ..., ^C/pivot_f), C/then likewise on :1;
+//   C/output_k = Merge(C/else:k, C/then:k);
+//   C = IdentityN(C/output_k ...) (a NoOp without outputs), which waits on
+//   C/branch_executed = Merge(Identity(pivot_f) ^C/else, Identity(pivot_t) ^C/then),
+// so "C:k" and "^C" keep their meaning. The inlined bodies wait on their pivot, so only the
+// taken branch runs, its constants included.
+absl::Status LowerIf(const tensorflow::NodeDef& node, const Library& lib,
+                     std::vector<tensorflow::NodeDef>* out) {
+  const std::string& c = node.name();
+  auto error = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("node '", c, "' (", node.op(), "): ", why));
+  };
+  auto attr = [&](const char* name) -> const tensorflow::AttrValue* {
+    auto it = node.attr().find(name);
+    return it == node.attr().end() ? nullptr : &it->second;
+  };
+  const tensorflow::AttrValue* then_fn = attr("then_branch");
+  const tensorflow::AttrValue* else_fn = attr("else_branch");
+  const tensorflow::AttrValue* tin = attr("Tin");
+  const tensorflow::AttrValue* tout = attr("Tout");
+  if (!then_fn || !then_fn->has_func() || !else_fn || !else_fn->has_func() || !tin || !tout) {
+    return error("needs then_branch, else_branch, Tin and Tout attrs");
+  }
+  for (const auto* f : {then_fn, else_fn}) {
+    if (!lib.count(f->func().name())) {
+      return error(absl::StrCat("branch function '", f->func().name(),
+                                "' is missing from the graph's library"));
+    }
+  }
+  if (const tensorflow::AttrValue* tcond = attr("Tcond");
+      tcond && tcond->type() != tensorflow::DT_BOOL) {
+    return error(absl::StrCat("a predicate of type ", tensorflow::DataType_Name(tcond->type()),
+                              " is not supported (only bool)"));
+  }
+  std::vector<std::string> data, controls;
+  for (const std::string& i : node.input()) {
+    (!i.empty() && i[0] == '^' ? controls : data).push_back(i);
+  }
+  if (data.empty() || static_cast<int>(data.size()) - 1 != tin->list().type_size()) {
+    return error(absl::StrCat("has ", data.size(), " data inputs; expected the predicate and ",
+                              tin->list().type_size(), " (Tin)"));
+  }
+  const std::string& dev = node.device();
+  const std::string p = c + "/";
+  auto with_controls = [&](std::vector<std::string> inputs) {
+    inputs.insert(inputs.end(), controls.begin(), controls.end());
+    return inputs;
+  };
+  tensorflow::NodeDef pred_id = MakeNode(p + "pred_id", "Identity", dev, with_controls({data[0]}));
+  SetType(&pred_id, "T", tensorflow::DT_BOOL);
+  out->push_back(pred_id);
+  tensorflow::NodeDef switch_pred =
+      MakeNode(p + "switch_pred", "Switch", dev, {p + "pred_id", p + "pred_id"});
+  SetType(&switch_pred, "T", tensorflow::DT_BOOL);
+  out->push_back(switch_pred);
+  const char* kSide[2] = {"else", "then"};
+  const char* kPivot[2] = {"pivot_f", "pivot_t"};
+  for (int side = 0; side < 2; ++side) {
+    tensorflow::NodeDef pivot =
+        MakeNode(p + kPivot[side], "Identity", dev, {absl::StrCat(p, "switch_pred:", side)});
+    SetType(&pivot, "T", tensorflow::DT_BOOL);
+    out->push_back(pivot);
+  }
+  for (size_t i = 1; i < data.size(); ++i) {
+    tensorflow::NodeDef sw = MakeNode(absl::StrCat(p, "input_", i - 1), "Switch", dev,
+                                      with_controls({data[i], p + "pred_id"}));
+    SetType(&sw, "T", tin->list().type(static_cast<int>(i) - 1));
+    out->push_back(sw);
+  }
+  std::vector<std::string> done;
+  for (int side = 0; side < 2; ++side) {
+    tensorflow::NodeDef call = MakeNode(p + kSide[side], "PartitionedCall", dev, {});
+    for (size_t i = 1; i < data.size(); ++i) {
+      call.add_input(absl::StrCat(p, "input_", i - 1, ":", side));
+    }
+    call.add_input(absl::StrCat("^", p, kPivot[side]));
+    (*call.mutable_attr())["f"] = side == 1 ? *then_fn : *else_fn;
+    (*call.mutable_attr())["Tin"] = *tin;
+    (*call.mutable_attr())["Tout"] = *tout;
+    out->push_back(call);
+    tensorflow::NodeDef executed = MakeNode(absl::StrCat(p, kSide[side], "_done"), "Identity", dev,
+                                            {p + kPivot[side], absl::StrCat("^", p, kSide[side])});
+    SetType(&executed, "T", tensorflow::DT_BOOL);
+    out->push_back(executed);
+    done.push_back(executed.name());
+  }
+  tensorflow::NodeDef branch_executed = MakeNode(p + "branch_executed", "Merge", dev, done);
+  SetType(&branch_executed, "T", tensorflow::DT_BOOL);
+  (*branch_executed.mutable_attr())["N"].set_i(2);
+  out->push_back(branch_executed);
+  const int num_outputs = tout->list().type_size();
+  tensorflow::NodeDef result = MakeNode(c, num_outputs > 0 ? "IdentityN" : "NoOp", dev, {});
+  for (int k = 0; k < num_outputs; ++k) {
+    tensorflow::NodeDef merge =
+        MakeNode(absl::StrCat(p, "output_", k), "Merge", dev,
+                 {absl::StrCat(p, "else:", k), absl::StrCat(p, "then:", k)});
+    SetType(&merge, "T", tout->list().type(k));
+    (*merge.mutable_attr())["N"].set_i(2);
+    out->push_back(merge);
+    result.add_input(merge.name());
+  }
+  if (num_outputs > 0) (*result.mutable_attr())["T"] = *tout;
+  result.add_input("^" + branch_executed.name());
+  out->push_back(std::move(result));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool HasFunctionCalls(const tensorflow::GraphDef& graph_def) {
   if (graph_def.library().function_size() == 0) {
     for (const tensorflow::NodeDef& n : graph_def.node()) {
-      if (IsCallOp(n.op())) return true;  // a call whose function is missing: an error later
+      // A call whose function is missing: an error later.
+      if (IsCallOp(n.op()) || IsIfOp(n.op())) return true;
     }
     return false;
   }
   const Library lib = MakeLibrary(graph_def);
   for (const tensorflow::NodeDef& n : graph_def.node()) {
-    if (IsCallOp(n.op()) || lib.count(n.op())) return true;
+    if (IsCallOp(n.op()) || IsIfOp(n.op()) || lib.count(n.op())) return true;
   }
   return false;
 }
@@ -263,6 +392,15 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
     std::vector<tensorflow::NodeDef> nodes;
     bool inlined = false;
     for (const tensorflow::NodeDef& n : graph_def->node()) {
+      if (IsIfOp(n.op())) {
+        if (depth == kMaxDepth) {
+          return absl::InvalidArgumentError(absl::StrCat("conditionals nest deeper than ",
+                                                         kMaxDepth, " (node '", n.name(), "')"));
+        }
+        RETURN_IF_ERROR(LowerIf(n, lib, &nodes));
+        inlined = true;
+        continue;
+      }
       ASSIGN_OR_RETURN(const tensorflow::FunctionDef* fn, CalledFunction(n, lib));
       if (fn == nullptr) {
         nodes.push_back(n);

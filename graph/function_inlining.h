@@ -15,6 +15,11 @@
 //     function with none), with control inputs on the function's control outputs: consumers
 //     of "call:k" and "^call" and fetches by those names keep working unchanged.
 //
+// TF2's functional conditionals (If, StatelessIf) are lowered first, as TF's LowerIfOp does:
+// a Switch per input, a call per branch waiting on its pivot, a Merge per output, and the If
+// node's name kept by an IdentityN of the Merges (see LowerIf in the .cc); the calls are then
+// inlined like any other. Functional loops (While, StatelessWhile) are not supported.
+//
 // Calls inside bodies are inlined in turn, up to a depth of 32 and 2^20 nodes in all (deeper
 // or bigger, as recursion makes it, is an error).
 // Refused with an error naming the function and node: a call to a function the library lacks,

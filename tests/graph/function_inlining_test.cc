@@ -367,3 +367,84 @@ TEST_CASE("calls that cannot be inlined are refused naming the function and node
 
 }  // namespace
 }  // namespace quiver
+
+namespace quiver {
+namespace {
+
+// c = If(p, x) with then_branch F(a) = -a and else_branch G(a) = a^2; out = Identity(c:0).
+// Plain strings: clang-format would reflow partial text protos in R"pb(...)pb" literals.
+std::string IfGraph(const std::string& if_attrs, const std::string& extra_inputs = "") {
+  return "node { name: 'x' op: 'Placeholder' attr { key: 'dtype' value { type: DT_FLOAT } } } "
+         "node { name: 'p' op: 'Placeholder' attr { key: 'dtype' value { type: DT_BOOL } } } "
+         "node { name: 'c' op: 'StatelessIf' input: 'p' input: 'x' " +
+         extra_inputs + if_attrs +
+         " } "
+         "node { name: 'out' op: 'Identity' input: 'c:0' "
+         "attr { key: 'T' value { type: DT_FLOAT } } } "
+         "library { function { signature { name: 'F' input_arg { name: 'a' type: DT_FLOAT } "
+         "output_arg { name: 'r' type: DT_FLOAT } } " +
+         Neg("n") +
+         " ret { key: 'r' value: 'n:y:0' } } "
+         "function { signature { name: 'G' input_arg { name: 'a' type: DT_FLOAT } "
+         "output_arg { name: 'r' type: DT_FLOAT } } "
+         "node_def { name: 's' op: 'Square' input: 'a' attr { key: 'T' value { type: DT_FLOAT } } "
+         "} ret { key: 'r' value: 's:y:0' } } }";
+}
+
+std::string IfAttrs(const std::string& then_fn = "F", const std::string& tcond = "DT_BOOL") {
+  return "attr { key: 'then_branch' value { func { name: '" + then_fn +
+         "' } } } "
+         "attr { key: 'else_branch' value { func { name: 'G' } } } "
+         "attr { key: 'Tcond' value { type: " +
+         tcond +
+         " } } "
+         "attr { key: 'Tin' value { list { type: DT_FLOAT } } } "
+         "attr { key: 'Tout' value { list { type: DT_FLOAT } } }";
+}
+
+TEST_CASE("a functional If is lowered onto Switch/Merge and runs only the taken branch",
+          "[graph][functions][conditional]") {
+  tensorflow::GraphDef gd = Parse(IfGraph(IfAttrs()));
+  REQUIRE(HasFunctionCalls(gd));
+  absl::Status s = InlineFunctionCalls(&gd);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK_FALSE(HasFunctionCalls(gd));
+  CHECK(Inputs(gd, "c") == std::vector<std::string>{"c/output_0", "^c/branch_executed"});
+  CHECK(Inputs(gd, "c/output_0") == std::vector<std::string>{"c/else:0", "c/then:0"});
+  CHECK(Inputs(gd, "c/input_0") == std::vector<std::string>{"x", "c/pred_id"});
+  // The inlined branch bodies read their side of the input Switch and wait on their pivot.
+  CHECK(Inputs(gd, "c/then/n") == std::vector<std::string>{"c/input_0:1", "^c/pivot_t"});
+  CHECK(Inputs(gd, "c/else/s") == std::vector<std::string>{"c/input_0:0", "^c/pivot_f"});
+
+  auto session = Session::Create(Parse(IfGraph(IfAttrs())));
+  INFO(session.status().ToString());
+  REQUIRE(session.ok());
+  const Tensor x = Tensor::FromVector<float>({-2, 3}, {2});
+  for (bool p : {true, false}) {
+    auto r = (*session)->Run({{"x", x}, {"p", Tensor::Scalar<bool>(p)}}, {"out"});
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    CHECK((*r)[0].ToVector<float>() == (p ? std::vector<float>{2, -3} : std::vector<float>{4, 9}));
+  }
+}
+
+TEST_CASE("an If that cannot be lowered is refused naming the node", "[graph][functions]") {
+  auto inline_error = [](const std::string& text) {
+    tensorflow::GraphDef gd = Parse(text);
+    absl::Status s = InlineFunctionCalls(&gd);
+    CHECK_FALSE(s.ok());
+    return Message(s);
+  };
+  CHECK_THAT(inline_error(IfGraph(IfAttrs("Nope"))),
+             Catch::Contains("node 'c' (StatelessIf): branch function 'Nope' is missing"));
+  CHECK_THAT(inline_error(IfGraph(IfAttrs("F", "DT_INT32"))),
+             Catch::Contains("a predicate of type DT_INT32 is not supported"));
+  CHECK_THAT(inline_error(IfGraph(IfAttrs(), "input: 'x' ")),
+             Catch::Contains("has 3 data inputs; expected the predicate and 1 (Tin)"));
+  CHECK_THAT(inline_error(IfGraph("attr { key: 'Tin' value { list { type: DT_FLOAT } } }")),
+             Catch::Contains("needs then_branch, else_branch, Tin and Tout attrs"));
+}
+
+}  // namespace
+}  // namespace quiver
