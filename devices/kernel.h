@@ -10,9 +10,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +26,8 @@
 #include "graph/tensor.h"
 
 namespace quiver {
+
+class CancellationToken;  // runtime/run_options.h
 
 inline constexpr char kCpu[] = "CPU";
 inline constexpr char kGpu[] = "GPU";
@@ -95,6 +99,10 @@ struct StepResources {
   // executor runs them after the step's device work is done. Null outside the executor
   // (kernels then check synchronously).
   DeferredChecks* deferred_checks = nullptr;
+  // The step's cancellation token and deadline (unset outside a step), for kernels that run
+  // long enough to check them themselves (loops).
+  const CancellationToken* cancellation = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 // A value flowing along an edge: a tensor, or a reference to a variable (TF1 ref edges).

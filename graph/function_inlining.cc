@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "graph/op_registry.h"
 #include "graph/status_macros.h"
+#include "graph/while_loop.h"
 
 namespace quiver {
 namespace {
@@ -34,6 +35,8 @@ bool IsCallOp(const std::string& op) {
 }
 
 bool IsIfOp(const std::string& op) { return op == "If" || op == "StatelessIf"; }
+
+bool IsWhileOp(const std::string& op) { return op == "While" || op == "StatelessWhile"; }
 
 Library MakeLibrary(const tensorflow::GraphDef& def) {
   Library lib;
@@ -91,7 +94,7 @@ int ArgLength(const ArgDef& arg, const tensorflow::NodeDef& node) {
 // The flat index of the first tensor of output arg `out_arg` of body node `node`.
 absl::StatusOr<int> OutputOffset(const tensorflow::FunctionDef& fn, const tensorflow::NodeDef& node,
                                  const std::string& out_arg, const Library& lib) {
-  if (IsCallOp(node.op()) || IsIfOp(node.op())) {
+  if (IsCallOp(node.op()) || IsIfOp(node.op()) || IsWhileOp(node.op())) {
     if (out_arg == "output") return 0;
   } else if (auto called = lib.find(node.op()); called != lib.end()) {
     const auto& outs = called->second->signature().output_arg();
@@ -374,13 +377,15 @@ bool HasFunctionCalls(const tensorflow::GraphDef& graph_def) {
   if (graph_def.library().function_size() == 0) {
     for (const tensorflow::NodeDef& n : graph_def.node()) {
       // A call whose function is missing: an error later.
-      if (IsCallOp(n.op()) || IsIfOp(n.op())) return true;
+      if (IsCallOp(n.op()) || IsIfOp(n.op()) || IsWhileOp(n.op())) return true;
     }
     return false;
   }
   const Library lib = MakeLibrary(graph_def);
   for (const tensorflow::NodeDef& n : graph_def.node()) {
-    if (IsCallOp(n.op()) || IsIfOp(n.op()) || lib.count(n.op())) return true;
+    if (IsCallOp(n.op()) || IsIfOp(n.op()) || IsWhileOp(n.op()) || lib.count(n.op())) {
+      return true;
+    }
   }
   return false;
 }
@@ -399,6 +404,12 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
         }
         RETURN_IF_ERROR(LowerIf(n, lib, &nodes));
         inlined = true;
+        continue;
+      }
+      if (IsWhileOp(n.op())) {  // becomes a "_While" node carrying its cond and body
+        ASSIGN_OR_RETURN(tensorflow::NodeDef loop, MakeWhileFromFunctions(n, graph_def->library()));
+        nodes.push_back(std::move(loop));
+        inlined = true;  // the graph changed
         continue;
       }
       ASSIGN_OR_RETURN(const tensorflow::FunctionDef* fn, CalledFunction(n, lib));

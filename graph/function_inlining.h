@@ -18,7 +18,8 @@
 // TF2's functional conditionals (If, StatelessIf) are lowered first, as TF's LowerIfOp does:
 // a Switch per input, a call per branch waiting on its pivot, a Merge per output, and the If
 // node's name kept by an IdentityN of the Merges (see LowerIf in the .cc); the calls are then
-// inlined like any other. Functional loops (While, StatelessWhile) are not supported.
+// inlined like any other. Functional loops (While, StatelessWhile) become "_While" nodes
+// carrying their cond and body (graph/while_loop.h).
 //
 // Calls inside bodies are inlined in turn, up to a depth of 32 and 2^20 nodes in all (deeper
 // or bigger, as recursion makes it, is an error).

@@ -184,6 +184,8 @@ class Executor::StepState {
     // The session's resources are shared by concurrent steps; the counters must not be.
     resources_.counters = &counters_;
     resources_.deferred_checks = params.deferred_checks;
+    resources_.cancellation = params.cancellation;
+    resources_.deadline = params.deadline;
     if (!exec.options_.reuse_buffers) resources_.forward_inputs = false;
     if (collect_timings) timings_ = std::make_unique<std::atomic<int64_t>[]>(exec.items_.size());
     remaining_ = static_cast<int64_t>(exec_.items_.size());
