@@ -1,5 +1,6 @@
 #include "graph/function_inlining.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -210,7 +211,15 @@ absl::Status Inline(const tensorflow::NodeDef& call, const tensorflow::FunctionD
       ASSIGN_OR_RETURN(std::string translated, TranslateInput(in, n, i, lib));
       copy.add_input(translated);
     }
-    for (const std::string& c : control_inputs) copy.add_input(c);
+    // The call's control inputs hold back the body's roots; the rest wait through them (and
+    // stay free of control edges, which fusion would refuse).
+    const bool reads_body = std::any_of(n.input().begin(), n.input().end(),
+                                        [&](const std::string& i) {
+                                          return in.body.count(NodeOfTensor(i)) > 0;
+                                        });
+    if (!reads_body) {
+      for (const std::string& c : control_inputs) copy.add_input(c);
+    }
     out->push_back(std::move(copy));
   }
   // The call's replacement: the return values under the call's own name.

@@ -10,7 +10,8 @@
 //     arg becomes the call's matching input, "node:out_arg:i" the flat output index of that
 //     output arg of node's op (lists counted by their N / type-list attrs), "^node" stays a
 //     control input;
-//   - the call's own control inputs become control inputs of every body node;
+//   - the call's own control inputs become control inputs of every body node that reads no
+//     other body node (the rest wait through those);
 //   - the call node itself becomes an IdentityN of the function's return values (a NoOp for a
 //     function with none), with control inputs on the function's control outputs: consumers
 //     of "call:k" and "^call" and fetches by those names keep working unchanged.
