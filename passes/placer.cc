@@ -82,7 +82,13 @@ std::string KernelTypesText(const Group& g) {
                       MemberList(g), "]: ", types);
 }
 
-// Shape metadata and int32-only arithmetic on shapes: cheap, and their consumers read them on
+// int32 tensors, and bool scalars: a conditional's or a loop's predicate, which Switch reads
+// on the host (bool tensors of other shapes are masks, work for the device).
+bool IsBookkeepingValue(DataType dtype, const TensorShape& shape) {
+  return dtype == DT_INT32 || (dtype == DT_BOOL && shape.rank() == 0);
+}
+
+// Shape metadata and int32/predicate-only arithmetic: cheap, and their consumers read them on
 // the host (HostMemory args), so running them elsewhere would only add copies.
 bool IsHostBookkeeping(const Node& n) {
   static const char* kMetadataOps[] = {"Shape", "ShapeN", "Size", "Rank", "BroadcastGradientArgs"};
@@ -91,10 +97,14 @@ bool IsHostBookkeeping(const Node& n) {
   }
   if (n.num_inputs() == 0 || n.num_outputs() == 0) return false;
   for (int i = 0; i < n.num_inputs(); ++i) {
-    if (n.input_type(i) != DT_INT32 || n.input_is_ref(i)) return false;
+    const Endpoint in = n.input(i);
+    if (!IsBookkeepingValue(n.input_type(i), in.node->output_shape(in.index)) ||
+        n.input_is_ref(i)) {
+      return false;
+    }
   }
   for (int i = 0; i < n.num_outputs(); ++i) {
-    if (n.output_type(i) != DT_INT32) return false;
+    if (!IsBookkeepingValue(n.output_type(i), n.output_shape(i))) return false;
   }
   return true;
 }
@@ -109,7 +119,6 @@ bool Contains(const std::vector<const DeviceInfo*>& v, const DeviceInfo* d) {
 }
 
 }  // namespace
-
 
 bool IsHostMemoryInput(const Node& node, int index, const DeviceInfo& device) {
   const KernelDef* def = KernelRegistry::Global().Find(node, device.type);

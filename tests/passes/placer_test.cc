@@ -578,3 +578,19 @@ TEST_CASE("Placement report: FLOP estimates of convolutions, their gradients and
 
 }  // namespace
 }  // namespace quiver
+
+TEST_CASE("Placer: a bool scalar (a conditional's predicate) is host bookkeeping, a mask is not",
+          "[placement][conditional]") {
+  Graph g;
+  GraphBuilder b(&g);
+  Output pred = b.Placeholder(DT_BOOL, {}, "pred");
+  Output mask = b.Placeholder(DT_BOOL, {4}, "mask");
+  Output pred_id = Identity(pred, "pred_id");
+  Output mask_id = Identity(mask, "mask_id");
+  REQUIRE(b.status().ok());
+  DeviceSet devices = CpusAndGpu();
+  Placement p = Place(g, devices);
+  CHECK(Of(p, pred_id).reason == PlacementReason::kHost);
+  CHECK(pred_id.node()->assigned_device() == kCpu0);
+  CHECK(Of(p, mask_id).reason != PlacementReason::kHost);
+}
