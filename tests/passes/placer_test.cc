@@ -576,9 +576,6 @@ TEST_CASE("Placement report: FLOP estimates of convolutions, their gradients and
   CHECK(EstimateFlops(*pool.node()) == 54 * 4);
 }
 
-}  // namespace
-}  // namespace quiver
-
 TEST_CASE("Placer: a bool scalar (a conditional's predicate) is host bookkeeping, a mask is not",
           "[placement][conditional]") {
   Graph g;
@@ -594,3 +591,6 @@ TEST_CASE("Placer: a bool scalar (a conditional's predicate) is host bookkeeping
   CHECK(pred_id.node()->assigned_device() == kCpu0);
   CHECK(Of(p, mask_id).reason != PlacementReason::kHost);
 }
+
+}  // namespace
+}  // namespace quiver
