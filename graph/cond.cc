@@ -23,13 +23,15 @@ std::vector<Output> Cond(GraphBuilder& b, Output pred, const std::vector<Output>
     const char* label = side == 1 ? "switch_t" : "switch_f";
     Output pivot = b.Op("Identity", {Output(&b, pred_switch, side)}, {}, label);
     if (!pivot.valid()) return {};
-    auto deps = b.control_dependencies({pivot.node()});
+    // The input Switches stay outside the pivot's scope: each must run on both sides, so
+    // that its other output is alive there (a gradient's zeros come from it).
     std::vector<Output> args;
     for (const Output& in : inputs) {
       Node* sw = b.OpNode("Switch", {in, pred_id}, {}, "Switch");
       if (sw == nullptr) return {};
       args.emplace_back(&b, sw, side);
     }
+    auto deps = b.control_dependencies({pivot.node()});
     results[side] = (side == 1 ? then_branch : else_branch)(b, args);
     if (!b.status().ok()) return {};
   }

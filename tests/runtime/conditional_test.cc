@@ -4,11 +4,13 @@
 // values are computed by hand from the branch formulas.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "graph/builder.h"
 #include "graph/cond.h"
+#include "graph/gradients.h"
 #include "runtime/session.h"
 
 namespace quiver {
@@ -219,6 +221,53 @@ TEST_CASE("Cond rejects mismatched branches and a non-bool predicate", "[conditi
   Output x2 = b2.Placeholder(DT_FLOAT, {2}, "x");
   CHECK(Cond(b2, x2, {x2}, one, one).empty());
   CHECK_THAT(std::string(b2.status().message()), Catch::Contains("pred must be a bool tensor"));
+}
+
+}  // namespace
+}  // namespace quiver
+
+namespace quiver {
+namespace {
+
+TEST_CASE("Gradients flow through Cond into the taken branch only", "[conditional][gradients]") {
+  // then: tanh(x * w); else: 3 x^2 (w unused). y = sum(cond). Derived by hand:
+  //   then: dy/dx = (1 - tanh^2(xw)) w, dy/dw = (1 - tanh^2(xw)) x;  else: dy/dx = 6x, dy/dw = 0.
+  Graph g;
+  GraphBuilder b(&g);
+  Output x = b.Placeholder(DT_FLOAT, {3}, "x");
+  Output w = b.Placeholder(DT_FLOAT, {3}, "w");
+  Output pred = b.Placeholder(DT_BOOL, {}, "pred");
+  std::vector<Output> r = Cond(
+      b, pred, {x, w},
+      [](GraphBuilder&, const std::vector<Output>& in) {
+        return std::vector<Output>{Tanh(in[0] * in[1])};
+      },
+      [](GraphBuilder&, const std::vector<Output>& in) {
+        return std::vector<Output>{in[0] * in[0] * 3.0};
+      });
+  Output y = ReduceSumAll(r[0]);
+  auto grads = AddSymbolicGradients(b, {y}, {x, w});
+  INFO(grads.status().ToString());
+  REQUIRE(grads.ok());
+  REQUIRE(b.status().ok());
+  const std::vector<float> xv = {0.5f, -1.0f, 2.0f}, wv = {1.5f, 0.25f, -0.75f};
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  for (bool p : {true, false}) {
+    INFO("pred " << p);
+    auto out =
+        (*session)->Run({{"x", Floats(xv)}, {"w", Floats(wv)}, {"pred", Tensor::Scalar<bool>(p)}},
+                        {(*grads)[0].name(), (*grads)[1].name()});
+    INFO(out.status().ToString());
+    REQUIRE(out.ok());
+    for (int i = 0; i < 3; ++i) {
+      const float t = std::tanh(xv[i] * wv[i]);
+      const float dx = p ? (1 - t * t) * wv[i] : 6 * xv[i];
+      const float dw = p ? (1 - t * t) * xv[i] : 0.0f;
+      CHECK((*out)[0].data<float>()[i] == Approx(dx).epsilon(1e-5));
+      CHECK((*out)[1].data<float>()[i] == Approx(dw).margin(1e-6));
+    }
+  }
 }
 
 }  // namespace
