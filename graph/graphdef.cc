@@ -24,6 +24,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "graph/function_inlining.h"
+#include "graph/functionalize_loops.h"
 #include "graph/resource_variable_lowering.h"
 #include "graph/status_macros.h"
 #include "graph/tensor_proto.h"
@@ -236,6 +237,16 @@ absl::Status ImportGraphDef(const tensorflow::GraphDef& gd, Graph* graph) {
     RETURN_IF_ERROR(InlineFunctionCalls(&inlined));
     inlined.clear_library();
     return ImportGraphDef(inlined, graph);
+  }
+  // TF1 tf.while_loop (control flow v1) becomes one "_While" node per loop
+  // (graph/functionalize_loops.h); its body is imported the same way when the kernel runs it.
+  if (HasV1Loops(gd)) {
+    tensorflow::GraphDef functional = gd;
+    RETURN_IF_ERROR(FunctionalizeV1Loops(&functional));
+    if (HasV1Loops(functional)) {
+      return absl::InternalError("loop functionalization left loop ops in the graph");
+    }
+    return ImportGraphDef(functional, graph);
   }
   // TF2 resource variables (VarHandleOp, ReadVariableOp, ResourceApplyAdam, ...) are lowered
   // to the TF1 ref-variable ops first (graph/resource_variable_lowering.h); the lowered

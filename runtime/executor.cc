@@ -133,8 +133,12 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
       exec->items_[id].inputs.push_back(src);
     }
     for (const Edge* e : n->control_in_edges()) {
-      const int p = item_of[e->src->id()] >= 0 ? item_of[e->src->id()]
-                                               : recv_item.at({e->src->id(), kControlSlot});
+      int p = item_of[e->src->id()];
+      if (p < 0) {
+        auto r = recv_item.find({e->src->id(), kControlSlot});
+        if (r == recv_item.end()) continue;  // a fed node: it does not run, nothing to wait for
+        p = r->second;
+      }
       exec->items_[p].consumers.push_back(id);
       exec->items_[id].control_producers.push_back(p);
       exec->items_[id].num_pending++;

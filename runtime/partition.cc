@@ -34,6 +34,14 @@ absl::StatusOr<PartitionedGraph> PartitionGraph(const Graph& graph, const Execut
     if (n == nullptr) return absl::NotFoundError("feed: no node named '" + f.node + "'");
     fed.insert({n->id(), f.index});
   }
+  // A node whose every output is fed does not run: what waits on it by a control edge waits
+  // on nothing (TF moves such edges to the feed, which is ready when the step starts).
+  auto fully_fed = [&](const Node* n) {
+    for (int o = 0; o < n->num_outputs(); ++o) {
+      if (!fed.contains({n->id(), o})) return false;
+    }
+    return n->num_outputs() > 0;
+  };
 
   // Prune: walk back from fetches and targets, stopping at fed tensors.
   std::vector<bool> needed(graph.num_node_ids(), false);
@@ -61,7 +69,9 @@ absl::StatusOr<PartitionedGraph> PartitionGraph(const Graph& graph, const Execut
       Endpoint in = n->input(i);
       if (!fed.contains({in.node->id(), in.index})) visit(in.node);
     }
-    for (const Edge* e : n->control_in_edges()) visit(e->src);
+    for (const Edge* e : n->control_in_edges()) {
+      if (!fully_fed(e->src)) visit(e->src);
+    }
   }
 
   PartitionedGraph out;
@@ -105,7 +115,8 @@ absl::StatusOr<PartitionedGraph> PartitionGraph(const Graph& graph, const Execut
       if (partition_of[in.node->id()] != p) add_edge(in.node, in.index, p);
     }
     for (const Edge* e : n->control_in_edges()) {
-      if (partition_of[e->src->id()] != p) add_edge(e->src, kControlSlot, p);
+      const int src = partition_of[e->src->id()];
+      if (src >= 0 && src != p) add_edge(e->src, kControlSlot, p);  // src < 0: fully fed
     }
   }
 

@@ -102,6 +102,7 @@ class SessionImpl {
     source_ = std::move(source);
     executors_.clear();
     shape_variants_.clear();
+    callables_.clear();
     stateful_kernels_ = std::make_shared<StatefulKernelCache>();
     return absl::OkStatus();
   }
@@ -226,32 +227,75 @@ class SessionImpl {
       MutexLock lock(&mu_);
       executors_.emplace(key, exec);
     }
-    StepStats stats;
-    stats.collect_node_timings = metadata != nullptr && metadata->collect_node_stats;
-    StepParams params;
-    params.resources = &resources_;
-    params.pool = pool_.get();
-    params.intra_op_threads = intra_op_threads_;
-    params.cancellation = run_options.cancellation;
-    params.deadline = deadline;
-    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec->executor->Run(feed_values, params, &stats));
-    if (metadata) {
-      metadata->node_stats.clear();
-      for (const NodeTiming& t : stats.node_timings) {
-        metadata->node_stats.push_back(
-            {t.node->name(), t.node->op(), t.node->assigned_device(), t.nanos});
-      }
-      metadata->nodes_executed = stats.nodes_executed;
-      metadata->transfers = stats.transfers;
-      metadata->transfer_bytes = stats.transfer_bytes;
-      metadata->device_memory.clear();
-      for (const auto& d : devices_) {
-        AllocatorStats a = d->allocator()->GetStats();
-        metadata->device_memory.push_back({d->name(), d->allocator()->Name(), a.bytes_in_use,
-                                           a.peak_bytes_in_use, a.bytes_limit});
-      }
+    return Execute(*exec, feed_values, run_options.cancellation, deadline, metadata);
+  }
+
+  absl::StatusOr<int64_t> MakeCallable(const std::vector<std::string>& feeds,
+                                       const std::vector<std::string>& fetches,
+                                       const std::vector<std::string>& targets) {
+    std::shared_ptr<const Graph> source;
+    {
+      MutexLock lock(&mu_);
+      source = source_;
     }
-    return out;
+    std::vector<Session::Feed> named;
+    for (const std::string& f : feeds) named.emplace_back(f, Tensor());
+    auto callable = std::make_shared<Callable>();
+    RETURN_IF_ERROR(ParseNames(named, fetches, targets, *source, &callable->spec.feeds,
+                               &callable->spec.fetches));
+    callable->spec.targets = targets;
+    RETURN_IF_ERROR(CheckRequiredFeeds(*source, callable->spec));
+    for (const TensorId& id : callable->spec.feeds) {
+      callable->feeds.push_back(SignatureOf(*source, id));
+    }
+    callable->source = std::move(source);
+    MutexLock lock(&mu_);
+    callables_.push_back(std::move(callable));
+    return static_cast<int64_t>(callables_.size()) - 1;
+  }
+
+  absl::StatusOr<std::vector<Tensor>> RunCallable(int64_t handle,
+                                                  const std::vector<Tensor>& feed_values,
+                                                  const RunOptions& run_options) {
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (run_options.timeout_ms > 0) {
+      deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(run_options.timeout_ms);
+    }
+    std::shared_ptr<Callable> callable;
+    std::shared_ptr<StatefulKernelCache> stateful_kernels;
+    {
+      MutexLock lock(&mu_);
+      if (handle >= 0 && handle < static_cast<int64_t>(callables_.size())) {
+        callable = callables_[handle];
+      }
+      stateful_kernels = stateful_kernels_;
+    }
+    if (callable == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no callable ", handle, " in this session (released, or made before Extend)"));
+    }
+    if (feed_values.size() != callable->feeds.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("callable ", handle, " takes ",
+                                                     callable->feeds.size(), " feeds, got ",
+                                                     feed_values.size()));
+    }
+    for (size_t i = 0; i < feed_values.size(); ++i) {
+      RETURN_IF_ERROR(CheckFeedValue(callable->spec.feeds[i], callable->feeds[i], feed_values[i]));
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const Executable> exec,
+                     CallableExecutable(*callable, feed_values, stateful_kernels.get()));
+    return Execute(*exec, feed_values, run_options.cancellation, deadline, nullptr);
+  }
+
+  absl::Status ReleaseCallable(int64_t handle) {
+    MutexLock lock(&mu_);
+    if (handle < 0 || handle >= static_cast<int64_t>(callables_.size()) ||
+        callables_[handle] == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("no callable ", handle, " to release"));
+    }
+    callables_[handle] = nullptr;
+    return absl::OkStatus();
   }
 
  private:
@@ -363,9 +407,30 @@ class SessionImpl {
     return absl::OkStatus();
   }
 
-  static absl::Status CheckFeed(const Graph& graph, const TensorId& id, const Tensor& value) {
+  // What a feed must match: the tensor's dtype and its declared shape (a Placeholder's attr).
+  struct FeedSignature {
+    DataType dtype = DT_INVALID;
+    TensorShape declared;
+  };
+  static FeedSignature SignatureOf(const Graph& graph, const TensorId& id) {
     const Node* n = graph.FindNode(id.node);
-    DataType expected = n->output_type(id.index);
+    FeedSignature sig{n->output_type(id.index), n->output_shape(id.index)};
+    if ((n->op() == "Placeholder" || n->op() == "PlaceholderWithDefault") &&
+        n->attrs().count("shape")) {
+      auto s = n->GetAttr<TensorShape>("shape");
+      if (s.ok()) sig.declared = *s;
+    }
+    return sig;
+  }
+
+  static absl::Status CheckFeed(const Graph& graph, const TensorId& id, const Tensor& value) {
+    return CheckFeedValue(id, SignatureOf(graph, id), value);
+  }
+
+  static absl::Status CheckFeedValue(const TensorId& id, const FeedSignature& sig,
+                                     const Tensor& value) {
+    const DataType expected = sig.dtype;
+    const TensorShape& declared = sig.declared;
     if (!value.valid())
       return absl::InvalidArgumentError(
           absl::StrCat("feed '", id.ToString(), "' is an empty tensor"));
@@ -374,18 +439,78 @@ class SessionImpl {
                                                      " to '", id.ToString(), "', which has dtype ",
                                                      DataTypeName(expected)));
     }
-    TensorShape declared = n->output_shape(id.index);
-    if ((n->op() == "Placeholder" || n->op() == "PlaceholderWithDefault") &&
-        n->attrs().count("shape")) {
-      auto s = n->GetAttr<TensorShape>("shape");
-      if (s.ok()) declared = *s;
-    }
     if (!declared.IsCompatibleWith(value.shape())) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot feed value of shape ", value.shape().DebugString(), " for tensor '",
                        id.ToString(), "', which has shape ", declared.DebugString()));
     }
     return absl::OkStatus();
+  }
+
+  // A signature prepared by MakeCallable: names resolved once, compiled on first use for the
+  // shapes fed then (as Run specialises), and once more for any shape if they change.
+  struct Callable {
+    ExecutorSpec spec;
+    std::vector<FeedSignature> feeds;
+    std::shared_ptr<const Graph> source;
+    Mutex mu;
+    std::vector<TensorShape> specialized_shapes;
+    std::shared_ptr<const Executable> specialized, generic;
+  };
+
+  absl::StatusOr<std::shared_ptr<const Executable>> CallableExecutable(
+      Callable& c, const std::vector<Tensor>& feed_values, StatefulKernelCache* kernels) {
+    MutexLock lock(&c.mu);
+    const bool specialize = options_.optimizer.level > 0 &&
+                            options_.max_shape_specializations > 0 && !feed_values.empty();
+    if (specialize && c.specialized == nullptr) {
+      ASSIGN_OR_RETURN(c.specialized, Compile(*c.source, c.spec, kernels, &feed_values));
+      for (const Tensor& t : feed_values) c.specialized_shapes.push_back(t.shape());
+      return c.specialized;
+    }
+    if (specialize) {
+      bool same = true;
+      for (size_t i = 0; i < feed_values.size() && same; ++i) {
+        same = feed_values[i].shape() == c.specialized_shapes[i];
+      }
+      if (same) return c.specialized;
+    }
+    if (c.generic == nullptr) {
+      ASSIGN_OR_RETURN(c.generic, Compile(*c.source, c.spec, kernels));
+    }
+    return c.generic;
+  }
+
+  absl::StatusOr<std::vector<Tensor>> Execute(
+      const Executable& exec, const std::vector<Tensor>& feed_values,
+      const CancellationToken* cancellation,
+      std::optional<std::chrono::steady_clock::time_point> deadline, RunMetadata* metadata) {
+    StepStats stats;
+    stats.collect_node_timings = metadata != nullptr && metadata->collect_node_stats;
+    StepParams params;
+    params.resources = &resources_;
+    params.pool = pool_.get();
+    params.intra_op_threads = intra_op_threads_;
+    params.cancellation = cancellation;
+    params.deadline = deadline;
+    ASSIGN_OR_RETURN(std::vector<Tensor> out, exec.executor->Run(feed_values, params, &stats));
+    if (metadata) {
+      metadata->node_stats.clear();
+      for (const NodeTiming& t : stats.node_timings) {
+        metadata->node_stats.push_back(
+            {t.node->name(), t.node->op(), t.node->assigned_device(), t.nanos});
+      }
+      metadata->nodes_executed = stats.nodes_executed;
+      metadata->transfers = stats.transfers;
+      metadata->transfer_bytes = stats.transfer_bytes;
+      metadata->device_memory.clear();
+      for (const auto& d : devices_) {
+        AllocatorStats a = d->allocator()->GetStats();
+        metadata->device_memory.push_back({d->name(), d->allocator()->Name(), a.bytes_in_use,
+                                           a.peak_bytes_in_use, a.bytes_limit});
+      }
+    }
+    return out;
   }
 
   // A Placeholder the fetches need but nobody fed: name it before running anything. Behind a
@@ -418,7 +543,9 @@ class SessionImpl {
         Endpoint in = n->input(i);
         if (!fed_nodes.contains(in.node->name())) stack.push_back(in.node);
       }
-      for (const Edge* e : n->control_in_edges()) stack.push_back(e->src);
+      for (const Edge* e : n->control_in_edges()) {
+        if (!fed_nodes.contains(e->src->name())) stack.push_back(e->src);
+      }
     }
     return absl::OkStatus();
   }
@@ -439,6 +566,7 @@ class SessionImpl {
   // SessionOptions::max_shape_specializations).
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> shape_variants_;
   std::shared_ptr<StatefulKernelCache> stateful_kernels_;
+  std::vector<std::shared_ptr<Callable>> callables_;  // by handle; null once released
   Mutex variables_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Variable>> variables_;
 };
@@ -462,6 +590,22 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const tensorflow::Graph
 }
 
 absl::Status Session::Extend(const Graph& graph) { return impl_->SetGraph(graph); }
+
+absl::StatusOr<Session::CallableHandle> Session::MakeCallable(
+    const std::vector<std::string>& feeds, const std::vector<std::string>& fetches,
+    const std::vector<std::string>& targets) {
+  return impl_->MakeCallable(feeds, fetches, targets);
+}
+
+absl::StatusOr<std::vector<Tensor>> Session::RunCallable(CallableHandle handle,
+                                                         const std::vector<Tensor>& feeds,
+                                                         const RunOptions& run_options) {
+  return impl_->RunCallable(handle, feeds, run_options);
+}
+
+absl::Status Session::ReleaseCallable(CallableHandle handle) {
+  return impl_->ReleaseCallable(handle);
+}
 
 absl::StatusOr<std::vector<Tensor>> Session::Run(const std::vector<Feed>& feeds,
                                                  const std::vector<std::string>& fetches,

@@ -122,6 +122,19 @@ class Session {
                                           const std::vector<std::string>& targets,
                                           RunMetadata* metadata);
 
+  // A prepared Run signature (TF's Session::MakeCallable): names are resolved and checked
+  // once, the executable compiled on first use, so RunCallable skips the per-call name
+  // parsing and signature lookup of Run. Feeds are values in the order of `feeds`; results
+  // come in the order of `fetches`. A handle stays valid until released or Extend.
+  using CallableHandle = int64_t;
+  absl::StatusOr<CallableHandle> MakeCallable(const std::vector<std::string>& feeds,
+                                              const std::vector<std::string>& fetches,
+                                              const std::vector<std::string>& targets = {});
+  absl::StatusOr<std::vector<Tensor>> RunCallable(CallableHandle handle,
+                                                  const std::vector<Tensor>& feeds,
+                                                  const RunOptions& run_options = {});
+  absl::Status ReleaseCallable(CallableHandle handle);
+
   // The session's placed graph, including the internal _Transfer nodes copy insertion added
   // between devices (export the graph you built, not this one). This is the whole graph,
   // unoptimized; each Run signature runs its own optimized and placed copy.

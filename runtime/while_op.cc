@@ -33,16 +33,23 @@ class WhileOp : public OpKernel {
     }
     ASSIGN_OR_RETURN(cond_, MakeSession(c, "cond_graph"));
     ASSIGN_OR_RETURN(body_, MakeSession(c, "body_graph"));
+    // Prepared signatures: an iteration pays no name lookups.
+    auto cond_call = cond_->MakeCallable(args_, {WhileResultName(0)});
+    if (!cond_call.ok()) return c.Error(absl::StrCat("cond: ", cond_call.status().message()));
+    auto body_call = body_->MakeCallable(args_, results_);
+    if (!body_call.ok()) return c.Error(absl::StrCat("body: ", body_call.status().message()));
+    cond_call_ = *cond_call;
+    body_call_ = *body_call;
     return absl::OkStatus();
   }
 
   absl::Status Compute(OpKernelContext& ctx) const override {
-    std::vector<Session::Feed> vars(args_.size());
+    std::vector<Tensor> vars(args_.size());
     for (size_t i = 0; i < args_.size(); ++i) {
       if (ctx.ref_input(static_cast<int>(i)) != nullptr) {
         return ctx.Error(absl::StrCat("loop variable ", i, " is a variable reference"));
       }
-      vars[i] = {args_[i], ctx.input(static_cast<int>(i))};
+      vars[i] = ctx.input(static_cast<int>(i));
     }
     const StepResources& step = ctx.resources();
     for (int64_t iteration = 0;; ++iteration) {
@@ -52,7 +59,7 @@ class WhileOp : public OpKernel {
       if (step.deadline && std::chrono::steady_clock::now() > *step.deadline) {
         return absl::DeadlineExceededError("the step ran past its RunOptions deadline");
       }
-      auto go = cond_->Run(vars, {WhileResultName(0)});
+      auto go = cond_->RunCallable(cond_call_, vars);
       if (!go.ok()) return IterationError(ctx, "cond", iteration, go.status());
       const Tensor& pred = (*go)[0];
       if (pred.dtype() != DT_BOOL || pred.num_elements() != 1) {
@@ -61,7 +68,7 @@ class WhileOp : public OpKernel {
                                       pred.shape().DebugString()));
       }
       if (!*pred.data<bool>()) break;
-      auto next = body_->Run(vars, results_);
+      auto next = body_->RunCallable(body_call_, vars);
       if (!next.ok()) return IterationError(ctx, "body", iteration, next.status());
       for (size_t i = 0; i < vars.size(); ++i) {
         if ((*next)[i].dtype() != dtypes_[i]) {
@@ -69,11 +76,11 @@ class WhileOp : public OpKernel {
                                         DataTypeName(dtypes_[i]), " into ",
                                         DataTypeName((*next)[i].dtype())));
         }
-        vars[i].second = std::move((*next)[i]);
+        vars[i] = std::move((*next)[i]);
       }
     }
     for (size_t i = 0; i < vars.size(); ++i) {
-      ctx.set_output(static_cast<int>(i), std::move(vars[i].second));
+      ctx.set_output(static_cast<int>(i), std::move(vars[i]));
     }
     return absl::OkStatus();
   }
@@ -103,6 +110,7 @@ class WhileOp : public OpKernel {
   std::vector<DataType> dtypes_;
   std::vector<std::string> args_, results_;
   std::unique_ptr<Session> cond_, body_;
+  Session::CallableHandle cond_call_ = -1, body_call_ = -1;
 };
 
 KernelFactory WhileFactory() {

@@ -418,3 +418,69 @@ TEST_CASE("Buffer reuse can be switched off to measure the unplanned peak", "[se
   CHECK(peaks[1] <= 2 * 4096);
   CHECK(results[0].ToVector<float>() == results[1].ToVector<float>());
 }
+
+TEST_CASE("A control edge from a fed placeholder waits on nothing", "[session]") {
+  // c = Const [^x]: feeding x replaces it, so x's own kernel (which fails unfed) never runs.
+  Graph g;
+  GraphBuilder b(&g);
+  Output x = b.Placeholder(DT_FLOAT, {2}, "x");
+  Output c;
+  {
+    auto deps = b.control_dependencies({x.node()});
+    c = b.Const(Tensor::FromVector<float>({4, 5}, {2}), "c");
+  }
+  Output y = Identity(x, "y");
+  Output z;
+  {
+    auto deps = b.control_dependencies({y.node()});
+    z = b.Const(Tensor::FromVector<float>({6}, {1}), "z");
+  }
+  REQUIRE(b.status().ok());
+  for (int level : {0, 1}) {
+    INFO("optimizer level " << level);
+    SessionOptions options;
+    options.optimizer.level = level;
+    auto session = Session::Create(g, options);
+    REQUIRE(session.ok());
+    auto out = (*session)->Run({{"x", Tensor::FromVector<float>({1, 2}, {2})}}, {c, z});
+    INFO(out.status().ToString());
+    REQUIRE(out.ok());
+    CHECK(out->at(0).data<float>()[1] == 5.0f);
+    CHECK(out->at(1).data<float>()[0] == 6.0f);
+    // Unfed, x is still required.
+    auto unfed = (*session)->Run({}, {c});
+    REQUIRE_FALSE(unfed.ok());
+    CHECK_THAT(ErrorOf(unfed.status()), Catch::Contains("You must feed a value for placeholder"));
+  }
+}
+
+TEST_CASE("MakeCallable runs a prepared signature like Run", "[session]") {
+  Graph g;
+  GraphBuilder b(&g);
+  auto x = b.Placeholder(DT_FLOAT, {-1, 2}, "x");
+  auto y = x * 3.0 + 1.0;
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  auto handle = (*session)->MakeCallable({"x"}, {y.name()});
+  REQUIRE(handle.ok());
+  // Two shapes: the first compiles a specialised executable, the second a generic one.
+  for (int rows : {1, 3, 1}) {
+    std::vector<float> v(rows * 2);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+    auto out = (*session)->RunCallable(*handle, {Tensor::FromVector<float>(v, {rows, 2})});
+    INFO(out.status().ToString());
+    REQUIRE(out.ok());
+    REQUIRE(out->at(0).shape() == TensorShape{rows, 2});
+    for (size_t i = 0; i < v.size(); ++i) CHECK(out->at(0).data<float>()[i] == v[i] * 3 + 1);
+  }
+  auto wrong = (*session)->RunCallable(*handle, {Tensor::FromVector<int32_t>({1, 2}, {1, 2})});
+  REQUIRE_FALSE(wrong.ok());
+  CHECK_THAT(ErrorOf(wrong.status()), Catch::Contains("cannot feed int32 to 'x:0'"));
+  CHECK_FALSE((*session)->RunCallable(*handle, {}).ok());
+  CHECK_FALSE((*session)->MakeCallable({"nope"}, {y.name()}).ok());
+  REQUIRE((*session)->ReleaseCallable(*handle).ok());
+  auto released = (*session)->RunCallable(*handle, {Tensor::FromVector<float>({1, 2}, {1, 2})});
+  REQUIRE_FALSE(released.ok());
+  CHECK_THAT(ErrorOf(released.status()), Catch::Contains("no callable"));
+}
