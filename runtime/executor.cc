@@ -600,7 +600,7 @@ absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<T
     Device* device = p >= 0 ? executors_[p]->device() : nullptr;
     if (t.allocator() != nullptr && !t.allocator()->host_accessible()) {
       ASSIGN_OR_RETURN(t, CopyTensor(t, Device::DefaultCpu(), device));
-    } else if (!t.RefCountIsOne()) {
+    } else if (!t.RefCountIsOne() && params.copy_shared_fetches) {
       // Host memory here, even from an accelerator's partition (a HostMemory output).
       const bool host_device = device != nullptr && device->allocator()->host_accessible();
       ASSIGN_OR_RETURN(t, t.Clone(host_device ? device->allocator() : nullptr));

@@ -73,6 +73,9 @@ struct StepParams {
   int intra_op_threads = 0;
   const CancellationToken* cancellation = nullptr;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // false: a fetched tensor may share the buffer of a feed (or a variable) instead of being
+  // copied, for callers that never write a buffer they fed (a loop's iterations).
+  bool copy_shared_fetches = true;
   // Set by PartitionedExecutor::Run (the step's; callers leave it null).
   DeferredChecks* deferred_checks = nullptr;
 };

@@ -232,7 +232,8 @@ class SessionImpl {
 
   absl::StatusOr<int64_t> MakeCallable(const std::vector<std::string>& feeds,
                                        const std::vector<std::string>& fetches,
-                                       const std::vector<std::string>& targets) {
+                                       const std::vector<std::string>& targets,
+                                       bool results_may_alias_feeds) {
     std::shared_ptr<const Graph> source;
     {
       MutexLock lock(&mu_);
@@ -244,6 +245,7 @@ class SessionImpl {
     RETURN_IF_ERROR(ParseNames(named, fetches, targets, *source, &callable->spec.feeds,
                                &callable->spec.fetches));
     callable->spec.targets = targets;
+    callable->copy_shared_fetches = !results_may_alias_feeds;
     RETURN_IF_ERROR(CheckRequiredFeeds(*source, callable->spec));
     for (const TensorId& id : callable->spec.feeds) {
       callable->feeds.push_back(SignatureOf(*source, id));
@@ -285,7 +287,8 @@ class SessionImpl {
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const Executable> exec,
                      CallableExecutable(*callable, feed_values, stateful_kernels.get()));
-    return Execute(*exec, feed_values, run_options.cancellation, deadline, nullptr);
+    return Execute(*exec, feed_values, run_options.cancellation, deadline, nullptr,
+                   callable->copy_shared_fetches);
   }
 
   absl::Status ReleaseCallable(int64_t handle) {
@@ -452,6 +455,7 @@ class SessionImpl {
   struct Callable {
     ExecutorSpec spec;
     std::vector<FeedSignature> feeds;
+    bool copy_shared_fetches = true;
     std::shared_ptr<const Graph> source;
     Mutex mu;
     std::vector<TensorShape> specialized_shapes;
@@ -484,7 +488,8 @@ class SessionImpl {
   absl::StatusOr<std::vector<Tensor>> Execute(
       const Executable& exec, const std::vector<Tensor>& feed_values,
       const CancellationToken* cancellation,
-      std::optional<std::chrono::steady_clock::time_point> deadline, RunMetadata* metadata) {
+      std::optional<std::chrono::steady_clock::time_point> deadline, RunMetadata* metadata,
+      bool copy_shared_fetches = true) {
     StepStats stats;
     stats.collect_node_timings = metadata != nullptr && metadata->collect_node_stats;
     StepParams params;
@@ -493,6 +498,7 @@ class SessionImpl {
     params.intra_op_threads = intra_op_threads_;
     params.cancellation = cancellation;
     params.deadline = deadline;
+    params.copy_shared_fetches = copy_shared_fetches;
     ASSIGN_OR_RETURN(std::vector<Tensor> out, exec.executor->Run(feed_values, params, &stats));
     if (metadata) {
       metadata->node_stats.clear();
@@ -593,8 +599,8 @@ absl::Status Session::Extend(const Graph& graph) { return impl_->SetGraph(graph)
 
 absl::StatusOr<Session::CallableHandle> Session::MakeCallable(
     const std::vector<std::string>& feeds, const std::vector<std::string>& fetches,
-    const std::vector<std::string>& targets) {
-  return impl_->MakeCallable(feeds, fetches, targets);
+    const std::vector<std::string>& targets, bool results_may_alias_feeds) {
+  return impl_->MakeCallable(feeds, fetches, targets, results_may_alias_feeds);
 }
 
 absl::StatusOr<std::vector<Tensor>> Session::RunCallable(CallableHandle handle,

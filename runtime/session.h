@@ -126,10 +126,14 @@ class Session {
   // once, the executable compiled on first use, so RunCallable skips the per-call name
   // parsing and signature lookup of Run. Feeds are values in the order of `feeds`; results
   // come in the order of `fetches`. A handle stays valid until released or Extend.
+  // With `results_may_alias_feeds`, a result may share a feed's buffer instead of being a
+  // copy (Run copies, since a caller may write its feed afterwards): for callers that never
+  // do, like a loop feeding one iteration's results to the next.
   using CallableHandle = int64_t;
   absl::StatusOr<CallableHandle> MakeCallable(const std::vector<std::string>& feeds,
                                               const std::vector<std::string>& fetches,
-                                              const std::vector<std::string>& targets = {});
+                                              const std::vector<std::string>& targets = {},
+                                              bool results_may_alias_feeds = false);
   absl::StatusOr<std::vector<Tensor>> RunCallable(CallableHandle handle,
                                                   const std::vector<Tensor>& feeds,
                                                   const RunOptions& run_options = {});

@@ -34,9 +34,10 @@ class WhileOp : public OpKernel {
     ASSIGN_OR_RETURN(cond_, MakeSession(c, "cond_graph"));
     ASSIGN_OR_RETURN(body_, MakeSession(c, "body_graph"));
     // Prepared signatures: an iteration pays no name lookups.
-    auto cond_call = cond_->MakeCallable(args_, {WhileResultName(0)});
+    // The loop never writes a buffer it fed: results may share them.
+    auto cond_call = cond_->MakeCallable(args_, {WhileResultName(0)}, {}, true);
     if (!cond_call.ok()) return c.Error(absl::StrCat("cond: ", cond_call.status().message()));
-    auto body_call = body_->MakeCallable(args_, results_);
+    auto body_call = body_->MakeCallable(args_, results_, {}, true);
     if (!body_call.ok()) return c.Error(absl::StrCat("body: ", body_call.status().message()));
     cond_call_ = *cond_call;
     body_call_ = *body_call;
