@@ -58,6 +58,13 @@ class SessionImpl {
     }
     ASSIGN_OR_RETURN(device_set_,
                      DeviceSet::Create(DeviceSetOptions{options_.virtual_cpu_devices}));
+    if (!options_.use_accelerators) {
+      DeviceSet cpus;
+      for (const DeviceInfo& info : device_set_.devices()) {
+        if (info.is_cpu()) RETURN_IF_ERROR(cpus.AddDevice(info.type, info.id));
+      }
+      device_set_ = std::move(cpus);
+    }
     for (const DeviceInfo& info : device_set_.devices()) {
       ASSIGN_OR_RETURN(std::unique_ptr<Device> d,
                        CreateDevice(info, DeviceOptions{options_.max_total_bytes}));

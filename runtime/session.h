@@ -36,6 +36,8 @@ struct SessionOptions {
   // Extra logical CPU devices (CPU:1..CPU:N) that placement may use, like TF's virtual devices.
   // Each device has its own allocator, so crossing devices is a real copy.
   int virtual_cpu_devices = 0;
+  // false: CPU devices only, even where GPUs answer (TF's device_count={"GPU": 0}).
+  bool use_accelerators = true;
 
   // The graph optimization pipeline (PassManager::Default), run per Run signature before
   // placement: level 0 runs nothing, 1 every pass not listed in `disabled_passes` (names as in

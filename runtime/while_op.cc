@@ -6,8 +6,9 @@
 // body, whose results become the next variables. Iterations run one after another (TF's
 // parallel_iterations only overlaps independent iterations; the results are the same). The
 // loop stops early, with the step's status, when the step is cancelled or past its deadline.
-// Variables (TF1 refs, TF2 resources) cannot be read inside the loop: the sessions share
-// none with the outer graph.
+// Loops run on the CPU (the sessions have no accelerators); on a GPU graph the loop's inputs
+// come to the host and its results go back, once per step. Variables (TF1 refs, TF2 resources)
+// cannot be read inside the loop: the sessions share none with the outer graph.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -94,6 +95,9 @@ class WhileOp : public OpKernel {
     if (!graph_def.ParseFromString(bytes)) return c.Error(absl::StrCat(attr, " is malformed"));
     SessionOptions options;
     options.inter_op_threads = 1;  // the outer step already runs nodes in parallel
+    // The kernel is the CPU's, and so are the loop's values: its body runs there too (with
+    // devices of its own it would copy every variable in and out at every iteration).
+    options.use_accelerators = false;
     auto session = Session::Create(graph_def, options);
     if (!session.ok()) {
       return c.Error(

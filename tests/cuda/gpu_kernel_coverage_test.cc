@@ -29,6 +29,7 @@ const std::map<std::string, std::string>& HostOnlyOps() {
       {"Range", "shape arithmetic: its outputs size other tensors and are read by the host"},
       {"Variable", "the legacy TF0 op; VariableV2 has the GPU kernel"},
       {"IsVariableInitialized", "a host bool read by control flow"},
+      {"_While", "loops run on the CPU, their cond and body in CPU sessions of their own"},
   };
   return *ops;
 }

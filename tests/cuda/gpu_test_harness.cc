@@ -246,6 +246,15 @@ void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& rep
     const Node* n = graph.FindNode(t.tensor.substr(0, t.tensor.rfind(':')));
     REQUIRE(n != nullptr);
     CAPTURE(what, t.tensor, n->op());
+    // Also by design: a conditional's predicate (a bool scalar Switch reads on the host) and
+    // a loop's inputs (loops run on the CPU, runtime/while_op.cc).
+    const bool predicate = t.dtype == "bool" && t.shape == "[]";
+    bool loop_input = false;
+    for (const std::string& c : t.consumers) {
+      const Node* consumer = graph.FindNode(c);
+      loop_input |= consumer != nullptr && consumer->op() == "_While";
+    }
+    if (predicate || loop_input) continue;
     CHECK((n->op() == "Shape" || n->op() == "Size" || n->op() == "Rank"));
   }
 }
