@@ -27,6 +27,11 @@ const std::map<std::string, std::string>& ResourceOpOutputs() {
       {"VarHandleOp", "resource"},
       {"ReadVariableOp", "value"},
       {"VarIsInitializedOp", "is_initialized"},
+      // TF2 cond gradients carry a branch's intermediates in Optionals (lowered after
+      // inlining, by the same pass).
+      {"OptionalFromValue", "optional"},
+      {"OptionalNone", "optional"},
+      {"OptionalGetValue", "components"},
   };
   return *outputs;
 }
@@ -213,10 +218,9 @@ absl::Status Inline(const tensorflow::NodeDef& call, const tensorflow::FunctionD
     }
     // The call's control inputs hold back the body's roots; the rest wait through them (and
     // stay free of control edges, which fusion would refuse).
-    const bool reads_body = std::any_of(n.input().begin(), n.input().end(),
-                                        [&](const std::string& i) {
-                                          return in.body.count(NodeOfTensor(i)) > 0;
-                                        });
+    const bool reads_body =
+        std::any_of(n.input().begin(), n.input().end(),
+                    [&](const std::string& i) { return in.body.count(NodeOfTensor(i)) > 0; });
     if (!reads_body) {
       for (const std::string& c : control_inputs) copy.add_input(c);
     }

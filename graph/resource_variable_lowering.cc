@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "graph/graph.h"
 #include "graph/op_registry.h"
+#include "graph/status_macros.h"
 #include "graph/types.h"
 
 namespace quiver {
@@ -23,7 +24,8 @@ namespace {
 constexpr tensorflow::DataType kResource = tensorflow::DT_RESOURCE;
 
 // The resource-variable ops with a direct ref-variable equivalent, besides ResourceApply*.
-// Input 0 is the handle; all but VarIsInitializedOp carry the variable's dtype in "dtype".
+// Input 0 is the handle; all but VarIsInitializedOp and VariableShape carry the variable's
+// dtype in "dtype".
 struct SimpleRule {
   const char* tf_op;
   const char* ref_op;
@@ -34,6 +36,7 @@ constexpr SimpleRule kSimpleRules[] = {
     {"AssignAddVariableOp", "AssignAdd"},
     {"AssignSubVariableOp", "AssignSub"},
     {"VarIsInitializedOp", "IsVariableInitialized"},
+    {"VariableShape", "Shape"},
 };
 
 const SimpleRule* FindSimpleRule(const std::string& op) {
@@ -97,6 +100,15 @@ class ResourceResolver {
 
   static bool IsHandle(const tensorflow::NodeDef& n) { return n.op() == "VarHandleOp"; }
 
+  // A conditional's Switch of a resource (TF1 tf.cond reading a variable inside a branch, or
+  // an If lowered onto Switch/Merge with a handle among its inputs).
+  static bool IsResourceSwitch(const tensorflow::NodeDef& n) {
+    if (n.op() != "Switch") return false;
+    auto t = n.attr().find("T");
+    return t != n.attr().end() && t->second.value_case() == tensorflow::AttrValue::kType &&
+           IsResourceType(t->second.type());
+  }
+
   // An Identity whose value is a resource: attr T is DT_RESOURCE, or (T missing) its data
   // input is a VarHandleOp or itself a resource Identity. Iterative and memoised: a file may
   // chain any number of Identities (or loop them: a cycle is not a resource here, and the
@@ -119,7 +131,7 @@ class ResourceResolver {
       }
       const tensorflow::NodeDef* src = DataSource(*cur, 0);
       if (src == nullptr || path.size() > static_cast<size_t>(gd_.node_size())) break;
-      if (IsHandle(*src)) {
+      if (IsHandle(*src) || IsResourceSwitch(*src)) {
         result = true;
         break;
       }
@@ -143,31 +155,117 @@ class ResourceResolver {
     return Find(id->node);
   }
 
-  // The VarHandleOp that data input `i` of `consumer` refers to, following resource
-  // Identities, or an error naming `consumer` and what it got instead.
-  absl::StatusOr<const tensorflow::NodeDef*> Handle(const tensorflow::NodeDef& consumer,
-                                                    int i) const {
+  // True for a resource Identity that only forwards a handle (a chain of Identities from a
+  // VarHandleOp): it is dropped, its consumers use the variable directly. An Identity of a
+  // switched handle is kept (as a RefIdentity): it is dead when its branch is not taken.
+  bool IsHandleAlias(const tensorflow::NodeDef& n) const {
+    if (!IsResourceIdentity(n)) return false;
+    const tensorflow::NodeDef* end = EndOfIdentities(n);
+    return end != nullptr && IsHandle(*end);
+  }
+
+  // Where a resource tensor leads: the VarHandleOp whose variable it is, and the tensor that
+  // stands for it after lowering (the variable itself, or the output of the nearest RefSwitch
+  // or RefIdentity it passes through).
+  struct Resolved {
+    const tensorflow::NodeDef* handle;
+    std::string ref;
+  };
+
+  // What data input `i` of `consumer` refers to, following resource Identities and Switches,
+  // or an error naming `consumer` and what it got instead.
+  absl::StatusOr<Resolved> Resolve(const tensorflow::NodeDef& consumer, int i) const {
     const tensorflow::NodeDef* n = DataSource(consumer, i);
-    if (n != nullptr && IsResourceIdentity(*n)) n = EndOfIdentities(*n);
-    if (n != nullptr && IsHandle(*n)) return n;
+    if (n == nullptr || !ForwardsResource(*n)) return ResolveError(consumer, i, consumer, i, n);
+    const Behind b = HandleBehind(*n);
+    if (b.handle == nullptr) {
+      if (b.cycle) {
+        return NodeError(consumer, absl::StrCat("input ", i, " ('", consumer.input(i),
+                                                "') is a cycle of resource Identities"));
+      }
+      return ResolveError(consumer, i, *b.consumer, 0, b.end);
+    }
+    std::string ref;
+    if (IsHandle(*n) || IsHandleAlias(*n)) {
+      ref = b.handle->name();
+    } else if (IsResourceSwitch(*n)) {
+      ref = absl::StrCat(n->name(), ":", ParseTensorName(consumer.input(i))->index);
+    } else {  // an Identity of a switched handle: kept, as a RefIdentity
+      ref = n->name();
+    }
+    return Resolved{b.handle, ref};
+  }
+
+ private:
+  absl::Status ResolveError(const tensorflow::NodeDef& consumer, int i,
+                            const tensorflow::NodeDef& at, int input,
+                            const tensorflow::NodeDef* n) const {
+    const std::string where = &at == &consumer ? "" : absl::StrCat(" (through ", Label(at), ")");
     if (n == nullptr) {
-      return NodeError(consumer, absl::StrCat("input ", i, " ('",
-                                              i < consumer.input_size() ? consumer.input(i) : "",
-                                              "') must be a variable handle (VarHandleOp), but "
-                                              "it names no node"));
+      return NodeError(
+          consumer,
+          absl::StrCat(
+              "input ", i, " ('", i < consumer.input_size() ? consumer.input(i) : "",
+              "') must be a variable handle (VarHandleOp), but ",
+              input < at.input_size() ? absl::StrCat("'", at.input(input), "'") : std::string("it"),
+              " names no node", where));
     }
     return NodeError(
         consumer, absl::StrCat("input ", i, " ('", consumer.input(i),
                                "') must be a resource variable handle made by a VarHandleOp "
                                "in this graph, but it comes from ",
-                               Label(*n),
+                               Label(*n), where,
                                ProducesResource(*n) ? " (resource values other than VarHandleOp "
                                                       "variables, e.g. tf.function captures, are "
                                                       "not supported)"
                                                     : ""));
   }
 
- private:
+  // A VarHandleOp, or a resource Identity or Switch: the nodes a handle travels through.
+  bool ForwardsResource(const tensorflow::NodeDef& n) const {
+    return IsHandle(n) || IsResourceIdentity(n) || IsResourceSwitch(n);
+  }
+
+  // The VarHandleOp behind a handle-forwarding node, through any chain of resource Identities
+  // and Switches; when there is none, the node the chain ends at (`end`, nullptr when dangling)
+  // and the chain node that reads it (`consumer`), or `cycle`. Iterative and memoised: each
+  // node is walked once however long the chains.
+  struct Behind {
+    const tensorflow::NodeDef* handle = nullptr;
+    const tensorflow::NodeDef* end = nullptr;
+    const tensorflow::NodeDef* consumer = nullptr;
+    bool cycle = false;
+  };
+  Behind HandleBehind(const tensorflow::NodeDef& n) const {
+    std::vector<const tensorflow::NodeDef*> path;
+    const tensorflow::NodeDef* cur = &n;
+    Behind result;
+    for (;;) {
+      if (auto m = behind_.find(cur); m != behind_.end()) {
+        result = m->second;
+        break;
+      }
+      if (IsHandle(*cur)) {
+        result.handle = cur;
+        break;
+      }
+      path.push_back(cur);
+      if (path.size() > static_cast<size_t>(gd_.node_size())) {
+        result.cycle = true;
+        break;
+      }
+      const tensorflow::NodeDef* src = DataSource(*cur, 0);
+      if (src == nullptr || !ForwardsResource(*src)) {
+        result.end = src;
+        result.consumer = cur;
+        break;
+      }
+      cur = src;
+    }
+    for (const tensorflow::NodeDef* p : path) behind_[p] = result;
+    return result;
+  }
+
   // Where a chain of resource Identities starting at `n` ends (the first node that is not one;
   // nullptr for a dangling input or a cycle). Memoised like IsResourceIdentity.
   const tensorflow::NodeDef* EndOfIdentities(const tensorflow::NodeDef& n) const {
@@ -197,6 +295,7 @@ class ResourceResolver {
   mutable std::unordered_map<const tensorflow::NodeDef*, bool> is_resource_identity_;
   mutable std::unordered_map<const tensorflow::NodeDef*, const tensorflow::NodeDef*>
       end_of_identities_;
+  mutable std::unordered_map<const tensorflow::NodeDef*, Behind> behind_;
 };
 
 // The dtype a handle's variable holds (DT_INVALID when the VarHandleOp has none).
@@ -236,30 +335,238 @@ void SetType(tensorflow::NodeDef* node, const std::string& attr, int type) {
   (*node->mutable_attr())[attr].set_type(static_cast<tensorflow::DataType>(type));
 }
 
+// ---- cond_v2 gradient Optionals --------------------------------------------------------------
+
+constexpr tensorflow::DataType kVariant = tensorflow::DT_VARIANT;
+
+bool IsOptionalOp(const std::string& op) {
+  return op == "OptionalFromValue" || op == "OptionalNone" || op == "OptionalGetValue";
+}
+
+// The positions of `attr`'s types that are DT_VARIANT: {0} for a type attr, the indices of a
+// type list.
+std::vector<int> VariantPositions(const tensorflow::NodeDef& n, const std::string& attr) {
+  std::vector<int> out;
+  auto it = n.attr().find(attr);
+  if (it == n.attr().end()) return out;
+  if (it->second.value_case() == tensorflow::AttrValue::kType) {
+    if (it->second.type() == kVariant) out.push_back(0);
+  } else if (it->second.value_case() == tensorflow::AttrValue::kList) {
+    for (int i = 0; i < it->second.list().type_size(); ++i) {
+      if (it->second.list().type(i) == kVariant) out.push_back(i);
+    }
+  }
+  return out;
+}
+
+bool HasVariantAttr(const tensorflow::NodeDef& n) {
+  for (const auto& [key, value] : n.attr()) {
+    if (!VariantPositions(n, key).empty()) return true;
+  }
+  return false;
+}
+
+// Union-find over tensors ("node:index"), each class with the dtype it must have.
+class VariantClasses {
+ public:
+  int Id(const std::string& tensor) {
+    auto [it, inserted] = ids_.emplace(tensor, static_cast<int>(parent_.size()));
+    if (inserted) {
+      parent_.push_back(it->second);
+      dtype_.push_back(tensorflow::DT_INVALID);
+    }
+    return it->second;
+  }
+  int Find(int x) {
+    while (parent_[x] != x) x = parent_[x] = parent_[parent_[x]];
+    return x;
+  }
+  // False when the two classes already hold different dtypes.
+  bool Union(int a, int b) {
+    a = Find(a);
+    b = Find(b);
+    if (a == b) return true;
+    if (dtype_[a] != tensorflow::DT_INVALID && dtype_[b] != tensorflow::DT_INVALID &&
+        dtype_[a] != dtype_[b]) {
+      return false;
+    }
+    if (dtype_[a] == tensorflow::DT_INVALID) dtype_[a] = dtype_[b];
+    parent_[b] = a;
+    return true;
+  }
+  bool Constrain(int x, tensorflow::DataType t) {
+    x = Find(x);
+    if (dtype_[x] != tensorflow::DT_INVALID && dtype_[x] != t) return false;
+    dtype_[x] = t;
+    return true;
+  }
+  tensorflow::DataType DtypeOf(int x) { return dtype_[Find(x)]; }
+
+ private:
+  std::unordered_map<std::string, int> ids_;
+  std::vector<int> parent_;
+  std::vector<tensorflow::DataType> dtype_;
+};
+
+// Data input `i` of `n` as "node:index" (empty when malformed: the importer reports it).
+std::string InputTensor(const tensorflow::NodeDef& n, int i) {
+  auto id = ParseTensorName(n.input(i));
+  if (!id.ok() || id->is_control) return "";
+  return absl::StrCat(id->node, ":", id->index);
+}
+
+// The single dtype of an Optional op's type-list attr.
+absl::StatusOr<tensorflow::DataType> OptionalComponentType(const tensorflow::NodeDef& n,
+                                                           const std::string& attr) {
+  auto it = n.attr().find(attr);
+  if (it == n.attr().end() || it->second.list().type_size() != 1) {
+    return NodeError(n, absl::StrCat("attr '", attr,
+                                     "' must list exactly one type (Quiver supports Optionals "
+                                     "only as cond_v2 gradients write them: one component)"));
+  }
+  return it->second.list().type(0);
+}
+
+// Replaces cond_v2's gradient Optionals by the values they wrap, after inlining has flattened
+// the branches onto Switch/Merge (TF: the branch that computed an intermediate the gradient
+// needs returns OptionalFromValue, the other branch OptionalNone, and the gradient's branch
+// unwraps it with OptionalGetValue):
+//   OptionalFromValue(x) {Toutput_types: [T]}    -> Identity(x) {T}
+//   OptionalGetValue(o) {output_types: [T]}      -> Identity(o) {T}
+//   OptionalNone                                 -> Const {dtype: T, value: an empty [0] tensor}
+// and every DT_VARIANT in the type attrs of the Identity, IdentityN, Switch and Merge nodes
+// that carry them becomes T, the dtype of the value that travels there. An OptionalNone is
+// only ever produced by the branch that is not taken for the gradient that would read it, so
+// its placeholder value is never read. Any other DT_VARIANT (TensorLists, datasets, a
+// multi-component Optional) is an error naming the node.
+absl::StatusOr<tensorflow::GraphDef> LowerCondOptionals(const tensorflow::GraphDef& gd) {
+  VariantClasses classes;
+  auto conflict = [](const tensorflow::NodeDef& n) {
+    return NodeError(n, "the Optional values that meet here wrap different dtypes");
+  };
+  for (const tensorflow::NodeDef& n : gd.node()) {
+    const std::string out0 = absl::StrCat(n.name(), ":0");
+    if (n.op() == "OptionalFromValue") {
+      ASSIGN_OR_RETURN(tensorflow::DataType t, OptionalComponentType(n, "Toutput_types"));
+      if (!classes.Constrain(classes.Id(out0), t)) return conflict(n);
+      continue;
+    }
+    if (n.op() == "OptionalGetValue") {
+      ASSIGN_OR_RETURN(tensorflow::DataType t, OptionalComponentType(n, "output_types"));
+      const std::string in = n.input_size() > 0 ? InputTensor(n, 0) : "";
+      if (!in.empty() && !classes.Constrain(classes.Id(in), t)) return conflict(n);
+      continue;
+    }
+    if (n.op() == "OptionalNone") {
+      classes.Id(out0);
+      continue;
+    }
+    if (!HasVariantAttr(n)) continue;
+    const std::vector<int> positions = VariantPositions(n, "T");
+    const bool forwards =
+        n.op() == "Identity" || n.op() == "IdentityN" || n.op() == "Switch" || n.op() == "Merge";
+    if (!forwards || positions.empty()) {
+      return NodeError(n,
+                       "a DT_VARIANT value; Quiver supports variants only as the Optionals "
+                       "that cond_v2 gradients pass between a conditional's branches");
+    }
+    for (const auto& [key, value] : n.attr()) {
+      if (key != "T" && !VariantPositions(n, key).empty()) {
+        return NodeError(n, absl::StrCat("attr '", key, "' holds DT_VARIANT"));
+      }
+    }
+    auto join = [&](const std::string& a, int input) -> absl::Status {
+      if (input >= n.input_size()) return absl::OkStatus();  // the importer reports it
+      const std::string b = InputTensor(n, input);
+      if (!b.empty() && !classes.Union(classes.Id(a), classes.Id(b))) return conflict(n);
+      return absl::OkStatus();
+    };
+    if (n.op() == "IdentityN") {
+      for (int p : positions) RETURN_IF_ERROR(join(absl::StrCat(n.name(), ":", p), p));
+    } else if (n.op() == "Merge") {
+      for (int i = 0; i < n.input_size(); ++i) {
+        if (n.input(i).empty() || n.input(i)[0] == '^') continue;
+        RETURN_IF_ERROR(join(out0, i));
+      }
+    } else {
+      RETURN_IF_ERROR(join(out0, 0));
+      if (n.op() == "Switch") RETURN_IF_ERROR(join(absl::StrCat(n.name(), ":1"), 0));
+    }
+  }
+  // A class no Optional gives a dtype carries only OptionalNones that nothing unwraps.
+  auto dtype_of = [&](const std::string& tensor) {
+    const tensorflow::DataType t = classes.DtypeOf(classes.Id(tensor));
+    return t == tensorflow::DT_INVALID ? tensorflow::DT_FLOAT : t;
+  };
+
+  tensorflow::GraphDef out = gd;
+  for (tensorflow::NodeDef& n : *out.mutable_node()) {
+    const std::string out0 = absl::StrCat(n.name(), ":0");
+    if (n.op() == "OptionalFromValue" || n.op() == "OptionalGetValue") {
+      const tensorflow::DataType t =
+          n.op() == "OptionalFromValue" ? dtype_of(out0) : dtype_of(InputTensor(n, 0));
+      n.set_op("Identity");
+      KeepAttrs(&n, {});
+      SetType(&n, "T", t);
+    } else if (n.op() == "OptionalNone") {
+      const tensorflow::DataType t = dtype_of(out0);
+      n.set_op("Const");
+      KeepAttrs(&n, {});
+      SetType(&n, "dtype", t);
+      tensorflow::TensorProto* value = (*n.mutable_attr())["value"].mutable_tensor();
+      value->set_dtype(t);
+      value->mutable_tensor_shape()->add_dim()->set_size(0);
+    } else if (HasVariantAttr(n)) {  // a forwarding node, checked above
+      tensorflow::AttrValue& attr = (*n.mutable_attr())["T"];
+      if (attr.value_case() == tensorflow::AttrValue::kType) {
+        attr.set_type(dtype_of(out0));
+      } else {
+        for (int p : VariantPositions(n, "T")) {
+          attr.mutable_list()->set_type(p, dtype_of(absl::StrCat(n.name(), ":", p)));
+        }
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool UsesResourceVariables(const tensorflow::GraphDef& gd) {
   for (const tensorflow::NodeDef& n : gd.node()) {
     if (n.op() == "VarHandleOp" || FindSimpleRule(n.op()) != nullptr ||
-        !RefApplyOp(n.op()).empty() || !ResourceAttr(n).empty()) {
+        !RefApplyOp(n.op()).empty() || !ResourceAttr(n).empty() || IsOptionalOp(n.op()) ||
+        HasVariantAttr(n)) {
       return true;
     }
   }
   return false;
 }
 
-absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::GraphDef& gd) {
+absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::GraphDef& input) {
+  // cond_v2 gradient Optionals first: they wrap values read from variables, and variant-typed
+  // Switch/Merge nodes must not look like unsupported values below.
+  tensorflow::GraphDef without_optionals;
+  bool has_optionals = false;
+  for (const tensorflow::NodeDef& n : input.node()) {
+    has_optionals |= IsOptionalOp(n.op()) || HasVariantAttr(n);
+  }
+  if (has_optionals) {
+    ASSIGN_OR_RETURN(without_optionals, LowerCondOptionals(input));
+  }
+  const tensorflow::GraphDef& gd = has_optionals ? without_optionals : input;
   ResourceResolver resolve(gd);
 
   // Pass 1: the resource Identities to drop, each mapped to the handle it forwards. Any other
-  // node that produces a resource (and is not a VarHandleOp) is unsupported.
+  // node that produces a resource (and is not a VarHandleOp, a resource Identity or Switch) is
+  // unsupported.
   std::unordered_map<std::string, std::string> alias_to_handle;
   for (const tensorflow::NodeDef& n : gd.node()) {
     if (ResourceResolver::IsHandle(n)) continue;
-    if (resolve.IsResourceIdentity(n)) {
-      auto h = resolve.Handle(n, 0);
-      if (!h.ok()) return h.status();
-      alias_to_handle.emplace(n.name(), (*h)->name());
+    if (resolve.IsResourceIdentity(n) || ResourceResolver::IsResourceSwitch(n)) {
+      auto r = resolve.Resolve(n, 0);
+      if (!r.ok()) return r.status();
+      if (resolve.IsHandleAlias(n)) alias_to_handle.emplace(n.name(), r->handle->name());
       continue;
     }
     const std::string attr = ResourceAttr(n);
@@ -314,16 +621,33 @@ absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::Gr
       continue;
     }
 
+    // A Switch of a handle switches the variable's reference; an Identity of a switched handle
+    // forwards it (and is dead with its branch). Neither reads the variable.
+    if (ResourceResolver::IsResourceSwitch(n) || resolve.IsResourceIdentity(n)) {
+      auto r = resolve.Resolve(n, 0);
+      if (!r.ok()) return r.status();
+      node->set_op(n.op() == "Switch" ? "RefSwitch" : "RefIdentity");
+      node->set_input(0, r->ref);
+      KeepAttrs(node, {});
+      SetType(node, "T", HandleDtype(*r->handle));
+      continue;
+    }
+
     if (const SimpleRule* rule = FindSimpleRule(n.op())) {
-      auto h = resolve.Handle(n, 0);
-      if (!h.ok()) return h.status();
-      const tensorflow::NodeDef& handle = **h;
+      auto r = resolve.Resolve(n, 0);
+      if (!r.ok()) return r.status();
+      const tensorflow::NodeDef& handle = *r->handle;
       const int var_dtype = HandleDtype(handle);
       node->set_op(rule->ref_op);
-      node->set_input(0, handle.name());
+      node->set_input(0, r->ref);
       if (n.op() == "VarIsInitializedOp") {
         KeepAttrs(node, {});
         SetType(node, "dtype", var_dtype);
+        continue;
+      }
+      if (n.op() == "VariableShape") {  // Shape of the variable's value; out_type as it was
+        KeepAttrs(node, {"out_type"});
+        SetType(node, "T", var_dtype);
         continue;
       }
       auto d = n.attr().find("dtype");
@@ -358,9 +682,9 @@ absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::Gr
       for (int i = 0; i < n.input_size(); ++i) {
         const tensorflow::NodeDef* src = resolve.DataSource(n, i);
         if (src == nullptr || !resolve.ProducesResource(*src)) continue;
-        auto h = resolve.Handle(n, i);
-        if (!h.ok()) return h.status();
-        node->set_input(i, (*h)->name());
+        auto r = resolve.Resolve(n, i);
+        if (!r.ok()) return r.status();
+        node->set_input(i, r->ref);
       }
       continue;
     }
@@ -373,6 +697,7 @@ absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::Gr
       for (const SimpleRule& r : kSimpleRules) supported.push_back(r.tf_op);
       supported.push_back("ResourceApply*");
       supported.push_back("Identity");
+      supported.push_back("Switch");
       return NodeError(
           n, absl::StrCat("input ", i, " ('", n.input(i), "') is the resource ", Label(*src),
                           "; Quiver lowers resource variables to "

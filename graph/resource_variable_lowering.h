@@ -20,6 +20,24 @@
 //                                                          every ApplyX the registry knows
 //   Identity(h) with T = resource                      -> removed: consumers (data and control)
 //                                                          use the handle's variable directly
+//   VariableShape(h) {out_type}                        -> Shape(ref) {T: dtype, out_type}
+//
+// Conditionals (TF1 tf.cond reading a variable in a branch, and TF2 If/StatelessIf, which the
+// importer lowers onto Switch/Merge first, graph/function_inlining.h) switch the handle:
+//
+//   Switch(h, pred) {T: resource}                      -> RefSwitch(ref, pred) {T: dtype}: the
+//                                                          untaken side is dead, nothing is read
+//   Identity(Switch output) {T: resource}              -> RefIdentity(ref) {T: dtype}: kept, it
+//                                                          is dead with its branch
+//   any op above on a Switch/RefIdentity output        -> the same op on the RefSwitch/RefIdentity
+//                                                          output (reads then happen in the branch)
+//
+// cond_v2's gradient passes the forward branches' intermediates to the gradient branches as
+// Optionals (DT_VARIANT values, which Quiver lacks; the ops are not in the registry). They
+// are replaced first, by the values they wrap: OptionalFromValue and OptionalGetValue become
+// Identity, OptionalNone (made only by the branch whose value no gradient reads) a Const of zero
+// elements, and the variant Switch/Merge/Identity/IdentityN between them take the wrapped
+// value's dtype. Any other DT_VARIANT is an InvalidArgument error naming the node.
 //
 // Node names, devices, control inputs and "_"-prefixed attrs (colocation) are kept, so the TF
 // names of init/train ops and of reads can be fetched and targeted. The lowered assign/apply
@@ -37,7 +55,8 @@
 namespace quiver {
 
 // True when `graph_def` has any node that produces, consumes or declares a resource value
-// (resource-variable ops, or an attr of type DT_RESOURCE). Cheap: one pass over the nodes.
+// (resource-variable ops, or an attr of type DT_RESOURCE), or a cond_v2 Optional (an Optional
+// op, or an attr of type DT_VARIANT). Cheap: one pass over the nodes.
 bool UsesResourceVariables(const tensorflow::GraphDef& graph_def);
 
 // The ref-variable equivalent of `graph_def` (see above), or an InvalidArgument error that

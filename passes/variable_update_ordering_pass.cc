@@ -104,6 +104,16 @@ absl::StatusOr<PassStats> VariableUpdateOrderingPass::Run(Graph* graph, const Pa
   for (Node* n : graph->nodes()) {
     if (IsVariable(*n) && in_step[n->id()]) variables.push_back(n);
   }
+  // A reader behind a Switch may be on the branch not taken: an update waiting on it would
+  // be skipped too (runtime/executor.h). Such readers are left unordered.
+  std::vector<Node*> switches;
+  for (Node* n : graph->nodes()) {
+    if (pass_util::IsSwitch(*n)) switches.push_back(n);
+  }
+  const std::vector<bool> may_be_dead =
+      switches.empty() ? std::vector<bool>(graph->num_node_ids(), false)
+                       : Walk(*graph, std::vector<const Node*>(switches.begin(), switches.end()),
+                              /*forward=*/true);
   for (Node* var : variables) {
     std::vector<Node*> readers, updates;
     CollectUses(var, &readers, &updates);
@@ -116,7 +126,10 @@ absl::StatusOr<PassStats> VariableUpdateOrderingPass::Run(Graph* graph, const Pa
       const std::vector<bool> after = Walk(*graph, {update}, /*forward=*/true);
       std::vector<std::string> ordered;
       for (Node* reader : readers) {
-        if (reader == update || before[reader->id()] || after[reader->id()]) continue;
+        if (reader == update || before[reader->id()] || after[reader->id()] ||
+            may_be_dead[reader->id()]) {
+          continue;
+        }
         graph->AddControlEdge(reader, update);
         ordered.push_back(reader->name());
       }

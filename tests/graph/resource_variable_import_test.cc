@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -488,6 +489,361 @@ TEST_CASE("Unsupported resource graphs are clear import errors", "[resource_vars
   }
 }
 
+// ---- Conditionals: switched handles (tf.cond v1, a lowered If) and cond_v2's Optionals ----------
+
+// A float [2] variable `v`, a bool `p`, the initializer `init` (v = [1, 2]), and a conditional
+// that switches the handle: the true side reads it through a resource Identity, the false side
+// reads it negated and asks its shape. What tf.cond writes when a branch reads a tf.Variable.
+const std::string kSwitchedHandle = R"pb(
+  node {
+    name: "v"
+    op: "VarHandleOp"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+    attr {
+      key: "shape"
+      value { shape { dim { size: 2 } } }
+    }
+  }
+  node {
+    name: "p"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_BOOL }
+    }
+  }
+  node {
+    name: "c"
+    op: "Const"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+    attr {
+      key: "value"
+      value {
+        tensor {
+          dtype: DT_FLOAT
+          tensor_shape { dim { size: 2 } }
+          float_val: 1
+          float_val: 2
+        }
+      }
+    }
+  }
+  node {
+    name: "init"
+    op: "AssignVariableOp"
+    input: "v"
+    input: "c"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "sw"
+    op: "Switch"
+    input: "v"
+    input: "p"
+    attr {
+      key: "T"
+      value { type: DT_RESOURCE }
+    }
+  }
+  node {
+    name: "id"
+    op: "Identity"
+    input: "sw:1"
+    attr {
+      key: "T"
+      value { type: DT_RESOURCE }
+    }
+  }
+  node { name: "is_init" op: "VarIsInitializedOp" input: "id" }
+  node {
+    name: "read_t"
+    op: "ReadVariableOp"
+    input: "id"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "read_f"
+    op: "ReadVariableOp"
+    input: "sw"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "neg_f"
+    op: "Neg"
+    input: "read_f"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+  }
+  node { name: "shape_f" op: "VariableShape" input: "sw" }
+  node {
+    name: "out"
+    op: "Merge"
+    input: "neg_f"
+    input: "read_t"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+    attr {
+      key: "N"
+      value { i: 2 }
+    }
+  }
+)pb";
+
+TEST_CASE("A switched resource handle lowers to RefSwitch and its Identity to RefIdentity",
+          "[resource_vars][cond]") {
+  Graph g;
+  const absl::Status imported = ImportText(kSwitchedHandle, &g);
+  INFO(imported.ToString());
+  REQUIRE(imported.ok());
+  CHECK(g.FindNode("sw")->op() == "RefSwitch");
+  CHECK(g.FindNode("sw")->attrs().at("T").type() == tensorflow::DT_FLOAT);
+  CHECK(g.FindNode("id")->op() == "RefIdentity");  // kept: it is dead with its branch
+  CHECK(g.FindNode("read_t")->op() == "Identity");
+  CHECK(g.FindNode("read_t")->input(0).node->name() == "id");
+  CHECK(g.FindNode("read_f")->input(0).node->name() == "sw");
+  CHECK(g.FindNode("read_f")->input(0).index == 0);
+  CHECK(g.FindNode("shape_f")->op() == "Shape");
+  CHECK(g.FindNode("is_init")->op() == "IsVariableInitialized");
+
+  auto s = Session::Create(g);
+  REQUIRE(s.ok());
+  const Tensor yes = Tensor::Scalar<bool>(true), no = Tensor::Scalar<bool>(false);
+  // Switching and forwarding the reference reads nothing: fine before the initializer ran.
+  auto before = (*s)->Run({{"p", yes}}, {"is_init"});
+  INFO(before.status().ToString());
+  REQUIRE(before.ok());
+  CHECK_FALSE((*before)[0].data<bool>()[0]);
+  REQUIRE((*s)->Run({}, {}, {"init"}).ok());
+  auto taken = (*s)->Run({{"p", yes}}, {"out", "is_init"});
+  REQUIRE(taken.ok());
+  CHECK(Floats((*taken)[0]) == std::vector<float>{1, 2});
+  CHECK((*taken)[1].data<bool>()[0]);
+  auto other = (*s)->Run({{"p", no}}, {"out", "shape_f"});
+  REQUIRE(other.ok());
+  CHECK(Floats((*other)[0]) == std::vector<float>{-1, -2});
+  CHECK((*other)[1].AsInt64Vector().value() == std::vector<int64_t>{2});
+}
+
+// A conditional on `p` after inlining, as cond_v2's gradient writes it: the true branch wraps
+// its intermediate (x) in an Optional, the false branch returns OptionalNone, both meet in a
+// variant Merge, and the gradient's true branch unwraps the value behind a variant Switch.
+const std::string kCondOptionals = R"pb(
+  node {
+    name: "x"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "p"
+    op: "Placeholder"
+    attr {
+      key: "dtype"
+      value { type: DT_BOOL }
+    }
+  }
+  node {
+    name: "sw_x"
+    op: "Switch"
+    input: "x"
+    input: "p"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "pivot_f"
+    op: "Identity"
+    input: "sw_x"
+    attr {
+      key: "T"
+      value { type: DT_FLOAT }
+    }
+  }
+  node {
+    name: "some"
+    op: "OptionalFromValue"
+    input: "sw_x:1"
+    attr {
+      key: "Toutput_types"
+      value { list { type: DT_FLOAT } }
+    }
+  }
+  node { name: "none" op: "OptionalNone" input: "^pivot_f" }
+  node {
+    name: "if"
+    op: "Merge"
+    input: "none"
+    input: "some"
+    attr {
+      key: "T"
+      value { type: DT_VARIANT }
+    }
+    attr {
+      key: "N"
+      value { i: 2 }
+    }
+  }
+  node {
+    name: "call"
+    op: "IdentityN"
+    input: "x"
+    input: "if"
+    attr {
+      key: "T"
+      value { list { type: DT_FLOAT type: DT_VARIANT } }
+    }
+  }
+  node {
+    name: "grad_sw"
+    op: "Switch"
+    input: "call:1"
+    input: "p"
+    attr {
+      key: "T"
+      value { type: DT_VARIANT }
+    }
+  }
+  node {
+    name: "get"
+    op: "OptionalGetValue"
+    input: "grad_sw:1"
+    attr {
+      key: "output_types"
+      value { list { type: DT_FLOAT } }
+    }
+    attr {
+      key: "output_shapes"
+      value { list { shape { unknown_rank: true } } }
+    }
+  }
+)pb";
+
+TEST_CASE("cond_v2's gradient Optionals lower to the values they wrap", "[resource_vars][cond]") {
+  Graph g;
+  const absl::Status imported = ImportText(kCondOptionals, &g);
+  INFO(imported.ToString());
+  REQUIRE(imported.ok());
+  CHECK(g.FindNode("some")->op() == "Identity");
+  CHECK(g.FindNode("none")->op() == "Const");
+  CHECK(g.FindNode("none")->attrs().at("dtype").type() == tensorflow::DT_FLOAT);
+  CHECK(g.FindNode("if")->attrs().at("T").type() == tensorflow::DT_FLOAT);
+  CHECK(g.FindNode("call")->attrs().at("T").list().type(1) == tensorflow::DT_FLOAT);
+  CHECK(g.FindNode("grad_sw")->attrs().at("T").type() == tensorflow::DT_FLOAT);
+  CHECK(g.FindNode("get")->op() == "Identity");
+
+  auto s = Session::Create(g);
+  REQUIRE(s.ok());
+  auto r = (*s)->Run({{"x", Tensor::FromVector<float>({3, 4}, {2})}, {"p", Tensor::Scalar(true)}},
+                     {"get"});
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CHECK(Floats((*r)[0]) == std::vector<float>{3, 4});
+  // Not taken: the Merge forwards the placeholder the false branch made, nothing unwraps it.
+  auto f = (*s)->Run({{"x", Tensor::FromVector<float>({3, 4}, {2})}, {"p", Tensor::Scalar(false)}},
+                     {"call:1"});
+  INFO(f.status().ToString());
+  REQUIRE(f.ok());
+  CHECK((*f)[0].num_elements() == 0);
+
+  SECTION("Optionals wrapping different dtypes that meet in one Merge") {
+    const std::string text = kCondOptionals + R"pb(
+      node {
+        name: "cast"
+        op: "Cast"
+        input: "x"
+        attr {
+          key: "SrcT"
+          value { type: DT_FLOAT }
+        }
+        attr {
+          key: "DstT"
+          value { type: DT_INT32 }
+        }
+      }
+      node {
+        name: "some_int"
+        op: "OptionalFromValue"
+        input: "cast"
+        attr {
+          key: "Toutput_types"
+          value { list { type: DT_INT32 } }
+        }
+      }
+      node {
+        name: "mixed"
+        op: "Merge"
+        input: "some"
+        input: "some_int"
+        attr {
+          key: "T"
+          value { type: DT_VARIANT }
+        }
+        attr {
+          key: "N"
+          value { i: 2 }
+        }
+      })pb";
+    CHECK_THAT(ImportStatus(text), IsImportError({"node 'mixed' (Merge)", "different dtypes"}));
+  }
+  SECTION("a variant that is not a cond_v2 Optional") {
+    CHECK_THAT(ImportStatus(R"pb(
+                 node {
+                   name: "list"
+                   op: "Placeholder"
+                   attr {
+                     key: "dtype"
+                     value { type: DT_VARIANT }
+                   }
+                 })pb"),
+               IsImportError({"node 'list' (Placeholder)", "DT_VARIANT"}));
+  }
+  SECTION("an Optional of several components") {
+    CHECK_THAT(ImportStatus(R"pb(
+                 node {
+                   name: "x"
+                   op: "Placeholder"
+                   attr {
+                     key: "dtype"
+                     value { type: DT_FLOAT }
+                   }
+                 }
+                 node {
+                   name: "two"
+                   op: "OptionalFromValue"
+                   input: "x"
+                   input: "x"
+                   attr {
+                     key: "Toutput_types"
+                     value { list { type: DT_FLOAT type: DT_FLOAT } }
+                   }
+                 })pb"),
+               IsImportError({"node 'two' (OptionalFromValue)", "exactly one type"}));
+  }
+}
+
 // ---- SelectV2, BroadcastTo, DynamicStitch (expected values computed by TensorFlow 2.21) -----
 
 // Runs the graph built by `build` (which returns the node to fetch) with no feeds.
@@ -629,6 +985,7 @@ struct TrainManifest {
   std::string init, train, loss;
   int steps = 0;
   std::vector<std::pair<std::string, std::string>> feeds;
+  std::vector<std::pair<std::string, std::string>> per_step_feeds;  // row i fed at step i
   struct Var {
     std::string tensor, init_file, final_file;
   };
@@ -653,6 +1010,11 @@ TrainManifest ReadManifest(const std::string& path) {
       std::string t, f;
       ss >> t >> f;
       m.feeds.emplace_back(t, f);
+    }
+    if (word == "feed_per_step") {
+      std::string t, f;
+      ss >> t >> f;
+      m.per_step_feeds.emplace_back(t, f);
     }
     if (word == "var") {
       TrainManifest::Var v;
@@ -709,8 +1071,10 @@ Agreement TrainLikeTensorFlow(const std::string& name, const std::vector<std::st
     CHECK(std::find(m.ops.begin(), m.ops.end(), op) != m.ops.end());
   }
   auto graph = LoadGraph(dir + "graph.pb");
+  INFO(graph.status().ToString());
   REQUIRE(graph.ok());
   auto session = Session::Create(**graph);
+  INFO(session.status().ToString());
   REQUIRE(session.ok());
   std::vector<Session::Feed> feeds;
   for (const auto& [tensor, file] : m.feeds) {
@@ -718,14 +1082,39 @@ Agreement TrainLikeTensorFlow(const std::string& name, const std::vector<std::st
     REQUIRE(t.ok());
     feeds.emplace_back(tensor, *std::move(t));
   }
+  std::vector<std::pair<std::string, Tensor>> per_step;
+  for (const auto& [tensor, file] : m.per_step_feeds) {
+    auto t = ReadNpyFile(dir + file);
+    REQUIRE(t.ok());
+    REQUIRE(t->shape().rank() >= 1);
+    REQUIRE(t->shape().dim(0) == m.steps);
+    per_step.emplace_back(tensor, *std::move(t));
+  }
+  // Row `step` of each per-step feed, added to the fixed feeds.
+  auto feeds_at = [&](int step) {
+    std::vector<Session::Feed> at = feeds;
+    for (const auto& [tensor, rows] : per_step) {
+      const std::vector<int64_t>& dims = rows.shape().dims();
+      auto row = Tensor::Create(rows.dtype(), TensorShape({dims.begin() + 1, dims.end()}));
+      REQUIRE(row.ok());
+      std::memcpy(row->raw_data(),
+                  static_cast<const char*>(rows.raw_data()) + step * row->num_bytes(),
+                  row->num_bytes());
+      at.emplace_back(tensor, *std::move(row));
+    }
+    return at;
+  };
   std::vector<std::string> var_tensors;
   for (const auto& v : m.vars) var_tensors.push_back(v.tensor);
 
   // Float32 arithmetic in a different order (GEMM blocking, reductions) than TensorFlow's.
   constexpr double kRtol = 2e-5, kAtol = 1e-6;
   Agreement agg;
-  REQUIRE((*session)->Run({}, {}, {m.init}).ok());
+  const absl::Status init = (*session)->Run({}, {}, {m.init}).status();
+  INFO(init.ToString());
+  REQUIRE(init.ok());
   auto init_values = (*session)->Run({}, var_tensors);
+  INFO(init_values.status().ToString());
   REQUIRE(init_values.ok());
   for (size_t i = 0; i < m.vars.size(); ++i) {
     auto want = ReadNpyFile(dir + m.vars[i].init_file);
@@ -736,12 +1125,14 @@ Agreement TrainLikeTensorFlow(const std::string& name, const std::vector<std::st
   REQUIRE(losses.ok());
   REQUIRE(losses->num_elements() == m.steps);
   for (int step = 0; step < m.steps; ++step) {
-    auto r = (*session)->Run(feeds, {m.loss}, {m.train});
+    auto r = (*session)->Run(feeds_at(step), {m.loss}, {m.train});
+    INFO("step " << step << ": " << r.status().ToString());
     REQUIRE(r.ok());
     Compare("loss at step " + std::to_string(step), (*r)[0],
             Tensor::Scalar<float>(losses->data<float>()[step]), kRtol, kAtol, &agg);
   }
   auto final_values = (*session)->Run({}, var_tensors);
+  INFO(final_values.status().ToString());
   REQUIRE(final_values.ok());
   for (size_t i = 0; i < m.vars.size(); ++i) {
     auto want = ReadNpyFile(dir + m.vars[i].final_file);
@@ -775,6 +1166,50 @@ TEST_CASE("TF2 MLP with tf.where, an unknown-rank mean and Momentum trains like 
   const Agreement a = TrainLikeTensorFlow(
       "mlp_momentum_where",
       {"ResourceApplyMomentum", "AssignAddVariableOp", "SelectV2", "DynamicStitch", "BroadcastTo"});
+  INFO(a.first_mismatch);
+  CHECK(a.mismatches == 0);
+}
+
+// tf.cond on a fed bool in front of the output layer, fed True: the true branch scales the hidden
+// layer by a fixed 0/2 mask. The gradient flows back through the conditional, so the update of
+// W1 and b1 depends on the taken branch's gradient.
+TEST_CASE("TF2 MLP with a tf.cond (control flow v1: Switch/Merge) trains like TensorFlow",
+          "[resource_vars][tf2_train][cond]") {
+  const Agreement a = TrainLikeTensorFlow(
+      "cond_train_v1", {"Switch", "Merge", "ReadVariableOp", "ResourceApplyGradientDescent"});
+  INFO(a.first_mismatch);
+  CHECK(a.mismatches == 0);
+}
+
+TEST_CASE("TF2 MLP with a tf.cond (control flow v2: StatelessIf) trains like TensorFlow",
+          "[resource_vars][tf2_train][cond]") {
+  const Agreement a = TrainLikeTensorFlow(
+      "cond_train_v2", {"StatelessIf", "ReadVariableOp", "ResourceApplyGradientDescent"});
+  INFO(a.first_mismatch);
+  CHECK(a.mismatches == 0);
+}
+
+// The same with the output layer inside both branches and a variable `gamma` read only by the
+// true branch, `training` alternating True/False between steps: tf.cond switches the variables'
+// DT_RESOURCE handles (RefSwitch after lowering), merges their gradients in a
+// "cond_resource_grad" Merge, and when the false branch runs gives gamma zeros shaped by a
+// VariableShape of the switched handle behind a resource Identity (RefIdentity).
+TEST_CASE(
+    "TF2 MLP reading variables inside tf.cond branches (control flow v1) trains like "
+    "TensorFlow",
+    "[resource_vars][tf2_train][cond]") {
+  const Agreement a = TrainLikeTensorFlow(
+      "cond_var_train_v1", {"Switch", "Merge", "ReadVariableOp", "ResourceApplyGradientDescent"});
+  INFO(a.first_mismatch);
+  CHECK(a.mismatches == 0);
+}
+
+TEST_CASE(
+    "TF2 MLP reading variables inside tf.cond branches (control flow v2: If) trains like "
+    "TensorFlow",
+    "[resource_vars][tf2_train][cond]") {
+  const Agreement a =
+      TrainLikeTensorFlow("cond_var_train_v2", {"If", "StatelessIf", "ReadVariableOp"});
   INFO(a.first_mismatch);
   CHECK(a.mismatches == 0);
 }

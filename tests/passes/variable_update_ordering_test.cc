@@ -137,5 +137,49 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("variable_update_ordering: a read on a conditional's branch never holds an update",
+          "[passes][variables][conditional]") {
+  // y_t = (x . w) on the true branch only (its read w_t waits on the pivot); `step` updates w
+  // outside the conditional. An edge y_t -> step would make step dead whenever pred is false; the
+  // pass must not add it, and in a Session step runs for both predicates (w: [[1],[2]] ->
+  // [[0.5],[1.5]] -> [[0],[1]]).
+  Graph g;
+  GraphBuilder b(&g);
+  VariableHandle w = b.Variable(b.Const(Tensor::FromVector<float>({1, 2}, {2, 1})), "w");
+  Output x = b.Placeholder(DT_FLOAT, {1, 2}, "x");
+  Output pred = b.Placeholder(DT_BOOL, {}, "pred");
+  // The true branch's pivot, and a read of w waiting on it (as a hand-built cond would).
+  Node* sw = b.OpNode("Switch", {pred, pred}, {}, "sw");
+  Output pivot = Identity(Output(&b, sw, 1), "pivot_t");
+  {
+    auto deps = b.control_dependencies({pivot.node()});
+    MatMul(x, Identity(w.ref, "w_t"), {}, "y_t");
+  }
+  b.Op("ApplyGradientDescent",
+       {w.ref, b.Scalar(0.5), b.Const(Tensor::FromVector<float>({1, 1}, {2, 1}))}, {}, "step");
+  Node* init = b.GlobalVariablesInitializer();
+  REQUIRE(b.status().ok());
+  PassContext ctx;
+  ctx.feeds = {"x", "pred"};
+  ctx.targets = {"step", "y_t"};
+  RunOrdering(&g, ctx);
+  CHECK_FALSE(HasControlEdge(g, "w_t", "step"));
+  CHECK_FALSE(HasControlEdge(g, "y_t", "step"));
+
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  REQUIRE((*session)->Run({}, {}, {init->name()}).ok());
+  const Tensor xv = Tensor::FromVector<float>({1, 1}, {1, 2});
+  for (bool p : {false, true}) {
+    auto r = (*session)->Run({{"x", xv}, {"pred", Tensor::Scalar<bool>(p)}}, {}, {"step", "y_t"});
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+  }
+  auto wv = (*session)->Run({}, {w.value});
+  REQUIRE(wv.ok());
+  CHECK(wv->at(0).data<float>()[0] == 0.0f);
+  CHECK(wv->at(0).data<float>()[1] == 1.0f);
+}
+
 }  // namespace
 }  // namespace quiver

@@ -2,6 +2,7 @@
 // them; the predicate and Merge's value_index stay in host memory.
 #include "devices/control_flow_kernels.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
+#include "devices/cpu/kernels/ref_identity_op.h"
 #include "devices/cuda/cuda_device.h"
 
 namespace quiver {
@@ -22,6 +23,10 @@ QUIVER_REGISTER_GPU_KERNEL(
 QUIVER_REGISTER_GPU_KERNEL(
     KernelDef("RefMerge", kGpu).TypeConstraint("T", AllTypes()).HostMemory("value_index"),
     MergeKernelFactory());
+
+// A variable reference passed through (TF2 cond branches reading a variable): no data moves.
+QUIVER_REGISTER_GPU_KERNEL(KernelDef("RefIdentity", kGpu).TypeConstraint("T", AllTypes()),
+                           RefIdentityKernelFactory());
 
 }  // namespace
 }  // namespace cuda
