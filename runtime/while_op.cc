@@ -24,6 +24,11 @@
 namespace quiver {
 namespace {
 
+// Loops nest by running sessions inside a kernel, on the same thread: a GraphDef nesting
+// loops thousands deep (a malformed or hostile file) would overflow the stack.
+constexpr int kMaxLoopNesting = 64;
+thread_local int loop_nesting = 0;
+
 class WhileOp : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction& c) {
@@ -46,6 +51,18 @@ class WhileOp : public OpKernel {
   }
 
   absl::Status Compute(OpKernelContext& ctx) const override {
+    if (loop_nesting >= kMaxLoopNesting) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "node '", ctx.node().name(), "' (_While): loops nest deeper than ", kMaxLoopNesting));
+    }
+    ++loop_nesting;
+    absl::Status s = Iterate(ctx);
+    --loop_nesting;
+    return s;
+  }
+
+ private:
+  absl::Status Iterate(OpKernelContext& ctx) const {
     std::vector<Tensor> vars(args_.size());
     for (size_t i = 0; i < args_.size(); ++i) {
       if (ctx.ref_input(static_cast<int>(i)) != nullptr) {
@@ -87,7 +104,6 @@ class WhileOp : public OpKernel {
     return absl::OkStatus();
   }
 
- private:
   static absl::StatusOr<std::unique_ptr<Session>> MakeSession(OpKernelConstruction& c,
                                                               const std::string& attr) {
     ASSIGN_OR_RETURN(std::string bytes, c.GetAttr<std::string>(attr));

@@ -4,8 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "graph/graphdef.h"
+#include "graph/while_loop.h"
 #include "runtime/session.h"
 
 namespace quiver {
@@ -128,6 +130,70 @@ TEST_CASE("loops that cannot run are refused naming the node", "[while]") {
   std::string lib = Library("", int_cond);
   lib.replace(lib.find("name: 'r' type: DT_BOOL"), 23, "name: 'r' type: DT_INT32");
   CHECK_THAT(error(LoopGraph(lib)), Catch::Contains("must return one bool"));
+}
+
+// A GraphDef that nests `depth` loops: level d runs `while v < 1: v = L_{d-1}(v) + 1` (level 1:
+// v = v + 1), so from 0, L_1 = 1 and L_d = L_{d-1} + 1 = d: each level runs one iteration.
+tensorflow::NodeDef NodeOf(const std::string& name, const std::string& op,
+                           std::vector<std::string> inputs) {
+  tensorflow::NodeDef n;
+  n.set_name(name);
+  n.set_op(op);
+  for (auto& i : inputs) n.add_input(i);
+  (*n.mutable_attr())["T"].set_type(tensorflow::DT_INT32);
+  return n;
+}
+
+tensorflow::NodeDef IntConst(const std::string& name, int value) {
+  tensorflow::NodeDef n;
+  n.set_name(name);
+  n.set_op("Const");
+  (*n.mutable_attr())["dtype"].set_type(tensorflow::DT_INT32);
+  auto* t = (*n.mutable_attr())["value"].mutable_tensor();
+  t->set_dtype(tensorflow::DT_INT32);
+  t->mutable_tensor_shape();
+  t->add_int_val(value);
+  return n;
+}
+
+tensorflow::NodeDef NestedLoop(const std::string& name, const std::string& input, int depth) {
+  tensorflow::GraphDef cond, body;
+  for (tensorflow::GraphDef* g : {&cond, &body}) {
+    tensorflow::NodeDef arg;
+    arg.set_name(WhileArgName(0));
+    arg.set_op("Placeholder");
+    (*arg.mutable_attr())["dtype"].set_type(tensorflow::DT_INT32);
+    *g->add_node() = arg;
+    *g->add_node() = IntConst("one", 1);
+  }
+  *cond.add_node() = NodeOf(WhileResultName(0), "Less", {WhileArgName(0), "one"});
+  std::string x = WhileArgName(0);
+  if (depth > 1) {
+    *body.add_node() = NestedLoop("inner", WhileArgName(0), depth - 1);
+    x = "inner";
+  }
+  *body.add_node() = NodeOf(WhileResultName(0), "AddV2", {x, "one"});
+  return MakeWhileNode(name, "", {input}, {tensorflow::DT_INT32}, cond, body, {});
+}
+
+absl::StatusOr<std::vector<Tensor>> RunNested(int depth) {
+  tensorflow::GraphDef g;
+  *g.add_node() = IntConst("i0", 0);
+  *g.add_node() = NestedLoop("w", "i0", depth);
+  auto session = Session::Create(g);
+  if (!session.ok()) return session.status();
+  return (*session)->Run({}, {"w"});
+}
+
+TEST_CASE("loops nested in loops run; nesting past 64 levels is refused", "[while]") {
+  auto ok = RunNested(8);
+  INFO(ok.status().ToString());
+  REQUIRE(ok.ok());
+  CHECK(*(*ok)[0].data<int32_t>() == 8);
+  auto deep = RunNested(70);
+  REQUIRE_FALSE(deep.ok());
+  CHECK(deep.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(Message(deep.status()), Catch::Contains("loops nest deeper than 64"));
 }
 
 }  // namespace
