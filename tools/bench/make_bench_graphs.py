@@ -180,6 +180,38 @@ def build_cnn_train(tf, tf1, r, batch):
     return feeds, [loss], cnn_train_flops(batch)
 
 
+def build_rnn_loop(tf, tf1, r, batch, v2):
+    """An Elman RNN over 50 steps as one tf.while_loop: h = tanh(h W + x[t] U), 128 units."""
+    steps, units = 50, 128
+    if v2:
+        tf1.enable_control_flow_v2()
+    else:
+        tf1.disable_control_flow_v2()
+    try:
+        x = tf1.placeholder(tf.float32, [steps, batch, units], name="x")
+        w = tf.constant(r.normal(0, 0.1, (units, units)).astype(np.float32))
+        u = tf.constant(r.normal(0, 0.1, (units, units)).astype(np.float32))
+
+        def body(t, h):
+            return t + 1, tf.tanh(tf.matmul(h, w) + tf.matmul(tf.gather(x, t), u))
+
+        _, h = tf1.while_loop(lambda t, h: t < steps, body,
+                              [tf.constant(0), tf.zeros([batch, units])], name="rnn")
+        h = tf.identity(h, name="h")
+    finally:
+        tf1.disable_control_flow_v2()
+    feeds = {x: r.uniform(-1, 1, (steps, batch, units)).astype(np.float32)}
+    return feeds, [h], steps * 2 * dense_flops(batch, units, units)
+
+
+def build_rnn_loop_v1(tf, tf1, r, batch):
+    return build_rnn_loop(tf, tf1, r, batch, v2=False)
+
+
+def build_rnn_loop_v2(tf, tf1, r, batch):
+    return build_rnn_loop(tf, tf1, r, batch, v2=True)
+
+
 # name -> (builder, kind, batch, description)
 CASES = {
     "mlp_b1": (build_mlp, "inference", 1, "MLP 784-512-256-10 relu, softmax"),
@@ -192,6 +224,10 @@ CASES = {
                            "MNIST softmax regression training step, SGD 0.5"),
     "cnn_train_b50": (build_cnn_train, "training", 50,
                       "MNIST CNN training step, dropout 0.5, Adam 1e-4"),
+    "rnn_loop_v1_b32": (build_rnn_loop_v1, "inference", 32,
+                        "RNN, 50 steps of tanh(hW + x[t]U), 128 units: TF1 tf.while_loop"),
+    "rnn_loop_v2_b32": (build_rnn_loop_v2, "inference", 32,
+                        "the same loop in control flow v2 (StatelessWhile)"),
 }
 
 
