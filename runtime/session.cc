@@ -17,6 +17,7 @@
 #include "graph/graphdef.h"
 #include "graph/mutex.h"
 #include "graph/status_macros.h"
+#include "graph/while_loop.h"
 #include "passes/copy_insertion.h"
 #include "passes/pass_manager.h"
 #include "passes/placement_report.h"
@@ -369,6 +370,17 @@ class SessionImpl {
     return exec;
   }
 
+  // A missing name that lies inside a loop: the import folded it into the loop's node.
+  static std::string LoopHint(const Graph& graph, const std::string& name) {
+    for (const Node* n : graph.nodes()) {
+      if (n->op() == kWhileOp && absl::StartsWith(name, n->name() + "/")) {
+        return absl::StrCat(" (it was inside the loop '", n->name(),
+                            "', which runs as one node: fetch the loop's outputs)");
+      }
+    }
+    return "";
+  }
+
   static absl::Status ParseNames(const std::vector<Session::Feed>& feeds,
                                  const std::vector<std::string>& fetches,
                                  const std::vector<std::string>& targets, const Graph& graph,
@@ -382,8 +394,8 @@ class SessionImpl {
       }
       const Node* n = graph.FindNode(id.node);
       if (n == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat(what, " '", name, "': no node named '", id.node, "' in the graph"));
+        return absl::NotFoundError(absl::StrCat(what, " '", name, "': no node named '", id.node,
+                                                "' in the graph", LoopHint(graph, id.node)));
       }
       if (id.index >= n->num_outputs()) {
         return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "': node '", id.node,

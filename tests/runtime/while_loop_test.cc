@@ -196,5 +196,17 @@ TEST_CASE("loops nested in loops run; nesting past 64 levels is refused", "[whil
   CHECK_THAT(Message(deep.status()), Catch::Contains("loops nest deeper than 64"));
 }
 
+TEST_CASE("a tensor inside a TF1 loop cannot be fetched, and the error says why", "[while]") {
+  auto gd = ReadGraphDefFile(std::string(QUIVER_TEST_DATA_DIR) + "/tf/while_v1/graph.pb");
+  REQUIRE(gd.ok());
+  auto session = Session::Create(*gd);
+  INFO(session.status().ToString());
+  REQUIRE(session.ok());
+  auto r = (*session)->Run({{"n", Tensor::Scalar<int32_t>(3)}}, {"loop/Identity"});
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(Message(r.status()), Catch::Contains("no node named 'loop/Identity'") &&
+                                      Catch::Contains("inside the loop 'loop'"));
+}
+
 }  // namespace
 }  // namespace quiver
