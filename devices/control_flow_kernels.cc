@@ -30,6 +30,31 @@ class SwitchOp : public OpKernel {
   }
 };
 
+// _SwitchN: output `output_index` takes the data (the last one for an index out of range, as
+// TF's Case runs its default branch); every other output is dead.
+class SwitchNOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    const Tensor& index = ctx.input(1);
+    if (!index.valid() || index.dtype() != DT_INT32 || index.num_elements() != 1 ||
+        index.shape().rank() != 0) {
+      return ctx.Error(absl::StrCat("output_index must be an int32 scalar, got ",
+                                    index.valid() ? index.shape().DebugString() : "no value"));
+    }
+    const int n = ctx.num_outputs();
+    int taken = *index.data<int32_t>();
+    if (taken < 0 || taken >= n) taken = n - 1;
+    for (int k = 0; k < n; ++k) {
+      if (k == taken) {
+        ForwardValue(ctx, 0, k);
+      } else {
+        ctx.set_output_dead(k);
+      }
+    }
+    return absl::OkStatus();
+  }
+};
+
 class MergeOp : public OpKernel {
  public:
   absl::Status Compute(OpKernelContext& ctx) const override {
@@ -50,6 +75,10 @@ class MergeOp : public OpKernel {
 
 KernelFactory SwitchKernelFactory() {
   return [](OpKernelConstruction&) -> KernelOrError { return std::make_unique<SwitchOp>(); };
+}
+
+KernelFactory SwitchNKernelFactory() {
+  return [](OpKernelConstruction&) -> KernelOrError { return std::make_unique<SwitchNOp>(); };
 }
 
 KernelFactory MergeKernelFactory() {

@@ -10,6 +10,7 @@
 namespace quiver {
 
 KernelFactory SwitchKernelFactory();
+KernelFactory SwitchNKernelFactory();
 KernelFactory MergeKernelFactory();
 
 }  // namespace quiver

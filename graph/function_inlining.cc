@@ -42,6 +42,8 @@ bool IsCallOp(const std::string& op) {
 
 bool IsIfOp(const std::string& op) { return op == "If" || op == "StatelessIf"; }
 
+bool IsCaseOp(const std::string& op) { return op == "Case" || op == "StatelessCase"; }
+
 bool IsWhileOp(const std::string& op) { return op == "While" || op == "StatelessWhile"; }
 
 Library MakeLibrary(const tensorflow::GraphDef& def) {
@@ -100,7 +102,7 @@ int ArgLength(const ArgDef& arg, const tensorflow::NodeDef& node) {
 // The flat index of the first tensor of output arg `out_arg` of body node `node`.
 absl::StatusOr<int> OutputOffset(const tensorflow::FunctionDef& fn, const tensorflow::NodeDef& node,
                                  const std::string& out_arg, const Library& lib) {
-  if (IsCallOp(node.op()) || IsIfOp(node.op()) || IsWhileOp(node.op())) {
+  if (IsCallOp(node.op()) || IsIfOp(node.op()) || IsCaseOp(node.op()) || IsWhileOp(node.op())) {
     if (out_arg == "output") return 0;
   } else if (auto called = lib.find(node.op()); called != lib.end()) {
     const auto& outs = called->second->signature().output_arg();
@@ -272,113 +274,153 @@ void SetType(tensorflow::NodeDef* n, const std::string& attr, tensorflow::DataTy
   (*n->mutable_attr())[attr].set_type(t);
 }
 
-// TF2's functional conditional, lowered as TF's LowerIfOp does onto Switch/Merge (graph/ops/
-// control_flow_ops.cc) and two calls, which the next round inlines:
-//   C/pred_id = Identity(pred); C/switch_pred = Switch(pred_id, pred_id);
-//   C/pivot_f, C/pivot_t = Identity(switch_pred:0), Identity(switch_pred:1);
-//   C/input_i = Switch(input i, pred_id);
-//   C/else = PartitionedCall[else_branch](C/input_i:0 ..., ^C/pivot_f), C/then likewise on :1;
-//   C/output_k = Merge(C/else:k, C/then:k);
-//   C = IdentityN(C/output_k ...) (a NoOp without outputs), which waits on
-//   C/branch_executed = Merge(Identity(pivot_f) ^C/else, Identity(pivot_t) ^C/then),
-// so "C:k" and "^C" keep their meaning. The inlined bodies wait on their pivot, so only the
+// TF2's functional conditionals, lowered as TF's LowerIfOp / LowerCaseOp do onto Switch/Merge
+// (graph/ops/control_flow_ops.cc) and one call per branch, which the next round inlines. For
+// branches b_0..b_{n-1} (If: else, then; Case: its list) selected by `sel` (If: the bool
+// predicate through Switch; Case: the int32 index through _SwitchN, out of range = last):
+//   C/pred_id = Identity(sel); C/switch_pred = Switch(pred_id, pred_id);
+//   C/pivot_k = Identity(switch_pred:k);  C/input_i = Switch(input i, pred_id);
+//   C/branch_k = PartitionedCall[b_k](C/input_i:k ..., ^C/pivot_k);
+//   C/output_j = Merge(C/branch_0:j, ..., C/branch_{n-1}:j);
+//   C = IdentityN(C/output_j ...) (a NoOp without outputs), which waits on
+//   C/branch_executed = Merge(Identity(pivot_k) ^C/branch_k ...),
+// so "C:j" and "^C" keep their meaning. The inlined bodies wait on their pivot, so only the
 // taken branch runs, its constants included.
-absl::Status LowerIf(const tensorflow::NodeDef& node, const Library& lib,
-                     std::vector<tensorflow::NodeDef>* out) {
-  const std::string& c = node.name();
-  auto error = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("node '", c, "' (", node.op(), "): ", why));
-  };
+struct Branches {
+  std::vector<tensorflow::NameAttrList> functions;  // branch k runs functions[k]
+  tensorflow::DataType selector_type = tensorflow::DT_BOOL;
+  std::string switch_op;  // "Switch" or "_SwitchN"
+};
+
+absl::StatusOr<Branches> BranchesOf(const tensorflow::NodeDef& node) {
   auto attr = [&](const char* name) -> const tensorflow::AttrValue* {
     auto it = node.attr().find(name);
     return it == node.attr().end() ? nullptr : &it->second;
   };
-  const tensorflow::AttrValue* then_fn = attr("then_branch");
-  const tensorflow::AttrValue* else_fn = attr("else_branch");
-  const tensorflow::AttrValue* tin = attr("Tin");
-  const tensorflow::AttrValue* tout = attr("Tout");
-  if (!then_fn || !then_fn->has_func() || !else_fn || !else_fn->has_func() || !tin || !tout) {
-    return error("needs then_branch, else_branch, Tin and Tout attrs");
-  }
-  for (const auto* f : {then_fn, else_fn}) {
-    if (!lib.count(f->func().name())) {
-      return error(absl::StrCat("branch function '", f->func().name(),
-                                "' is missing from the graph's library"));
+  auto error = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node '", node.name(), "' (", node.op(), "): ", why));
+  };
+  Branches b;
+  if (IsIfOp(node.op())) {
+    const tensorflow::AttrValue* then_fn = attr("then_branch");
+    const tensorflow::AttrValue* else_fn = attr("else_branch");
+    if (!then_fn || !then_fn->has_func() || !else_fn || !else_fn->has_func()) {
+      return error("needs then_branch, else_branch, Tin and Tout attrs");
     }
+    b.functions = {else_fn->func(), then_fn->func()};  // Switch's output_false, output_true
+    if (const tensorflow::AttrValue* tcond = attr("Tcond");
+        tcond && tcond->type() != tensorflow::DT_BOOL) {
+      return error(absl::StrCat("a predicate of type ", tensorflow::DataType_Name(tcond->type()),
+                                " is not supported (only bool)"));
+    }
+    b.switch_op = "Switch";
+    return b;
   }
-  if (const tensorflow::AttrValue* tcond = attr("Tcond");
-      tcond && tcond->type() != tensorflow::DT_BOOL) {
-    return error(absl::StrCat("a predicate of type ", tensorflow::DataType_Name(tcond->type()),
-                              " is not supported (only bool)"));
+  const tensorflow::AttrValue* branches = attr("branches");
+  if (!branches || !branches->has_list() || branches->list().func_size() == 0) {
+    return error("needs a non-empty branches attr");
+  }
+  b.functions.assign(branches->list().func().begin(), branches->list().func().end());
+  b.selector_type = tensorflow::DT_INT32;
+  b.switch_op = "_SwitchN";
+  return b;
+}
+
+absl::Status LowerBranches(const tensorflow::NodeDef& node, const Library& lib,
+                           std::vector<tensorflow::NodeDef>* out) {
+  const std::string& c = node.name();
+  auto error = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("node '", c, "' (", node.op(), "): ", why));
+  };
+  ASSIGN_OR_RETURN(Branches branches, BranchesOf(node));
+  auto tin_it = node.attr().find("Tin");
+  auto tout_it = node.attr().find("Tout");
+  if (tin_it == node.attr().end() || tout_it == node.attr().end()) {
+    return error(IsIfOp(node.op()) ? "needs then_branch, else_branch, Tin and Tout attrs"
+                                   : "needs Tin and Tout attrs");
+  }
+  const tensorflow::AttrValue& tin = tin_it->second;
+  const tensorflow::AttrValue& tout = tout_it->second;
+  for (const tensorflow::NameAttrList& f : branches.functions) {
+    if (!lib.count(f.name())) {
+      return error(
+          absl::StrCat("branch function '", f.name(), "' is missing from the graph's library"));
+    }
   }
   std::vector<std::string> data, controls;
   for (const std::string& i : node.input()) {
     (!i.empty() && i[0] == '^' ? controls : data).push_back(i);
   }
-  if (data.empty() || static_cast<int>(data.size()) - 1 != tin->list().type_size()) {
-    return error(absl::StrCat("has ", data.size(), " data inputs; expected the predicate and ",
-                              tin->list().type_size(), " (Tin)"));
+  if (data.empty() || static_cast<int>(data.size()) - 1 != tin.list().type_size()) {
+    return error(absl::StrCat("has ", data.size(), " data inputs; expected the ",
+                              IsIfOp(node.op()) ? "predicate" : "branch index", " and ",
+                              tin.list().type_size(), " (Tin)"));
   }
+  const int n = static_cast<int>(branches.functions.size());
   const std::string& dev = node.device();
   const std::string p = c + "/";
   auto with_controls = [&](std::vector<std::string> inputs) {
     inputs.insert(inputs.end(), controls.begin(), controls.end());
     return inputs;
   };
+  auto switch_node = [&](const std::string& name, std::vector<std::string> inputs,
+                         tensorflow::DataType t) {
+    tensorflow::NodeDef sw = MakeNode(name, branches.switch_op, dev, std::move(inputs));
+    SetType(&sw, "T", t);
+    if (branches.switch_op == "_SwitchN") (*sw.mutable_attr())["num_outs"].set_i(n);
+    return sw;
+  };
   tensorflow::NodeDef pred_id = MakeNode(p + "pred_id", "Identity", dev, with_controls({data[0]}));
-  SetType(&pred_id, "T", tensorflow::DT_BOOL);
+  SetType(&pred_id, "T", branches.selector_type);
   out->push_back(pred_id);
-  tensorflow::NodeDef switch_pred =
-      MakeNode(p + "switch_pred", "Switch", dev, {p + "pred_id", p + "pred_id"});
-  SetType(&switch_pred, "T", tensorflow::DT_BOOL);
-  out->push_back(switch_pred);
-  const char* kSide[2] = {"else", "then"};
-  const char* kPivot[2] = {"pivot_f", "pivot_t"};
-  for (int side = 0; side < 2; ++side) {
-    tensorflow::NodeDef pivot =
-        MakeNode(p + kPivot[side], "Identity", dev, {absl::StrCat(p, "switch_pred:", side)});
-    SetType(&pivot, "T", tensorflow::DT_BOOL);
+  out->push_back(
+      switch_node(p + "switch_pred", {p + "pred_id", p + "pred_id"}, branches.selector_type));
+  for (int k = 0; k < n; ++k) {
+    tensorflow::NodeDef pivot = MakeNode(absl::StrCat(p, "pivot_", k), "Identity", dev,
+                                         {absl::StrCat(p, "switch_pred:", k)});
+    SetType(&pivot, "T", branches.selector_type);
     out->push_back(pivot);
   }
   for (size_t i = 1; i < data.size(); ++i) {
-    tensorflow::NodeDef sw = MakeNode(absl::StrCat(p, "input_", i - 1), "Switch", dev,
-                                      with_controls({data[i], p + "pred_id"}));
-    SetType(&sw, "T", tin->list().type(static_cast<int>(i) - 1));
-    out->push_back(sw);
+    out->push_back(switch_node(absl::StrCat(p, "input_", i - 1),
+                               with_controls({data[i], p + "pred_id"}),
+                               tin.list().type(static_cast<int>(i) - 1)));
   }
   std::vector<std::string> done;
-  for (int side = 0; side < 2; ++side) {
-    tensorflow::NodeDef call = MakeNode(p + kSide[side], "PartitionedCall", dev, {});
+  for (int k = 0; k < n; ++k) {
+    const std::string call_name = absl::StrCat(p, "branch_", k);
+    tensorflow::NodeDef call = MakeNode(call_name, "PartitionedCall", dev, {});
     for (size_t i = 1; i < data.size(); ++i) {
-      call.add_input(absl::StrCat(p, "input_", i - 1, ":", side));
+      call.add_input(absl::StrCat(p, "input_", i - 1, ":", k));
     }
-    call.add_input(absl::StrCat("^", p, kPivot[side]));
-    (*call.mutable_attr())["f"] = side == 1 ? *then_fn : *else_fn;
-    (*call.mutable_attr())["Tin"] = *tin;
-    (*call.mutable_attr())["Tout"] = *tout;
+    call.add_input(absl::StrCat("^", p, "pivot_", k));
+    *(*call.mutable_attr())["f"].mutable_func() = branches.functions[k];
+    (*call.mutable_attr())["Tin"] = tin;
+    (*call.mutable_attr())["Tout"] = tout;
     out->push_back(call);
-    tensorflow::NodeDef executed = MakeNode(absl::StrCat(p, kSide[side], "_done"), "Identity", dev,
-                                            {p + kPivot[side], absl::StrCat("^", p, kSide[side])});
-    SetType(&executed, "T", tensorflow::DT_BOOL);
+    tensorflow::NodeDef executed = MakeNode(absl::StrCat(call_name, "_done"), "Identity", dev,
+                                            {absl::StrCat(p, "pivot_", k), "^" + call_name});
+    SetType(&executed, "T", branches.selector_type);
     out->push_back(executed);
     done.push_back(executed.name());
   }
   tensorflow::NodeDef branch_executed = MakeNode(p + "branch_executed", "Merge", dev, done);
-  SetType(&branch_executed, "T", tensorflow::DT_BOOL);
-  (*branch_executed.mutable_attr())["N"].set_i(2);
+  SetType(&branch_executed, "T", branches.selector_type);
+  (*branch_executed.mutable_attr())["N"].set_i(n);
   out->push_back(branch_executed);
-  const int num_outputs = tout->list().type_size();
+  const int num_outputs = tout.list().type_size();
   tensorflow::NodeDef result = MakeNode(c, num_outputs > 0 ? "IdentityN" : "NoOp", dev, {});
-  for (int k = 0; k < num_outputs; ++k) {
-    tensorflow::NodeDef merge =
-        MakeNode(absl::StrCat(p, "output_", k), "Merge", dev,
-                 {absl::StrCat(p, "else:", k), absl::StrCat(p, "then:", k)});
-    SetType(&merge, "T", tout->list().type(k));
-    (*merge.mutable_attr())["N"].set_i(2);
+  for (int j = 0; j < num_outputs; ++j) {
+    std::vector<std::string> sides;
+    for (int k = 0; k < n; ++k) sides.push_back(absl::StrCat(p, "branch_", k, ":", j));
+    tensorflow::NodeDef merge = MakeNode(absl::StrCat(p, "output_", j), "Merge", dev, sides);
+    SetType(&merge, "T", tout.list().type(j));
+    (*merge.mutable_attr())["N"].set_i(n);
     out->push_back(merge);
     result.add_input(merge.name());
   }
-  if (num_outputs > 0) (*result.mutable_attr())["T"] = *tout;
+  if (num_outputs > 0) (*result.mutable_attr())["T"] = tout;
   result.add_input("^" + branch_executed.name());
   out->push_back(std::move(result));
   return absl::OkStatus();
@@ -390,13 +432,16 @@ bool HasFunctionCalls(const tensorflow::GraphDef& graph_def) {
   if (graph_def.library().function_size() == 0) {
     for (const tensorflow::NodeDef& n : graph_def.node()) {
       // A call whose function is missing: an error later.
-      if (IsCallOp(n.op()) || IsIfOp(n.op()) || IsWhileOp(n.op())) return true;
+      if (IsCallOp(n.op()) || IsIfOp(n.op()) || IsCaseOp(n.op()) || IsWhileOp(n.op())) {
+        return true;
+      }
     }
     return false;
   }
   const Library lib = MakeLibrary(graph_def);
   for (const tensorflow::NodeDef& n : graph_def.node()) {
-    if (IsCallOp(n.op()) || IsIfOp(n.op()) || IsWhileOp(n.op()) || lib.count(n.op())) {
+    if (IsCallOp(n.op()) || IsIfOp(n.op()) || IsCaseOp(n.op()) || IsWhileOp(n.op()) ||
+        lib.count(n.op())) {
       return true;
     }
   }
@@ -410,12 +455,12 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
     std::vector<tensorflow::NodeDef> nodes;
     bool inlined = false;
     for (const tensorflow::NodeDef& n : graph_def->node()) {
-      if (IsIfOp(n.op())) {
+      if (IsIfOp(n.op()) || IsCaseOp(n.op())) {
         if (depth == kMaxDepth) {
           return absl::InvalidArgumentError(absl::StrCat("conditionals nest deeper than ",
                                                          kMaxDepth, " (node '", n.name(), "')"));
         }
-        RETURN_IF_ERROR(LowerIf(n, lib, &nodes));
+        RETURN_IF_ERROR(LowerBranches(n, lib, &nodes));
         inlined = true;
         continue;
       }

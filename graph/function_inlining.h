@@ -16,9 +16,10 @@
 //     function with none), with control inputs on the function's control outputs: consumers
 //     of "call:k" and "^call" and fetches by those names keep working unchanged.
 //
-// TF2's functional conditionals (If, StatelessIf) are lowered first, as TF's LowerIfOp does:
-// a Switch per input, a call per branch waiting on its pivot, a Merge per output, and the If
-// node's name kept by an IdentityN of the Merges (see LowerIf in the .cc); the calls are then
+// TF2's functional conditionals (If, StatelessIf, Case, StatelessCase) are lowered first, as
+// TF's LowerIfOp / LowerCaseOp do: a Switch (_SwitchN for Case) per input, a call per branch
+// waiting on its pivot, a Merge per output, and the node's name kept by an IdentityN of the
+// Merges (see LowerBranches in the .cc); the calls are then
 // inlined like any other. Functional loops (While, StatelessWhile) become "_While" nodes
 // carrying their cond and body (graph/while_loop.h).
 //

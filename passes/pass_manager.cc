@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "devices/device_name.h"
 #include "devices/kernel.h"
+#include "graph/control_flow.h"
 #include "graph/graphdef.h"
 #include "graph/status_macros.h"
 #include "passes/arithmetic_simplification_pass.h"
@@ -227,9 +228,9 @@ absl::Status ForwardOutputs(Graph* graph, Node* from, int from_output, Endpoint 
   return absl::OkStatus();
 }
 
-bool IsSwitch(const Node& n) { return n.op() == "Switch" || n.op() == "RefSwitch"; }
+bool IsSwitch(const Node& n) { return IsSwitchOp(n.op()); }
 
-bool IsMerge(const Node& n) { return n.op() == "Merge" || n.op() == "RefMerge"; }
+bool IsMerge(const Node& n) { return IsMergeOp(n.op()); }
 
 bool ReadsSwitchOutput(const Node& n) {
   for (int i = 0; i < n.num_inputs(); ++i) {

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "graph/control_flow.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
@@ -78,13 +79,13 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
   }
   std::vector<int> item_of(graph.num_node_ids(), -1);
   for (const Node* n : graph.nodes()) {
-    exec->has_conditionals_ |= n->op() == "Switch" || n->op() == "RefSwitch";
+    exec->has_conditionals_ |= IsSwitchOp(n->op());
   }
   for (const Node* n : part.nodes) {
     item_of[n->id()] = static_cast<int>(exec->items_.size());
     Item item;
     item.node = n;
-    item.is_merge = n->op() == "Merge" || n->op() == "RefMerge";
+    item.is_merge = IsMergeOp(n->op());
     item.output_base = exec->num_slots_;
     item.slot_uses.assign(n->num_outputs(), 0);
     exec->num_slots_ += n->num_outputs();

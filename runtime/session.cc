@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "devices/device.h"
 #include "devices/device_set.h"
+#include "graph/control_flow.h"
 #include "graph/graphdef.h"
 #include "graph/mutex.h"
 #include "graph/status_macros.h"
@@ -542,7 +543,7 @@ class SessionImpl {
   // conditional it may lie on the branch not taken: then its kernel reports it if it runs.
   static absl::Status CheckRequiredFeeds(const Graph& graph, const ExecutorSpec& spec) {
     for (const Node* n : graph.nodes()) {
-      if (n->op() == "Switch" || n->op() == "RefSwitch") return absl::OkStatus();
+      if (IsSwitchOp(n->op())) return absl::OkStatus();
     }
     std::vector<bool> seen(graph.num_node_ids(), false);
     absl::flat_hash_map<std::string, bool> fed_nodes;

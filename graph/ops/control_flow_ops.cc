@@ -44,6 +44,14 @@ absl::Status MergeShape(InferenceContext& c) {
   return absl::OkStatus();
 }
 
+absl::Status SwitchNShape(InferenceContext& c) {
+  if (c.input_shape(1).rank() > 0) {
+    return c.Error("output_index must be a scalar, got shape " + c.input_shape(1).DebugString());
+  }
+  for (int i = 0; i < c.num_outputs(); ++i) c.set_output(i, c.input_shape(0));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 QUIVER_REGISTER_OP("Switch")
@@ -69,6 +77,16 @@ QUIVER_REGISTER_OP("Merge")
     .Attr("T: type")
     .Attr("N: int >= 1")
     .SetShapeFn(MergeShape);
+
+// TF's _SwitchN (what TF2's Case lowers onto): `data` goes to output `output_index`, or to the
+// last output when the index is out of range (Case's default branch); the others are dead.
+QUIVER_REGISTER_OP("_SwitchN")
+    .Input("data: T")
+    .Input("output_index: int32")
+    .Output("outputs: num_outs * T")
+    .Attr("num_outs: int >= 1")
+    .Attr("T: type")
+    .SetShapeFn(SwitchNShape);
 
 QUIVER_REGISTER_OP("RefMerge")
     .Input("inputs: Ref(N * T)")

@@ -246,9 +246,10 @@ void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& rep
     const Node* n = graph.FindNode(t.tensor.substr(0, t.tensor.rfind(':')));
     REQUIRE(n != nullptr);
     CAPTURE(what, t.tensor, n->op());
-    // Also by design: a conditional's predicate (a bool scalar Switch reads on the host) and
-    // a loop's inputs (loops run on the CPU, runtime/while_op.cc).
-    const bool predicate = t.dtype == "bool" && t.shape == "[]";
+    // Also by design: a conditional's predicate or branch index (a bool or int32 scalar a
+    // Switch/_SwitchN reads on the host) and a loop's inputs (loops run on the CPU,
+    // runtime/while_op.cc).
+    const bool predicate = (t.dtype == "bool" || t.dtype == "int32") && t.shape == "[]";
     bool loop_input = false;
     for (const std::string& c : t.consumers) {
       const Node* consumer = graph.FindNode(c);

@@ -412,11 +412,12 @@ TEST_CASE("a functional If is lowered onto Switch/Merge and runs only the taken 
   REQUIRE(s.ok());
   CHECK_FALSE(HasFunctionCalls(gd));
   CHECK(Inputs(gd, "c") == std::vector<std::string>{"c/output_0", "^c/branch_executed"});
-  CHECK(Inputs(gd, "c/output_0") == std::vector<std::string>{"c/else:0", "c/then:0"});
+  CHECK(Inputs(gd, "c/output_0") == std::vector<std::string>{"c/branch_0:0", "c/branch_1:0"});
   CHECK(Inputs(gd, "c/input_0") == std::vector<std::string>{"x", "c/pred_id"});
-  // The inlined branch bodies read their side of the input Switch and wait on their pivot.
-  CHECK(Inputs(gd, "c/then/n") == std::vector<std::string>{"c/input_0:1", "^c/pivot_t"});
-  CHECK(Inputs(gd, "c/else/s") == std::vector<std::string>{"c/input_0:0", "^c/pivot_f"});
+  // Branch 0 is else (Switch's output_false), branch 1 then. The inlined branch bodies read
+  // their side of the input Switch and wait on their pivot.
+  CHECK(Inputs(gd, "c/branch_1/n") == std::vector<std::string>{"c/input_0:1", "^c/pivot_1"});
+  CHECK(Inputs(gd, "c/branch_0/s") == std::vector<std::string>{"c/input_0:0", "^c/pivot_0"});
 
   auto session = Session::Create(Parse(IfGraph(IfAttrs())));
   INFO(session.status().ToString());

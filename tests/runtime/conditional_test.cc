@@ -270,5 +270,36 @@ TEST_CASE("Gradients flow through Cond into the taken branch only", "[conditiona
   }
 }
 
+TEST_CASE("_SwitchN routes to one of N branches (out of range: the last), with gradients",
+          "[conditional][gradients]") {
+  // y = Merge(2 s_0, 3 s_1, 4 s_2) where s = _SwitchN(x, index): y = c x, dy/dx = c, with
+  // c = 2, 3, 4 for index 0, 1, 2 and c = 4 for an index out of range (-1, 7).
+  Graph g;
+  GraphBuilder b(&g);
+  Output x = b.Placeholder(DT_FLOAT, {2}, "x");
+  Output index = b.Placeholder(DT_INT32, {}, "index");
+  Node* sw = b.OpNode("_SwitchN", {x, index}, {{"num_outs", MakeAttr(int64_t{3})}}, "sw");
+  REQUIRE(sw != nullptr);
+  Output y =
+      b.Op("Merge", {Output(&b, sw, 0) * 2.0, Output(&b, sw, 1) * 3.0, Output(&b, sw, 2) * 4.0}, {},
+           "y");
+  auto grads = AddSymbolicGradients(b, {ReduceSumAll(y)}, {x});
+  INFO(grads.status().ToString());
+  REQUIRE(grads.ok());
+  REQUIRE(b.status().ok());
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  for (int i : {0, 1, 2, -1, 7}) {
+    INFO("index " << i);
+    const float c = i == 0 ? 2.0f : i == 1 ? 3.0f : 4.0f;
+    auto out = (*session)->Run({{"x", Floats({1, -2})}, {"index", Tensor::Scalar<int32_t>(i)}},
+                               {y.name(), (*grads)[0].name()});
+    INFO(out.status().ToString());
+    REQUIRE(out.ok());
+    CHECK(Values((*out)[0]) == std::vector<float>{c, -2 * c});
+    CHECK(Values((*out)[1]) == std::vector<float>{c, c});
+  }
+}
+
 }  // namespace
 }  // namespace quiver

@@ -12,6 +12,8 @@ QUIVER_REGISTER_KERNEL(KernelDef("Switch", kCpu).TypeConstraint("T", AllTypes())
                        SwitchKernelFactory());
 QUIVER_REGISTER_KERNEL(KernelDef("RefSwitch", kCpu).TypeConstraint("T", AllTypes()),
                        SwitchKernelFactory());
+QUIVER_REGISTER_KERNEL(KernelDef("_SwitchN", kCpu).TypeConstraint("T", AllTypes()),
+                       SwitchNKernelFactory());
 QUIVER_REGISTER_KERNEL(KernelDef("Merge", kCpu).TypeConstraint("T", AllTypes()),
                        MergeKernelFactory());
 QUIVER_REGISTER_KERNEL(KernelDef("RefMerge", kCpu).TypeConstraint("T", AllTypes()),

@@ -18,6 +18,9 @@ QUIVER_REGISTER_GPU_KERNEL(
     KernelDef("RefSwitch", kGpu).TypeConstraint("T", AllTypes()).HostMemory("pred"),
     SwitchKernelFactory());
 QUIVER_REGISTER_GPU_KERNEL(
+    KernelDef("_SwitchN", kGpu).TypeConstraint("T", AllTypes()).HostMemory("output_index"),
+    SwitchNKernelFactory());
+QUIVER_REGISTER_GPU_KERNEL(
     KernelDef("Merge", kGpu).TypeConstraint("T", AllTypes()).HostMemory("value_index"),
     MergeKernelFactory());
 QUIVER_REGISTER_GPU_KERNEL(
