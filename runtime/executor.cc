@@ -190,6 +190,7 @@ class Executor::StepState {
     resources_.counters = &counters_;
     resources_.deferred_checks = params.deferred_checks;
     resources_.cancellation = params.cancellation;
+    if (params.intra_op_threads > 0) resources_.intra_op_threads = params.intra_op_threads;
     resources_.deadline = params.deadline;
     if (!exec.options_.reuse_buffers) resources_.forward_inputs = false;
     if (collect_timings) timings_ = std::make_unique<std::atomic<int64_t>[]>(exec.items_.size());

@@ -30,6 +30,9 @@ class CancellationToken {
 struct RunOptions {
   int64_t timeout_ms = 0;                     // 0: no deadline
   CancellationToken* cancellation = nullptr;  // not owned; may be null
+  // > 0: the step's kernels use at most this many intra-op threads (never more than the
+  // session's). A loop's kernel passes its own budget on to the sessions of its body.
+  int intra_op_threads = 0;
 };
 
 }  // namespace quiver

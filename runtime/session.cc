@@ -236,7 +236,7 @@ class SessionImpl {
       MutexLock lock(&mu_);
       executors_.emplace(key, exec);
     }
-    return Execute(*exec, feed_values, run_options.cancellation, deadline, metadata);
+    return Execute(*exec, feed_values, run_options, deadline, metadata);
   }
 
   absl::StatusOr<int64_t> MakeCallable(const std::vector<std::string>& feeds,
@@ -296,7 +296,7 @@ class SessionImpl {
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const Executable> exec,
                      CallableExecutable(*callable, feed_values, stateful_kernels.get()));
-    return Execute(*exec, feed_values, run_options.cancellation, deadline, nullptr,
+    return Execute(*exec, feed_values, run_options, deadline, nullptr,
                    callable->copy_shared_fetches);
   }
 
@@ -506,8 +506,7 @@ class SessionImpl {
   }
 
   absl::StatusOr<std::vector<Tensor>> Execute(
-      const Executable& exec, const std::vector<Tensor>& feed_values,
-      const CancellationToken* cancellation,
+      const Executable& exec, const std::vector<Tensor>& feed_values, const RunOptions& run_options,
       std::optional<std::chrono::steady_clock::time_point> deadline, RunMetadata* metadata,
       bool copy_shared_fetches = true) {
     StepStats stats;
@@ -515,8 +514,10 @@ class SessionImpl {
     StepParams params;
     params.resources = &resources_;
     params.pool = pool_.get();
-    params.intra_op_threads = intra_op_threads_;
-    params.cancellation = cancellation;
+    params.intra_op_threads = run_options.intra_op_threads > 0
+                                  ? std::min(run_options.intra_op_threads, intra_op_threads_)
+                                  : intra_op_threads_;
+    params.cancellation = run_options.cancellation;
     params.deadline = deadline;
     params.copy_shared_fetches = copy_shared_fetches;
     ASSIGN_OR_RETURN(std::vector<Tensor> out, exec.executor->Run(feed_values, params, &stats));

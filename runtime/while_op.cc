@@ -71,6 +71,8 @@ class WhileOp : public OpKernel {
       vars[i] = ctx.input(static_cast<int>(i));
     }
     const StepResources& step = ctx.resources();
+    RunOptions iteration_options;  // the outer step's thread budget holds inside the loop
+    iteration_options.intra_op_threads = ctx.intra_op_threads();
     for (int64_t iteration = 0;; ++iteration) {
       if (step.cancellation != nullptr && step.cancellation->cancelled()) {
         return absl::CancelledError("the step was cancelled");
@@ -78,7 +80,7 @@ class WhileOp : public OpKernel {
       if (step.deadline && std::chrono::steady_clock::now() > *step.deadline) {
         return absl::DeadlineExceededError("the step ran past its RunOptions deadline");
       }
-      auto go = cond_->RunCallable(cond_call_, vars);
+      auto go = cond_->RunCallable(cond_call_, vars, iteration_options);
       if (!go.ok()) return IterationError(ctx, "cond", iteration, go.status());
       const Tensor& pred = (*go)[0];
       if (pred.dtype() != DT_BOOL || pred.num_elements() != 1) {
@@ -87,7 +89,7 @@ class WhileOp : public OpKernel {
                                       pred.shape().DebugString()));
       }
       if (!*pred.data<bool>()) break;
-      auto next = body_->RunCallable(body_call_, vars);
+      auto next = body_->RunCallable(body_call_, vars, iteration_options);
       if (!next.ok()) return IterationError(ctx, "body", iteration, next.status());
       for (size_t i = 0; i < vars.size(); ++i) {
         if ((*next)[i].dtype() != dtypes_[i]) {

@@ -6,12 +6,33 @@
 #include <string>
 #include <vector>
 
+#include "devices/kernel.h"
 #include "graph/graphdef.h"
+#include "graph/op_registry.h"
 #include "graph/while_loop.h"
 #include "runtime/session.h"
 
 namespace quiver {
 namespace {
+
+// Reports the intra-op thread budget its step gives kernels (ctx.intra_op_threads()).
+QUIVER_REGISTER_OP("WhileTestIntraOpThreads")
+    .Output("threads: int32")
+    .SetIsStateful()
+    .SetShapeFn(shape_fn::Scalar);
+class IntraOpThreadsOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    auto out = ctx.allocate_output(0, TensorShape({}));
+    if (!out.ok()) return out.status();
+    *(*out)->data<int32_t>() = ctx.intra_op_threads();
+    return absl::OkStatus();
+  }
+};
+QUIVER_REGISTER_KERNEL(KernelDef("WhileTestIntraOpThreads", kCpu),
+                       [](OpKernelConstruction&) -> KernelOrError {
+                         return std::make_unique<IntraOpThreadsOp>();
+                       });
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
@@ -206,6 +227,54 @@ TEST_CASE("a tensor inside a TF1 loop cannot be fetched, and the error says why"
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(Message(r.status()), Catch::Contains("no node named 'loop/Identity'") &&
                                       Catch::Contains("inside the loop 'loop'"));
+}
+
+TEST_CASE("a loop's body keeps the outer step's intra-op thread budget", "[while][threads]") {
+  // w = loop (i, t): while i < 1: (i + 1, threads seen by the body). RunOptions may lower a
+  // step's budget below the session's, never raise it.
+  tensorflow::GraphDef cond, body;
+  for (tensorflow::GraphDef* g : {&cond, &body}) {
+    for (int k = 0; k < 2; ++k) {
+      tensorflow::NodeDef arg;
+      arg.set_name(WhileArgName(k));
+      arg.set_op("Placeholder");
+      (*arg.mutable_attr())["dtype"].set_type(tensorflow::DT_INT32);
+      *g->add_node() = arg;
+    }
+    *g->add_node() = IntConst("one", 1);
+  }
+  *cond.add_node() = NodeOf(WhileResultName(0), "Less", {WhileArgName(0), "one"});
+  *body.add_node() = NodeOf(WhileResultName(0), "AddV2", {WhileArgName(0), "one"});
+  tensorflow::NodeDef probe;
+  probe.set_name(WhileResultName(1));
+  probe.set_op("WhileTestIntraOpThreads");
+  *body.add_node() = probe;
+  tensorflow::GraphDef g;
+  *g.add_node() = IntConst("i0", 0);
+  *g.add_node() = IntConst("t0", 0);
+  *g.add_node() = MakeWhileNode("w", "", {"i0", "t0"}, {tensorflow::DT_INT32, tensorflow::DT_INT32},
+                                cond, body, {});
+  for (int session_threads : {1, 2}) {
+    SessionOptions options;
+    options.intra_op_threads = session_threads;
+    auto session = Session::Create(g, options);
+    INFO(session.status().ToString());
+    REQUIRE(session.ok());
+    auto r = (*session)->Run({}, {"w:1"});
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    CHECK(*(*r)[0].data<int32_t>() == session_threads);
+    RunOptions one_thread;
+    one_thread.intra_op_threads = 1;
+    auto capped = (*session)->Run(one_thread, {}, {"w:1"}, {}, nullptr);
+    REQUIRE(capped.ok());
+    CHECK(*(*capped)[0].data<int32_t>() == 1);
+    RunOptions more;
+    more.intra_op_threads = 8;  // more than the session has: the session's budget
+    auto raised = (*session)->Run(more, {}, {"w:1"}, {}, nullptr);
+    REQUIRE(raised.ok());
+    CHECK(*(*raised)[0].data<int32_t>() == session_threads);
+  }
 }
 
 }  // namespace
