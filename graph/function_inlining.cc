@@ -32,6 +32,16 @@ const std::map<std::string, std::string>& ResourceOpOutputs() {
       {"OptionalFromValue", "optional"},
       {"OptionalNone", "optional"},
       {"OptionalGetValue", "components"},
+      // TensorLists (lowered to dense tensors after inlining, graph/tensor_list_lowering.h).
+      {"TensorListReserve", "handle"},
+      {"TensorListFromTensor", "output_handle"},
+      {"TensorListSetItem", "output_handle"},
+      {"TensorListGetItem", "item"},
+      {"TensorListStack", "tensor"},
+      {"TensorListGather", "values"},
+      {"TensorListScatterIntoExistingList", "output_handle"},
+      {"TensorListLength", "length"},
+      {"TensorListElementShape", "element_shape"},
   };
   return *outputs;
 }

@@ -27,6 +27,7 @@
 #include "graph/functionalize_loops.h"
 #include "graph/resource_variable_lowering.h"
 #include "graph/status_macros.h"
+#include "graph/tensor_list_lowering.h"
 #include "graph/tensor_proto.h"
 
 namespace quiver {
@@ -237,6 +238,16 @@ absl::Status ImportGraphDef(const tensorflow::GraphDef& gd, Graph* graph) {
     RETURN_IF_ERROR(InlineFunctionCalls(&inlined));
     inlined.clear_library();
     return ImportGraphDef(inlined, graph);
+  }
+  // TensorArrays and TensorLists (RNNs) become dense list tensors before loops are
+  // functionalized: their handles and variants cannot be loop variables
+  // (graph/tensor_list_lowering.h).
+  if (UsesTensorLists(gd)) {
+    ASSIGN_OR_RETURN(tensorflow::GraphDef lowered, LowerTensorLists(gd));
+    if (UsesTensorLists(lowered)) {
+      return absl::InternalError("tensor-list lowering left TensorList ops in the graph");
+    }
+    return ImportGraphDef(lowered, graph);
   }
   // TF1 tf.while_loop (control flow v1) becomes one "_While" node per loop
   // (graph/functionalize_loops.h); its body is imported the same way when the kernel runs it.

@@ -16,6 +16,7 @@
 #include "graph/graph.h"
 #include "graph/op_registry.h"
 #include "graph/status_macros.h"
+#include "graph/tensor_classes.h"
 #include "graph/types.h"
 
 namespace quiver {
@@ -366,48 +367,6 @@ bool HasVariantAttr(const tensorflow::NodeDef& n) {
   return false;
 }
 
-// Union-find over tensors ("node:index"), each class with the dtype it must have.
-class VariantClasses {
- public:
-  int Id(const std::string& tensor) {
-    auto [it, inserted] = ids_.emplace(tensor, static_cast<int>(parent_.size()));
-    if (inserted) {
-      parent_.push_back(it->second);
-      dtype_.push_back(tensorflow::DT_INVALID);
-    }
-    return it->second;
-  }
-  int Find(int x) {
-    while (parent_[x] != x) x = parent_[x] = parent_[parent_[x]];
-    return x;
-  }
-  // False when the two classes already hold different dtypes.
-  bool Union(int a, int b) {
-    a = Find(a);
-    b = Find(b);
-    if (a == b) return true;
-    if (dtype_[a] != tensorflow::DT_INVALID && dtype_[b] != tensorflow::DT_INVALID &&
-        dtype_[a] != dtype_[b]) {
-      return false;
-    }
-    if (dtype_[a] == tensorflow::DT_INVALID) dtype_[a] = dtype_[b];
-    parent_[b] = a;
-    return true;
-  }
-  bool Constrain(int x, tensorflow::DataType t) {
-    x = Find(x);
-    if (dtype_[x] != tensorflow::DT_INVALID && dtype_[x] != t) return false;
-    dtype_[x] = t;
-    return true;
-  }
-  tensorflow::DataType DtypeOf(int x) { return dtype_[Find(x)]; }
-
- private:
-  std::unordered_map<std::string, int> ids_;
-  std::vector<int> parent_;
-  std::vector<tensorflow::DataType> dtype_;
-};
-
 // Data input `i` of `n` as "node:index" (empty when malformed: the importer reports it).
 std::string InputTensor(const tensorflow::NodeDef& n, int i) {
   auto id = ParseTensorName(n.input(i));
@@ -440,7 +399,7 @@ absl::StatusOr<tensorflow::DataType> OptionalComponentType(const tensorflow::Nod
 // its placeholder value is never read. Any other DT_VARIANT (TensorLists, datasets, a
 // multi-component Optional) is an error naming the node.
 absl::StatusOr<tensorflow::GraphDef> LowerCondOptionals(const tensorflow::GraphDef& gd) {
-  VariantClasses classes;
+  TensorClasses classes;
   auto conflict = [](const tensorflow::NodeDef& n) {
     return NodeError(n, "the Optional values that meet here wrap different dtypes");
   };
@@ -467,8 +426,9 @@ absl::StatusOr<tensorflow::GraphDef> LowerCondOptionals(const tensorflow::GraphD
         n.op() == "Identity" || n.op() == "IdentityN" || n.op() == "Switch" || n.op() == "Merge";
     if (!forwards || positions.empty()) {
       return NodeError(n,
-                       "a DT_VARIANT value; Quiver supports variants only as the Optionals "
-                       "that cond_v2 gradients pass between a conditional's branches");
+                       "a DT_VARIANT value Quiver cannot run; it supports variants only as "
+                       "TensorLists (graph/tensor_list_lowering.h) and as the Optionals that "
+                       "cond_v2 gradients pass between a conditional's branches");
     }
     for (const auto& [key, value] : n.attr()) {
       if (key != "T" && !VariantPositions(n, key).empty()) {

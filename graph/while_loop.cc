@@ -103,10 +103,10 @@ absl::StatusOr<tensorflow::NodeDef> MakeWhileFromFunctions(
   std::vector<tensorflow::DataType> types;
   for (int i = 0; i < t->list().type_size(); ++i) types.push_back(t->list().type(i));
   for (tensorflow::DataType d : types) {
-    if (d == tensorflow::DT_RESOURCE || d == tensorflow::DT_VARIANT) {
+    // DT_VARIANT TensorLists are lowered to dense tensors next (graph/tensor_list_lowering.h).
+    if (d == tensorflow::DT_RESOURCE) {
       return error(absl::StrCat("a loop variable of type ", tensorflow::DataType_Name(d),
-                                " is not supported (resource variables and tensor lists "
-                                "inside loops)"));
+                                " is not supported (resource variables inside loops)"));
     }
   }
   std::vector<std::string> inputs, controls;

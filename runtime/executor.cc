@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
 
   // Fed endpoints, keyed by (node id, output index).
   absl::flat_hash_map<std::pair<int, int>, int> fed;
+  exec->feed_reads_.assign(spec.feeds.size(), 0);
   for (size_t i = 0; i < spec.feeds.size(); ++i) {
     const Node* n = graph.FindNode(spec.feeds[i].node);
     if (n == nullptr)
@@ -122,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Build(
                                                          "' needs it as a variable reference"));
         }
         src.feed = f->second;
+        exec->feed_reads_[f->second]++;
       } else {
         ASSIGN_OR_RETURN(int p, producer_item(in.node, in.index));
         Item& producer = exec->items_[p];
@@ -412,7 +414,17 @@ class Executor::StepState {
   absl::Status GatherInput(const Item& item, int i, TensorValue* out) {
     const InputSource& src = item.inputs[i];
     if (src.feed >= 0) {
-      out->tensor = feeds_[src.feed];
+      // The last read of a feed the caller handed over takes its buffer (see StepParams);
+      // the others copy before they count down, so the move never races a copy.
+      if (params_.owned_feeds == nullptr) {
+        out->tensor = feeds_[src.feed];
+      } else if (params_.feed_reads_left[src.feed].load(std::memory_order_acquire) == 1) {
+        out->tensor = std::move((*params_.owned_feeds)[src.feed]);
+        params_.feed_reads_left[src.feed].store(0, std::memory_order_relaxed);
+      } else {
+        out->tensor = feeds_[src.feed];
+        params_.feed_reads_left[src.feed].fetch_sub(1, std::memory_order_acq_rel);
+      }
       return absl::OkStatus();
     }
     TensorValue& v = values_[src.slot];
@@ -528,6 +540,10 @@ absl::StatusOr<std::unique_ptr<PartitionedExecutor>> PartitionedExecutor::Build(
     }
     exec->fed_fetch_.push_back(feed);
   }
+  exec->feed_reads_.assign(spec.feeds.size(), 0);
+  for (const auto& e : exec->executors_) {
+    for (size_t f = 0; f < e->feed_reads_.size(); ++f) exec->feed_reads_[f] += e->feed_reads_[f];
+  }
   return exec;
 }
 
@@ -550,6 +566,18 @@ absl::StatusOr<std::vector<Tensor>> PartitionedExecutor::Run(const std::vector<T
   DeferredChecks checks;
   StepParams step_params = params;
   step_params.deferred_checks = &checks;
+  std::unique_ptr<std::atomic<int>[]> feed_reads_left;
+  if (params.owned_feeds != nullptr) {
+    if (params.owned_feeds != &feeds) {
+      return absl::InternalError("StepParams::owned_feeds must be the feeds Run is given");
+    }
+    feed_reads_left = std::make_unique<std::atomic<int>[]>(feeds.size());
+    for (size_t f = 0; f < feeds.size(); ++f) {
+      feed_reads_left[f].store(f < feed_reads_.size() ? feed_reads_[f] : 0,
+                               std::memory_order_relaxed);
+    }
+    step_params.feed_reads_left = feed_reads_left.get();
+  }
   struct DeviceSync {
     const std::vector<std::unique_ptr<Executor>>& executors;
     const DeferredChecks& checks;

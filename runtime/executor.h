@@ -13,6 +13,7 @@
 // Run is thread-safe: all per-step state lives in the call, so several steps may run at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -78,6 +79,13 @@ struct StepParams {
   bool copy_shared_fetches = true;
   // Set by PartitionedExecutor::Run (the step's; callers leave it null).
   DeferredChecks* deferred_checks = nullptr;
+  // When the caller hands its feeds over (Session::RunCallable with an rvalue), the same
+  // vector as Run's `feeds`, which the step may move from: a feed's last reader takes its
+  // buffer and may work in place (a loop's list written once per iteration). Null: feeds
+  // are only read.
+  std::vector<Tensor>* owned_feeds = nullptr;
+  // Set by PartitionedExecutor::Run with owned_feeds: per feed, the reads still to come.
+  std::atomic<int>* feed_reads_left = nullptr;
 };
 
 // The nodes of one partition (one device).
@@ -129,6 +137,7 @@ class Executor {
   std::vector<Item> items_;
   std::vector<int> roots_;  // node items with no pending inputs
   std::vector<FetchSource> fetches_;
+  std::vector<int> feed_reads_;  // per feed: the inputs of this partition's items that read it
   int num_slots_ = 0;
   // The graph has Switches: a node may be on an untaken branch. Without any, the dead-input
   // checks are skipped.
@@ -159,6 +168,7 @@ class PartitionedExecutor {
   PartitionedGraph parts_;
   std::vector<std::unique_ptr<Executor>> executors_;  // one per partition, same order
   std::vector<int> fed_fetch_;                        // per fetch: its feed index, or -1
+  std::vector<int> feed_reads_;                       // per feed: reads by all partitions
 };
 
 }  // namespace quiver

@@ -267,7 +267,8 @@ class SessionImpl {
 
   absl::StatusOr<std::vector<Tensor>> RunCallable(int64_t handle,
                                                   const std::vector<Tensor>& feed_values,
-                                                  const RunOptions& run_options) {
+                                                  const RunOptions& run_options,
+                                                  std::vector<Tensor>* owned_feeds = nullptr) {
     std::optional<std::chrono::steady_clock::time_point> deadline;
     if (run_options.timeout_ms > 0) {
       deadline =
@@ -297,7 +298,7 @@ class SessionImpl {
     ASSIGN_OR_RETURN(std::shared_ptr<const Executable> exec,
                      CallableExecutable(*callable, feed_values, stateful_kernels.get()));
     return Execute(*exec, feed_values, run_options, deadline, nullptr,
-                   callable->copy_shared_fetches);
+                   callable->copy_shared_fetches, owned_feeds);
   }
 
   absl::Status ReleaseCallable(int64_t handle) {
@@ -508,7 +509,7 @@ class SessionImpl {
   absl::StatusOr<std::vector<Tensor>> Execute(
       const Executable& exec, const std::vector<Tensor>& feed_values, const RunOptions& run_options,
       std::optional<std::chrono::steady_clock::time_point> deadline, RunMetadata* metadata,
-      bool copy_shared_fetches = true) {
+      bool copy_shared_fetches = true, std::vector<Tensor>* owned_feeds = nullptr) {
     StepStats stats;
     stats.collect_node_timings = metadata != nullptr && metadata->collect_node_stats;
     StepParams params;
@@ -520,6 +521,7 @@ class SessionImpl {
     params.cancellation = run_options.cancellation;
     params.deadline = deadline;
     params.copy_shared_fetches = copy_shared_fetches;
+    params.owned_feeds = owned_feeds;
     ASSIGN_OR_RETURN(std::vector<Tensor> out, exec.executor->Run(feed_values, params, &stats));
     if (metadata) {
       metadata->node_stats.clear();
@@ -628,6 +630,12 @@ absl::StatusOr<std::vector<Tensor>> Session::RunCallable(CallableHandle handle,
                                                          const std::vector<Tensor>& feeds,
                                                          const RunOptions& run_options) {
   return impl_->RunCallable(handle, feeds, run_options);
+}
+
+absl::StatusOr<std::vector<Tensor>> Session::RunCallable(CallableHandle handle,
+                                                         std::vector<Tensor>&& feeds,
+                                                         const RunOptions& run_options) {
+  return impl_->RunCallable(handle, feeds, run_options, &feeds);
 }
 
 absl::Status Session::ReleaseCallable(CallableHandle handle) {

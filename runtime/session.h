@@ -139,6 +139,12 @@ class Session {
   absl::StatusOr<std::vector<Tensor>> RunCallable(CallableHandle handle,
                                                   const std::vector<Tensor>& feeds,
                                                   const RunOptions& run_options = {});
+  // The same, taking the feeds over: a feed's buffer that nothing else holds may then be
+  // reused in place by the ops that read it (a loop hands one iteration's values to the next
+  // this way, so a list written every iteration is never copied). `feeds` is left unspecified.
+  absl::StatusOr<std::vector<Tensor>> RunCallable(CallableHandle handle,
+                                                  std::vector<Tensor>&& feeds,
+                                                  const RunOptions& run_options = {});
   absl::Status ReleaseCallable(CallableHandle handle);
 
   // The session's placed graph, including the internal _Transfer nodes copy insertion added

@@ -89,8 +89,11 @@ class WhileOp : public OpKernel {
                                       pred.shape().DebugString()));
       }
       if (!*pred.data<bool>()) break;
-      auto next = body_->RunCallable(body_call_, vars, iteration_options);
+      // The body takes the values over, so a value only it holds (a list written every
+      // iteration) is updated in place instead of copied.
+      auto next = body_->RunCallable(body_call_, std::move(vars), iteration_options);
       if (!next.ok()) return IterationError(ctx, "body", iteration, next.status());
+      vars.resize(args_.size());
       for (size_t i = 0; i < vars.size(); ++i) {
         if ((*next)[i].dtype() != dtypes_[i]) {
           return ctx.Error(absl::StrCat("body turned loop variable ", i, " from ",
