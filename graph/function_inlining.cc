@@ -475,8 +475,9 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
         continue;
       }
       if (IsWhileOp(n.op())) {  // becomes a "_While" node carrying its cond and body
-        ASSIGN_OR_RETURN(tensorflow::NodeDef loop, MakeWhileFromFunctions(n, graph_def->library()));
-        nodes.push_back(std::move(loop));
+        ASSIGN_OR_RETURN(std::vector<tensorflow::NodeDef> loop,
+                         MakeWhileFromFunctions(n, graph_def->library()));
+        for (tensorflow::NodeDef& x : loop) nodes.push_back(std::move(x));
         inlined = true;  // the graph changed
         continue;
       }

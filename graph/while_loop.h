@@ -42,8 +42,12 @@ tensorflow::NodeDef MakeWhileNode(const std::string& name, const std::string& de
                                   const std::vector<tensorflow::TensorShapeProto>& output_shapes);
 
 // TF2: a While/StatelessWhile node (attrs T, cond, body, output_shapes) -> a "_While" node of
-// the same name, whose cond/body graphs call the library functions (and carry the library).
-absl::StatusOr<tensorflow::NodeDef> MakeWhileFromFunctions(
+// the same name, whose cond/body graphs call the library functions (and carry the library),
+// last in the result. Before it come the ReadVariableOps of the resource loop variables the
+// loop only reads (a Keras RNN's weights): those are carried as values ("<name>/
+// read_variable_<k>"), the functions' reads becoming Identities. Any other use of a resource
+// loop variable is an InvalidArgument error.
+absl::StatusOr<std::vector<tensorflow::NodeDef>> MakeWhileFromFunctions(
     const tensorflow::NodeDef& node, const tensorflow::FunctionDefLibrary& library);
 
 }  // namespace quiver

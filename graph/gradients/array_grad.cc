@@ -1,5 +1,5 @@
-// Gradients of the array ops (TF's array_grad.py): reshapes, transposes, concatenation and
-// stacking, slicing and padding, tiling, gathering and segment sums, broadcasting.
+// Gradients of the array ops (TF's array_grad.py): reshapes, transposes, concatenation,
+// splitting and stacking, slicing and padding, tiling, gathering and segment sums, broadcasting.
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -127,6 +127,32 @@ absl::Status UnpackGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, G
   }
   (*gi)[0] = Stack(parts, axis);
   return absl::OkStatus();
+}
+
+// Split (split_dim, value) and SplitV (value, size_splits, split_dim): the output gradients
+// (zeros for an output without one) concatenated along split_dim, as TF's _SplitGrad /
+// _SplitVGrad. split_dim and size_splits get none.
+absl::Status SplitGradImpl(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi,
+                           int value_input, int split_dim_input) {
+  std::vector<Output> parts;
+  for (int i = 0; i < op.num_outputs(); ++i) {
+    parts.push_back(g[i].valid() ? g[i] : ZerosLike(OutputOf(b, op, i)));
+  }
+  if (parts.size() == 1) {  // ConcatV2 needs N >= 2; one part is the whole value
+    (*gi)[value_input] = parts[0];
+    return absl::OkStatus();
+  }
+  parts.push_back(Input(b, op, split_dim_input));
+  (*gi)[value_input] = b.Op("ConcatV2", parts, {}, "ConcatV2");
+  return absl::OkStatus();
+}
+
+absl::Status SplitGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  return SplitGradImpl(b, op, g, gi, /*value_input=*/1, /*split_dim_input=*/0);
+}
+
+absl::Status SplitVGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  return SplitGradImpl(b, op, g, gi, /*value_input=*/0, /*split_dim_input=*/2);
 }
 
 // Slice: the gradient padded back with zeros: before = begin, after = shape(x) - begin - shape(y).
@@ -397,6 +423,8 @@ QUIVER_REGISTER_GRADIENT("ConcatV2", ConcatV2Grad);
 QUIVER_REGISTER_GRADIENT("Concat", ConcatGrad);
 QUIVER_REGISTER_GRADIENT("Pack", PackGrad);
 QUIVER_REGISTER_GRADIENT("Unpack", UnpackGrad);
+QUIVER_REGISTER_GRADIENT("Split", SplitGrad);
+QUIVER_REGISTER_GRADIENT("SplitV", SplitVGrad);
 QUIVER_REGISTER_GRADIENT("Slice", SliceGrad);
 QUIVER_REGISTER_GRADIENT("StridedSlice", StridedSliceGrad);
 QUIVER_REGISTER_GRADIENT("Pad", PadGrad);

@@ -246,6 +246,36 @@ absl::Status UnpackShapeFn(InferenceContext& c) {
   return absl::OkStatus();
 }
 
+// Split: (split_dim, value) -> num_split equal parts.
+absl::Status SplitShapeFn(InferenceContext& c) {
+  ASSIGN_OR_RETURN(int64_t num_split, c.GetAttr<int64_t>("num_split"));
+  RETURN_IF_ERROR(CheckRank(c, 0, 0, "split_dim"));
+  ASSIGN_OR_RETURN(optional<int64_t> axis, ConstScalar(c, 0, "split_dim"));
+  ASSIGN_OR_RETURN(TensorShape out,
+                   Wrap(c, as::SplitShape(c.input_shape(1), num_split, axis ? &*axis : nullptr)));
+  for (int i = 0; i < c.num_outputs(); ++i) c.set_output(i, out);
+  return absl::OkStatus();
+}
+
+// SplitV: (value, size_splits, split_dim) -> num_split parts of the given sizes.
+absl::Status SplitVShapeFn(InferenceContext& c) {
+  ASSIGN_OR_RETURN(int64_t num_split, c.GetAttr<int64_t>("num_split"));
+  ASSIGN_OR_RETURN(int n, VectorLength(c, 1, "size_splits"));
+  if (n >= 0 && n != num_split) {
+    return c.Error(absl::StrCat("size_splits has ", n, " entries, but num_split = ", num_split));
+  }
+  RETURN_IF_ERROR(CheckRank(c, 2, 0, "split_dim"));
+  ASSIGN_OR_RETURN(auto sizes, ConstInts(c, 1));
+  ASSIGN_OR_RETURN(optional<int64_t> axis, ConstScalar(c, 2, "split_dim"));
+  ASSIGN_OR_RETURN(vector<TensorShape> out,
+                   Wrap(c, as::SplitVShapes(c.input_shape(0), num_split, sizes ? &*sizes : nullptr,
+                                            axis ? &*axis : nullptr)));
+  for (int i = 0; i < c.num_outputs() && i < static_cast<int>(out.size()); ++i) {
+    c.set_output(i, out[i]);
+  }
+  return absl::OkStatus();
+}
+
 // ---- slicing ------------------------------------------------------------------------------
 
 absl::Status SliceShapeFn(InferenceContext& c) {
@@ -530,6 +560,24 @@ QUIVER_REGISTER_OP("Unpack")
     .Attr("T: type")
     .Attr("axis: int = 0")
     .SetShapeFn(UnpackShapeFn);
+
+QUIVER_REGISTER_OP("Split")
+    .Input("split_dim: int32")
+    .Input("value: T")
+    .Output("output: num_split * T")
+    .Attr("num_split: int >= 1")
+    .Attr("T: type")
+    .SetShapeFn(SplitShapeFn);
+
+QUIVER_REGISTER_OP("SplitV")
+    .Input("value: T")
+    .Input("size_splits: Tlen")
+    .Input("split_dim: int32")
+    .Output("output: num_split * T")
+    .Attr("num_split: int >= 1")
+    .Attr("T: type")
+    .Attr("Tlen: {int32, int64} = DT_INT32")
+    .SetShapeFn(SplitVShapeFn);
 
 QUIVER_REGISTER_OP("Slice")
     .Input("input: T")

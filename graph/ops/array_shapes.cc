@@ -313,6 +313,88 @@ absl::StatusOr<TensorShape> UnpackShape(const TensorShape& input, int64_t num, i
   return TensorShape(std::move(out));
 }
 
+absl::StatusOr<TensorShape> SplitShape(const TensorShape& input, int64_t num_split,
+                                       const int64_t* axis) {
+  if (num_split < 1) return Invalid(absl::StrCat("num_split = ", num_split, " must be >= 1"));
+  if (input.unknown_rank()) return TensorShape::UnknownRank();
+  const int rank = input.rank();
+  if (axis == nullptr) return UnknownDims(rank);
+  auto at = CanonicalAxis(*axis, rank, "split_dim");
+  if (!at.ok()) return at.status();
+  std::vector<int64_t> out = input.dims();
+  const int64_t dim = out[*at];
+  if (dim >= 0 && dim % num_split != 0) {
+    return Invalid(absl::StrCat(
+        "Number of ways to split should evenly divide the split dimension, but got split_dim ", *at,
+        " (size = ", dim, ") and num_split ", num_split, " for a tensor of shape ",
+        input.DebugString()));
+  }
+  out[*at] = dim >= 0 ? dim / num_split : kUnknown;
+  return TensorShape(std::move(out));
+}
+
+absl::StatusOr<std::vector<TensorShape>> SplitVShapes(const TensorShape& input, int64_t num_split,
+                                                      const std::vector<int64_t>* size_splits,
+                                                      const int64_t* axis) {
+  if (num_split < 1) return Invalid(absl::StrCat("num_split = ", num_split, " must be >= 1"));
+  std::vector<int64_t> sizes;
+  int rest = -1;  // the index of the -1 entry
+  int64_t known_sum = 0;
+  if (size_splits != nullptr) {
+    sizes = *size_splits;
+    if (static_cast<int64_t>(sizes.size()) != num_split) {
+      return Invalid(absl::StrCat("size_splits ", VecString(sizes), " has ", sizes.size(),
+                                  " entries, but num_split = ", num_split));
+    }
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] == kUnknown) {
+        if (rest >= 0) {
+          return Invalid(absl::StrCat("size_splits ", VecString(sizes),
+                                      " may hold only one -1, but entries ", rest, " and ", i,
+                                      " are -1"));
+        }
+        rest = static_cast<int>(i);
+      } else if (sizes[i] < 0) {
+        return Invalid(absl::StrCat("size_splits ", VecString(sizes), " has entry ", i, " = ",
+                                    sizes[i], "; sizes must be non-negative or -1"));
+      } else {
+        auto s = AddDims(known_sum, sizes[i]);
+        if (!s.ok()) return s.status();
+        known_sum = *s;
+      }
+    }
+  }
+  const size_t n = static_cast<size_t>(num_split);
+  if (input.unknown_rank()) return std::vector<TensorShape>(n, TensorShape::UnknownRank());
+  const int rank = input.rank();
+  if (axis == nullptr) return std::vector<TensorShape>(n, UnknownDims(rank));
+  auto at = CanonicalAxis(*axis, rank, "split_dim");
+  if (!at.ok()) return at.status();
+  const int64_t dim = input.dim(*at);
+  if (size_splits != nullptr && dim >= 0) {
+    if (rest < 0 && known_sum != dim) {
+      return Invalid(absl::StrCat("size_splits ", VecString(sizes), " sum to ", known_sum,
+                                  ", but the input of shape ", input.DebugString(), " has size ",
+                                  dim, " along split_dim ", *at));
+    }
+    if (rest >= 0 && known_sum > dim) {
+      return Invalid(absl::StrCat("the known entries of size_splits ", VecString(sizes), " sum to ",
+                                  known_sum, ", more than the size ", dim,
+                                  " of the input of shape ", input.DebugString(),
+                                  " along split_dim ", *at));
+    }
+    if (rest >= 0) sizes[rest] = dim - known_sum;
+  }
+  std::vector<TensorShape> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<int64_t> dims = input.dims();
+    dims[*at] = size_splits != nullptr ? sizes[i] : kUnknown;
+    out.emplace_back(std::move(dims));
+  }
+  return out;
+}
+
 absl::StatusOr<TensorShape> SliceShape(const TensorShape& input, const std::vector<int64_t>* begin,
                                        const std::vector<int64_t>* size, int spec_length,
                                        std::vector<int64_t>* begin_out,

@@ -47,6 +47,21 @@ absl::StatusOr<TensorShape> PackShape(const std::vector<TensorShape>& inputs, in
 // Unpack (tf.unstack): the shape of each of the `num` outputs.
 absl::StatusOr<TensorShape> UnpackShape(const TensorShape& input, int64_t num, int64_t axis);
 
+// Split (tf.split into equal parts): the shape of each of the `num_split` outputs. `axis` is
+// the split_dim input (nullptr: unknown, when only the rank is kept); the dimension along it,
+// when known, must be divisible by num_split.
+absl::StatusOr<TensorShape> SplitShape(const TensorShape& input, int64_t num_split,
+                                       const int64_t* axis);
+
+// SplitV (tf.split with sizes): the shapes of the `num_split` outputs; output i has
+// size_splits[i] along `axis`. One entry may be -1 (the rest of the dimension); the others must
+// be >= 0 and sum to the dimension (to at most the dimension with a -1). `size_splits` nullptr:
+// values unknown (the outputs' dims along the axis are unknown); `axis` nullptr: unknown (only
+// the rank is kept). With a known dimension and sizes, a -1 is resolved in the result.
+absl::StatusOr<std::vector<TensorShape>> SplitVShapes(const TensorShape& input, int64_t num_split,
+                                                      const std::vector<int64_t>* size_splits,
+                                                      const int64_t* axis);
+
 // Slice: size -1 means "to the end". On success `begin_out`/`size_out` (when non-null and the
 // shape and values are fully known) receive the resolved per-dimension begin and size.
 absl::StatusOr<TensorShape> SliceShape(const TensorShape& input, const std::vector<int64_t>* begin,

@@ -30,6 +30,16 @@ const std::map<std::string, std::string>& HostOnlyOps() {
       {"Variable", "the legacy TF0 op; VariableV2 has the GPU kernel"},
       {"IsVariableInitialized", "a host bool read by control flow"},
       {"_While", "loops run on the CPU, their cond and body in CPU sessions of their own"},
+      // TensorArrays/TensorLists (graph/tensor_list_lowering.h) live with the loops that
+      // write them.
+      {"_DenseListReserve", "a list for a loop (loops run on the CPU)"},
+      {"_DenseTensorArray", "a list for a loop (loops run on the CPU)"},
+      {"_DenseListSetItem", "writes a loop's list (loops run on the CPU)"},
+      {"_DenseListGetItem", "reads a loop's list (loops run on the CPU)"},
+      {"_DenseListGather", "reads a loop's list (loops run on the CPU)"},
+      {"_DenseListScatter", "fills a loop's list (loops run on the CPU)"},
+      {"_DenseListLength", "a loop's list length: host bookkeeping"},
+      {"_DenseListElementShape", "a loop's list element shape: host bookkeeping"},
   };
   return *ops;
 }

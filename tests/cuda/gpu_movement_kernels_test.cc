@@ -109,6 +109,32 @@ TEST_CASE("GPU movement: Pack, Unpack and Concat match the CPU", "[gpu]") {
   }
 }
 
+TEST_CASE("GPU movement: Split and SplitV match the CPU", "[gpu]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(22);
+  const AttrMap two = {{"num_split", MakeAttr(int64_t{2})}};
+  const AttrMap three = {{"num_split", MakeAttr(int64_t{3})}};
+  for (DataType dt : kMovable) {
+    CAPTURE(dt);
+    Tensor a = Random({4, 6, 2}, &rng, dt);
+    for (int32_t axis : {0, 1, 2, -1, -3}) {
+      CAPTURE(axis);
+      CHECK(MatchesCpu("Split", two, {Tensor::Scalar<int32_t>(axis), a}, {0}));
+    }
+    CHECK(MatchesCpu("Split", three, {Tensor::Scalar<int32_t>(1), a}, {0}));
+    CHECK(MatchesCpu("Split", two, {Tensor::Scalar<int32_t>(1), Random({0, 4}, &rng, dt)}, {0}));
+    // One part is the value itself: no device work.
+    CHECK(MatchesCpu("Split", {{"num_split", MakeAttr(int64_t{1})}},
+                     {Tensor::Scalar<int32_t>(0), a}, {0}, true));
+    CHECK(MatchesCpu("SplitV", three, {a, Vec<int32_t>({1, -1, 2}), Tensor::Scalar<int32_t>(1)},
+                     {1, 2}));
+    CHECK(
+        MatchesCpu("SplitV", two, {a, Vec<int64_t>({3, 1}), Tensor::Scalar<int32_t>(-3)}, {1, 2}));
+    CHECK(MatchesCpu("SplitV", three, {a, Vec<int32_t>({0, 2, 0}), Tensor::Scalar<int32_t>(-1)},
+                     {1, 2}));
+  }
+}
+
 TEST_CASE("GPU movement: Pad, PadV2 and BroadcastTo match the CPU", "[gpu]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(22);
@@ -301,6 +327,15 @@ TEST_CASE("GPU movement: bad input fails like the CPU", "[gpu]") {
   unpack["num"] = MakeAttr(int64_t{3});
   CHECK_FAILS_LIKE_CPU("Unpack", unpack, {x});
   CHECK_FAILS_LIKE_CPU("Concat", {}, {Tensor::Scalar<int32_t>(0), x, Random({2, 4}, &rng)}, {0});
+  const AttrMap split2 = {{"num_split", MakeAttr(int64_t{2})}};
+  CHECK_FAILS_LIKE_CPU("Split", split2, {Tensor::Scalar<int32_t>(1), x}, {0});
+  CHECK_FAILS_LIKE_CPU("Split", split2, {Tensor::Scalar<int32_t>(2), x}, {0});
+  CHECK_FAILS_LIKE_CPU("SplitV", split2, {x, Vec<int32_t>({1, 1}), Tensor::Scalar<int32_t>(1)},
+                       {1, 2});
+  CHECK_FAILS_LIKE_CPU("SplitV", split2, {x, Vec<int32_t>({-1, -1}), Tensor::Scalar<int32_t>(1)},
+                       {1, 2});
+  CHECK_FAILS_LIKE_CPU("SplitV", split2, {x, Vec<int64_t>({1, 1}), Tensor::Scalar<int32_t>(-3)},
+                       {1, 2});
   CHECK_FAILS_LIKE_CPU("Concat", {}, {Tensor::Scalar<int32_t>(2), x, x}, {0});
   CHECK_FAILS_LIKE_CPU("Pad", {}, {x, Mat<int32_t>({1, -1, 0, 0}, 2, 2)}, {1});
   CHECK_FAILS_LIKE_CPU("Pad", {}, {x, Mat<int32_t>({1, 1}, 1, 2)}, {1});

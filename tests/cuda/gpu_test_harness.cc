@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/kernels/cudnn_paths.h"
 #include "devices/device_set.h"
@@ -247,13 +248,15 @@ void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& rep
     REQUIRE(n != nullptr);
     CAPTURE(what, t.tensor, n->op());
     // Also by design: a conditional's predicate or branch index (a bool or int32 scalar a
-    // Switch/_SwitchN reads on the host) and a loop's inputs (loops run on the CPU,
-    // runtime/while_op.cc).
+    // Switch/_SwitchN reads on the host), a loop's inputs (loops run on the CPU,
+    // runtime/while_op.cc) and the lists they write (TensorArrays/TensorLists, host-only
+    // dense lists: graph/tensor_list_lowering.h).
     const bool predicate = (t.dtype == "bool" || t.dtype == "int32") && t.shape == "[]";
     bool loop_input = false;
     for (const std::string& c : t.consumers) {
       const Node* consumer = graph.FindNode(c);
-      loop_input |= consumer != nullptr && consumer->op() == "_While";
+      loop_input |= consumer != nullptr &&
+                    (consumer->op() == "_While" || absl::StartsWith(consumer->op(), "_DenseList"));
     }
     if (predicate || loop_input) continue;
     CHECK((n->op() == "Shape" || n->op() == "Size" || n->op() == "Rank"));

@@ -3,6 +3,7 @@
 // the strided-copy engine under test.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -474,6 +475,179 @@ TEST_CASE("Pack and Unpack along each axis", "[array]") {
   REQUIRE(Contains(msg, "num = 3"));
 }
 
+// ---- Split, SplitV ------------------------------------------------------------------------
+
+namespace {
+
+// Naive reference for Split/SplitV: part k of `dims` along `axis` (sizes[k] wide, starting at
+// the sum of the sizes before it), as flat input indices in row-major order.
+std::vector<int64_t> SplitPartIndices(const Dims& dims, int axis, const Dims& sizes, size_t k) {
+  int64_t begin = 0;
+  for (size_t j = 0; j < k; ++j) begin += sizes[j];
+  Dims part = dims;
+  part[axis] = sizes[k];
+  std::vector<int64_t> idx;
+  for (int64_t f = 0; f < NumElements(part); ++f) {
+    Dims i = Unflatten(f, part);
+    i[axis] += begin;
+    idx.push_back(Flatten(i, dims));
+  }
+  return idx;
+}
+
+// Every dtype the CPU Split/SplitV kernels register.
+const std::vector<DataType> kSplitTypes = {DT_FLOAT, DT_DOUBLE, DT_INT32,   DT_INT64,  DT_INT8,
+                                           DT_UINT8, DT_INT16,  DT_UINT16,  DT_UINT32, DT_UINT64,
+                                           DT_BOOL,  DT_HALF,   DT_BFLOAT16};
+
+// A tensor of `dtype` whose elements have distinct byte patterns (bool: 0/1).
+Tensor Distinct(DataType dtype, const Dims& dims) {
+  auto t = Tensor::Zeros(dtype, TensorShape(dims));
+  REQUIRE(t.ok());
+  auto* bytes = static_cast<uint8_t*>(t->raw_data());
+  for (size_t b = 0; b < t->num_bytes(); ++b) {
+    bytes[b] =
+        dtype == DT_BOOL ? static_cast<uint8_t>(b % 3 == 0) : static_cast<uint8_t>(b * 7 + 1);
+  }
+  return *std::move(t);
+}
+
+// Output k of a split of `x` along `axis` holds exactly the elements of part k, byte for byte.
+void CheckSplitParts(const Tensor& x, const std::vector<Tensor>& parts, int axis,
+                     const Dims& sizes) {
+  REQUIRE(parts.size() == sizes.size());
+  const size_t esize = DataTypeSize(x.dtype());
+  const auto* in = static_cast<const uint8_t*>(x.raw_data());
+  for (size_t k = 0; k < parts.size(); ++k) {
+    CAPTURE(k);
+    Dims want_dims = x.shape().dims();
+    want_dims[axis] = sizes[k];
+    REQUIRE(parts[k].dtype() == x.dtype());
+    REQUIRE(parts[k].shape() == TensorShape(want_dims));
+    const auto* out = static_cast<const uint8_t*>(parts[k].raw_data());
+    std::vector<int64_t> idx = SplitPartIndices(x.shape().dims(), axis, sizes, k);
+    for (size_t e = 0; e < idx.size(); ++e) {
+      REQUIRE(std::equal(out + e * esize, out + (e + 1) * esize, in + idx[e] * esize));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Split into equal parts along each axis", "[array][split]") {
+  // Hand-derived (numpy.split(np.arange(12).reshape(2, 6), 3, axis=1)).
+  Tensor a = Iota<int32_t>({2, 6});
+  auto cols = Run("Split", {{"num_split", MakeAttr(3)}}, {Tensor::Scalar<int32_t>(1), a});
+  REQUIRE(cols.size() == 3);
+  REQUIRE(cols[0].shape() == TensorShape{2, 2});
+  REQUIRE(cols[0].ToVector<int32_t>() == std::vector<int32_t>{0, 1, 6, 7});
+  REQUIRE(cols[1].ToVector<int32_t>() == std::vector<int32_t>{2, 3, 8, 9});
+  REQUIRE(cols[2].ToVector<int32_t>() == std::vector<int32_t>{4, 5, 10, 11});
+  auto rows = Run("Split", {{"num_split", MakeAttr(2)}}, {Tensor::Scalar<int32_t>(-2), a});
+  REQUIRE(rows[0].shape() == TensorShape{1, 6});
+  REQUIRE(rows[1].ToVector<int32_t>() == std::vector<int32_t>{6, 7, 8, 9, 10, 11});
+  auto last = Run("Split", {{"num_split", MakeAttr(2)}}, {Tensor::Scalar<int32_t>(-1), a});
+  REQUIRE(last[0].ToVector<int32_t>() == std::vector<int32_t>{0, 1, 2, 6, 7, 8});
+  REQUIRE(last[1].ToVector<int32_t>() == std::vector<int32_t>{3, 4, 5, 9, 10, 11});
+
+  // Every dtype and axis of a 3-D tensor, against the naive reference; threaded too.
+  for (DataType dt : kSplitTypes) {
+    CAPTURE(DataTypeName(dt));
+    Tensor x = Distinct(dt, {4, 6, 2});
+    for (int axis : {0, 1, 2, -1, -3}) {
+      CAPTURE(axis);
+      const int ax = axis < 0 ? axis + 3 : axis;
+      const int64_t n = 2;
+      auto parts = Run("Split", {{"num_split", MakeAttr(n)}}, {Tensor::Scalar<int32_t>(axis), x},
+                       /*intra_op_threads=*/2);
+      CheckSplitParts(x, parts, ax, Dims(n, x.dim(ax) / n));
+    }
+  }
+  // Empty tensors, and one part (the value itself, as in TF).
+  auto empty =
+      Run("Split", {{"num_split", MakeAttr(3)}}, {Tensor::Scalar<int32_t>(1), Iota<float>({0, 3})});
+  REQUIRE(empty.size() == 3);
+  REQUIRE(empty[2].shape() == TensorShape{0, 1});
+  auto one = RunOnValues("Split", {{"num_split", MakeAttr(1)}}, {Tensor::Scalar<int32_t>(0), a});
+  REQUIRE(one[0].SharesBufferWith(a));
+
+  // Errors: not divisible, split_dim out of range or not a scalar.
+  std::string msg =
+      RunError("Split", {{"num_split", MakeAttr(4)}}, {Tensor::Scalar<int32_t>(1), a});
+  REQUIRE(Contains(msg, "node 'op' (Split)"));
+  REQUIRE(Contains(msg, "evenly divide"));
+  REQUIRE(Contains(msg, "(size = 6) and num_split 4"));
+  msg = RunError("Split", {{"num_split", MakeAttr(2)}}, {Tensor::Scalar<int32_t>(2), a});
+  REQUIRE(Contains(msg, "split_dim = 2 is out of range [-2, 2)"));
+  msg = RunError("Split", {{"num_split", MakeAttr(2)}}, {Tensor::Scalar<int32_t>(-3), a});
+  REQUIRE(Contains(msg, "split_dim = -3"));
+  msg = RunError("Split", {{"num_split", MakeAttr(1)}},
+                 {Tensor::Scalar<int32_t>(0), Tensor::Scalar<float>(1)});
+  REQUIRE(Contains(msg, "out of range"));
+  msg = RunError("Split", {{"num_split", MakeAttr(2)}}, {I32({0, 1}), a});
+  REQUIRE(Contains(msg, "'split_dim' must be a scalar"));
+}
+
+TEST_CASE("SplitV with sizes, a -1 and negative axes", "[array][split]") {
+  // numpy.split(np.arange(12).reshape(2, 6), [1, 4], axis=-1): sizes [1, -1, 2] resolve to
+  // [1, 3, 2].
+  Tensor a = Iota<int32_t>({2, 6});
+  auto parts = Run("SplitV", {{"num_split", MakeAttr(3)}},
+                   {a, I32({1, -1, 2}), Tensor::Scalar<int32_t>(-1)});
+  REQUIRE(parts.size() == 3);
+  REQUIRE(parts[0].shape() == TensorShape{2, 1});
+  REQUIRE(parts[0].ToVector<int32_t>() == std::vector<int32_t>{0, 6});
+  REQUIRE(parts[1].shape() == TensorShape{2, 3});
+  REQUIRE(parts[1].ToVector<int32_t>() == std::vector<int32_t>{1, 2, 3, 7, 8, 9});
+  REQUIRE(parts[2].shape() == TensorShape{2, 2});
+  REQUIRE(parts[2].ToVector<int32_t>() == std::vector<int32_t>{4, 5, 10, 11});
+  // int64 sizes, an empty part, axis 0.
+  auto rows =
+      Run("SplitV", {{"num_split", MakeAttr(2)}}, {a, I64({0, 2}), Tensor::Scalar<int32_t>(0)});
+  REQUIRE(rows[0].shape() == TensorShape{0, 6});
+  REQUIRE(rows[1].ToVector<int32_t>() == a.ToVector<int32_t>());
+
+  // Every dtype and axis of a 3-D tensor with uneven sizes, against the naive reference.
+  for (DataType dt : kSplitTypes) {
+    CAPTURE(DataTypeName(dt));
+    Tensor x = Distinct(dt, {3, 5, 4});
+    struct Case {
+      int axis;
+      std::vector<int32_t> sizes;
+      Dims resolved;
+    };
+    for (const Case& c :
+         {Case{0, {2, 1}, {2, 1}}, Case{1, {1, -1, 3}, {1, 1, 3}}, Case{-1, {-1, 3}, {1, 3}},
+          Case{-2, {0, 5, 0}, {0, 5, 0}}, Case{2, {4}, {4}}}) {
+      CAPTURE(c.axis);
+      auto out = Run("SplitV", {{"num_split", MakeAttr(static_cast<int64_t>(c.sizes.size()))}},
+                     {x, I32(c.sizes), Tensor::Scalar<int32_t>(c.axis)}, /*intra_op_threads=*/2);
+      CheckSplitParts(x, out, c.axis < 0 ? c.axis + 3 : c.axis, c.resolved);
+    }
+  }
+
+  // Errors (the shape function reports the same ones; see the partial-shape test).
+  auto attrs2 = AttrMap{{"num_split", MakeAttr(2)}};
+  auto attrs3 = AttrMap{{"num_split", MakeAttr(3)}};
+  std::string msg = RunError("SplitV", attrs2, {a, I32({2, 3}), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "node 'op' (SplitV)"));
+  REQUIRE(Contains(msg, "sum to 5, but the input of shape [2,6] has size 6 along split_dim 1"));
+  msg = RunError("SplitV", attrs3, {a, I32({-1, 2, -1}), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "only one -1"));
+  msg = RunError("SplitV", attrs2, {a, I32({-1, 7}), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "sum to 7, more than the size 6"));
+  msg = RunError("SplitV", attrs2, {a, I32({-2, 8}), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "non-negative or -1"));
+  msg = RunError("SplitV", attrs3, {a, I32({3, 3}), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "has 2 entries, but num_split = 3"));
+  msg = RunError("SplitV", attrs2, {a, I32({3, 3}), Tensor::Scalar<int32_t>(-3)});
+  REQUIRE(Contains(msg, "split_dim = -3 is out of range [-2, 2)"));
+  msg = RunError("SplitV", attrs3, {a, I64({-1, 2, -1}), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "only one -1"));
+  msg = RunError("SplitV", attrs2, {a, Tensor::Scalar<int32_t>(3), Tensor::Scalar<int32_t>(1)});
+  REQUIRE(Contains(msg, "'size_splits' must be 1-D"));
+}
+
 // ---- slicing ------------------------------------------------------------------------------
 
 TEST_CASE("Slice, with -1 sizes and range checks", "[array]") {
@@ -859,6 +1033,51 @@ TEST_CASE("Shape functions propagate partial shapes", "[array]") {
   auto un = Shapes("Unpack", {{"num", MakeAttr(2)}, {"axis", MakeAttr(1)}}, {F({-1, 2, 5})});
   REQUIRE(un.size() == 2);
   REQUIRE(un[1] == TensorShape{-1, 5});
+  // Split/SplitV: exact with constant split_dim (and sizes); unknown dims and values flow.
+  auto sp =
+      Shapes("Split", {{"num_split", MakeAttr(3)}}, {K(Tensor::Scalar<int32_t>(-1)), F({-1, 12})});
+  REQUIRE(sp.size() == 3);
+  REQUIRE(sp[2] == TensorShape{-1, 4});
+  REQUIRE(Shapes("Split", {{"num_split", MakeAttr(2)}},
+                 {K(Tensor::Scalar<int32_t>(0)), F({-1, 12})})[1] == TensorShape{-1, 12});
+  REQUIRE(Shapes("Split", {{"num_split", MakeAttr(2)}},
+                 {ShapeInput::Of(DT_INT32, TensorShape{}), F({4, 12})})[0] == TensorShape{-1, -1});
+  REQUIRE(Shapes("Split", {{"num_split", MakeAttr(2)}},
+                 {K(Tensor::Scalar<int32_t>(0)), F(unknown)})[0] == unknown);
+  msg = ShapeError("Split", {{"num_split", MakeAttr(5)}},
+                   {K(Tensor::Scalar<int32_t>(1)), F({-1, 12})});
+  REQUIRE(Contains(msg, "evenly divide"));
+  msg = ShapeError("Split", {{"num_split", MakeAttr(2)}}, {K(I32({0})), F({4, 12})});
+  REQUIRE(Contains(msg, "'split_dim' must be a scalar"));
+  auto sv = Shapes("SplitV", {{"num_split", MakeAttr(3)}},
+                   {F({-1, 10}), K(I32({2, -1, 3})), K(Tensor::Scalar<int32_t>(1))});
+  REQUIRE(sv.size() == 3);
+  REQUIRE(sv[0] == TensorShape{-1, 2});
+  REQUIRE(sv[1] == TensorShape{-1, 5});
+  REQUIRE(sv[2] == TensorShape{-1, 3});
+  sv = Shapes("SplitV", {{"num_split", MakeAttr(2)}},
+              {F({4, -1}), K(I64({-1, 3})), K(Tensor::Scalar<int32_t>(-1))});
+  REQUIRE(sv[0] == TensorShape{4, -1});  // the rest of an unknown dim
+  REQUIRE(sv[1] == TensorShape{4, 3});
+  sv = Shapes("SplitV", {{"num_split", MakeAttr(2)}},
+              {F({4, 6}), ShapeInput::Of(DT_INT32, TensorShape{2}), K(Tensor::Scalar<int32_t>(0))});
+  REQUIRE(sv[1] == TensorShape{-1, 6});
+  sv = Shapes("SplitV", {{"num_split", MakeAttr(2)}},
+              {F({4, 6}), K(I32({1, 3})), ShapeInput::Of(DT_INT32, TensorShape{})});
+  REQUIRE(sv[0] == TensorShape{-1, -1});
+  msg = ShapeError(
+      "SplitV", {{"num_split", MakeAttr(3)}},
+      {F({4, 6}), ShapeInput::Of(DT_INT32, TensorShape{2}), K(Tensor::Scalar<int32_t>(0))});
+  REQUIRE(Contains(msg, "size_splits has 2 entries, but num_split = 3"));
+  msg = ShapeError("SplitV", {{"num_split", MakeAttr(2)}},
+                   {F({4, 6}), K(I32({1, 2})), K(Tensor::Scalar<int32_t>(0))});
+  REQUIRE(Contains(msg, "sum to 3"));
+  msg = ShapeError("SplitV", {{"num_split", MakeAttr(2)}},
+                   {F({-1, 6}), K(I32({-1, -1})), K(Tensor::Scalar<int32_t>(0))});
+  REQUIRE(Contains(msg, "only one -1"));
+  msg = ShapeError("SplitV", {{"num_split", MakeAttr(2)}},
+                   {F({-1, 6}), K(I32({3, 3})), K(Tensor::Scalar<int32_t>(2))});
+  REQUIRE(Contains(msg, "split_dim = 2 is out of range [-2, 2)"));
   REQUIRE(Shapes("Squeeze", {}, {F({1, -1, 3})})[0] == unknown);  // is ? a 1? cannot tell
   REQUIRE(Shapes("Squeeze", {{"squeeze_dims", MakeAttr(Dims{0})}}, {F({1, -1, 3})})[0] ==
           TensorShape{-1, 3});

@@ -363,6 +363,56 @@ TEST_CASE("Gradients of array ops match finite differences", "[gradients]") {
       return Outputs{Output(&b, unpack, 0) * 3.0, Output(&b, unpack, 2)};
     });
   }
+  SECTION("Split") {
+    for (int32_t axis : {0, 1, -1}) {
+      DYNAMIC_SECTION("split_dim " << axis) {
+        REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 6}, 1)}, [&](GraphBuilder& b, const Outputs& x) {
+          Node* split = b.OpNode("Split", {b.Scalar(axis, DT_INT32), x[0]},
+                                 {{"num_split", MakeAttr(int64_t{2})}});
+          // Output 1 alone, then both.
+          return Outputs{Square(Output(&b, split, 1)), Output(&b, split, 0) * 3.0};
+        });
+      }
+    }
+    // One part (no Concat), and an unused part (zeros in the Concat).
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({2, 6}, 1)}, [](GraphBuilder& b, const Outputs& x) {
+      Node* one =
+          b.OpNode("Split", {b.Scalar(1, DT_INT32), x[0]}, {{"num_split", MakeAttr(int64_t{1})}});
+      Node* three =
+          b.OpNode("Split", {b.Scalar(1, DT_INT32), x[0]}, {{"num_split", MakeAttr(int64_t{3})}});
+      return Outputs{Square(Output(&b, one, 0)), Output(&b, three, 0) * 3.0, Output(&b, three, 2)};
+    });
+  }
+  SECTION("SplitV, with a -1 and unknown dims") {
+    auto build = [](GraphBuilder& b, const Outputs& x) {
+      Node* split = b.OpNode("SplitV", {x[0], Int32s(b, {1, -1, 2}), b.Scalar(-1, DT_INT32)},
+                             {{"num_split", MakeAttr(int64_t{3})}});
+      // Output 1 is unused: its gradient is zeros.
+      return Outputs{Square(Output(&b, split, 0)), Output(&b, split, 2) * 2.0};
+    };
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 5}, 1)}, build);
+    GradCheckOptions options;
+    options.placeholder_shapes = {TensorShape{-1, -1}};
+    REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 5}, 1)}, build, options);
+  }
+  SECTION("Split and SplitV, hand-derived; none for split_dim and size_splits") {
+    Graph g;
+    GraphBuilder b(&g);
+    auto x = b.Placeholder(DT_DOUBLE, {2, 4}, "x");
+    auto axis = b.Scalar(1, DT_INT32);
+    auto sizes = Int32s(b, {-1, 1});
+    Node* split = b.OpNode("Split", {axis, x}, {{"num_split", MakeAttr(int64_t{2})}});
+    Node* splitv = b.OpNode("SplitV", {x, sizes, axis}, {{"num_split", MakeAttr(int64_t{2})}});
+    // y = 2 * sum(x[:, :2]) + sum(x[:, 3:]): Split's part 1 and SplitV's part 0 are unused.
+    auto y = ReduceSumAll(Output(&b, split, 0) * 2.0) + ReduceSumAll(Output(&b, splitv, 1));
+    auto grads = AddSymbolicGradients(b, {y}, {x, axis, sizes});
+    REQUIRE(grads.ok());
+    CHECK_FALSE((*grads)[1].valid());
+    CHECK_FALSE((*grads)[2].valid());
+    auto out = RunGraph(g, {{"x", RandomDoubles({2, 4}, 1)}}, {(*grads)[0].name()});
+    REQUIRE(out.ok());
+    CHECK(Values(out->at(0)) == std::vector<double>{2, 2, 0, 1, 2, 2, 0, 1});
+  }
   SECTION("Slice") {
     REQUIRE_GRADIENTS_MATCH({RandomDoubles({3, 4}, 1)}, [](GraphBuilder& b, const Outputs& x) {
       return Outputs{b.Op("Slice", {x[0], Int32s(b, {1, 1}), Int32s(b, {2, -1})})};

@@ -161,6 +161,13 @@ TEST_CASE("a Keras 3 Model.export SavedModel (a small CNN) serves TF's outputs",
   CHECK_SERVES_LIKE_TF("keras_cnn");
 }
 
+TEST_CASE("a Keras 3 Model.export SavedModel (LSTM + GRU) serves TF's outputs", "[saved_model]") {
+  // Each layer's loop is a functional While inside the exported tf.function: its TensorLists
+  // and the layer's three resource variables are loop variables, read in the body by
+  // ReadVariableOp (graph/tensor_list_lowering.h, graph/resource_variable_lowering.h).
+  CHECK_SERVES_LIKE_TF("keras_rnn");
+}
+
 TEST_CASE("a SavedModel's signatures are listed with their tensors", "[saved_model]") {
   auto model = LoadSavedModel((kData / "mlp_ref" / "model").string());
   REQUIRE(model.ok());

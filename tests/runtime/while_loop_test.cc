@@ -142,8 +142,19 @@ TEST_CASE("loops that cannot run are refused naming the node", "[while]") {
   missing.replace(missing.find("name: 'B'"), 9, "name: 'X'");
   CHECK_THAT(error(LoopGraph(missing)),
              Catch::Contains("node 'w' (StatelessWhile): function 'B' is missing"));
+  // A resource loop variable is carried as its value only when the loop just reads it.
+  std::string resource_lib = Library();
+  for (const std::string from : {"name: 'acc' type: DT_FLOAT", "name: 'acc_next' type: DT_FLOAT"}) {
+    for (size_t at = resource_lib.find(from); at != std::string::npos;
+         at = resource_lib.find(from, at + 1)) {
+      resource_lib.replace(at + from.size() - 8, 8, "DT_RESOURCE");
+    }
+  }
+  CHECK_THAT(error(LoopGraph(resource_lib, "type: DT_INT32 type: DT_RESOURCE")),
+             Catch::Contains("uses its resource argument 'acc' in node 'dbl' (Mul); only loops "
+                             "that just read a variable are supported"));
   CHECK_THAT(error(LoopGraph(Library(), "type: DT_INT32 type: DT_RESOURCE")),
-             Catch::Contains("a loop variable of type DT_RESOURCE is not supported"));
+             Catch::Contains("returns DT_FLOAT for loop variable 1 of type DT_RESOURCE"));
   CHECK_THAT(error(LoopGraph(Library(), "type: DT_INT32")),
              Catch::Contains("has 2 data inputs for 1 loop variables"));
   const std::string int_cond =

@@ -212,6 +212,47 @@ def build_rnn_loop_v2(tf, tf1, r, batch):
     return build_rnn_loop(tf, tf1, r, batch, v2=True)
 
 
+def build_lstm_seq(tf, tf1, r, batch, v2):
+    """An LSTM over 50 steps as tf.nn.dynamic_rnn writes it: the inputs unstacked into a
+    TensorArray, each step's h written into another, stacked after the loop (TF1: TensorArrayV3;
+    control flow v2: TensorLists as loop variables). 64 inputs, 128 units."""
+    steps, inputs, units = 50, 64, 128
+    if v2:
+        tf1.enable_control_flow_v2()
+    else:
+        tf1.disable_control_flow_v2()
+    try:
+        x = tf1.placeholder(tf.float32, [steps, batch, inputs], name="x")
+        kernel = tf.constant(r.normal(0, 0.1, (inputs + units, 4 * units)).astype(np.float32))
+        bias = tf.constant(np.zeros(4 * units, np.float32))
+        xs = tf.TensorArray(tf.float32, size=steps).unstack(x)
+        hs = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, c, h, hs):
+            z = tf.matmul(tf.concat([xs.read(t), h], 1), kernel) + bias
+            i, g, f, o = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            return t + 1, c, h, hs.write(t, h)
+
+        zeros = tf.zeros([batch, units])
+        _, _, _, hs = tf1.while_loop(lambda t, c, h, hs: t < steps, body,
+                                     [tf.constant(0), zeros, zeros, hs], name="lstm")
+        out = tf.identity(hs.stack(), name="outputs")
+    finally:
+        tf1.disable_control_flow_v2()
+    feeds = {x: r.uniform(-1, 1, (steps, batch, inputs)).astype(np.float32)}
+    return feeds, [out], steps * dense_flops(batch, inputs + units, 4 * units)
+
+
+def build_lstm_seq_v1(tf, tf1, r, batch):
+    return build_lstm_seq(tf, tf1, r, batch, v2=False)
+
+
+def build_lstm_seq_v2(tf, tf1, r, batch):
+    return build_lstm_seq(tf, tf1, r, batch, v2=True)
+
+
 # name -> (builder, kind, batch, description)
 CASES = {
     "mlp_b1": (build_mlp, "inference", 1, "MLP 784-512-256-10 relu, softmax"),
@@ -228,6 +269,10 @@ CASES = {
                         "RNN, 50 steps of tanh(hW + x[t]U), 128 units: TF1 tf.while_loop"),
     "rnn_loop_v2_b32": (build_rnn_loop_v2, "inference", 32,
                         "the same loop in control flow v2 (StatelessWhile)"),
+    "lstm_seq_v1_b32": (build_lstm_seq_v1, "inference", 32,
+                        "LSTM, 50 steps, 64->128, sequence out via TensorArrayV3 (TF1)"),
+    "lstm_seq_v2_b32": (build_lstm_seq_v2, "inference", 32,
+                        "the same LSTM with TensorLists (control flow v2)"),
 }
 
 

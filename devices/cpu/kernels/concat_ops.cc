@@ -1,11 +1,12 @@
-// ConcatV2, Concat (axis first), Pack, Unpack. Each input (or output) is viewed as an
-// [outer, chunk] matrix around the axis and copied row by row with memcpy.
+// ConcatV2, Concat (axis first), Pack, Unpack, Split, SplitV. Each input (or output) is viewed
+// as an [outer, chunk] matrix around the axis and copied row by row with memcpy.
 #include <vector>
 
 #include "devices/common/array_plans.h"
 #include "devices/common/int_attr_kernel.h"
 #include "devices/cpu/kernels/array_kernel_util.h"
 #include "devices/kernel.h"
+#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
@@ -84,6 +85,60 @@ class UnpackOp : public Int64AttrKernel {
   }
 };
 
+// Split and SplitV (the inverse of Concat): output k is the column block [offset_k, offset_k +
+// chunk_k) of the value viewed as [outer, in_chunk] around split_dim; `shapes` are the outputs'
+// shapes from the shape rule (which checked split_dim). One output is the value itself, as in TF.
+absl::Status SplitInto(OpKernelContext& ctx, int value_input, int64_t split_dim,
+                       absl::StatusOr<std::vector<TensorShape>> shapes) {
+  if (!shapes.ok()) return array_kernels::NodeError(ctx, shapes.status());
+  const Tensor& in = ctx.input(value_input);
+  if (ctx.num_outputs() == 1) {
+    ctx.set_output(0, in);
+    return absl::OkStatus();
+  }
+  const std::vector<int64_t>& dims = in.shape().dims();
+  const size_t axis = static_cast<size_t>(split_dim < 0 ? split_dim + in.rank() : split_dim);
+  const int64_t outer = array_plans::Product(dims, 0, axis);
+  const int64_t in_chunk = array_plans::Product(dims, axis, dims.size());
+  const size_t esize = DataTypeSize(in.dtype());
+  int64_t offset = 0;
+  for (int k = 0; k < ctx.num_outputs(); ++k) {
+    const TensorShape& shape = (*shapes)[k];
+    const int64_t chunk = array_plans::Product(shape.dims(), axis, dims.size());
+    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(k, shape));
+    array_kernels::StridedCopy(in.raw_data(), out->raw_data(), esize, offset, 0,
+                               {{outer, in_chunk, chunk}, {chunk, 1, 1}}, ctx.intra_op_threads());
+    offset += chunk;
+  }
+  return absl::OkStatus();
+}
+
+// Split: (split_dim, value) into num_split equal parts.
+class SplitOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(int64_t axis, array_kernels::HostScalar(ctx, 0, "split_dim"));
+    auto shape = array_shapes::SplitShape(ctx.input(1).shape(), ctx.num_outputs(), &axis);
+    if (!shape.ok()) return array_kernels::NodeError(ctx, shape.status());
+    return SplitInto(ctx, 1, axis, std::vector<TensorShape>(ctx.num_outputs(), *shape));
+  }
+};
+
+// SplitV: (value, size_splits, split_dim); one size may be -1 (the rest).
+class SplitVOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> sizes,
+                     array_kernels::HostInts(ctx, 1, "size_splits", /*want_rank=*/1));
+    ASSIGN_OR_RETURN(int64_t axis, array_kernels::HostScalar(ctx, 2, "split_dim"));
+    return SplitInto(
+        ctx, 0, axis,
+        array_shapes::SplitVShapes(ctx.input(0).shape(), ctx.num_outputs(), &sizes, &axis));
+  }
+};
+
 QUIVER_REGISTER_KERNEL(
     KernelDef("ConcatV2", kCpu).TypeConstraint("T", AllTypes()).HostMemory("axis"),
     InitFactory<ConcatV2Op>());
@@ -94,6 +149,14 @@ QUIVER_REGISTER_KERNEL(KernelDef("Pack", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<PackOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("Unpack", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<UnpackOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("Split", kCpu).TypeConstraint("T", AllTypes()).HostMemory("split_dim"),
+    InitFactory<SplitOp>());
+QUIVER_REGISTER_KERNEL(KernelDef("SplitV", kCpu)
+                           .TypeConstraint("T", AllTypes())
+                           .HostMemory("size_splits")
+                           .HostMemory("split_dim"),
+                       InitFactory<SplitVOp>());
 
 }  // namespace
 }  // namespace quiver

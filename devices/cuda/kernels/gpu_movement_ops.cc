@@ -1,17 +1,18 @@
-// GPU kernels for data movement: Pack, Unpack, Concat (v1), Pad, PadV2, BroadcastTo, Snapshot,
-// IdentityN, ShapeN, SelectV2, LogicalAnd/Or/Not, GatherV2, OneHot, DynamicStitch and
-// ParallelDynamicStitch. Semantics, shape checks and error messages follow the CPU kernels
-// (devices/cpu/kernels/{concat,tile_pad,select_broadcast_stitch,gather,identity,shape}_ops.cc):
-// both call the shared plans of devices/common/array_plans.h (over the shape rules of
-// graph/ops/array_shapes.h), and every check runs before the first CUDA call. Byte-moving
-// kernels work on element sizes, so one registration covers the `movable` dtypes; int32 tensors
-// stay on the host as in TF.
+// GPU kernels for data movement: Pack, Unpack, Concat (v1), Split, SplitV, Pad, PadV2,
+// BroadcastTo, Snapshot, IdentityN, ShapeN, SelectV2, LogicalAnd/Or/Not, GatherV2, OneHot,
+// DynamicStitch and ParallelDynamicStitch. Semantics, shape checks and error messages follow the
+// CPU kernels (devices/cpu/kernels/{concat,tile_pad,select_broadcast_stitch,gather,identity,
+// shape}_ops.cc): both call the shared plans of devices/common/array_plans.h (over the shape
+// rules of graph/ops/array_shapes.h), and every check runs before the first CUDA call.
+// Byte-moving kernels work on element sizes, so one registration covers the `movable` dtypes;
+// int32 tensors stay on the host as in TF.
 //
-// Memory: shapes, axes, paddings, depth and DynamicStitch's indices are HostMemory inputs;
-// ShapeN's outputs are HostMemory. PadV2's constant_values, OneHot's on/off values and
-// GatherV2's indices are device tensors. GatherV2 validates its indices on the host: when they
-// are device-resident it copies them back (one stream synchronisation) and uploads the checked
-// values as int64, so an out-of-range index is an error, never an out-of-bounds read.
+// Memory: shapes, axes (Split's split_dim too), SplitV's size_splits, paddings, depth and
+// DynamicStitch's indices are HostMemory inputs; ShapeN's outputs are HostMemory. PadV2's
+// constant_values, OneHot's on/off values and GatherV2's indices are device tensors. GatherV2
+// validates its indices on the host: when they are device-resident it copies them back (one
+// stream synchronisation) and uploads the checked values as int64, so an out-of-range index is
+// an error, never an out-of-bounds read.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "devices/cuda/gpu_kernel_util.h"
 #include "devices/cuda/kernels/launchers.h"
 #include "devices/cuda/kernels/movement_launchers.h"
+#include "graph/ops/array_shapes.h"
 #include "graph/status_macros.h"
 
 namespace quiver {
@@ -108,6 +110,63 @@ class ConcatGpuOp : public OpKernel {
       RETURN_IF_ERROR(g.Check(LaunchScatter(in, out, esize, ix, g.stream()), "concat"));
     }
     return g.Finish();
+  }
+};
+
+// Split and SplitV (the inverse of Concat): output k gathers the column block [offset_k,
+// offset_k + chunk_k) of the value viewed as [outer, in_chunk] around split_dim. `shapes` come
+// from the CPU kernel's shape rule (graph/ops/array_shapes.h), checked before any CUDA call.
+// One output is the value itself, as on the CPU.
+absl::Status SplitGpu(OpKernelContext& ctx, int value_input, int64_t split_dim,
+                      absl::StatusOr<std::vector<TensorShape>> shapes) {
+  if (!shapes.ok()) return array_kernels::NodeError(ctx, shapes.status());
+  const Tensor& in_t = ctx.input(value_input);
+  if (ctx.num_outputs() == 1) {
+    ctx.set_output(0, in_t);
+    return absl::OkStatus();
+  }
+  const std::vector<int64_t>& dims = in_t.shape().dims();
+  const size_t axis = static_cast<size_t>(split_dim < 0 ? split_dim + in_t.rank() : split_dim);
+  const int64_t outer = array_plans::Product(dims, 0, axis);
+  const int64_t in_chunk = array_plans::Product(dims, axis, dims.size());
+  const size_t esize = DataTypeSize(in_t.dtype());
+  GpuScope g(ctx);
+  RETURN_IF_ERROR(g.Init());
+  ASSIGN_OR_RETURN(const void* in, g.In(value_input));
+  int64_t offset = 0;
+  for (int k = 0; k < ctx.num_outputs(); ++k) {
+    const TensorShape& shape = (*shapes)[k];
+    const int64_t chunk = array_plans::Product(shape.dims(), axis, dims.size());
+    ASSIGN_OR_RETURN(void* out, g.Out(k, shape));
+    RETURN_IF_ERROR(
+        g.Check(LaunchGather(in, out, esize, Block2D(outer, chunk, in_chunk, offset), g.stream()),
+                "split"));
+    offset += chunk;
+  }
+  return g.Finish();
+}
+
+// Split: split_dim (HostMemory) first, then the value.
+class SplitGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 0, "split_dim"));
+    auto shape = array_shapes::SplitShape(ctx.input(1).shape(), ctx.num_outputs(), &axis);
+    if (!shape.ok()) return array_kernels::NodeError(ctx, shape.status());
+    return SplitGpu(ctx, 1, axis, std::vector<TensorShape>(ctx.num_outputs(), *shape));
+  }
+};
+
+// SplitV: (value, size_splits, split_dim), size_splits and split_dim in HostMemory.
+class SplitVGpuOp : public OpKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> sizes,
+                     GpuHostInts(ctx, 1, "size_splits", /*want_rank=*/1));
+    ASSIGN_OR_RETURN(int64_t axis, GpuHostScalar(ctx, 2, "split_dim"));
+    return SplitGpu(
+        ctx, 0, axis,
+        array_shapes::SplitVShapes(ctx.input(0).shape(), ctx.num_outputs(), &sizes, &axis));
   }
 };
 
@@ -321,6 +380,13 @@ const bool registered = [] {
                     InitFactory<UnpackGpuOp>());
   RegisterGpuKernel(KernelDef("Concat", kGpu).TypeConstraint("T", movable).HostMemory("concat_dim"),
                     Make<ConcatGpuOp>());
+  RegisterGpuKernel(KernelDef("Split", kGpu).TypeConstraint("T", movable).HostMemory("split_dim"),
+                    Make<SplitGpuOp>());
+  RegisterGpuKernel(KernelDef("SplitV", kGpu)
+                        .TypeConstraint("T", movable)
+                        .HostMemory("size_splits")
+                        .HostMemory("split_dim"),
+                    Make<SplitVGpuOp>());
   RegisterGpuKernel(KernelDef("Pad", kGpu).TypeConstraint("T", movable).HostMemory("paddings"),
                     Make<PadGpuOp>());
   RegisterGpuKernel(KernelDef("PadV2", kGpu).TypeConstraint("T", movable).HostMemory("paddings"),
