@@ -83,15 +83,20 @@ absl::StatusOr<Tensor*> OpKernelContext::allocate_output(int i, const TensorShap
   return &outputs_[i].tensor;
 }
 
-absl::StatusOr<Tensor*> OpKernelContext::forward_input_or_allocate_output(
-    int in, int out, const TensorShape& shape) {
-  TensorValue& input = inputs_[in];
+bool OpKernelContext::input_buffer_is_forwardable(int in, int out) const {
+  const TensorValue& input = inputs_[in];
   // Only forward a tensor this step owns exclusively: not a variable's buffer, not shared, and
   // only within one device's memory.
   const bool allowed = resources_ == nullptr || resources_->forward_inputs;
-  if (allowed && input.ref == nullptr && input.tensor.allocator() == output_allocator(out) &&
-      input.tensor.valid() && input.tensor.RefCountIsOne() &&
-      input.tensor.dtype() == node_.output_type(out)) {
+  return allowed && input.ref == nullptr && input.tensor.allocator() == output_allocator(out) &&
+         input.tensor.valid() && input.tensor.RefCountIsOne() &&
+         input.tensor.dtype() == node_.output_type(out);
+}
+
+absl::StatusOr<Tensor*> OpKernelContext::forward_input_or_allocate_output(
+    int in, int out, const TensorShape& shape) {
+  TensorValue& input = inputs_[in];
+  if (input_buffer_is_forwardable(in, out)) {
     auto n = TensorShape::ValidatedNumElements(shape.dims());
     if (n.ok() && *n == input.tensor.num_elements()) {
       auto reshaped = input.tensor.Reshaped(shape);

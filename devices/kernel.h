@@ -155,6 +155,10 @@ class OpKernelContext {
   absl::StatusOr<Tensor*> forward_input_or_allocate_output(int in, int out,
                                                            const TensorShape& shape);
   Tensor& output(int i) { return outputs_[i].tensor; }
+  // True when input `in`'s buffer may become output `out`'s whatever its size: the step owns
+  // it exclusively (as forward_input_or_allocate_output requires) and it lives where output
+  // `out` is allocated. For kernels that grow or shrink a tensor within its buffer.
+  bool input_buffer_is_forwardable(int in, int out) const;
 
   StepResources& resources() { return *resources_; }
   // The step's deferred checks (StepResources::deferred_checks); null without resources.

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "graph/graph.h"
 #include "graph/op_registry.h"
 #include "graph/status_macros.h"
 #include "graph/while_loop.h"
@@ -42,6 +43,9 @@ const std::map<std::string, std::string>& ResourceOpOutputs() {
       {"TensorListScatterIntoExistingList", "output_handle"},
       {"TensorListLength", "length"},
       {"TensorListElementShape", "element_shape"},
+      {"EmptyTensorList", "handle"},
+      {"TensorListPushBack", "output_handle"},
+      {"TensorListPopBack", "output_handle"},  // and "tensor" (1), see OutputOffset
   };
   return *outputs;
 }
@@ -119,6 +123,8 @@ absl::StatusOr<int> OutputOffset(const tensorflow::FunctionDef& fn, const tensor
     for (int i = 0; i < outs.size(); ++i) {
       if (outs[i].name() == out_arg) return i;
     }
+  } else if (node.op() == "TensorListPopBack" && out_arg == "tensor") {
+    return 1;  // ops the registry lacks (lowered after inlining) with a second output
   } else if (auto res = ResourceOpOutputs().find(node.op()); res != ResourceOpOutputs().end()) {
     if (res->second == out_arg) return 0;
   } else if (const OpDef* op = OpRegistry::Global().Find(node.op())) {
@@ -464,6 +470,8 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
   for (int depth = 0;; ++depth) {
     std::vector<tensorflow::NodeDef> nodes;
     bool inlined = false;
+    // Loop outputs that forward a resource handle the loop only read -> that handle.
+    std::map<std::string, std::string> handle_of;
     for (const tensorflow::NodeDef& n : graph_def->node()) {
       if (IsIfOp(n.op()) || IsCaseOp(n.op())) {
         if (depth == kMaxDepth) {
@@ -475,9 +483,11 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
         continue;
       }
       if (IsWhileOp(n.op())) {  // becomes a "_While" node carrying its cond and body
-        ASSIGN_OR_RETURN(std::vector<tensorflow::NodeDef> loop,
-                         MakeWhileFromFunctions(n, graph_def->library()));
-        for (tensorflow::NodeDef& x : loop) nodes.push_back(std::move(x));
+        ASSIGN_OR_RETURN(WhileFromFunctions loop, MakeWhileFromFunctions(n, graph_def->library()));
+        for (tensorflow::NodeDef& x : loop.nodes) nodes.push_back(std::move(x));
+        for (const auto& [k, handle] : loop.resource_outputs) {
+          handle_of[absl::StrCat(n.name(), ":", k)] = handle;
+        }
         inlined = true;  // the graph changed
         continue;
       }
@@ -500,6 +510,16 @@ absl::Status InlineFunctionCalls(tensorflow::GraphDef* graph_def, size_t max_nod
       }
     }
     if (!inlined) return absl::OkStatus();
+    if (!handle_of.empty()) {
+      for (tensorflow::NodeDef& n : nodes) {
+        for (std::string& in : *n.mutable_input()) {
+          auto id = ParseTensorName(in);
+          if (!id.ok() || id->is_control) continue;
+          auto h = handle_of.find(absl::StrCat(id->node, ":", id->index));
+          if (h != handle_of.end()) in = h->second;
+        }
+      }
+    }
     graph_def->clear_node();
     for (tensorflow::NodeDef& n : nodes) *graph_def->add_node() = std::move(n);
   }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "devices/cpu/cpu_allocator.h"
+#include "graph/status_macros.h"
 
 namespace quiver {
 
@@ -98,6 +99,19 @@ absl::StatusOr<Tensor> Tensor::Reshaped(const TensorShape& shape) const {
   }
   Tensor t = *this;
   t.shape_ = shape;
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::ViewOfBuffer(const TensorShape& shape) const {
+  ASSIGN_OR_RETURN(int64_t bytes, BytesFor(dtype_, shape));
+  if (static_cast<size_t>(bytes) > buffer_bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("a view of shape ", shape.DebugString(),
+                                                   " needs ", bytes, " bytes; the buffer has ",
+                                                   buffer_bytes()));
+  }
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.num_elements_ = shape.num_elements();
   return t;
 }
 

@@ -160,6 +160,12 @@ class Tensor {
   absl::StatusOr<Tensor> Clone(Allocator* allocator = nullptr) const;
   // The allocator that owns the bytes (nullptr for an empty tensor).
   Allocator* allocator() const { return buffer_ ? buffer_->allocator() : nullptr; }
+  // Bytes of the buffer behind this tensor: num_bytes(), or more for a view of a larger buffer.
+  size_t buffer_bytes() const { return buffer_ ? buffer_->size() : 0; }
+  // A tensor of `shape` over this tensor's buffer (sharing it, from its start): for lists that
+  // grow and shrink within one allocation (graph/ops/tensor_list_ops.cc). InvalidArgument when
+  // the buffer holds fewer bytes than `shape` needs.
+  absl::StatusOr<Tensor> ViewOfBuffer(const TensorShape& shape) const;
   // True if this tensor is the only owner of its buffer (safe to write in place).
   bool RefCountIsOne() const { return buffer_.IsUnique(); }
   bool SharesBufferWith(const Tensor& other) const { return buffer_ && buffer_ == other.buffer_; }

@@ -33,6 +33,9 @@ struct ListOpRule {
 
 constexpr ListOpRule kRules[] = {
     {"TensorListReserve", -1, -1, 0, -1, "element_dtype"},
+    {"EmptyTensorList", -1, -1, 0, -1, "element_dtype"},
+    {"TensorListPushBack", -1, 0, 0, -1, "element_dtype"},
+    {"TensorListPopBack", -1, 0, 0, -1, "element_dtype"},
     {"TensorListFromTensor", -1, -1, 0, -1, "element_dtype"},
     {"TensorListSetItem", -1, 0, 0, -1, "element_dtype"},
     {"TensorListGetItem", -1, 0, -1, -1, "element_dtype"},
@@ -58,14 +61,15 @@ const ListOpRule* FindRule(const std::string& op) {
 }
 
 bool IsListOp(const std::string& op) {
-  return absl::StartsWith(op, "TensorList") || absl::StartsWith(op, "TensorArray");
+  return absl::StartsWith(op, "TensorList") || absl::StartsWith(op, "TensorArray") ||
+         op == "EmptyTensorList";
 }
 
 // Nodes whose outputs forward their inputs unchanged (a list passes through them).
 bool IsForwarding(const std::string& op) {
-  return op == "Identity" || op == "Snapshot" || op == "Enter" || op == "Exit" ||
-         op == "NextIteration" || op == "Switch" || op == "Merge" || op == "IdentityN" ||
-         op == kWhileOp;
+  return op == "Identity" || op == "Snapshot" || op == "ZerosLike" || op == "AddN" ||
+         op == "Enter" || op == "Exit" || op == "NextIteration" || op == "Switch" ||
+         op == "Merge" || op == "IdentityN" || op == kWhileOp;
 }
 
 absl::Status NodeError(const NodeDef& n, const std::string& what) {
@@ -164,7 +168,7 @@ class ListAnalysis {
 
   absl::Status JoinForwarding(const NodeDef& n) {
     const int inputs = NumDataInputs(n);
-    if (n.op() == "Merge") {
+    if (n.op() == "Merge" || n.op() == "AddN") {  // AddN of lists: element-wise, dense too
       for (int i = 0; i < inputs; ++i) RETURN_IF_ERROR(Join(n, Out(n, 0), In(n, i)));
     } else if (n.op() == "IdentityN" || n.op() == kWhileOp) {
       for (int i = 0; i < inputs; ++i) RETURN_IF_ERROR(Join(n, Out(n, i), In(n, i)));
@@ -223,6 +227,15 @@ absl::Status RewriteListOp(NodeDef* n, TfType dtype) {
     ResetAttrs(n, "element_dtype", dtype);
     if (shape_type != tensorflow::DT_INVALID) SetType(n, "shape_type", shape_type);
     n->set_op("_DenseListReserve");
+  } else if (op == "EmptyTensorList") {
+    const TfType shape_type = TypeAttr(*n, "shape_type");
+    ResetAttrs(n, "element_dtype", dtype);
+    if (shape_type != tensorflow::DT_INVALID) SetType(n, "shape_type", shape_type);
+    n->set_op("_DenseListEmpty");
+  } else if (op == "TensorListPushBack") {
+    become("_DenseListPushBack", {0, 1});
+  } else if (op == "TensorListPopBack") {
+    become("_DenseListPopBack", {0});
   } else if (op == "TensorListFromTensor" || op == "TensorListStack") {
     become("Identity", {0});
   } else if (op == "TensorListSetItem") {

@@ -158,7 +158,7 @@ tensorflow::NodeDef MakeWhileNode(const std::string& name, const std::string& de
   return n;
 }
 
-absl::StatusOr<std::vector<tensorflow::NodeDef>> MakeWhileFromFunctions(
+absl::StatusOr<WhileFromFunctions> MakeWhileFromFunctions(
     const tensorflow::NodeDef& node, const tensorflow::FunctionDefLibrary& library) {
   auto error = [&](const std::string& why) {
     return absl::InvalidArgumentError(
@@ -225,7 +225,7 @@ absl::StatusOr<std::vector<tensorflow::NodeDef>> MakeWhileFromFunctions(
     if (f.signature().name() == cond->func().name()) cond_copy = &f;
     if (f.signature().name() == body->func().name()) body_copy = &f;
   }
-  std::vector<tensorflow::NodeDef> hoisted;
+  WhileFromFunctions result;
   for (size_t k = 0; k < types.size(); ++k) {
     if (types[k] != tensorflow::DT_RESOURCE) continue;
     const int i = static_cast<int>(k);
@@ -248,8 +248,9 @@ absl::StatusOr<std::vector<tensorflow::NodeDef>> MakeWhileFromFunctions(
     read.add_input(inputs[k]);
     for (const std::string& c : controls) read.add_input(c);
     (*read.mutable_attr())["dtype"].set_type(dtype);
+    result.resource_outputs[i] = inputs[k];
     inputs[k] = read.name();
-    hoisted.push_back(std::move(read));
+    result.nodes.push_back(std::move(read));
     types[k] = dtype;
     CarryValueInstead(body_copy, i, dtype, /*returned=*/true);
     CarryValueInstead(cond_copy, i, dtype, /*returned=*/false);
@@ -260,10 +261,10 @@ absl::StatusOr<std::vector<tensorflow::NodeDef>> MakeWhileFromFunctions(
   }
   if (!shapes.empty() && shapes.size() != types.size()) shapes.clear();
   inputs.insert(inputs.end(), controls.begin(), controls.end());
-  hoisted.push_back(MakeWhileNode(node.name(), node.device(), inputs, types,
-                                  CallingGraph(*cond_copy, types, values_library),
-                                  CallingGraph(*body_copy, types, values_library), shapes));
-  return hoisted;
+  result.nodes.push_back(MakeWhileNode(node.name(), node.device(), inputs, types,
+                                       CallingGraph(*cond_copy, types, values_library),
+                                       CallingGraph(*body_copy, types, values_library), shapes));
+  return result;
 }
 
 }  // namespace quiver

@@ -18,6 +18,7 @@
 // them in sessions of their own, iterating until cond is false.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,11 +44,17 @@ tensorflow::NodeDef MakeWhileNode(const std::string& name, const std::string& de
 
 // TF2: a While/StatelessWhile node (attrs T, cond, body, output_shapes) -> a "_While" node of
 // the same name, whose cond/body graphs call the library functions (and carry the library),
-// last in the result. Before it come the ReadVariableOps of the resource loop variables the
+// last in `nodes`. Before it come the ReadVariableOps of the resource loop variables the
 // loop only reads (a Keras RNN's weights): those are carried as values ("<name>/
-// read_variable_<k>"), the functions' reads becoming Identities. Any other use of a resource
-// loop variable is an InvalidArgument error.
-absl::StatusOr<std::vector<tensorflow::NodeDef>> MakeWhileFromFunctions(
+// read_variable_<k>"), the functions' reads becoming Identities, and the loop's output k,
+// which TF's consumers still take for the variable's handle, must be read from the handle
+// itself: `resource_outputs` maps k to it. Any other use of a resource loop variable is an
+// InvalidArgument error.
+struct WhileFromFunctions {
+  std::vector<tensorflow::NodeDef> nodes;
+  std::map<int, std::string> resource_outputs;
+};
+absl::StatusOr<WhileFromFunctions> MakeWhileFromFunctions(
     const tensorflow::NodeDef& node, const tensorflow::FunctionDefLibrary& library);
 
 }  // namespace quiver

@@ -545,6 +545,19 @@ QUIVER_REGISTER_OP("Concat")
     .Attr("T: type")
     .SetShapeFn(ConcatShapeFn);
 
+// ConcatV2's gradient (TF writes it in loop gradients): for each input shape, its offset in
+// the concatenation, zero except along concat_dim.
+QUIVER_REGISTER_OP("ConcatOffset")
+    .Input("concat_dim: int32")
+    .Input("shape: N * shape_type")
+    .Output("offset: N * shape_type")
+    .Attr("N: int >= 2")
+    .Attr("shape_type: {int32, int64} = DT_INT32")
+    .SetShapeFn([](InferenceContext& c) {
+      for (int i = 0; i < c.num_outputs(); ++i) c.set_output(i, c.input_shape(i + 1));
+      return absl::OkStatus();
+    });
+
 QUIVER_REGISTER_OP("Pack")
     .Input("values: N * T")
     .Output("output: T")

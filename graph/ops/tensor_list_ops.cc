@@ -96,6 +96,23 @@ absl::Status ScatterShape(InferenceContext& c) {
   return absl::OkStatus();
 }
 
+absl::Status EmptyShape(InferenceContext& c) {
+  c.set_output(0, ListShape(0, ElementShapeInput(c, 0)));
+  return absl::OkStatus();
+}
+
+absl::Status PushBackShape(InferenceContext& c) {
+  c.set_output(0, ListShape(TensorShape::kUnknownDim, c.input_shape(1)));
+  return absl::OkStatus();
+}
+
+absl::Status PopBackShape(InferenceContext& c) {
+  const TensorShape element = ElementShapeOf(c.input_shape(0));
+  c.set_output(0, ListShape(TensorShape::kUnknownDim, element));
+  c.set_output(1, element);
+  return absl::OkStatus();
+}
+
 absl::Status ScalarShape(InferenceContext& c) {
   c.set_output(0, TensorShape({}));
   return absl::OkStatus();
@@ -130,6 +147,33 @@ QUIVER_REGISTER_OP("_DenseTensorArray")
     .Attr("element_shape: shape = unknown")
     .SetIsStateful()
     .SetShapeFn(TensorArrayShape);
+
+// EmptyTensorList: no elements yet (TF2 loops' gradient accumulators start so).
+QUIVER_REGISTER_OP("_DenseListEmpty")
+    .Input("element_shape: shape_type")
+    .Input("max_num_elements: int32")
+    .Output("list: element_dtype")
+    .Attr("element_dtype: type")
+    .Attr("shape_type: {int32, int64} = DT_INT32")
+    .SetIsStateful()
+    .SetShapeFn(EmptyShape);
+
+// TensorListPushBack: one element more. The list grows within a buffer with room to spare, so
+// a loop pushing one element per iteration copies each element about twice, not T times.
+QUIVER_REGISTER_OP("_DenseListPushBack")
+    .Input("list: T")
+    .Input("item: T")
+    .Output("output: T")
+    .Attr("T: type")
+    .SetShapeFn(PushBackShape);
+
+// TensorListPopBack: the last element, and the list without it (a view of the same buffer).
+QUIVER_REGISTER_OP("_DenseListPopBack")
+    .Input("list: T")
+    .Output("output: T")
+    .Output("item: T")
+    .Attr("T: type")
+    .SetShapeFn(PopBackShape);
 
 // TensorListSetItem / TensorArrayWriteV3.
 QUIVER_REGISTER_OP("_DenseListSetItem")

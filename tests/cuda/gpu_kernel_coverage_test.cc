@@ -38,6 +38,10 @@ const std::map<std::string, std::string>& HostOnlyOps() {
       {"_DenseListGetItem", "reads a loop's list (loops run on the CPU)"},
       {"_DenseListGather", "reads a loop's list (loops run on the CPU)"},
       {"_DenseListScatter", "fills a loop's list (loops run on the CPU)"},
+      {"_DenseListEmpty", "a loop's gradient accumulator (loops run on the CPU)"},
+      {"_DenseListPushBack", "fills a loop's gradient accumulator (loops run on the CPU)"},
+      {"_DenseListPopBack", "reads a loop's gradient accumulator (loops run on the CPU)"},
+      {"ConcatOffset", "int32 shape arithmetic for ConcatV2's gradient: host bookkeeping"},
       {"_DenseListLength", "a loop's list length: host bookkeeping"},
       {"_DenseListElementShape", "a loop's list element shape: host bookkeeping"},
   };

@@ -1175,3 +1175,30 @@ TEST_CASE("Hostile sizes and indices fail cleanly instead of crashing", "[array]
       RunError("Reshape", {}, {x, Tensor::FromVector<int32_t>({6}, TensorShape{1, 1})}), "1-D"));
   REQUIRE(Contains(RunError("ExpandDims", {}, {x, I32({0, 1})}), "scalar"));
 }
+
+TEST_CASE("ConcatOffset: each shape's offset along concat_dim, zero elsewhere (TF's values)",
+          "[array]") {
+  const AttrMap attrs = {{"N", MakeAttr(int64_t{3})}, {"shape_type", MakeAttr(DT_INT32)}};
+  auto shape = [](std::vector<int32_t> v) {
+    const int64_t n = static_cast<int64_t>(v.size());
+    return Tensor::FromVector<int32_t>(v, TensorShape({n}));
+  };
+  // Concatenating [2,3,5], [2,4,5], [2,1,5] along axis 1 (and -2): offsets 0, 3, 7.
+  for (int32_t axis : {1, -2}) {
+    auto out =
+        Run("ConcatOffset", attrs,
+            {Tensor::Scalar<int32_t>(axis), shape({2, 3, 5}), shape({2, 4, 5}), shape({2, 1, 5})});
+    REQUIRE(out.size() == 3);
+    CHECK(out[0].ToVector<int32_t>() == std::vector<int32_t>{0, 0, 0});
+    CHECK(out[1].ToVector<int32_t>() == std::vector<int32_t>{0, 3, 0});
+    CHECK(out[2].ToVector<int32_t>() == std::vector<int32_t>{0, 7, 0});
+  }
+  CHECK(
+      Contains(RunError("ConcatOffset", attrs,
+                        {Tensor::Scalar<int32_t>(0), shape({2, 3}), shape({2, 4}), shape({2, 1})}),
+               "shape 1 differs from shape 0 in dim 1: 4 vs 3"));
+  CHECK(
+      Contains(RunError("ConcatOffset", attrs,
+                        {Tensor::Scalar<int32_t>(2), shape({2, 3}), shape({2, 4}), shape({2, 1})}),
+               "concat_dim 2 is out of range for rank 2"));
+}

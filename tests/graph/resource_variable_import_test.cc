@@ -1214,5 +1214,27 @@ TEST_CASE(
   CHECK(a.mismatches == 0);
 }
 
+TEST_CASE(
+    "TF2 RNN through a tf.while_loop (control flow v2: While + TensorLists) trains like "
+    "TensorFlow",
+    "[resource_vars][tf2_train][while]") {
+  const Agreement a = TrainLikeTensorFlow(
+      "rnn_train_v2", {"While", "StatelessWhile", "EmptyTensorList", "TensorListFromTensor",
+                       "TensorListStack", "ResourceApplyGradientDescent"});
+  INFO(a.first_mismatch);
+  CHECK(a.mismatches == 0);
+}
+
+TEST_CASE(
+    "TF2 hand-written LSTM through a tf.while_loop (control flow v2) trains like "
+    "TensorFlow (Adam)",
+    "[resource_vars][tf2_train][while]") {
+  const Agreement a = TrainLikeTensorFlow(
+      "lstm_train_v2",
+      {"While", "StatelessWhile", "EmptyTensorList", "TensorListFromTensor", "ResourceApplyAdam"});
+  INFO(a.first_mismatch);
+  CHECK(a.mismatches == 0);
+}
+
 }  // namespace
 }  // namespace quiver

@@ -235,9 +235,9 @@ TEST_CASE("list errors name the node: unsupported ops, growth, bad indices and s
           "[tensor_list]") {
   SECTION("an op with no dense form") {
     GraphDef g = TensorListGraph();
-    AddListOp(&g, "push", "TensorListPushBack", {"through", "x"});
+    AddListOp(&g, "resize", "TensorListResize", {"through", "three"});
     const std::string e = ErrorOf(g);
-    CHECK(e.find("node 'push' (TensorListPushBack)") != std::string::npos);
+    CHECK(e.find("node 'resize' (TensorListResize)") != std::string::npos);
     CHECK(e.find("not supported") != std::string::npos);
   }
   SECTION("a TensorArray that grows") {
@@ -291,6 +291,76 @@ TEST_CASE("frozen graphs' unread DT_VARIANT placeholders are dropped with the li
   REQUIRE(lowered.ok());
   CHECK(Find(*lowered, "unused_control_flow_input") == nullptr);
   CHECK(Session::Create(g).ok());
+}
+
+TEST_CASE("a TF2 loop's gradient accumulator: pushes then pops give the values back in reverse",
+          "[tensor_list]") {
+  GraphDef g;
+  AddFloatPlaceholder(&g, "a");
+  AddFloatPlaceholder(&g, "b");
+  AddIntConst(&g, "unknown_shape", {-1}, /*scalar=*/true);
+  AddIntConst(&g, "no_max", {-1}, /*scalar=*/true);
+  AddListOp(&g, "acc", "EmptyTensorList", {"unknown_shape", "no_max"});
+  AddListOp(&g, "push_a", "TensorListPushBack", {"acc", "a"});
+  AddListOp(&g, "push_b", "TensorListPushBack", {"push_a", "b"});
+  AddListOp(&g, "pop_1", "TensorListPopBack", {"push_b", "unknown_shape"});
+  AddListOp(&g, "pop_2", "TensorListPopBack", {"pop_1", "unknown_shape"});
+  SetType(AddNode(&g, "pushed", "TensorListLength", {"push_b"}), "element_dtype",
+          tensorflow::DT_FLOAT);
+  SetType(AddNode(&g, "left", "TensorListLength", {"pop_2"}), "element_dtype",
+          tensorflow::DT_FLOAT);
+  AddListOp(&g, "stacked", "TensorListStack", {"push_b", "unknown_shape"});
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  const Tensor a = Tensor::FromVector<float>({1, 2}, TensorShape({2}));
+  const Tensor b = Tensor::FromVector<float>({3, 4}, TensorShape({2}));
+  auto r =
+      (*session)->Run({{"a", a}, {"b", b}}, {"pop_1:1", "pop_2:1", "pushed", "left", "stacked"});
+  REQUIRE(r.ok());
+  CHECK(Floats((*r)[0]) == std::vector<float>{3, 4});
+  CHECK(Floats((*r)[1]) == std::vector<float>{1, 2});
+  CHECK((*r)[2].ToVector<int32_t>() == std::vector<int32_t>{2});
+  CHECK((*r)[3].ToVector<int32_t>() == std::vector<int32_t>{0});
+  CHECK((*r)[4].shape() == TensorShape({2, 2}));
+  CHECK(Floats((*r)[4]) == std::vector<float>{1, 2, 3, 4});
+
+  // Popping an empty list is an error naming the node.
+  GraphDef empty = g;
+  AddListOp(&empty, "pop_3", "TensorListPopBack", {"pop_2", "unknown_shape"});
+  auto s2 = Session::Create(empty);
+  REQUIRE(s2.ok());
+  auto bad = (*s2)->Run({{"a", a}, {"b", b}}, {"pop_3:1"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(std::string(bad.status().message()).find("node 'pop_3'") != std::string::npos);
+  CHECK(std::string(bad.status().message()).find("cannot pop from an empty list") !=
+        std::string::npos);
+}
+
+TEST_CASE("pushes a loop hands over grow the list within spare room, without copying it",
+          "[tensor_list]") {
+  GraphDef g;
+  AddFloatPlaceholder(&g, "list");
+  AddFloatPlaceholder(&g, "item");
+  SetType(AddNode(&g, "push", "_DenseListPushBack", {"list", "item"}), "T", tensorflow::DT_FLOAT);
+  auto session = Session::Create(g);
+  REQUIRE(session.ok());
+  auto call = (*session)->MakeCallable({"list", "item"}, {"push"}, {},
+                                       /*results_may_alias_feeds=*/true);
+  REQUIRE(call.ok());
+  Tensor list = Tensor::FromVector<float>({1, 2}, TensorShape({1, 2}));
+  const void* buffer = nullptr;
+  for (float v = 3; v < 9; v += 2) {
+    std::vector<Tensor> feeds;
+    feeds.push_back(std::move(list));
+    feeds.push_back(Tensor::FromVector<float>({v, v + 1}, TensorShape({2})));
+    auto r = (*session)->RunCallable(*call, std::move(feeds));
+    REQUIRE(r.ok());
+    list = std::move((*r)[0]);
+    if (buffer == nullptr) buffer = list.raw_data();  // the first push allocates room for 8
+    CHECK(list.raw_data() == buffer);
+  }
+  CHECK(list.shape() == TensorShape({4, 2}));
+  CHECK(Floats(list) == std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8});
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // ConcatV2, Concat (axis first), Pack, Unpack, Split, SplitV. Each input (or output) is viewed
 // as an [outer, chunk] matrix around the axis and copied row by row with memcpy.
+#include <algorithm>
 #include <vector>
 
 #include "devices/common/array_plans.h"
@@ -139,6 +140,48 @@ class SplitVOp : public OpKernel {
   }
 };
 
+// ConcatOffset: offset i is 0 except along concat_dim, where it is the sum of the earlier
+// shapes' extents there (TF's ConcatOffsetOp, with its checks).
+class ConcatOffsetOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(int64_t axis, array_kernels::HostScalar(ctx, 0, "concat_dim"));
+    const int n = ctx.num_inputs() - 1;
+    ASSIGN_OR_RETURN(std::vector<int64_t> first, array_kernels::HostInts(ctx, 1, "shape"));
+    const int64_t rank = static_cast<int64_t>(first.size());
+    if (axis < -rank || axis >= std::max<int64_t>(rank, 1)) {
+      return ctx.Error(absl::StrCat("concat_dim ", axis, " is out of range for rank ", rank));
+    }
+    if (axis < 0) axis += rank;
+    int64_t offset = 0;
+    for (int i = 0; i < n; ++i) {
+      ASSIGN_OR_RETURN(std::vector<int64_t> shape, array_kernels::HostInts(ctx, i + 1, "shape"));
+      if (static_cast<int64_t>(shape.size()) != rank) {
+        return ctx.Error(
+            absl::StrCat("shape ", i, " has ", shape.size(), " dims, shape 0 has ", rank));
+      }
+      for (int64_t d = 0; d < rank; ++d) {
+        if (d != axis && shape[d] != first[d]) {
+          return ctx.Error(absl::StrCat("shape ", i, " differs from shape 0 in dim ", d, ": ",
+                                        shape[d], " vs ", first[d]));
+        }
+      }
+      ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(i, TensorShape({rank})));
+      for (int64_t d = 0; d < rank; ++d) {
+        const int64_t v = d == axis ? offset : 0;
+        if (out->dtype() == DT_INT64) {
+          out->data<int64_t>()[d] = v;
+        } else {
+          out->data<int32_t>()[d] = static_cast<int32_t>(v);
+        }
+      }
+      offset += rank > 0 ? shape[axis] : 0;
+    }
+    return absl::OkStatus();
+  }
+};
+
 QUIVER_REGISTER_KERNEL(
     KernelDef("ConcatV2", kCpu).TypeConstraint("T", AllTypes()).HostMemory("axis"),
     InitFactory<ConcatV2Op>());
@@ -157,6 +200,8 @@ QUIVER_REGISTER_KERNEL(KernelDef("SplitV", kCpu)
                            .HostMemory("size_splits")
                            .HostMemory("split_dim"),
                        InitFactory<SplitVOp>());
+
+QUIVER_REGISTER_KERNEL(KernelDef("ConcatOffset", kCpu), InitFactory<ConcatOffsetOp>());
 
 }  // namespace
 }  // namespace quiver

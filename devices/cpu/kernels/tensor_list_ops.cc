@@ -1,5 +1,6 @@
 // Dense lists on the CPU (graph/ops/tensor_list_ops.cc): TensorArrays and TensorLists as one
 // tensor [n] + element shape. The kernels move bytes, so one implementation serves every dtype.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -103,6 +104,77 @@ class ReserveOp : public NoAttrKernel {
     }
     ASSIGN_OR_RETURN(int64_t n, array_kernels::HostScalar(ctx, 1, "num_elements"));
     return MakeList(ctx, 0, n, dims);
+  }
+};
+
+class EmptyOp : public NoAttrKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(std::vector<int64_t> dims,
+                     array_kernels::HostInts(ctx, 0, "element_shape", /*want_rank=*/-1));
+    if (ctx.input(0).rank() == 0) dims = {0};  // unknown rank: learnt from the first push
+    return MakeList(ctx, 0, 0, dims);
+  }
+};
+
+class PushBackOp : public NoAttrKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(CheckIsList(ctx));
+    const Tensor& list = ctx.input(0);
+    const Tensor& item = ctx.input(1);
+    const int64_t n = list.dim(0);
+    const bool allocated = ElementShape(list) == item.shape();
+    if (!allocated && list.num_elements() != 0) {
+      return ctx.Error(absl::StrCat("the list's elements have shape ",
+                                    ElementShape(list).DebugString(),
+                                    ", the value pushed has shape ", item.shape().DebugString()));
+    }
+    const size_t bytes = item.num_bytes();
+    const TensorShape out_shape = Prepend(n + 1, item.shape());
+    char* dst = nullptr;
+    if (allocated && ctx.input_buffer_is_forwardable(0, 0) &&
+        list.buffer_bytes() >= static_cast<size_t>(n + 1) * bytes) {
+      ASSIGN_OR_RETURN(Tensor view, list.ViewOfBuffer(out_shape));  // room to spare: in place
+      ctx.set_output(0, std::move(view));
+      dst = static_cast<char*>(ctx.output(0).raw_data());
+    } else {
+      const int64_t capacity = std::max<int64_t>(2 * (n + 1), 8);
+      ASSIGN_OR_RETURN(Tensor * t, ctx.allocate_output(0, Prepend(capacity, item.shape())));
+      dst = static_cast<char*>(t->raw_data());
+      if (bytes > 0 && n > 0) {
+        if (allocated) {
+          std::memcpy(dst, list.raw_data(), static_cast<size_t>(n) * bytes);
+        } else {
+          std::memset(dst, 0, static_cast<size_t>(n) * bytes);
+        }
+      }
+      ASSIGN_OR_RETURN(Tensor view, t->ViewOfBuffer(out_shape));
+      *t = std::move(view);
+    }
+    if (bytes > 0) std::memcpy(dst + n * bytes, item.raw_data(), bytes);
+    return absl::OkStatus();
+  }
+};
+
+class PopBackOp : public NoAttrKernel {
+ public:
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(CheckIsList(ctx));
+    const Tensor& list = ctx.input(0);
+    const int64_t n = list.dim(0);
+    if (n == 0) return ctx.Error("cannot pop from an empty list");
+    const TensorShape element = ElementShape(list);
+    ASSIGN_OR_RETURN(Tensor * item, ctx.allocate_output(1, element));
+    const size_t bytes = ElementBytes(list);
+    if (bytes > 0) {
+      std::memcpy(item->raw_data(), static_cast<const char*>(list.raw_data()) + (n - 1) * bytes,
+                  bytes);
+    }
+    // The rest is a view of the same buffer: nobody writes a shared buffer in place.
+    ASSIGN_OR_RETURN(Tensor rest, list.ViewOfBuffer(Prepend(n - 1, element)));
+    ctx.set_output(0, std::move(rest));
+    return absl::OkStatus();
   }
 };
 
@@ -247,6 +319,13 @@ class ElementShapeOp : public NoAttrKernel {
 QUIVER_REGISTER_KERNEL(
     KernelDef("_DenseListReserve", kCpu).TypeConstraint("element_dtype", AllTypes()),
     InitFactory<ReserveOp>());
+QUIVER_REGISTER_KERNEL(
+    KernelDef("_DenseListEmpty", kCpu).TypeConstraint("element_dtype", AllTypes()),
+    InitFactory<EmptyOp>());
+QUIVER_REGISTER_KERNEL(KernelDef("_DenseListPushBack", kCpu).TypeConstraint("T", AllTypes()),
+                       InitFactory<PushBackOp>());
+QUIVER_REGISTER_KERNEL(KernelDef("_DenseListPopBack", kCpu).TypeConstraint("T", AllTypes()),
+                       InitFactory<PopBackOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("_DenseTensorArray", kCpu).TypeConstraint("dtype", AllTypes()),
                        InitFactory<TensorArrayOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("_DenseListSetItem", kCpu).TypeConstraint("T", AllTypes()),
