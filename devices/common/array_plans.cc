@@ -104,6 +104,27 @@ absl::StatusOr<TensorShape> PlanSelectV2(DataType cond_dtype, const TensorShape&
   return as::SelectV2Shape(cond, then_shape, else_shape);
 }
 
+absl::StatusOr<SelectPlan> PlanSelect(DataType cond_dtype, const TensorShape& cond,
+                                      const TensorShape& then_shape,
+                                      const TensorShape& else_shape) {
+  if (cond_dtype != DT_BOOL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("condition must be bool, got ", DataTypeName(cond_dtype)));
+  }
+  bool rows = false;
+  auto shape = as::SelectShape(cond, then_shape, else_shape, &rows);
+  if (!shape.ok()) return shape.status();
+  SelectPlan p;
+  p.shape = *std::move(shape);
+  p.cond_shape = cond;
+  if (rows) {
+    std::vector<int64_t> dims(p.shape.rank(), 1);
+    dims[0] = cond.dim(0);
+    p.cond_shape = TensorShape(std::move(dims));
+  }
+  return p;
+}
+
 absl::StatusOr<GatherPlan> PlanGather(const TensorShape& params, const TensorShape& indices,
                                       int64_t axis, int64_t batch_dims) {
   auto shape = as::GatherShape(params, indices, &axis, batch_dims);
@@ -382,6 +403,11 @@ absl::StatusOr<TensorShape> PlanSelectV2(const OpKernelContext& ctx) {
                                    ctx.input(2).shape()));
 }
 
+absl::StatusOr<SelectPlan> PlanSelect(const OpKernelContext& ctx) {
+  return ForNode(ctx, PlanSelect(ctx.input(0).dtype(), ctx.input(0).shape(), ctx.input(1).shape(),
+                                 ctx.input(2).shape()));
+}
+
 absl::StatusOr<GatherPlan> PlanGather(const OpKernelContext& ctx, int64_t axis,
                                       int64_t batch_dims) {
   return ForNode(ctx, PlanGather(ctx.input(0).shape(), ctx.input(1).shape(), axis, batch_dims));
@@ -465,6 +491,20 @@ absl::Status CheckSoftmaxLogits(const OpKernelContext& ctx, bool log) {
   if (ctx.input(0).rank() < 1) {
     return ctx.Error(
         absl::StrCat(log ? "LogSoftmax" : "Softmax", " needs logits of rank >= 1, got a scalar"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckClipByValueInputs(const OpKernelContext& ctx) {
+  const TensorShape& t = ctx.input(0).shape();
+  const TensorShape& lo = ctx.input(1).shape();
+  const TensorShape& hi = ctx.input(2).shape();
+  if ((lo.rank() != 0 && lo != t) || (hi.rank() != 0 && hi != t)) {
+    return ctx.Error(absl::StrCat(
+        "clip_value_min and clip_value_max must be either of the same shape as input, or a "
+        "scalar. input shape: ",
+        t.DebugString(), " clip_value_min shape: ", lo.DebugString(),
+        " clip_value_max shape: ", hi.DebugString()));
   }
   return absl::OkStatus();
 }

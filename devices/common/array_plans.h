@@ -73,6 +73,16 @@ absl::StatusOr<TensorShape> PlanSelectV2(DataType cond_dtype, const TensorShape&
                                          const TensorShape& then_shape,
                                          const TensorShape& else_shape);
 
+// Select: condition must be bool; then and else one shape (the output's). The kernels view the
+// condition as `cond_shape`: its own shape, or [n, 1, ..., 1] for a row-selecting vector, and
+// then broadcast it like SelectV2's.
+struct SelectPlan {
+  TensorShape shape;
+  TensorShape cond_shape;
+};
+absl::StatusOr<SelectPlan> PlanSelect(DataType cond_dtype, const TensorShape& cond,
+                                      const TensorShape& then_shape, const TensorShape& else_shape);
+
 // GatherV2 (after the axis has been read): the output, and params viewed as
 // [batch, outer, limit, inner] with n indices per batch.
 struct GatherPlan {
@@ -175,6 +185,8 @@ absl::StatusOr<TensorShape> PlanBroadcastTo(const OpKernelContext& ctx,
                                             const std::vector<int64_t>& dims);
 // SelectV2: inputs (condition, t, e).
 absl::StatusOr<TensorShape> PlanSelectV2(const OpKernelContext& ctx);
+// Select: inputs (condition, t, e).
+absl::StatusOr<SelectPlan> PlanSelect(const OpKernelContext& ctx);
 // GatherV2: inputs (params, indices), with the axis already read.
 absl::StatusOr<GatherPlan> PlanGather(const OpKernelContext& ctx, int64_t axis, int64_t batch_dims);
 // OneHot: inputs (indices, depth, on_value, off_value), with depth already read.
@@ -199,6 +211,8 @@ absl::StatusOr<std::vector<bool>> ReductionMask(const OpKernelContext& ctx, cons
 absl::StatusOr<int> ArgReductionAxis(const OpKernelContext& ctx);
 // Softmax / LogSoftmax (`log`): input 0 (logits) has rank >= 1.
 absl::Status CheckSoftmaxLogits(const OpKernelContext& ctx, bool log);
+// ClipByValue: clip_value_min and clip_value_max (inputs 1, 2) are scalars or have t's shape.
+absl::Status CheckClipByValueInputs(const OpKernelContext& ctx);
 // BiasAdd: value (input 0) of rank >= 2 (3 for NCHW) and bias (input 1) [channels]; returns
 // the channel dim of value.
 absl::StatusOr<int> BiasAddChannelDim(const OpKernelContext& ctx, bool nchw);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "devices/common/host_device.h"
@@ -125,6 +126,77 @@ template <typename T>
 struct Elu {
   QUIVER_HOST_DEVICE T operator()(T x) const { return x < T(0) ? std::expm1(x) : x; }
 };
+// Round half to even (banker's rounding) like TF: rint in the default rounding mode, which
+// also keeps TF's signed zeros (round(-0.4) = -0); integers pass through.
+template <typename T>
+struct Round {
+  QUIVER_HOST_DEVICE T operator()(T x) const {
+    if constexpr (std::is_integral_v<T>) {
+      return x;
+    } else {
+      return std::rint(x);
+    }
+  }
+};
+template <typename T>
+struct Erf {
+  QUIVER_HOST_DEVICE T operator()(T x) const { return std::erf(x); }
+};
+template <typename T>
+struct Cos {
+  QUIVER_HOST_DEVICE T operator()(T x) const { return std::cos(x); }
+};
+template <typename T>
+struct Sin {
+  QUIVER_HOST_DEVICE T operator()(T x) const { return std::sin(x); }
+};
+// TF's softplus: x above -threshold, e^x below threshold, else log(e^x + 1), where threshold =
+// log(epsilon) + 2 of T (the branches agree to T's precision there).
+template <typename T>
+struct Softplus {
+  QUIVER_HOST_DEVICE T operator()(T x) const {
+    const T threshold = sizeof(T) == 4 ? T(-13.942385f) : T(-34.04365338911715);
+    if (x > -threshold) return x;
+    if (x < threshold) return std::exp(x);
+    return std::log(std::exp(x) + T(1));
+  }
+};
+template <typename T>
+struct Softsign {
+  QUIVER_HOST_DEVICE T operator()(T x) const { return x / (T(1) + (x < T(0) ? -x : x)); }
+};
+// SELU's constants (Klambauer et al.), as TF: scale and scale * alpha.
+inline constexpr double kSeluScale = 1.0507009873554804934193349852946;
+inline constexpr double kSeluScaleAlpha = 1.7580993408473768599402175208123;
+template <typename T>
+struct Selu {
+  QUIVER_HOST_DEVICE T operator()(T x) const {
+    return x < T(0) ? T(kSeluScaleAlpha) * std::expm1(x) : T(kSeluScale) * x;
+  }
+};
+// LeakyRelu with TF's attr `alpha`: x > 0 ? x : alpha * x (NaN stays NaN).
+template <typename T>
+struct LeakyRelu {
+  T alpha = T(0.2);
+  QUIVER_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : x * alpha; }
+};
+// IsNan / IsInf / IsFinite (bool results; named *Op because IsNan above is a helper).
+template <typename T>
+struct IsNanOp {
+  QUIVER_HOST_DEVICE bool operator()(T x) const { return x != x; }
+};
+template <typename T>
+struct IsInfOp {
+  QUIVER_HOST_DEVICE bool operator()(T x) const {
+    return x > std::numeric_limits<T>::max() || x < -std::numeric_limits<T>::max();
+  }
+};
+template <typename T>
+struct IsFiniteOp {
+  QUIVER_HOST_DEVICE bool operator()(T x) const {
+    return x <= std::numeric_limits<T>::max() && x >= -std::numeric_limits<T>::max();
+  }
+};
 struct LogicalNot {
   QUIVER_HOST_DEVICE bool operator()(bool x) const { return !x; }
 };
@@ -225,6 +297,17 @@ struct Pow {
     }
   }
 };
+// Atan2(y, x), TF's argument order.
+template <typename T>
+struct Atan2 {
+  QUIVER_HOST_DEVICE T operator()(T y, T x) const { return std::atan2(y, x); }
+};
+// ClipByValue on one element: min(max(x, lo), hi) in TF's order (hi applied first, then lo),
+// NaN propagating like Maximum/Minimum.
+template <typename T>
+QUIVER_HOST_DEVICE T ClipValue(T x, T lo, T hi) {
+  return Maximum<T>()(Minimum<T>()(x, hi), lo);
+}
 template <typename T>
 struct SquaredDifference {
   QUIVER_HOST_DEVICE T operator()(T a, T b) const {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "devices/common/cwise_functors.h"
 #include "devices/common/host_device.h"
 
 namespace quiver {
@@ -71,6 +72,28 @@ struct SigmoidGrad {  // (y, dy)
 template <typename T>
 struct TanhGrad {  // (y, dy)
   QUIVER_HOST_DEVICE T operator()(T y, T dy) const { return dy * (T(1) - y * y); }
+};
+template <typename T>
+struct SeluGrad {  // (gradients, outputs): d/dx scale_alpha * expm1(x) = y + scale_alpha
+  QUIVER_HOST_DEVICE T operator()(T g, T y) const {
+    return y < T(0) ? g * (y + T(kSeluScaleAlpha)) : g * T(kSeluScale);
+  }
+};
+template <typename T>
+struct LeakyReluGrad {  // (gradients, features), TF's attr alpha
+  T alpha = T(0.2);
+  QUIVER_HOST_DEVICE T operator()(T g, T f) const { return f > T(0) ? g : g * alpha; }
+};
+template <typename T>
+struct SoftplusGrad {  // (gradients, features): g * sigmoid(features), TF's formula
+  QUIVER_HOST_DEVICE T operator()(T g, T f) const { return g / (std::exp(-f) + T(1)); }
+};
+template <typename T>
+struct SoftsignGrad {  // (gradients, features): g / (1 + |features|)^2
+  QUIVER_HOST_DEVICE T operator()(T g, T f) const {
+    const T d = T(1) + (f < T(0) ? -f : f);
+    return g / (d * d);
+  }
 };
 
 // ---- optimizer updates, one element --------------------------------------------------------

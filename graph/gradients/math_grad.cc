@@ -103,6 +103,58 @@ absl::Status SelectV2Grad(GraphBuilder& b, const Node& op, const GradOutputs& g,
   return absl::OkStatus();
 }
 
+// Select (TF's _SelectGrad): then and else have the output's shape; a row-selecting vector
+// condition works as is because Select takes the same condition. No gradient for it.
+absl::Status SelectGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output c = Input(b, op, 0), t = Input(b, op, 1);
+  Output zeros = ZerosLike(t);
+  (*gi)[1] = b.Op("Select", {c, g[0], zeros}, {}, "Select");
+  (*gi)[2] = b.Op("Select", {c, zeros, g[0]}, {}, "Select");
+  return absl::OkStatus();
+}
+
+// z = atan2(y, x): dz/dy = x / (x^2 + y^2), dz/dx = -y / (x^2 + y^2) (TF's _Atan2Grad).
+absl::Status Atan2Grad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output y = Input(b, op, 0), x = Input(b, op, 1);
+  Output grad_inv = g[0] / (Square(x) + Square(y));
+  (*gi)[0] = SumToShapeOf(b, x * grad_inv, y, x);
+  (*gi)[1] = SumToShapeOf(b, Neg(y) * grad_inv, x, y);
+  return absl::OkStatus();
+}
+
+// ClipByValue (TF's _ClipByValueGrad): t gets the gradient where it was not clipped; a bound
+// gets it where it clipped t (t < min, t > max), summed back to the bound's shape.
+absl::Status ClipByValueGrad(GraphBuilder& b, const Node& op, const GradOutputs& g,
+                             GradOutputs* gi) {
+  Output x = Input(b, op, 0), lo = Input(b, op, 1), hi = Input(b, op, 2);
+  Output zeros = ZerosLike(g[0]);
+  Output below = Less(x, lo), above = Greater(x, hi);
+  Output clipped = b.Op("LogicalOr", {below, above}, {}, "LogicalOr");
+  (*gi)[0] = b.Op("Select", {clipped, zeros, g[0]}, {}, "Select");
+  (*gi)[1] = SumToShapeOf(b, b.Op("Select", {below, g[0], zeros}, {}, "Select"), lo, x);
+  (*gi)[2] = SumToShapeOf(b, b.Op("Select", {above, g[0], zeros}, {}, "Select"), hi, x);
+  return absl::OkStatus();
+}
+
+// erf'(x) = 2 / sqrt(pi) * exp(-x^2).
+absl::Status ErfGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  (*gi)[0] = g[0] * (Exp(Neg(Square(x))) * 1.1283791670955126);
+  return absl::OkStatus();
+}
+
+absl::Status CosGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  (*gi)[0] = Neg(g[0] * b.Op("Sin", {x}, {}, "Sin"));
+  return absl::OkStatus();
+}
+
+absl::Status SinGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  (*gi)[0] = g[0] * b.Op("Cos", {x}, {}, "Cos");
+  return absl::OkStatus();
+}
+
 absl::Status NegGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
   (*gi)[0] = Neg(g[0]);
   return absl::OkStatus();
@@ -418,6 +470,12 @@ QUIVER_REGISTER_GRADIENT("Maximum", MaximumGrad);
 QUIVER_REGISTER_GRADIENT("Minimum", MinimumGrad);
 QUIVER_REGISTER_GRADIENT("Pow", PowGrad);
 QUIVER_REGISTER_GRADIENT("SelectV2", SelectV2Grad);
+QUIVER_REGISTER_GRADIENT("Select", SelectGrad);
+QUIVER_REGISTER_GRADIENT("Atan2", Atan2Grad);
+QUIVER_REGISTER_GRADIENT("ClipByValue", ClipByValueGrad);
+QUIVER_REGISTER_GRADIENT("Erf", ErfGrad);
+QUIVER_REGISTER_GRADIENT("Cos", CosGrad);
+QUIVER_REGISTER_GRADIENT("Sin", SinGrad);
 QUIVER_REGISTER_GRADIENT("Neg", NegGrad);
 QUIVER_REGISTER_GRADIENT("Exp", ExpGrad);
 QUIVER_REGISTER_GRADIENT("Log", LogGrad);
@@ -457,6 +515,10 @@ QUIVER_NO_GRADIENT("LogicalNot");
 QUIVER_NO_GRADIENT("Floor");
 QUIVER_NO_GRADIENT("Ceil");
 QUIVER_NO_GRADIENT("Sign");
+QUIVER_NO_GRADIENT("Round");  // TF's _RoundGrad returns None
+QUIVER_NO_GRADIENT("IsNan");
+QUIVER_NO_GRADIENT("IsInf");
+QUIVER_NO_GRADIENT("IsFinite");
 QUIVER_NO_GRADIENT("FloorDiv");
 QUIVER_NO_GRADIENT("Range");
 

@@ -80,6 +80,48 @@ absl::Status EluGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, Grad
   return absl::OkStatus();
 }
 
+// SELU: SeluGrad(g, y) = g * (y < 0 ? y + scale * alpha : scale).
+absl::Status SeluGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output y = OutputOf(b, op, 0);
+  if (FindOp("SeluGrad") == nullptr) return MissingOp(op, "SeluGrad");
+  (*gi)[0] = b.Op("SeluGrad", {g[0], y}, {}, "SeluGrad");
+  return absl::OkStatus();
+}
+
+// LeakyRelu: LeakyReluGrad(g, x) with the forward node's alpha.
+absl::Status LeakyReluGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  const OpDef* def = FindOp("LeakyReluGrad");
+  if (def == nullptr) return MissingOp(op, "LeakyReluGrad");
+  (*gi)[0] = b.Op("LeakyReluGrad", {g[0], x}, ForwardAttrs(op, *def, {"alpha"}), "LeakyReluGrad");
+  return absl::OkStatus();
+}
+
+// Softplus: SoftplusGrad(g, x) = g * sigmoid(x).
+absl::Status SoftplusGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  if (FindOp("SoftplusGrad") != nullptr) {
+    (*gi)[0] = b.Op("SoftplusGrad", {g[0], x}, {}, "SoftplusGrad");
+  } else {
+    (*gi)[0] = g[0] * Sigmoid(x);
+  }
+  return absl::OkStatus();
+}
+
+// Softsign: SoftsignGrad(g, x) = g / (1 + |x|)^2.
+absl::Status SoftsignGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  if (FindOp("SoftsignGrad") == nullptr) return MissingOp(op, "SoftsignGrad");
+  (*gi)[0] = b.Op("SoftsignGrad", {g[0], x}, {}, "SoftsignGrad");
+  return absl::OkStatus();
+}
+
+// L2Loss(t) = sum(t^2) / 2: dt = g * t (g is a scalar).
+absl::Status L2LossGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  (*gi)[0] = Input(b, op, 0) * g[0];
+  return absl::OkStatus();
+}
+
 // ---- softmax and losses ------------------------------------------------------------------
 
 // dx = (g - sum(g * y, -1)) * y
@@ -228,6 +270,11 @@ absl::Status FusedBatchNormGrad(GraphBuilder& b, const Node& op, const GradOutpu
 QUIVER_REGISTER_GRADIENT("Relu", ReluGrad);
 QUIVER_REGISTER_GRADIENT("Relu6", Relu6Grad);
 QUIVER_REGISTER_GRADIENT("Elu", EluGrad);
+QUIVER_REGISTER_GRADIENT("Selu", SeluGrad);
+QUIVER_REGISTER_GRADIENT("LeakyRelu", LeakyReluGrad);
+QUIVER_REGISTER_GRADIENT("Softplus", SoftplusGrad);
+QUIVER_REGISTER_GRADIENT("Softsign", SoftsignGrad);
+QUIVER_REGISTER_GRADIENT("L2Loss", L2LossGrad);
 QUIVER_REGISTER_GRADIENT("Softmax", SoftmaxGrad);
 QUIVER_REGISTER_GRADIENT("LogSoftmax", LogSoftmaxGrad);
 QUIVER_REGISTER_GRADIENT("SoftmaxCrossEntropyWithLogits", SoftmaxCrossEntropyGrad);

@@ -392,6 +392,13 @@ absl::Status SelectV2ShapeFn(InferenceContext& c) {
   return absl::OkStatus();
 }
 
+absl::Status SelectShapeFn(InferenceContext& c) {
+  ASSIGN_OR_RETURN(TensorShape out,
+                   Wrap(c, as::SelectShape(c.input_shape(0), c.input_shape(1), c.input_shape(2))));
+  c.set_output(0, out);
+  return absl::OkStatus();
+}
+
 absl::Status BroadcastToShapeFn(InferenceContext& c) {
   ASSIGN_OR_RETURN(TensorShape target, ShapeFromShapeInput(c, 1, "shape"));
   if (!target.unknown_rank() && c.input_tensor(1) != nullptr) {
@@ -709,6 +716,15 @@ QUIVER_REGISTER_OP("SelectV2")
     .Output("output: T")
     .Attr("T: type")
     .SetShapeFn(SelectV2ShapeFn);
+
+// TF1's tf.where (math_ops.cc in TF): no broadcasting but a row-selecting vector condition.
+QUIVER_REGISTER_OP("Select")
+    .Input("condition: bool")
+    .Input("t: T")
+    .Input("e: T")
+    .Output("output: T")
+    .Attr("T: type")
+    .SetShapeFn(SelectShapeFn);
 
 QUIVER_REGISTER_OP("BroadcastTo")
     .Input("input: T")

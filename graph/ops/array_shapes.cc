@@ -770,6 +770,51 @@ absl::StatusOr<TensorShape> SelectV2Shape(const TensorShape& cond, const TensorS
   return *all;
 }
 
+absl::StatusOr<TensorShape> SelectShape(const TensorShape& cond, const TensorShape& then_shape,
+                                        const TensorShape& else_shape, bool* cond_as_rows) {
+  if (cond_as_rows != nullptr) *cond_as_rows = false;
+  TensorShape out = then_shape;
+  if (!then_shape.unknown_rank() && !else_shape.unknown_rank()) {
+    bool same = then_shape.rank() == else_shape.rank();
+    std::vector<int64_t> dims;
+    for (int d = 0; same && d < then_shape.rank(); ++d) {
+      const int64_t a = then_shape.dim(d), b = else_shape.dim(d);
+      same = a < 0 || b < 0 || a == b;
+      dims.push_back(a < 0 ? b : a);
+    }
+    if (!same) {
+      return Invalid(absl::StrCat("then and else must have the same shape, got ",
+                                  then_shape.DebugString(), " and ", else_shape.DebugString()));
+    }
+    out = TensorShape(std::move(dims));
+  } else if (then_shape.unknown_rank()) {
+    out = else_shape;
+  }
+  if (cond.unknown_rank() || out.unknown_rank() || cond.rank() == 0) return out;
+  if (cond.rank() == 1 && out.rank() > 1) {
+    const int64_t n = cond.dim(0), rows = out.dim(0);
+    if (n >= 0 && rows >= 0 && n != rows) {
+      return Invalid(
+          absl::StrCat("a vector condition must have one element per row of then/else: "
+                       "condition ",
+                       cond.DebugString(), " vs then/else ", out.DebugString()));
+    }
+    if (cond_as_rows != nullptr) *cond_as_rows = true;
+    return out;
+  }
+  bool same = cond.rank() == out.rank();
+  for (int d = 0; same && d < cond.rank(); ++d) {
+    same = cond.dim(d) < 0 || out.dim(d) < 0 || cond.dim(d) == out.dim(d);
+  }
+  if (!same) {
+    return Invalid(
+        absl::StrCat("condition must be a scalar, a vector of length then.shape[0], or "
+                     "have the shape of then/else: condition ",
+                     cond.DebugString(), " vs then/else ", out.DebugString()));
+  }
+  return out;
+}
+
 absl::StatusOr<TensorShape> DynamicStitchShape(const std::vector<TensorShape>& indices,
                                                const std::vector<TensorShape>& data,
                                                int64_t first_dim) {

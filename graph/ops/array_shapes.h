@@ -121,6 +121,14 @@ absl::StatusOr<TensorShape> BroadcastToShape(const TensorShape& input, const Ten
 absl::StatusOr<TensorShape> SelectV2Shape(const TensorShape& cond, const TensorShape& then_shape,
                                           const TensorShape& else_shape);
 
+// Select (TF1's tf.where): then and else have one shape (partial shapes merge), the result;
+// the condition is a scalar, has that shape, or is a vector as long as its first dim (it then
+// picks whole rows). *cond_as_rows (when given) says the latter: the kernels view the
+// condition as [n, 1, ..., 1] and broadcast it.
+absl::StatusOr<TensorShape> SelectShape(const TensorShape& cond, const TensorShape& then_shape,
+                                        const TensorShape& else_shape,
+                                        bool* cond_as_rows = nullptr);
+
 // DynamicStitch: every data[i] has shape indices[i].shape + S for one common S; the result is
 // [first_dim] + S (first_dim = max index + 1, -1 when unknown). Unknown rank when S cannot be
 // told.

@@ -1,7 +1,8 @@
 // Element-wise math, comparison, cast and reduction ops (TensorFlow's ops/math_ops.cc, plus
-// Relu/Relu6/Elu from nn_ops.cc), with the same arg and attr names and defaults as TF. The
-// allowed type lists are TF's minus the types Quiver cannot hold (complex, string, quantized);
-// which of them have kernels is a per-device fact recorded in the kernel registry.
+// Relu/Relu6/Elu/Selu/LeakyRelu/Softplus/Softsign from nn_ops.cc), with the same arg and attr names
+// and defaults as TF. The allowed type lists are TF's minus the types Quiver cannot hold (complex,
+// string, quantized); which of them have kernels is a per-device fact recorded in the kernel
+// registry.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -186,6 +187,21 @@ QUIVER_UNARY_OP("Tanh", kUnaryFloatTypes);
 QUIVER_UNARY_OP("Sigmoid", kUnaryFloatTypes);
 QUIVER_UNARY_OP("Floor", kUnaryFloatTypes);
 QUIVER_UNARY_OP("Ceil", kUnaryFloatTypes);
+QUIVER_UNARY_OP("Round", kUnaryTypes);  // half to even, like TF (identity on integers)
+QUIVER_UNARY_OP("Erf", kUnaryFloatTypes);
+QUIVER_UNARY_OP("Cos", kUnaryFloatTypes);
+QUIVER_UNARY_OP("Sin", kUnaryFloatTypes);
+
+// IsNan/IsInf/IsFinite: float in, bool out.
+#define QUIVER_FLOAT_PREDICATE_OP(name) \
+  QUIVER_REGISTER_OP(name)              \
+      .Input("x: T")                    \
+      .Output("y: bool")                \
+      .Attr(kUnaryFloatTypes)           \
+      .SetShapeFn(shape_fn::UnchangedShape)
+QUIVER_FLOAT_PREDICATE_OP("IsNan");
+QUIVER_FLOAT_PREDICATE_OP("IsInf");
+QUIVER_FLOAT_PREDICATE_OP("IsFinite");
 
 // nn_ops in TensorFlow: the arg names differ from the math ops.
 QUIVER_REGISTER_OP("Relu")
@@ -199,6 +215,28 @@ QUIVER_REGISTER_OP("Relu6")
     .Attr(kRealNumberTypes)
     .SetShapeFn(shape_fn::UnchangedShape);
 QUIVER_REGISTER_OP("Elu")
+    .Input("features: T")
+    .Output("activations: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(shape_fn::UnchangedShape);
+
+QUIVER_REGISTER_OP("Selu")
+    .Input("features: T")
+    .Output("activations: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(shape_fn::UnchangedShape);
+QUIVER_REGISTER_OP("LeakyRelu")
+    .Input("features: T")
+    .Output("activations: T")
+    .Attr("alpha: float = 0.2")
+    .Attr("T: {half, bfloat16, float, double} = DT_FLOAT")
+    .SetShapeFn(shape_fn::UnchangedShape);
+QUIVER_REGISTER_OP("Softplus")
+    .Input("features: T")
+    .Output("activations: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(shape_fn::UnchangedShape);
+QUIVER_REGISTER_OP("Softsign")
     .Input("features: T")
     .Output("activations: T")
     .Attr("T: {half, bfloat16, float, double}")
@@ -239,6 +277,22 @@ QUIVER_BINARY_OP("Minimum",
                  "T: {bfloat16, half, float, double, int8, uint8, int16, uint16, int32, uint32, "
                  "int64, uint64}");
 QUIVER_BINARY_OP("Pow", "T: {bfloat16, float, half, double, int8, int16, int32, int64}");
+// atan2(y, x): TF names the inputs y and x.
+QUIVER_REGISTER_OP("Atan2")
+    .Input("y: T")
+    .Input("x: T")
+    .Output("z: T")
+    .Attr("T: {bfloat16, half, float, double}")
+    .SetShapeFn(shape_fn::BroadcastBinary);
+
+// ClipByValue: min and max are scalars or have t's shape (checked by the kernels).
+QUIVER_REGISTER_OP("ClipByValue")
+    .Input("t: T")
+    .Input("clip_value_min: T")
+    .Input("clip_value_max: T")
+    .Output("output: T")
+    .Attr(kRealNumberTypes)
+    .SetShapeFn(shape_fn::UnchangedShape);
 
 // ---- comparisons and logic -----------------------------------------------------------------
 
@@ -299,6 +353,19 @@ QUIVER_REDUCTION_OP("Mean", kRealNumberTypes);
 QUIVER_REDUCTION_OP("Prod", kRealNumberTypes);
 QUIVER_REDUCTION_OP("Max", kRealNumberTypes);
 QUIVER_REDUCTION_OP("Min", kRealNumberTypes);
+
+// Boolean reductions (tf.reduce_any / tf.reduce_all): bool in and out, no T attr.
+#define QUIVER_BOOL_REDUCTION_OP(name)         \
+  QUIVER_REGISTER_OP(name)                     \
+      .Input("input: bool")                    \
+      .Input("reduction_indices: Tidx")        \
+      .Output("output: bool")                  \
+      .Attr("keep_dims: bool = false")         \
+      .Attr("Tidx: {int32, int64} = DT_INT32") \
+      .SetShapeFn(ReductionShape)
+
+QUIVER_BOOL_REDUCTION_OP("Any");
+QUIVER_BOOL_REDUCTION_OP("All");
 
 #define QUIVER_ARG_OP(name)                           \
   QUIVER_REGISTER_OP(name)                            \

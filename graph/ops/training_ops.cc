@@ -269,6 +269,42 @@ QUIVER_REGISTER_OP("EluGrad")
     .Attr("T: {half, bfloat16, float, double}")
     .SetShapeFn(ElementwiseGradShape);
 
+QUIVER_REGISTER_OP("SeluGrad")
+    .Input("gradients: T")
+    .Input("outputs: T")
+    .Output("backprops: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(ElementwiseGradShape);
+
+QUIVER_REGISTER_OP("LeakyReluGrad")
+    .Input("gradients: T")
+    .Input("features: T")
+    .Output("backprops: T")
+    .Attr("alpha: float = 0.2")
+    .Attr("T: {half, bfloat16, float, double} = DT_FLOAT")
+    .SetShapeFn(ElementwiseGradShape);
+
+QUIVER_REGISTER_OP("SoftplusGrad")
+    .Input("gradients: T")
+    .Input("features: T")
+    .Output("backprops: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(ElementwiseGradShape);
+
+QUIVER_REGISTER_OP("SoftsignGrad")
+    .Input("gradients: T")
+    .Input("features: T")
+    .Output("backprops: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(ElementwiseGradShape);
+
+// L2Loss (TF1 weight decay): sum(t^2) / 2, a scalar.
+QUIVER_REGISTER_OP("L2Loss")
+    .Input("t: T")
+    .Output("output: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .SetShapeFn(shape_fn::Scalar);
+
 // Note the argument order: SigmoidGrad and TanhGrad take the forward output first.
 QUIVER_REGISTER_OP("SigmoidGrad")
     .Input("y: T")

@@ -44,6 +44,27 @@ const std::map<std::string, std::string>& HostOnlyOps() {
       {"ConcatOffset", "int32 shape arithmetic for ConcatV2's gradient: host bookkeeping"},
       {"_DenseListLength", "a loop's list length: host bookkeeping"},
       {"_DenseListElementShape", "a loop's list element shape: host bookkeeping"},
+      // Image resizes and space/batch/depth rearrangements (graph/ops/image_ops.cc).
+      {"ResizeBilinear", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"ResizeBilinearGrad", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"ResizeNearestNeighbor", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"ResizeNearestNeighborGrad", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"DepthToSpace", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"SpaceToDepth", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"SpaceToBatchND", "no GPU kernel yet: runs on the CPU under soft placement"},
+      {"BatchToSpaceND", "no GPU kernel yet: runs on the CPU under soft placement"},
+      // Less common array ops (graph/ops/array_extra_ops.cc): CPU kernels only so far.
+      {"ReverseSequence", "per-row variable-length reversal: no GPU kernel yet"},
+      {"Cumsum", "a sequential scan: no GPU scan kernel yet"},
+      {"Cumprod", "a sequential scan: no GPU scan kernel yet"},
+      {"GatherNd", "needs host-checked N-d indices: no GPU kernel yet"},
+      {"ScatterNd", "accumulates duplicate indices: no GPU scatter-add kernel yet"},
+      {"Where", "data-dependent output shape, read by the host"},
+      {"TopKV2", "per-row partial sort: no GPU kernel yet"},
+      {"MirrorPad", "mirrored index map: no GPU kernel yet"},
+      {"MirrorPadGrad", "scatter-add of mirrored positions: no GPU kernel yet"},
+      {"Any", "bool reduction (no type attr): no GPU kernel yet"},
+      {"All", "bool reduction (no type attr): no GPU kernel yet"},
   };
   return *ops;
 }

@@ -78,6 +78,51 @@ TEST_CASE("GPU: element-wise binary ops with broadcasting match the CPU", "[gpu]
   for (const char* op : {"SigmoidGrad", "TanhGrad"}) CHECK(MatchesCpu(op, {}, {y, g}));
 }
 
+TEST_CASE("GPU: Erf/Softplus/Selu/LeakyRelu..., Atan2, ClipByValue, L2Loss, Select match the CPU",
+          "[gpu][cwise_extra]") {
+  GPU_TEST_PROLOGUE();
+  std::mt19937 rng(16);
+  Tensor x = Random({3, 37, 5}, &rng, -4.f, 4.f);
+  for (const char* op :
+       {"Erf", "Softplus", "Softsign", "Cos", "Sin", "Round", "Selu", "LeakyRelu"}) {
+    CAPTURE(op);
+    CHECK(MatchesCpu(op, {}, {x}));
+  }
+  CHECK(MatchesCpu("LeakyRelu", {{"alpha", MakeAttr(0.05f)}}, {x}));
+  // Halves (banker's rounding), large softplus arguments, NaN and infinities.
+  const float inf = INFINITY;
+  Tensor special = Vec<float>(
+      {-2.5f, -0.5f, 0.5f, 1.5f, 2.5f, -30.f, 30.f, std::nanf(""), inf, -inf, 0.f, -3.4e38f});
+  for (const char* op :
+       {"Round", "Softplus", "Softsign", "Selu", "Erf", "IsNan", "IsInf", "IsFinite"}) {
+    CAPTURE(op);
+    CHECK(MatchesCpu(op, {}, {special}, 0, 0));
+  }
+  Tensor g = Random({8, 9}, &rng), f = Random({8, 9}, &rng, -3.f, 3.f);
+  for (const char* op : {"SoftplusGrad", "SoftsignGrad", "LeakyReluGrad"}) {
+    CHECK(MatchesCpu(op, {}, {g, f}));
+  }
+  CHECK(MatchesCpu("LeakyReluGrad", {{"alpha", MakeAttr(0.3f)}}, {g, f}));
+  CHECK(MatchesCpu("SeluGrad", {}, {g, Random({8, 9}, &rng, -1.7f, 3.f)}));
+  for (const auto& [ys, xs] : std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+           {{4, 5}, {4, 5}}, {{4, 5}, {5}}, {{4, 1}, {1, 5}}, {{}, {3, 2}}}) {
+    CHECK(MatchesCpu("Atan2", {}, {Random(ys, &rng), Random(xs, &rng)}));
+  }
+  Tensor t = Random({6, 7}, &rng, -2.f, 2.f);
+  CHECK(MatchesCpu("ClipByValue", {},
+                   {t, Tensor::Scalar<float>(-0.5f), Tensor::Scalar<float>(0.7f)}, 0, 0));
+  CHECK(MatchesCpu("ClipByValue", {},
+                   {t, Random({6, 7}, &rng, -1.f, 0.f), Random({6, 7}, &rng, 0.f, 1.f)}, 0, 0));
+  CHECK(MatchesCpu("L2Loss", {}, {Random({1000, 37}, &rng)}, 1e-5, 1e-4));
+  CHECK(MatchesCpu("L2Loss", {}, {t}));
+  Tensor c = Tensor::FromVector<bool>({true, false, true, true, false, false}, {6});
+  Tensor e = Random({6, 7}, &rng);
+  CHECK(MatchesCpu("Select", {}, {c, t, e}, 0, 0));  // rows
+  std::vector<bool> cv;
+  for (int i = 0; i < 42; ++i) cv.push_back(rng() % 2 == 0);
+  CHECK(MatchesCpu("Select", {}, {Tensor::FromVector<bool>(cv, {6, 7}), t, e}, 0, 0));
+}
+
 TEST_CASE("GPU: BiasAdd, BiasAddGrad and reductions match the CPU", "[gpu]") {
   GPU_TEST_PROLOGUE();
   std::mt19937 rng(3);

@@ -1,4 +1,4 @@
-// CPU kernels for Maximum, Minimum, Pow, SquaredDifference, FloorDiv and FloorMod.
+// CPU kernels for Maximum, Minimum, Pow, SquaredDifference, FloorDiv, FloorMod and Atan2.
 #include "devices/cpu/kernels/cwise_ops_common.h"
 
 namespace quiver {
@@ -29,6 +29,8 @@ QUIVER_BINARY("Pow", float, functor::Pow, NoCheck, 8);
 QUIVER_BINARY("Pow", double, functor::Pow, NoCheck, 8);
 QUIVER_BINARY("Pow", int32_t, functor::Pow, IntPowCheck);
 QUIVER_BINARY("Pow", int64_t, functor::Pow, IntPowCheck);
+QUIVER_BINARY("Atan2", float, functor::Atan2, NoCheck, 8);
+QUIVER_BINARY("Atan2", double, functor::Atan2, NoCheck, 8);
 
 }  // namespace
 }  // namespace quiver

@@ -1,4 +1,4 @@
-// CPU kernels for Sum, Mean, Prod, Max and Min over any set of axes.
+// CPU kernels for Sum, Mean, Prod, Max and Min (and the bool Any and All) over any set of axes.
 //
 // The input shape is simplified first: size-1 dims are dropped and adjacent dims that are all
 // reduced (or all kept) are merged, so [K0, R0, K1, R1, ...] alternates. Each reduced group is
@@ -27,7 +27,7 @@
 namespace quiver {
 namespace {
 
-enum class ReduceKind { kSum, kMean, kProd, kMax, kMin };
+enum class ReduceKind { kSum, kMean, kProd, kMax, kMin, kAny, kAll };
 
 template <typename T, ReduceKind K>
 struct AccumulatorOf {
@@ -56,12 +56,21 @@ template <typename T>
 struct AccumulatorOf<T, ReduceKind::kProd> {
   using type = WideAcc<T>;
 };
+// Any / All: bytes, not bool (the passes keep std::vector<Acc> buffers).
+template <typename T>
+struct AccumulatorOf<T, ReduceKind::kAny> {
+  using type = uint8_t;
+};
+template <typename T>
+struct AccumulatorOf<T, ReduceKind::kAll> {
+  using type = uint8_t;
+};
 
 template <typename Acc, ReduceKind K>
 struct Reducer {
   static constexpr ReduceKind kKind = K;
   static Acc Identity() {
-    if constexpr (K == ReduceKind::kProd) {
+    if constexpr (K == ReduceKind::kProd || K == ReduceKind::kAll) {
       return Acc(1);
     } else if constexpr (K == ReduceKind::kMax) {
       return std::numeric_limits<Acc>::has_infinity ? -std::numeric_limits<Acc>::infinity()
@@ -74,7 +83,11 @@ struct Reducer {
     }
   }
   static Acc Combine(Acc a, Acc b) {
-    if constexpr (K == ReduceKind::kProd) {
+    if constexpr (K == ReduceKind::kAny) {
+      return a || b;
+    } else if constexpr (K == ReduceKind::kAll) {
+      return a && b;
+    } else if constexpr (K == ReduceKind::kProd) {
       return functor::WrapMul(a, b);
     } else if constexpr (K == ReduceKind::kMax) {
       return functor::Maximum<Acc>()(a, b);  // NaN propagates, like NumPy and TF
@@ -326,6 +339,8 @@ QUIVER_REDUCE_ALL("Mean", kMean);
 QUIVER_REDUCE_ALL("Prod", kProd);
 QUIVER_REDUCE_ALL("Max", kMax);
 QUIVER_REDUCE_ALL("Min", kMin);
+QUIVER_REGISTER_KERNEL(KernelDef("Any", kCpu), (MakeFactory<ReduceOp<bool, ReduceKind::kAny>>()));
+QUIVER_REGISTER_KERNEL(KernelDef("All", kCpu), (MakeFactory<ReduceOp<bool, ReduceKind::kAll>>()));
 
 }  // namespace
 }  // namespace quiver

@@ -1,7 +1,8 @@
-// SelectV2, BroadcastTo and DynamicStitch / ParallelDynamicStitch: the array ops TF 2.x graphs
-// use in tf.where (and its gradient) and in the gradient of a mean or sum whose input rank is
-// unknown. They move elements, not numbers, so they work on element sizes, like the other array
-// kernels; the shape rules are shared with the shape functions (graph/ops/array_shapes.h).
+// SelectV2 (and TF1's Select), BroadcastTo and DynamicStitch / ParallelDynamicStitch: the array
+// ops TF 2.x graphs use in tf.where (and its gradient) and in the gradient of a mean or sum whose
+// input rank is unknown. They move elements, not numbers, so they work on element sizes, like the
+// other array kernels; the shape rules are shared with the shape functions
+// (graph/ops/array_shapes.h).
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -70,65 +71,84 @@ void SelectInPlace(const bool* cond, const void* t, void* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) op[i] = cond[i] ? tp[i] : op[i];
 }
 
+// out = cond ? t : e with cond, t and e broadcast to `shape` (SelectV2, and Select with its
+// condition viewed as the plan says).
+absl::Status RunSelect(OpKernelContext& ctx, const Tensor& cond, const Tensor& t, const Tensor& e,
+                       const TensorShape& shape) {
+  // A scalar condition picks a whole operand.
+  if (cond.num_elements() == 1 && cond.rank() == 0) {
+    const Tensor& pick = cond.data<bool>()[0] ? t : e;
+    if (pick.shape() == shape) {
+      ctx.set_output(0, pick);
+      return absl::OkStatus();
+    }
+  }
+  ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
+  const int64_t n = out->num_elements();
+  if (n == 0) return absl::OkStatus();
+  const int threads = ctx.intra_op_threads();
+  const size_t esize = DataTypeSize(t.dtype());
+  // out = broadcast(e); then the elements where cond holds take broadcast(t).
+  BroadcastInto(e, shape, out->raw_data(), threads);
+  std::unique_ptr<bool[]> cond_buf;
+  const bool* c = cond.data<bool>();
+  if (cond.shape() != shape) {
+    cond_buf.reset(new bool[n]);
+    BroadcastInto(cond, shape, cond_buf.get(), threads);
+    c = cond_buf.get();
+  }
+  std::unique_ptr<unsigned char[]> t_buf;
+  const void* tv = t.raw_data();
+  if (t.shape() != shape) {
+    t_buf.reset(new unsigned char[static_cast<size_t>(n) * esize]);
+    BroadcastInto(t, shape, t_buf.get(), threads);
+    tv = t_buf.get();
+  }
+  switch (esize) {
+    case 1:
+      SelectInPlace<uint8_t>(c, tv, out->raw_data(), n);
+      break;
+    case 2:
+      SelectInPlace<uint16_t>(c, tv, out->raw_data(), n);
+      break;
+    case 4:
+      SelectInPlace<uint32_t>(c, tv, out->raw_data(), n);
+      break;
+    case 8:
+      SelectInPlace<uint64_t>(c, tv, out->raw_data(), n);
+      break;
+    default: {
+      auto* o = static_cast<unsigned char*>(out->raw_data());
+      const auto* s = static_cast<const unsigned char*>(tv);
+      for (int64_t i = 0; i < n; ++i) {
+        if (c[i]) std::memcpy(o + i * esize, s + i * esize, esize);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 class SelectV2Op : public OpKernel {
  public:
   absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
   absl::Status Compute(OpKernelContext& ctx) const override {
-    const Tensor& cond = ctx.input(0);
-    const Tensor& t = ctx.input(1);
-    const Tensor& e = ctx.input(2);
     ASSIGN_OR_RETURN(TensorShape shape, array_plans::PlanSelectV2(ctx));
-    // A scalar condition picks a whole operand.
-    if (cond.num_elements() == 1 && cond.rank() == 0) {
-      const Tensor& pick = cond.data<bool>()[0] ? t : e;
-      if (pick.shape() == shape) {
-        ctx.set_output(0, pick);
-        return absl::OkStatus();
-      }
+    return RunSelect(ctx, ctx.input(0), ctx.input(1), ctx.input(2), shape);
+  }
+};
+
+// Select (TF1's tf.where): a vector condition picks rows; the plan views it as [n, 1, ...].
+class SelectOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    ASSIGN_OR_RETURN(array_plans::SelectPlan plan, array_plans::PlanSelect(ctx));
+    const Tensor& cond = ctx.input(0);
+    if (plan.cond_shape == cond.shape()) {
+      return RunSelect(ctx, cond, ctx.input(1), ctx.input(2), plan.shape);
     }
-    ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, shape));
-    const int64_t n = out->num_elements();
-    if (n == 0) return absl::OkStatus();
-    const int threads = ctx.intra_op_threads();
-    const size_t esize = DataTypeSize(t.dtype());
-    // out = broadcast(e); then the elements where cond holds take broadcast(t).
-    BroadcastInto(e, shape, out->raw_data(), threads);
-    std::unique_ptr<bool[]> cond_buf;
-    const bool* c = cond.data<bool>();
-    if (cond.shape() != shape) {
-      cond_buf.reset(new bool[n]);
-      BroadcastInto(cond, shape, cond_buf.get(), threads);
-      c = cond_buf.get();
-    }
-    std::unique_ptr<unsigned char[]> t_buf;
-    const void* tv = t.raw_data();
-    if (t.shape() != shape) {
-      t_buf.reset(new unsigned char[static_cast<size_t>(n) * esize]);
-      BroadcastInto(t, shape, t_buf.get(), threads);
-      tv = t_buf.get();
-    }
-    switch (esize) {
-      case 1:
-        SelectInPlace<uint8_t>(c, tv, out->raw_data(), n);
-        break;
-      case 2:
-        SelectInPlace<uint16_t>(c, tv, out->raw_data(), n);
-        break;
-      case 4:
-        SelectInPlace<uint32_t>(c, tv, out->raw_data(), n);
-        break;
-      case 8:
-        SelectInPlace<uint64_t>(c, tv, out->raw_data(), n);
-        break;
-      default: {
-        auto* o = static_cast<unsigned char*>(out->raw_data());
-        const auto* s = static_cast<const unsigned char*>(tv);
-        for (int64_t i = 0; i < n; ++i) {
-          if (c[i]) std::memcpy(o + i * esize, s + i * esize, esize);
-        }
-      }
-    }
-    return absl::OkStatus();
+    ASSIGN_OR_RETURN(Tensor rows, cond.Reshaped(plan.cond_shape));
+    return RunSelect(ctx, rows, ctx.input(1), ctx.input(2), plan.shape);
   }
 };
 
@@ -163,6 +183,8 @@ QUIVER_REGISTER_KERNEL(
     InitFactory<BroadcastToOp>());
 QUIVER_REGISTER_KERNEL(KernelDef("SelectV2", kCpu).TypeConstraint("T", AllTypes()),
                        InitFactory<SelectV2Op>());
+QUIVER_REGISTER_KERNEL(KernelDef("Select", kCpu).TypeConstraint("T", AllTypes()),
+                       InitFactory<SelectOp>());
 QUIVER_REGISTER_KERNEL(
     KernelDef("DynamicStitch", kCpu).TypeConstraint("T", AllTypes()).HostMemory("indices"),
     InitFactory<DynamicStitchOp>());

@@ -46,6 +46,33 @@ cudaError_t Binary(F f, const float* x, const float* y, float* z, int64_t n,
   return cudaGetLastError();
 }
 
+template <typename F>
+__global__ void PredicateKernel(F f, const float* x, bool* y, int64_t n) {
+  QUIVER_GRID_LOOP(i, n) { y[i] = f(x[i]); }
+}
+
+__global__ void ClipKernel(const float* x, const float* lo, const float* hi, float* y, int64_t n,
+                           int64_t lo_step, int64_t hi_step) {
+  QUIVER_GRID_LOOP(i, n) { y[i] = functor::ClipValue(x[i], lo[i * lo_step], hi[i * hi_step]); }
+}
+
+// One block: strided partial sums of squares in double, then a tree reduction.
+__global__ void L2LossKernel(const float* x, float* out, int64_t n) {
+  __shared__ double partial[kThreads];
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double v = x[i];
+    sum += v * v;
+  }
+  partial[threadIdx.x] = sum;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) partial[threadIdx.x] += partial[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *out = static_cast<float>(partial[0] / 2);
+}
+
 __global__ void BiasAddKernel(const float* x, const float* bias, float* y, int64_t n, int64_t c,
                               int64_t inner) {
   QUIVER_GRID_LOOP(i, n) { y[i] = x[i] + bias[(i / inner) % c]; }
@@ -191,7 +218,8 @@ __global__ void FillFromKernel(float* out, int64_t n, const float* value) {
 
 }  // namespace
 
-cudaError_t LaunchUnary(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t s) {
+cudaError_t LaunchUnary(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t s,
+                        float alpha) {
   if (n == 0) return cudaSuccess;
   using namespace functor;
   switch (op) {
@@ -227,12 +255,31 @@ cudaError_t LaunchUnary(UnaryOp op, const float* x, float* y, int64_t n, cudaStr
       return Unary(Floor<float>(), x, y, n, s);
     case UnaryOp::kCeil:
       return Unary(Ceil<float>(), x, y, n, s);
+    case UnaryOp::kRound:
+      return Unary(Round<float>(), x, y, n, s);
+    case UnaryOp::kErf:
+      return Unary(Erf<float>(), x, y, n, s);
+    case UnaryOp::kCos:
+      return Unary(Cos<float>(), x, y, n, s);
+    case UnaryOp::kSin:
+      return Unary(Sin<float>(), x, y, n, s);
+    case UnaryOp::kSoftplus:
+      return Unary(Softplus<float>(), x, y, n, s);
+    case UnaryOp::kSoftsign:
+      return Unary(Softsign<float>(), x, y, n, s);
+    case UnaryOp::kSelu:
+      return Unary(Selu<float>(), x, y, n, s);
+    case UnaryOp::kLeakyRelu: {
+      LeakyRelu<float> f;
+      f.alpha = alpha;
+      return Unary(f, x, y, n, s);
+    }
   }
   return cudaErrorInvalidValue;
 }
 
 cudaError_t LaunchBinary(BinaryOp op, const float* x, const float* y, float* z, int64_t n,
-                         const functor::BroadcastIndexer* b, cudaStream_t s) {
+                         const functor::BroadcastIndexer* b, cudaStream_t s, float alpha) {
   if (n == 0) return cudaSuccess;
   using namespace functor;
   switch (op) {
@@ -266,8 +313,50 @@ cudaError_t LaunchBinary(BinaryOp op, const float* x, const float* y, float* z, 
       return Binary(FloorDiv<float>(), x, y, z, n, b, s);
     case BinaryOp::kFloorMod:
       return Binary(FloorMod<float>(), x, y, z, n, b, s);
+    case BinaryOp::kAtan2:
+      return Binary(Atan2<float>(), x, y, z, n, b, s);
+    case BinaryOp::kSeluGrad:
+      return Binary(SeluGrad<float>(), x, y, z, n, b, s);
+    case BinaryOp::kLeakyReluGrad: {
+      LeakyReluGrad<float> f;
+      f.alpha = alpha;
+      return Binary(f, x, y, z, n, b, s);
+    }
+    case BinaryOp::kSoftplusGrad:
+      return Binary(SoftplusGrad<float>(), x, y, z, n, b, s);
+    case BinaryOp::kSoftsignGrad:
+      return Binary(SoftsignGrad<float>(), x, y, z, n, b, s);
   }
   return cudaErrorInvalidValue;
+}
+
+cudaError_t LaunchFloatPredicate(FloatPredicate op, const float* x, bool* y, int64_t n,
+                                 cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  switch (op) {
+    case FloatPredicate::kIsNan:
+      PredicateKernel<<<Blocks(n), kThreads, 0, s>>>(functor::IsNanOp<float>(), x, y, n);
+      break;
+    case FloatPredicate::kIsInf:
+      PredicateKernel<<<Blocks(n), kThreads, 0, s>>>(functor::IsInfOp<float>(), x, y, n);
+      break;
+    case FloatPredicate::kIsFinite:
+      PredicateKernel<<<Blocks(n), kThreads, 0, s>>>(functor::IsFiniteOp<float>(), x, y, n);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchClip(const float* x, const float* lo, const float* hi, float* y, int64_t n,
+                       bool lo_scalar, bool hi_scalar, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  ClipKernel<<<Blocks(n), kThreads, 0, s>>>(x, lo, hi, y, n, lo_scalar ? 0 : 1, hi_scalar ? 0 : 1);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchL2Loss(const float* x, float* out, int64_t n, cudaStream_t s) {
+  L2LossKernel<<<1, kThreads, 0, s>>>(x, out, n);
+  return cudaGetLastError();
 }
 
 cudaError_t LaunchBiasAdd(const float* x, const float* bias, float* y, int64_t n, int64_t c,

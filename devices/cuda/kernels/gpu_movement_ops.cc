@@ -1,5 +1,5 @@
 // GPU kernels for data movement: Pack, Unpack, Concat (v1), Split, SplitV, Pad, PadV2,
-// BroadcastTo, Snapshot, IdentityN, ShapeN, SelectV2, LogicalAnd/Or/Not, GatherV2, OneHot,
+// BroadcastTo, Snapshot, IdentityN, ShapeN, SelectV2, Select, LogicalAnd/Or/Not, GatherV2, OneHot,
 // DynamicStitch and ParallelDynamicStitch. Semantics, shape checks and error messages follow the
 // CPU kernels (devices/cpu/kernels/{concat,tile_pad,select_broadcast_stitch,gather,identity,
 // shape}_ops.cc): both call the shared plans of devices/common/array_plans.h (over the shape
@@ -291,15 +291,25 @@ class ShapeNGpuOp : public OpKernel {
 
 // ---- SelectV2, LogicalAnd/Or/Not --------------------------------------------------------
 
+// SelectV2, and Select (`v1`), whose condition the plan views as [n, 1, ..., 1] when it picks
+// rows; both then broadcast like SelectV2.
 class SelectV2GpuOp : public OpKernel {
  public:
+  explicit SelectV2GpuOp(bool v1 = false) : v1_(v1) {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     const Tensor& cond = ctx.input(0);
     const Tensor& t = ctx.input(1);
     const Tensor& e = ctx.input(2);
-    ASSIGN_OR_RETURN(TensorShape shape, array_plans::PlanSelectV2(ctx));
-    const int ranks[3] = {cond.rank(), t.rank(), e.rank()};
-    const int64_t* dims[3] = {cond.shape().dims().data(), t.shape().dims().data(),
+    TensorShape shape, cond_shape = cond.shape();
+    if (v1_) {
+      ASSIGN_OR_RETURN(array_plans::SelectPlan plan, array_plans::PlanSelect(ctx));
+      shape = plan.shape;
+      cond_shape = plan.cond_shape;
+    } else {
+      ASSIGN_OR_RETURN(shape, array_plans::PlanSelectV2(ctx));
+    }
+    const int ranks[3] = {cond_shape.rank(), t.rank(), e.rank()};
+    const int64_t* dims[3] = {cond_shape.dims().data(), t.shape().dims().data(),
                               e.shape().dims().data()};
     movement::MultiBroadcastIndexer ix;
     if (!movement::MakeMultiBroadcastIndexer(shape.rank(), shape.dims().data(), 3, ranks, dims,
@@ -317,6 +327,9 @@ class SelectV2GpuOp : public OpKernel {
                             "select"));
     return g.Finish();
   }
+
+ private:
+  bool v1_;
 };
 
 class LogicalGpuOp : public OpKernel {
@@ -401,7 +414,9 @@ const bool registered = [] {
       KernelDef("ShapeN", kGpu).TypeConstraint("T", array_kernels::AllTypes()).HostMemory("output"),
       Make<ShapeNGpuOp>());
   RegisterGpuKernel(KernelDef("SelectV2", kGpu).TypeConstraint("T", movable),
-                    Make<SelectV2GpuOp>());
+                    Make<SelectV2GpuOp>(false));
+  RegisterGpuKernel(KernelDef("Select", kGpu).TypeConstraint("T", movable),
+                    Make<SelectV2GpuOp>(true));
   // LogicalAnd/Or/Not have no type attr: bool in, bool out.
   RegisterGpuKernel(KernelDef("LogicalAnd", kGpu), Make<LogicalGpuOp>(LogicalOp::kAnd));
   RegisterGpuKernel(KernelDef("LogicalOr", kGpu), Make<LogicalGpuOp>(LogicalOp::kOr));

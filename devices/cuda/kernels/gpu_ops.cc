@@ -43,7 +43,7 @@ std::vector<int64_t> Dims(const TensorShape& s) {
 
 class UnaryGpuOp : public OpKernel {
  public:
-  explicit UnaryGpuOp(UnaryOp op) : op_(op) {}
+  explicit UnaryGpuOp(UnaryOp op, float alpha = 0.2f) : op_(op), alpha_(alpha) {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     GpuScope g(ctx);
@@ -51,18 +51,21 @@ class UnaryGpuOp : public OpKernel {
     const Tensor& x = ctx.input(0);
     GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
     GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, x.shape()));
-    RETURN_IF_ERROR(g.Check(LaunchUnary(op_, in, out, x.num_elements(), g.stream()), "unary"));
+    RETURN_IF_ERROR(
+        g.Check(LaunchUnary(op_, in, out, x.num_elements(), g.stream(), alpha_), "unary"));
     return g.Finish();
   }
 
  private:
   UnaryOp op_;
+  float alpha_;  // LeakyRelu's attr
 };
 
 class BinaryGpuOp : public OpKernel {
  public:
   // `same_shape`: TF's *Grad ops take two inputs of one shape (no broadcasting).
-  BinaryGpuOp(BinaryOp op, bool same_shape) : op_(op), same_shape_(same_shape) {}
+  BinaryGpuOp(BinaryOp op, bool same_shape, float alpha = 0.2f)
+      : op_(op), same_shape_(same_shape), alpha_(alpha) {}
   absl::Status Compute(OpKernelContext& ctx) const override {
     RETURN_IF_ERROR(RequireFloat(ctx, 0));
     RETURN_IF_ERROR(RequireFloat(ctx, 1));
@@ -95,25 +98,88 @@ class BinaryGpuOp : public OpKernel {
       }
       pb = &bcast;
     }
-    RETURN_IF_ERROR(g.Check(LaunchBinary(op_, a, b, out, n, pb, g.stream()), "binary"));
+    RETURN_IF_ERROR(g.Check(LaunchBinary(op_, a, b, out, n, pb, g.stream(), alpha_), "binary"));
     return g.Finish();
   }
 
  private:
   BinaryOp op_;
   bool same_shape_;
+  float alpha_;  // LeakyReluGrad's attr
 };
 
+// LeakyRelu / LeakyReluGrad carry `alpha` (default 0.2, as in TF); other ops have none.
+float AlphaAttr(OpKernelConstruction& c) {
+  auto alpha = c.GetAttr<float>("alpha");
+  return alpha.ok() ? *alpha : 0.2f;
+}
+
 KernelFactory UnaryFactory(UnaryOp op) {
-  return [op](OpKernelConstruction&) -> KernelOrError {
-    return std::unique_ptr<OpKernel>(new UnaryGpuOp(op));
+  return [op](OpKernelConstruction& c) -> KernelOrError {
+    return std::unique_ptr<OpKernel>(new UnaryGpuOp(op, AlphaAttr(c)));
   };
 }
 KernelFactory BinaryFactory(BinaryOp op, bool same_shape) {
-  return [op, same_shape](OpKernelConstruction&) -> KernelOrError {
-    return std::unique_ptr<OpKernel>(new BinaryGpuOp(op, same_shape));
+  return [op, same_shape](OpKernelConstruction& c) -> KernelOrError {
+    return std::unique_ptr<OpKernel>(new BinaryGpuOp(op, same_shape, AlphaAttr(c)));
   };
 }
+
+// IsNan / IsInf / IsFinite: float in, bool out.
+class FloatPredicateGpuOp : public OpKernel {
+ public:
+  explicit FloatPredicateGpuOp(FloatPredicate op) : op_(op) {}
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    const Tensor& x = ctx.input(0);
+    GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(bool* out, g.OutAs<bool>(0, x.shape()));
+    RETURN_IF_ERROR(g.Check(LaunchFloatPredicate(op_, in, out, x.num_elements(), g.stream()),
+                            "float predicate"));
+    return g.Finish();
+  }
+
+ private:
+  FloatPredicate op_;
+};
+
+// ClipByValue: the CPU kernel's checks (scalar or same-shape bounds) and functor.
+class ClipByValueGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    for (int i = 0; i < 3; ++i) RETURN_IF_ERROR(RequireFloat(ctx, i));
+    RETURN_IF_ERROR(array_plans::CheckClipByValueInputs(ctx));
+    const Tensor& x = ctx.input(0);
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(const float* lo, g.InAs<float>(1));
+    GPU_ASSIGN_OR_RETURN(const float* hi, g.InAs<float>(2));
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, x.shape()));
+    RETURN_IF_ERROR(g.Check(LaunchClip(in, lo, hi, out, x.num_elements(), ctx.input(1).rank() == 0,
+                                       ctx.input(2).rank() == 0, g.stream()),
+                            "ClipByValue"));
+    return g.Finish();
+  }
+};
+
+class L2LossGpuOp : public OpKernel {
+ public:
+  absl::Status Init(OpKernelConstruction&) { return absl::OkStatus(); }
+  absl::Status Compute(OpKernelContext& ctx) const override {
+    RETURN_IF_ERROR(RequireFloat(ctx, 0));
+    const Tensor& x = ctx.input(0);
+    GpuScope g(ctx);
+    RETURN_IF_ERROR(g.Init());
+    GPU_ASSIGN_OR_RETURN(const float* in, g.InAs<float>(0));
+    GPU_ASSIGN_OR_RETURN(float* out, g.OutAs<float>(0, TensorShape{}));
+    RETURN_IF_ERROR(g.Check(LaunchL2Loss(in, out, x.num_elements(), g.stream()), "L2Loss"));
+    return g.Finish();
+  }
+};
 
 KernelDef FloatDef(const char* op, const char* attr = "T") {
   return KernelDef(op, kGpu).TypeConstraint(attr, {DT_FLOAT});
@@ -137,6 +203,14 @@ const bool cwise_registered = [] {
       {"Sign", UnaryOp::kSign},
       {"Floor", UnaryOp::kFloor},
       {"Ceil", UnaryOp::kCeil},
+      {"Round", UnaryOp::kRound},
+      {"Erf", UnaryOp::kErf},
+      {"Cos", UnaryOp::kCos},
+      {"Sin", UnaryOp::kSin},
+      {"Softplus", UnaryOp::kSoftplus},
+      {"Softsign", UnaryOp::kSoftsign},
+      {"Selu", UnaryOp::kSelu},
+      {"LeakyRelu", UnaryOp::kLeakyRelu},
   };
   for (const auto& [name, op] : unary) RegisterGpuKernel(FloatDef(name), UnaryFactory(op));
   const std::pair<const char*, BinaryOp> binary[] = {
@@ -146,14 +220,33 @@ const bool cwise_registered = [] {
       {"Maximum", BinaryOp::kMaximum},   {"Minimum", BinaryOp::kMinimum},
       {"Pow", BinaryOp::kPow},           {"SquaredDifference", BinaryOp::kSquaredDifference},
       {"FloorDiv", BinaryOp::kFloorDiv}, {"FloorMod", BinaryOp::kFloorMod},
+      {"Atan2", BinaryOp::kAtan2},
   };
   for (const auto& [name, op] : binary) RegisterGpuKernel(FloatDef(name), BinaryFactory(op, false));
   const std::pair<const char*, BinaryOp> grads[] = {
-      {"ReluGrad", BinaryOp::kReluGrad},       {"Relu6Grad", BinaryOp::kRelu6Grad},
-      {"SigmoidGrad", BinaryOp::kSigmoidGrad}, {"TanhGrad", BinaryOp::kTanhGrad},
+      {"ReluGrad", BinaryOp::kReluGrad},
+      {"Relu6Grad", BinaryOp::kRelu6Grad},
+      {"SigmoidGrad", BinaryOp::kSigmoidGrad},
+      {"TanhGrad", BinaryOp::kTanhGrad},
       {"EluGrad", BinaryOp::kEluGrad},
+      {"SeluGrad", BinaryOp::kSeluGrad},
+      {"LeakyReluGrad", BinaryOp::kLeakyReluGrad},
+      {"SoftplusGrad", BinaryOp::kSoftplusGrad},
+      {"SoftsignGrad", BinaryOp::kSoftsignGrad},
   };
   for (const auto& [name, op] : grads) RegisterGpuKernel(FloatDef(name), BinaryFactory(op, true));
+  const std::pair<const char*, FloatPredicate> predicates[] = {
+      {"IsNan", FloatPredicate::kIsNan},
+      {"IsInf", FloatPredicate::kIsInf},
+      {"IsFinite", FloatPredicate::kIsFinite},
+  };
+  for (const auto& [name, op] : predicates) {
+    RegisterGpuKernel(FloatDef(name), [op = op](OpKernelConstruction&) -> KernelOrError {
+      return std::unique_ptr<OpKernel>(new FloatPredicateGpuOp(op));
+    });
+  }
+  RegisterGpuKernel(FloatDef("ClipByValue"), InitFactory<ClipByValueGpuOp>());
+  RegisterGpuKernel(FloatDef("L2Loss"), InitFactory<L2LossGpuOp>());
   return true;
 }();
 

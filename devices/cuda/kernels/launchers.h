@@ -38,6 +38,14 @@ enum class UnaryOp {
   kSign,
   kFloor,
   kCeil,
+  kRound,
+  kErf,
+  kCos,
+  kSin,
+  kSoftplus,
+  kSoftsign,
+  kSelu,
+  kLeakyRelu,  // takes `alpha`
 };
 enum class BinaryOp {
   kAdd,
@@ -55,18 +63,37 @@ enum class BinaryOp {
   kEluGrad,
   kFloorDiv,
   kFloorMod,
+  kAtan2,
+  kSeluGrad,
+  kLeakyReluGrad,  // takes `alpha`
+  kSoftplusGrad,
+  kSoftsignGrad,
 };
+// IsNan / IsInf / IsFinite.
+enum class FloatPredicate { kIsNan, kIsInf, kIsFinite };
 enum class ReduceOp { kSum, kMean, kMax, kMin, kProd };
 enum class CompareOp { kEqual, kNotEqual, kLess, kLessEqual, kGreater, kGreaterEqual };
 // Element types of the comparison and cast kernels.
 enum class ElemType { kFloat, kDouble, kInt32, kInt64, kBool };
 enum class RandomDist { kUniform, kNormal, kTruncatedNormal };
 
-// y[i] = op(x[i]).
-cudaError_t LaunchUnary(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t stream);
-// z[i] = op(x[xo], y[yo]) with offsets from `bcast`, or xo = yo = i when bcast is null.
+// y[i] = op(x[i]); `alpha` is LeakyRelu's attr (ignored by the other ops).
+cudaError_t LaunchUnary(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t stream,
+                        float alpha = 0.2f);
+// z[i] = op(x[xo], y[yo]) with offsets from `bcast`, or xo = yo = i when bcast is null;
+// `alpha` is LeakyReluGrad's attr.
 cudaError_t LaunchBinary(BinaryOp op, const float* x, const float* y, float* z, int64_t n,
-                         const functor::BroadcastIndexer* bcast, cudaStream_t stream);
+                         const functor::BroadcastIndexer* bcast, cudaStream_t stream,
+                         float alpha = 0.2f);
+// y[i] = op(x[i]) (bool).
+cudaError_t LaunchFloatPredicate(FloatPredicate op, const float* x, bool* y, int64_t n,
+                                 cudaStream_t stream);
+// ClipByValue: y[i] = functor::ClipValue(x[i], lo[i or 0], hi[i or 0]) (a scalar bound:
+// `*_scalar`).
+cudaError_t LaunchClip(const float* x, const float* lo, const float* hi, float* y, int64_t n,
+                       bool lo_scalar, bool hi_scalar, cudaStream_t stream);
+// L2Loss: *out = sum(x^2) / 2, accumulated in double by one block.
+cudaError_t LaunchL2Loss(const float* x, float* out, int64_t n, cudaStream_t stream);
 // Gather: dst[i] = src[ix.Offset(i)] for i < ix.NumElements() (transpose, slice).
 cudaError_t LaunchGather(const void* src, void* dst, size_t element_size,
                          const index::StridedIndexer& ix, cudaStream_t stream);
