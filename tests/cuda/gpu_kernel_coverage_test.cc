@@ -65,6 +65,43 @@ const std::map<std::string, std::string>& HostOnlyOps() {
       {"MirrorPadGrad", "scatter-add of mirrored positions: no GPU kernel yet"},
       {"Any", "bool reduction (no type attr): no GPU kernel yet"},
       {"All", "bool reduction (no type attr): no GPU kernel yet"},
+      // 3-D convolution and pooling (graph/ops/nn3d_ops.cc): oneDNN CPU kernels only so far.
+      {"Conv3D",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      {"Conv3DBackpropInputV2",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      {"Conv3DBackpropFilterV2",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      {"MaxPool3D",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      {"AvgPool3D",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      {"MaxPool3DGrad",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      {"AvgPool3DGrad",
+       "no GPU kernel yet (cuDNN 3-D path not written): runs on the CPU under soft placement"},
+      // Transformer ops (graph/ops/einsum_ops.cc): CPU kernels only so far.
+      {"Einsum",
+       "no GPU kernel yet (needs a GPU strided copy + reduce around cuBLAS batched GEMM): runs "
+       "on the CPU under soft placement"},
+      {"MatrixBandPart", "no GPU kernel yet: runs on the CPU under soft placement"},
+      // Stateless random ops (graph/ops/stateless_random_ops.cc).
+      {"StatelessRandomUniform", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessRandomNormal", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessTruncatedNormal", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessRandomUniformV2", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessRandomNormalV2", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessTruncatedNormalV2", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessRandomGetKeyCounter", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessRandomGetKeyCounterAlg", "stateless random: CPU kernel, bit-exact with TF's"},
+      {"StatelessRandomGetAlg", "stateless random: CPU kernel, bit-exact with TF's"},
+      // graph/ops/misc_extra_ops.cc: CPU kernels only so far.
+      {"LinSpace", "a small host-computed sequence (TF keeps its inputs in host memory too)"},
+      {"Unique", "data-dependent output shape, read by the host"},
+      {"TensorScatterUpdate", "needs host-checked N-d indices: no GPU kernel yet"},
+      {"TensorScatterAdd", "needs host-checked N-d indices: no GPU scatter-add kernel yet"},
+      {"SegmentSum", "needs host-checked sorted ids: no GPU segment kernel yet"},
+      {"SegmentMean", "needs host-checked sorted ids: no GPU segment kernel yet"},
   };
   return *ops;
 }

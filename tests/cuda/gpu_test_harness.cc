@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 
-#include "absl/strings/match.h"
 #include "devices/cuda/cuda_device.h"
 #include "devices/cuda/kernels/cudnn_paths.h"
 #include "devices/device_set.h"
@@ -240,6 +240,18 @@ absl::StatusOr<PlacementReport> PlaceSoft(Graph* graph, const DeviceSet& devices
   return BuildPlacementReport(*graph, devices, &placement);
 }
 
+// Whether any GPU kernel is registered for `op` (else soft placement runs it on the CPU).
+static bool HasGpuKernel(const std::string& op) {
+  static const auto* ops = [] {
+    auto* set = new std::set<std::string>;
+    for (const KernelRegistry::Entry& e : KernelRegistry::Global().List()) {
+      if (e.device_type == kGpu) set->insert(e.op);
+    }
+    return set;
+  }();
+  return ops->count(op) > 0;
+}
+
 void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& report,
                                   const std::string& what) {
   for (const TransferReport& t : report.transfers) {
@@ -248,17 +260,17 @@ void CheckOnlyHostMemoryLeavesGpu(const Graph& graph, const PlacementReport& rep
     REQUIRE(n != nullptr);
     CAPTURE(what, t.tensor, n->op());
     // Also by design: a conditional's predicate or branch index (a bool or int32 scalar a
-    // Switch/_SwitchN reads on the host), a loop's inputs (loops run on the CPU,
-    // runtime/while_op.cc) and the lists they write (TensorArrays/TensorLists, host-only
-    // dense lists: graph/tensor_list_lowering.h).
+    // Switch/_SwitchN reads on the host), and the inputs of ops that have no GPU kernel and
+    // so run on the CPU under soft placement: loops (`_While`, runtime/while_op.cc), the
+    // lists they write (`_DenseList*`, graph/tensor_list_lowering.h) and the ops
+    // `quiver ops --device gpu --missing` lists.
     const bool predicate = (t.dtype == "bool" || t.dtype == "int32") && t.shape == "[]";
-    bool loop_input = false;
+    bool cpu_only_consumer = false;
     for (const std::string& c : t.consumers) {
       const Node* consumer = graph.FindNode(c);
-      loop_input |= consumer != nullptr &&
-                    (consumer->op() == "_While" || absl::StartsWith(consumer->op(), "_DenseList"));
+      cpu_only_consumer |= consumer != nullptr && !HasGpuKernel(consumer->op());
     }
-    if (predicate || loop_input) continue;
+    if (predicate || cpu_only_consumer) continue;
     CHECK((n->op() == "Shape" || n->op() == "Size" || n->op() == "Rank"));
   }
 }
