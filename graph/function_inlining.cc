@@ -28,6 +28,7 @@ const std::map<std::string, std::string>& ResourceOpOutputs() {
       {"VarHandleOp", "resource"},
       {"ReadVariableOp", "value"},
       {"VarIsInitializedOp", "is_initialized"},
+      {"ResourceGather", "output"},
       // TF2 cond gradients carry a branch's intermediates in Optionals (lowered after
       // inlining, by the same pass).
       {"OptionalFromValue", "optional"},

@@ -542,6 +542,8 @@ absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::Gr
 
   tensorflow::GraphDef out = gd;  // versions and any other fields as they are
   out.clear_node();
+  std::unordered_set<std::string> names;  // for the Consts the lowering adds
+  for (const tensorflow::NodeDef& n : gd.node()) names.insert(n.name());
 
   for (const tensorflow::NodeDef& n : gd.node()) {
     if (alias_to_handle.count(n.name())) continue;  // dropped: consumers use the handle
@@ -629,6 +631,47 @@ absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::Gr
       continue;
     }
 
+    // ResourceGather (Keras Embedding) -> GatherV2 of the variable's value along axis
+    // batch_dims, which a new Const "<name>/axis" gives.
+    if (n.op() == "ResourceGather") {
+      auto r = resolve.Resolve(n, 0);
+      if (!r.ok()) return r.status();
+      const int var_dtype = HandleDtype(*r->handle);
+      auto d = n.attr().find("dtype");
+      if (d != n.attr().end() && d->second.type() != var_dtype) {
+        return NodeError(
+            n, absl::StrCat("uses variable '", r->handle->name(), "' of dtype ",
+                            DataTypeName(var_dtype), " as ", DataTypeName(d->second.type())));
+      }
+      auto b = n.attr().find("batch_dims");
+      const int64_t batch_dims = b == n.attr().end() ? 0 : b->second.i();
+      auto t = n.attr().find("Tindices");
+      const int indices_type = t == n.attr().end() ? tensorflow::DT_INT32 : t->second.type();
+      std::string axis = absl::StrCat(n.name(), "/axis");
+      while (names.count(axis)) axis += "_";
+      names.insert(axis);
+      std::vector<std::string> inputs = {r->ref, n.input_size() > 1 ? n.input(1) : "", axis};
+      for (int i = 2; i < n.input_size(); ++i) inputs.push_back(n.input(i));
+      node->clear_input();
+      for (const std::string& in : inputs) node->add_input(in);
+      node->set_op("GatherV2");
+      KeepAttrs(node, {});
+      SetType(node, "Tparams", var_dtype);
+      SetType(node, "Tindices", indices_type);
+      SetType(node, "Taxis", tensorflow::DT_INT32);
+      (*node->mutable_attr())["batch_dims"].set_i(batch_dims);
+      tensorflow::NodeDef* axis_node = out.add_node();
+      axis_node->set_name(axis);
+      axis_node->set_op("Const");
+      axis_node->set_device(n.device());
+      SetType(axis_node, "dtype", tensorflow::DT_INT32);
+      tensorflow::TensorProto* value = (*axis_node->mutable_attr())["value"].mutable_tensor();
+      value->set_dtype(tensorflow::DT_INT32);
+      value->mutable_tensor_shape();
+      value->add_int_val(static_cast<int32_t>(batch_dims));
+      continue;
+    }
+
     const std::string apply = RefApplyOp(n.op());
     if (!apply.empty()) {
       if (OpRegistry::Global().Find(apply) == nullptr) {
@@ -655,6 +698,7 @@ absl::StatusOr<tensorflow::GraphDef> LowerResourceVariables(const tensorflow::Gr
       if (src == nullptr || !resolve.ProducesResource(*src)) continue;
       std::vector<std::string> supported;
       for (const SimpleRule& r : kSimpleRules) supported.push_back(r.tf_op);
+      supported.push_back("ResourceGather");
       supported.push_back("ResourceApply*");
       supported.push_back("Identity");
       supported.push_back("Switch");

@@ -21,6 +21,8 @@
 //   Identity(h) with T = resource                      -> removed: consumers (data and control)
 //                                                          use the handle's variable directly
 //   VariableShape(h) {out_type}                        -> Shape(ref) {T: dtype, out_type}
+//   ResourceGather(h, indices) {batch_dims}            -> GatherV2(ref, indices, axis) with a
+//                                                          Const "<name>/axis" = batch_dims
 //
 // Conditionals (TF1 tf.cond reading a variable in a branch, and TF2 If/StatelessIf, which the
 // importer lowers onto Switch/Merge first, graph/function_inlining.h) switch the handle:

@@ -143,6 +143,10 @@ struct Erf {
   QUIVER_HOST_DEVICE T operator()(T x) const { return std::erf(x); }
 };
 template <typename T>
+struct Erfc {
+  QUIVER_HOST_DEVICE T operator()(T x) const { return std::erfc(x); }
+};
+template <typename T>
 struct Cos {
   QUIVER_HOST_DEVICE T operator()(T x) const { return std::cos(x); }
 };

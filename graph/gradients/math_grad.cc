@@ -143,6 +143,13 @@ absl::Status ErfGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, Grad
   return absl::OkStatus();
 }
 
+// erfc'(x) = -2 / sqrt(pi) * exp(-x^2).
+absl::Status ErfcGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
+  Output x = Input(b, op, 0);
+  (*gi)[0] = g[0] * (Exp(Neg(Square(x))) * -1.1283791670955126);
+  return absl::OkStatus();
+}
+
 absl::Status CosGrad(GraphBuilder& b, const Node& op, const GradOutputs& g, GradOutputs* gi) {
   Output x = Input(b, op, 0);
   (*gi)[0] = Neg(g[0] * b.Op("Sin", {x}, {}, "Sin"));
@@ -474,6 +481,7 @@ QUIVER_REGISTER_GRADIENT("Select", SelectGrad);
 QUIVER_REGISTER_GRADIENT("Atan2", Atan2Grad);
 QUIVER_REGISTER_GRADIENT("ClipByValue", ClipByValueGrad);
 QUIVER_REGISTER_GRADIENT("Erf", ErfGrad);
+QUIVER_REGISTER_GRADIENT("Erfc", ErfcGrad);
 QUIVER_REGISTER_GRADIENT("Cos", CosGrad);
 QUIVER_REGISTER_GRADIENT("Sin", SinGrad);
 QUIVER_REGISTER_GRADIENT("Neg", NegGrad);

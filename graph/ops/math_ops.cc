@@ -189,6 +189,7 @@ QUIVER_UNARY_OP("Floor", kUnaryFloatTypes);
 QUIVER_UNARY_OP("Ceil", kUnaryFloatTypes);
 QUIVER_UNARY_OP("Round", kUnaryTypes);  // half to even, like TF (identity on integers)
 QUIVER_UNARY_OP("Erf", kUnaryFloatTypes);
+QUIVER_UNARY_OP("Erfc", kUnaryFloatTypes);  // Keras exact gelu: 0.5 x erfc(-x / sqrt(2))
 QUIVER_UNARY_OP("Cos", kUnaryFloatTypes);
 QUIVER_UNARY_OP("Sin", kUnaryFloatTypes);
 

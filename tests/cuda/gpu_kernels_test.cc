@@ -84,7 +84,7 @@ TEST_CASE("GPU: Erf/Softplus/Selu/LeakyRelu..., Atan2, ClipByValue, L2Loss, Sele
   std::mt19937 rng(16);
   Tensor x = Random({3, 37, 5}, &rng, -4.f, 4.f);
   for (const char* op :
-       {"Erf", "Softplus", "Softsign", "Cos", "Sin", "Round", "Selu", "LeakyRelu"}) {
+       {"Erf", "Erfc", "Softplus", "Softsign", "Cos", "Sin", "Round", "Selu", "LeakyRelu"}) {
     CAPTURE(op);
     CHECK(MatchesCpu(op, {}, {x}));
   }

@@ -77,6 +77,12 @@ TEST_CASE("New unary float kernels match TensorFlow", "[cwise][cwise_extra]") {
         0.328626782f, 0.520499885f, 0.966105103f, 0.99959296f, 0.99999994f, 1.f},
        1e-6,
        1e-7},
+      // tf.math.erfc(kX) in TF 2.21, float32.
+      {"Erfc",
+       {2.f, 1.99999928f, 1.99959302f, 1.9661051f, 1.52049994f, 1.22270262f, 1.f, 0.671373188f,
+        0.479500115f, 0.0338948481f, 0.000406952022f, 1.67150986e-07f, 0.f},
+       1e-6,
+       1e-7},
       {"Softplus",
        {2.06115369e-09f, 0.0297504216f, 0.0788897425f, 0.201413259f, 0.474076986f, 0.598138869f,
         0.693147182f, 0.854355216f, 0.974076986f, 1.70141327f, 2.57888985f, 3.72442293f, 15.f},
@@ -139,6 +145,7 @@ TEST_CASE("New unary double kernels match std:: math", "[cwise][cwise_extra]") {
   };
   const Case cases[] = {
       {"Erf", [](double v) { return std::erf(v); }},
+      {"Erfc", [](double v) { return std::erfc(v); }},
       {"Cos", [](double v) { return std::cos(v); }},
       {"Sin", [](double v) { return std::sin(v); }},
       {"Softplus", [](double v) { return v > 30 ? v : std::log1p(std::exp(v)); }},

@@ -34,6 +34,7 @@ TEST_CASE("Gradients of the new unary ops match finite differences", "[gradients
   };
   const std::vector<Case> cases = {
       {"Erf", op("Erf"), -2, 2},
+      {"Erfc", op("Erfc"), -2, 2},
       {"Softplus", op("Softplus"), -4, 4},
       {"Softsign", op("Softsign"), -3, 3},
       {"Cos", op("Cos"), -3, 3},

@@ -223,6 +223,41 @@ TEST_CASE("Resource variable ops are lowered to ref variable ops at import", "[r
   CHECK(Floats((*r)[0]) == std::vector<float>{11, 22});
 }
 
+TEST_CASE("ResourceGather (Keras Embedding) lowers to GatherV2 of the variable's value",
+          "[resource_vars]") {
+  // v = [1, 2] after init; gather([1, 0, 1]) = [2, 1, 2] (through the resource Identity).
+  const std::string text = std::string(kSmallResourceGraph) +
+                           "node { name: 'ids' op: 'Const' "
+                           "attr { key: 'dtype' value { type: DT_INT64 } } "
+                           "attr { key: 'value' value { tensor { dtype: DT_INT64 "
+                           "tensor_shape { dim { size: 3 } } int64_val: 1 int64_val: 0 "
+                           "int64_val: 1 } } } } "
+                           "node { name: 'gather' op: 'ResourceGather' input: 'v_alias' "
+                           "input: 'ids' attr { key: 'dtype' value { type: DT_FLOAT } } "
+                           "attr { key: 'Tindices' value { type: DT_INT64 } } "
+                           "attr { key: 'batch_dims' value { i: 0 } } "
+                           "attr { key: 'validate_indices' value { b: true } } }";
+  Graph g;
+  REQUIRE(ImportText(text, &g).ok());
+  CHECK(g.FindNode("gather")->op() == "GatherV2");
+  REQUIRE(g.FindNode("gather/axis") != nullptr);
+  CHECK(g.FindNode("gather/axis")->op() == "Const");
+  auto s = Session::Create(g);
+  REQUIRE(s.ok());
+  REQUIRE((*s)->Run({}, {}, {"init"}).ok());
+  auto r = (*s)->Run({}, {"gather"});
+  REQUIRE(r.ok());
+  CHECK(Floats((*r)[0]) == std::vector<float>{2, 1, 2});
+
+  // A dtype that is not the variable's is refused naming the node.
+  std::string wrong = text;
+  wrong.replace(wrong.rfind("DT_FLOAT"), 8, "DT_INT32");
+  Graph bad;
+  const absl::Status st = ImportText(wrong, &bad);
+  CHECK_FALSE(st.ok());
+  CHECK(std::string(st.message()).find("node 'gather' (ResourceGather)") != std::string::npos);
+}
+
 TEST_CASE("Graphs without resources import unchanged", "[resource_vars]") {
   tensorflow::GraphDef gd = Parse(R"pb(
     node {
@@ -408,31 +443,32 @@ TEST_CASE("Unsupported resource graphs are clear import errors", "[resource_vars
                IsImportError({"node 'read' (ReadVariableOp)", "nowhere"}));
   }
   SECTION("a handle consumed by an op the lowering does not know") {
-    CHECK_THAT(
-        ImportStatus(kFloatHandleV + R"pb(
-          node {
-            name: "i"
-            op: "Placeholder"
-            attr {
-              key: "dtype"
-              value { type: DT_INT32 }
-            }
-          }
-          node {
-            name: "g"
-            op: "ResourceGather"
-            input: "v"
-            input: "i"
-            attr {
-              key: "dtype"
-              value { type: DT_FLOAT }
-            }
-            attr {
-              key: "Tindices"
-              value { type: DT_INT32 }
-            }
-          })pb"),
-        IsImportError({"node 'g' (ResourceGather)", "node 'v' (VarHandleOp)", "ReadVariableOp"}));
+    CHECK_THAT(ImportStatus(kFloatHandleV + R"pb(
+                 node {
+                   name: "i"
+                   op: "Placeholder"
+                   attr {
+                     key: "dtype"
+                     value { type: DT_INT32 }
+                   }
+                 }
+                 node {
+                   name: "g"
+                   op: "ResourceScatterAdd"
+                   input: "v"
+                   input: "i"
+                   input: "i"
+                   attr {
+                     key: "dtype"
+                     value { type: DT_FLOAT }
+                   }
+                   attr {
+                     key: "Tindices"
+                     value { type: DT_INT32 }
+                   }
+                 })pb"),
+               IsImportError(
+                   {"node 'g' (ResourceScatterAdd)", "node 'v' (VarHandleOp)", "ReadVariableOp"}));
   }
   SECTION("a resource optimizer without a ref equivalent") {
     CHECK_THAT(ImportStatus(kFloatHandleV + R"pb(

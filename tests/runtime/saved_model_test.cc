@@ -168,6 +168,34 @@ TEST_CASE("a Keras 3 Model.export SavedModel (LSTM + GRU) serves TF's outputs", 
   CHECK_SERVES_LIKE_TF("keras_rnn");
 }
 
+TEST_CASE("a Keras 3 Model.export SavedModel (Embedding + Bidirectional LSTM) serves TF's outputs",
+          "[saved_model]") {
+  // int32 token ids: Keras 3 exports the Embedding lookup as ReadVariableOp + GatherV2 (not
+  // ResourceGather); the Bidirectional LSTM is two While loops, the backward one over a
+  // ReverseV2'd sequence.
+  CHECK_SERVES_LIKE_TF("keras_text");
+}
+
+TEST_CASE("a Keras 3 Model.export SavedModel (a 1-D CNN) serves TF's outputs", "[saved_model]") {
+  // Conv1D is Conv2D between ExpandDims and Squeeze (the dilated one inside SpaceToBatchND /
+  // BatchToSpaceND); BatchNormalization runs on its moving statistics; Dropout is inert.
+  CHECK_SERVES_LIKE_TF("keras_conv1d");
+}
+
+TEST_CASE("a Keras 3 Model.export SavedModel (separable/upsampling CNN) serves TF's outputs",
+          "[saved_model]") {
+  // LeakyRelu, DepthwiseConv2dNative, ResizeBilinear (UpSampling2D) and SeparableConv2D's
+  // depthwise + pointwise Conv2D pair.
+  CHECK_SERVES_LIKE_TF("keras_cnn_extra");
+}
+
+TEST_CASE("a Keras 3 Model.export SavedModel (a transformer encoder block) serves TF's outputs",
+          "[saved_model]") {
+  // MultiHeadAttention (Einsum projections, Softmax), LayerNormalization, exact gelu (Keras
+  // writes 0.5 x erfc(-x / sqrt(2)): Erfc), GlobalAveragePooling1D.
+  CHECK_SERVES_LIKE_TF("keras_transformer");
+}
+
 TEST_CASE("a SavedModel's signatures are listed with their tensors", "[saved_model]") {
   auto model = LoadSavedModel((kData / "mlp_ref" / "model").string());
   REQUIRE(model.ok());

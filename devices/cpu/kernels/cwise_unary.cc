@@ -69,6 +69,7 @@ QUIVER_FLOAT_UNARY("Relu6", FunctorBulk<functor::Relu6>, 1);
 QUIVER_FLOAT_UNARY("Cos", EigenCos, 8);
 QUIVER_FLOAT_UNARY("Sin", EigenSin, 8);
 QUIVER_FLOAT_UNARY("Erf", FunctorBulk<functor::Erf>, 8);
+QUIVER_FLOAT_UNARY("Erfc", FunctorBulk<functor::Erfc>, 8);
 QUIVER_FLOAT_UNARY("Softplus", FunctorBulk<functor::Softplus>, 8);
 QUIVER_FLOAT_UNARY("Softsign", FunctorBulk<functor::Softsign>, 2);
 QUIVER_FLOAT_UNARY("Selu", FunctorBulk<functor::Selu>, 8);

@@ -259,6 +259,8 @@ cudaError_t LaunchUnary(UnaryOp op, const float* x, float* y, int64_t n, cudaStr
       return Unary(Round<float>(), x, y, n, s);
     case UnaryOp::kErf:
       return Unary(Erf<float>(), x, y, n, s);
+    case UnaryOp::kErfc:
+      return Unary(Erfc<float>(), x, y, n, s);
     case UnaryOp::kCos:
       return Unary(Cos<float>(), x, y, n, s);
     case UnaryOp::kSin:

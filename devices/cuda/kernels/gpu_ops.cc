@@ -205,6 +205,7 @@ const bool cwise_registered = [] {
       {"Ceil", UnaryOp::kCeil},
       {"Round", UnaryOp::kRound},
       {"Erf", UnaryOp::kErf},
+      {"Erfc", UnaryOp::kErfc},
       {"Cos", UnaryOp::kCos},
       {"Sin", UnaryOp::kSin},
       {"Softplus", UnaryOp::kSoftplus},

@@ -40,6 +40,7 @@ enum class UnaryOp {
   kCeil,
   kRound,
   kErf,
+  kErfc,
   kCos,
   kSin,
   kSoftplus,
