@@ -102,6 +102,11 @@ const std::map<std::string, std::string>& HostOnlyOps() {
       {"TensorScatterAdd", "needs host-checked N-d indices: no GPU scatter-add kernel yet"},
       {"SegmentSum", "needs host-checked sorted ids: no GPU segment kernel yet"},
       {"SegmentMean", "needs host-checked sorted ids: no GPU segment kernel yet"},
+      // Object-detection ops (graph/ops/detection_ops.cc).
+      {"NonMaxSuppressionV3", "detection post-processing: CPU kernel"},
+      {"NonMaxSuppressionV4", "detection post-processing: CPU kernel"},
+      {"NonMaxSuppressionV5", "detection post-processing: CPU kernel"},
+      {"CropAndResize", "detection post-processing: CPU kernel"},
   };
   return *ops;
 }
